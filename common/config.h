@@ -1,0 +1,84 @@
+/* config.h - Ringtail's configuration: one struct, every key a flag and a YAML key.
+ *
+ * Flag `-ingester.data-dir=X` is YAML `ingester: {data_dir: X}` (the dotted path, with '_' and
+ * '-' interchangeable). Defaults make `ringtail -target=all` work with no file. The table of
+ * keys lives in config.c; `ringtail -help` prints it. */
+#ifndef RT_CONFIG_H
+#define RT_CONFIG_H
+
+#include "common/rt.h"
+#include "common/buf.h"
+#include <stdio.h>
+
+#define RT_MAX_ENDPOINTS 64
+
+typedef struct rt_config {
+  /* general */
+  char *config_file;            /* -config.file */
+  char *target;                 /* -target: "all" or a comma list of roles */
+  char *log_level;              /* -log.level */
+
+  /* server.* */
+  char *http_listen_address;    /* -server.http-listen-address (0.0.0.0) */
+  int http_listen_port;         /* -server.http-listen-port (9009) */
+  int64_t http_conn_timeout_ms; /* -server.http-conn-timeout (30s): slow/idle clients are cut off */
+  int http_max_conns;           /* -server.http-max-connections (1024) */
+  char *grpc_listen_address;    /* -server.rpc-listen-address: the ingester's RPC endpoint when
+                                   it runs in its own process (tcp://0.0.0.0:9095) */
+
+  /* distributor.* */
+  int64_t max_recv_msg_size;        /* -distributor.max-recv-msg-size (10 MiB), compressed body */
+  int64_t max_decompressed_size;    /* -distributor.max-decompressed-size (64 MiB) */
+  char *distributor_ingesters;      /* -distributor.ingester-addresses: comma list; empty = the
+                                       in-process ingester (inproc://ingester) */
+  int64_t distributor_timeout_ms;   /* -distributor.remote-timeout (2s) */
+
+  /* validation.* */
+  bool reject_old_samples;              /* -validation.reject-old-samples (true) */
+  int64_t reject_old_samples_max_age_ms;/* -validation.reject-old-samples.max-age (1w) */
+  int64_t creation_grace_period_ms;     /* -validation.create-grace-period (10m) */
+  int max_label_names_per_series;       /* -validation.max-label-names-per-series (30) */
+  int max_label_name_length;            /* -validation.max-length-label-name (1024) */
+  int max_label_value_length;           /* -validation.max-length-label-value (2048) */
+  int max_metadata_length;              /* -validation.max-metadata-length (1024) */
+
+  /* ingester.* */
+  char *data_dir;                   /* -ingester.data-dir (./data) */
+  int64_t ooo_window_ms;            /* -ingester.out-of-order-time-window (0) */
+  char *wal_sync;                   /* -ingester.wal-sync: "batch" (fsync every push, group
+                                       commit) or "none" (leave it to the OS) */
+  int chunk_max_samples;            /* -ingester.chunk-max-samples (120) */
+  int64_t chunk_max_age_ms;         /* -ingester.chunk-max-age (2h) */
+  int rpc_workers;                  /* -ingester.rpc-workers (4) */
+
+  /* querier.* */
+  char *querier_ingesters;          /* -querier.ingester-addresses: comma list; empty = in-process */
+  int64_t query_timeout_ms;         /* -querier.timeout (2m) */
+  int64_t lookback_delta_ms;        /* -querier.lookback-delta (5m) */
+  int64_t max_samples;              /* -querier.max-samples (50000000) */
+} rt_config;
+
+/* The process configuration, set once in main before any role starts. */
+extern const rt_config *rt_cfg;
+
+/* Fills cfg with defaults. */
+void rt_config_defaults(rt_config *cfg);
+/* Parses argv flags (and the YAML file named by -config.file, applied before the flags so that
+ * flags win). Returns RT_EINVAL with a message in errbuf on a bad flag/key/value. `*help` is set
+ * when -help / -h / --help was given. Positional arguments (subcommands) are returned through
+ * `rest` / `nrest` (pointers into argv). */
+rt_err rt_config_parse(rt_config *cfg, int argc, char **argv, bool *help, char **rest, int *nrest,
+                       char *errbuf, size_t errlen);
+/* Prints every key with its type, default and help text. */
+void rt_config_usage(FILE *out);
+/* Writes the effective configuration as YAML (for /config). */
+void rt_config_dump_yaml(const rt_config *cfg, struct rt_buf *out);
+void rt_config_free(rt_config *cfg);
+
+/* Parses a Prometheus duration ("5m", "1h30m", "2d", "100ms") or, when allow_float, float
+ * seconds ("1.5"). Returns false on error. */
+bool rt_parse_duration_ms(const char *s, int64_t *out, bool allow_float);
+/* Parses a size ("10MiB", "64MB", "1048576"). */
+bool rt_parse_size(const char *s, int64_t *out);
+
+#endif

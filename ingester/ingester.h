@@ -1,0 +1,67 @@
+/* ingester.h - the ingester's public face: push, select, labels, metadata, its RPC service.
+ *
+ * An ingester keeps per-tenant series in an in-memory head (Gorilla chunks + inverted index)
+ * and persists them in one RocksDB database (column families series, postings, chunks, wal,
+ * meta). See ingester/DESIGN.md. The request/response types are the protobuf-c messages of
+ * proto/rpc.proto so that the RPC handlers and in-process callers share one path. */
+#ifndef RT_INGESTER_H
+#define RT_INGESTER_H
+
+#include <stdio.h>
+
+#include "common/arena.h"
+#include "common/rt.h"
+#include "rpc.pb-c.h"
+
+typedef struct ing_config {
+  const char *data_dir;       /* borrowed */
+  int64_t ooo_window_ms;      /* out-of-order window; 0 = in-order only */
+  bool wal_sync;              /* fsync each push (group commit) before acknowledging */
+  int chunk_max_samples;      /* close a head chunk after this many samples (120) */
+  int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
+} ing_config;
+
+typedef struct ing_ingester ing_ingester;
+
+/* Opens (or creates) the database under cfg->data_dir and rebuilds the head from it.
+ * On success *out is a new ingester; destroy with ing_destroy(). */
+rt_err ing_create(const ing_config *cfg, ing_ingester **out);
+/* Flushes and closes. */
+void ing_destroy(ing_ingester *ing);
+
+/* Appends the request's samples and metadata. Returns RT_OK when the batch was processed and
+ * durably logged (per-series rejections are reported in resp->errors, allocated from arena);
+ * an error return means nothing of the batch may be assumed stored (the sender should retry). */
+rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
+                rt_arena *arena);
+/* Series matching req->matchers with chunks overlapping [mint, maxt] (head chunk included, cut
+ * to what is appended so far), sorted by labels. Results are allocated from arena. */
+rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
+                  Ringtail__SelectResponse *resp, rt_arena *arena);
+/* Label names (req->name empty) or values of req->name among series matching req->matchers. */
+rt_err ing_label_names(ing_ingester *ing, const Ringtail__LabelsRequest *req,
+                       Ringtail__LabelsResponse *resp, rt_arena *arena);
+rt_err ing_label_values(ing_ingester *ing, const Ringtail__LabelsRequest *req,
+                        Ringtail__LabelsResponse *resp, rt_arena *arena);
+rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
+                    Ringtail__MetadataResponse *resp, rt_arena *arena);
+
+/* Serves the methods "ingester.Push", "ingester.Select", "ingester.LabelNames",
+ * "ingester.LabelValues", "ingester.Metadata" on `endpoint` (inproc:// or tcp://). */
+rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
+
+typedef struct ing_stats {
+  uint64_t active_series;
+  uint64_t samples_appended;
+  uint64_t samples_rejected[5];     /* by Ringtail__SampleError */
+  uint64_t wal_bytes;               /* WAL column family size */
+  uint64_t db_bytes;                /* total live SST + memtable size */
+  uint64_t chunks_closed;
+} ing_stats;
+void ing_get_stats(ing_ingester *ing, ing_stats *out);
+
+/* Reads a data directory offline (read-only) and writes every series with all its samples to
+ * out, one line per sample: `{labels} <ts_ms> <value>` grouped per tenant. For `ringtail dump`. */
+rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out);
+
+#endif

@@ -167,18 +167,17 @@ Test(chunk, randomized) {
     int mode = rand() % 4;
     for (size_t i = 0; i < n; i++) {
       ts[i] = t;
+      uint64_t step;
       switch (mode) {
-      case 0: t += 15000; break;
-      case 1: t += 15000 + rand() % 50 - 25; break;
-      case 2: t += rand() % 3 == 0 ? 0 : (int64_t)rand() * (rand() % 1000); break;
-      default: {
-        uint64_t step = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 2);
-        if (t > 0 && (uint64_t)(INT64_MAX - t) < step) {
-          step = 0;
-        }
-        t += (int64_t)step;
+      case 0: step = 15000; break;
+      case 1: step = (uint64_t)(15000 + rand() % 50 - 25); break;
+      case 2: step = rand() % 3 == 0 ? 0 : (uint64_t)rand() * (uint64_t)(rand() % 1000); break;
+      default: step = ((uint64_t)rand() << 33) ^ ((uint64_t)rand() << 2); break;
       }
+      if ((uint64_t)INT64_MAX - (uint64_t)t < step) {
+        step = 0; /* stay below INT64_MAX: timestamps never decrease */
       }
+      t = (int64_t)((uint64_t)t + step);
       switch (rand() % 6) {
       case 0: vs[i] = i ? vs[i - 1] : 0; break;
       case 1: vs[i] = (double)(rand() % 100); break;

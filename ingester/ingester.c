@@ -1177,7 +1177,9 @@ static int ing_str_cmp(const void *a, const void *b) {
 }
 
 static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail__LabelsResponse *resp) {
-  qsort(v, n, sizeof *v, ing_str_cmp);
+  if (n > 1) {
+    qsort(v, n, sizeof *v, ing_str_cmp);
+  }
   if (limit > 0 && n > limit) {
     n = limit;
   }
@@ -1350,7 +1352,9 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
   if (err) {
     return err;
   }
-  qsort(out, n, sizeof *out, ing_md_cmp);
+  if (n > 1) {
+    qsort(out, n, sizeof *out, ing_md_cmp);
+  }
   if (req->limit > 0 && n > req->limit) {
     n = req->limit;
   }

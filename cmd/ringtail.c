@@ -23,14 +23,7 @@
 #include "common/metrics.h"
 #include "common/rpc.h"
 #include "ingester/ingester.h"
-
-/* HOOK(ingester): weak references keep the binary linkable while the ingester module is not
- * yet part of the tree; at run time a missing function disables the role with an error. */
-#pragma weak ing_create
-#pragma weak ing_destroy
-#pragma weak ing_serve
-#pragma weak ing_get_stats
-#pragma weak ing_dump
+#include "querier/querier.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
@@ -59,6 +52,7 @@ typedef struct app {
   rt_http_server *http;
   ing_ingester *ing;
   char ing_endpoint[256];
+  qry_querier *qry;
   /* cached ingester stats for the scrape-time callbacks */
   pthread_mutex_t stats_mu;
   ing_stats stats;
@@ -418,9 +412,6 @@ static int cmd_dump(int argc, char **argv) {
   } else if (nrest > 0) {
     fprintf(stderr, "ringtail dump: unexpected argument %s\n", rest[0]);
     rc = 2;
-  } else if (!ing_dump) {
-    fprintf(stderr, "ringtail dump: the ingester is not part of this build\n");
-    rc = 1;
   } else {
     rt_err e = ing_dump(data_dir ? data_dir : cfg.data_dir, tenant, stdout);
     fflush(stdout);
@@ -438,10 +429,6 @@ static int cmd_dump(int argc, char **argv) {
 /* ---------- main ---------- */
 
 static rt_err start_ingester(app *a) {
-  if (!ing_create || !ing_serve || !ing_destroy || !ing_get_stats) {
-    rt_error("main", "the ingester role is not part of this build", "%s", "");
-    return RT_EINVAL;
-  }
   ing_config ic = {
       .data_dir = a->cfg.data_dir,
       .ooo_window_ms = a->cfg.ooo_window_ms,
@@ -471,13 +458,35 @@ static rt_err start_ingester(app *a) {
   return RT_OK;
 }
 
+/* The querier connects lazily, so it is created (and its routes added) before the ingester is
+ * up; reads issued meanwhile answer 503. */
+static rt_err start_querier(app *a) {
+  qry_config qc = {
+      .ingesters = a->cfg.querier_ingesters,
+      .timeout_ms = a->cfg.query_timeout_ms,
+  };
+  rt_err rc = qry_create(&qc, &a->qry);
+  if (rc == RT_OK) {
+    rc = qry_register(a->qry, a->http);
+  }
+  if (rc != RT_OK) {
+    rt_error("main", "cannot start the querier", "err=\"%s\"", rt_strerror(rc));
+    return rc;
+  }
+  rt_info("main", "querier started", "ingesters=%zu", qry_ingester_count(a->qry));
+  return RT_OK;
+}
+
 static void stop_all(app *a) {
   atomic_store(&a->state, STATE_STOPPING);
   if (a->http) {
     rt_http_server_destroy(a->http);   /* waits for requests in flight */
     a->http = NULL;
   }
-  /* HOOK(querier): stop the querier here (querier/querier.h). */
+  if (a->qry) {
+    qry_destroy(a->qry);
+    a->qry = NULL;
+  }
   /* HOOK(distributor): stop the distributor here (distributor/distributor.h). */
   rt_metrics_remove_fn(rt_metrics_default(), a);
   if (a->ing) {
@@ -561,10 +570,15 @@ int main(int argc, char **argv) {
     rc = add_shared_routes(&a);
   }
   /* HOOK(distributor): register the distributor's routes before the server starts. */
-  /* HOOK(querier): register the querier's routes before the server starts. */
-  if (rc == RT_OK) {
-    rc = rt_http_server_start(a.http);
+  if (rc == RT_OK && (a.roles & ROLE_QUERIER)) {
+    rc = start_querier(&a);
   }
+  if (rc != RT_OK) {
+    rt_error("main", "cannot set up the HTTP routes", "err=\"%s\"", rt_strerror(rc));
+    exit_code = 1;
+    goto out;
+  }
+  rc = rt_http_server_start(a.http);
   if (rc != RT_OK) {
     rt_error("main", "cannot start the HTTP server", "addr=%s port=%d err=\"%s\"",
              a.cfg.http_listen_address, a.cfg.http_listen_port, rt_strerror(rc));
@@ -580,9 +594,6 @@ int main(int argc, char **argv) {
   }
   if (a.roles & ROLE_DISTRIBUTOR) {
     rt_warn("main", "the distributor role is not part of this build yet", "%s", "");
-  }
-  if (a.roles & ROLE_QUERIER) {
-    rt_warn("main", "the querier role is not part of this build yet", "%s", "");
   }
 
   char host[256] = "localhost";

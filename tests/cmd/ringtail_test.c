@@ -116,7 +116,7 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
   cr_assert_not_null(mkdtemp(dir));
   char data_flag[128];
   snprintf(data_flag, sizeof data_flag, "-ingester.data-dir=%s/data", dir);
-  const char *args[] = {"-target=querier", "-server.http-listen-address=127.0.0.1",
+  const char *args[] = {"-target=all", "-server.http-listen-address=127.0.0.1",
                         "-server.http-listen-port=0", data_flag, NULL};
   proc p;
   start(&p, args);
@@ -137,6 +137,11 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
   cr_assert(strstr(r.body, "\nprocess_start_time_seconds "), "%s", r.body);
   cr_assert(strstr(r.body, "\nprocess_open_fds "), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_build_info{version=\""), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 0\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_wal_bytes "), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_db_bytes "), "%s", r.body);
+  cr_assert(strstr(r.body, "ringtail_ingester_samples_rejected_total{reason=\"out_of_order\"} 0\n"),
+            "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_request_duration_seconds_count{method=\"GET\",route=\"ready\","
                            "status_code=\"200\"}"),
             "%s", r.body);
@@ -150,17 +155,22 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
 
   cr_assert(tc_get(port, "/api/v1/status/flags", &r));
   cr_assert_eq(r.status, 200);
-  cr_assert(strstr(r.body, "\"target\":\"querier\""), "%s", r.body);
+  cr_assert(strstr(r.body, "\"target\":\"all\""), "%s", r.body);
   tc_free(&r);
 
   cr_assert(tc_get(port, "/config", &r));
   cr_assert_eq(r.status, 200);
-  cr_assert(strstr(r.body, "target: \"querier\"\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "target: \"all\"\n"), "%s", r.body);
   tc_free(&r);
 
   cr_assert(tc_get(port, "/", &r));
   cr_assert_eq(r.status, 200);
   cr_assert(strstr(r.body, "<title>Ringtail</title>"), "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/prometheus/api/v1/labels", &r));
+  cr_assert_eq(r.status, 200, "%s", r.body);
+  cr_assert_str_eq(r.body, "{\"status\":\"success\",\"data\":[]}");
   tc_free(&r);
 
   cr_assert(tc_get(port, "/does/not/exist", &r));
@@ -173,7 +183,14 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
   kill(p.pid, SIGTERM);
   cr_assert_eq(wait_exit(&p, 20000), 0, "%s", p.log);
   cr_assert(strstr(p.log, "msg=\"shutting down\" signal=SIGTERM"), "%s", p.log);
+  cr_assert(strstr(p.log, "msg=\"flushing the ingester\""), "%s", p.log);
+
+  /* the data directory reads back offline */
   char cmd[256];
+  snprintf(cmd, sizeof cmd, "%s dump -ingester.data-dir=%s/data >/dev/null", BIN, dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "%s dump -data-dir=%s/data -tenant=nobody >/dev/null", BIN, dir);
+  cr_assert_eq(system(cmd), 0);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }
@@ -209,6 +226,14 @@ Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
   cr_assert(strstr(out, "unexpected argument"), "%s", out);
   cr_assert_eq(run("-config.file=/nonexistent.yaml", out, sizeof out), 2);
   cr_assert(strstr(out, "/nonexistent.yaml"), "%s", out);
+}
+
+Test(ringtail, dump_of_a_missing_directory_fails, .timeout = 30) {
+  static char out[65536];
+  cr_assert_eq(run("dump -ingester.data-dir=/nonexistent/ringtail-data", out, sizeof out), 1);
+  cr_assert(strstr(out, "/nonexistent/ringtail-data"), "%s", out);
+  cr_assert_eq(run("dump -tenant", out, sizeof out), 2);
+  cr_assert(strstr(out, "needs a value"), "%s", out);
 }
 
 Test(ringtail, port_in_use_fails_cleanly, .timeout = 30) {

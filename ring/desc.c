@@ -290,8 +290,10 @@ rt_err ring_desc_taken_tokens(const ring_desc *d, const char *except_id, uint32_
     if (except_id && strcmp(d->v[i].id, except_id) == 0) {
       continue;
     }
-    memcpy(t + k, d->v[i].tokens, (size_t)d->v[i].ntokens * sizeof(uint32_t));
-    k += d->v[i].ntokens;
+    if (d->v[i].ntokens) {
+      memcpy(t + k, d->v[i].tokens, (size_t)d->v[i].ntokens * sizeof(uint32_t));
+      k += d->v[i].ntokens;
+    }
   }
   qsort(t, k, sizeof(uint32_t), ring_u32_cmp);
   *out = t;

@@ -624,7 +624,9 @@ static rt_err ring_init_tokens(ring *r, char *errbuf, size_t errlen) {
     return err;
   }
   /* mine[0..extra) plus the loaded ones, sorted */
-  memcpy(mine + extra, r->tokens, r->ntokens * sizeof(uint32_t));
+  if (r->ntokens) {
+    memcpy(mine + extra, r->tokens, r->ntokens * sizeof(uint32_t));
+  }
   for (size_t a = 1; a < want; a++) {
     uint32_t x = mine[a];
     size_t b = a;

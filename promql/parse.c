@@ -52,6 +52,7 @@ typedef struct parser {
   int qlen;
   int cur;           /* lexer position */
   bool in_braces;
+  bool in_brackets;
   bool have_peek;
   tok peek;
   pql_tree *tree;
@@ -326,7 +327,7 @@ static tok lex(parser *p) {
     lex_number(p, &t);
     return t;
   }
-  if (is_alpha((unsigned char)c) || (!p->in_braces && c == ':')) {
+  if (is_alpha((unsigned char)c) || (!p->in_braces && !p->in_brackets && c == ':')) {
     int i = 0;
     bool colon = false;
     while (is_alnum((unsigned char)s[i]) || (!p->in_braces && s[i] == ':')) {
@@ -1074,9 +1075,11 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
     tok *t = peek(p);
     if (t->type == T_LBRACKET) {
       tok lb = next(p);
+      p->in_brackets = true;
       int64_t range = parse_duration_arg(p, false, "in subquery or range selector");
       tok c = next(p);
       if (c.type == T_RBRACKET) {
+        p->in_brackets = false;
         if (e->kind != PQL_N_VS) {
           perr(p, e->pos, "ranges only allowed for vector selectors");
         }
@@ -1108,6 +1111,7 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
       if (rb.type != T_RBRACKET) {
         unexpected(p, &rb, "in subquery", "\"]\"");
       }
+      p->in_brackets = false;
       if (e->type != PQL_VECTOR) {
         perr(p, e->pos, "subquery is only allowed on instant vector, got %s instead", type_name(e->type));
       }

@@ -297,13 +297,30 @@ static bool parse_num_prefix(const char **pp, double *v) {
     *pp = p + 3;
     return true;
   }
-  char *end;
-  *v = strtod(s, &end);
-  if (end == s) {
+  /* decimal only: strtod would read "0x10" as hex */
+  const char *q = p;
+  while (isdigit((unsigned char)*q)) {
+    q++;
+  }
+  if (*q == '.') {
+    q++;
+    while (isdigit((unsigned char)*q)) {
+      q++;
+    }
+  }
+  if (q == p) {
     return false;
   }
-  /* strtod would eat hex floats and "x"; values like 1x3 stop at x anyway */
-  *pp = end;
+  if ((*q == 'e' || *q == 'E') && (isdigit((unsigned char)q[1]) || ((q[1] == '+' || q[1] == '-') && isdigit((unsigned char)q[2])))) {
+    q += 2;
+    while (isdigit((unsigned char)*q)) {
+      q++;
+    }
+  }
+  char buf[128];
+  snprintf(buf, sizeof buf, "%.*s", (int)(q - s), s);
+  *v = strtod(buf, NULL);
+  *pp = q;
   return true;
 }
 

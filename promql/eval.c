@@ -385,7 +385,9 @@ static void fetch_all(qctx *q, const pql_expr *e) {
         pql_ev_fail(q, err == RT_ETIMEDOUT ? "timeout" : err == RT_ECANCELED ? "canceled" : "execution",
                     "%s", rt_strerror(err));
       }
-      qsort(s->s, s->n, sizeof *s->s, fser_cmp);
+      if (s->n > 1) {
+        PQL_QSORT(s->s, s->n, sizeof *s->s, fser_cmp);
+      }
       if (q->samples_total > q->o.max_samples) {
         pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
       }
@@ -679,7 +681,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     int32_t *sl = hmap_slot(q, &rs, rsig[i], true);
     if (*sl >= 0) {
       const pql_ls *pair[2] = {R->s[i].m, R->s[*sl].m};
-      qsort(pair, 2, sizeof pair[0], ls_cmp_ptr);
+      PQL_QSORT(pair, 2, sizeof pair[0], ls_cmp_ptr);
       rt_buf b = RT_BUF_INIT;
       rt_buf_puts(&b, "found duplicate series for the match group ");
       pql_ls_string(match_labels(q, e, R->s[i].m), &b);
@@ -901,7 +903,7 @@ double pql_quantile(double qv, double *vals, size_t n) {
   if (qv > 1) {
     return INFINITY;
   }
-  qsort(vals, n, sizeof *vals, cmp_double_nan_first);
+  PQL_QSORT(vals, n, sizeof *vals, cmp_double_nan_first);
   double N = (double)n;
   double rank = qv * (N - 1);
   double lower = fmax(0, floor(rank));
@@ -1158,9 +1160,9 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     case PQL_AGG_BOTTOMK:
     case PQL_AGG_LIMITK:
       if (op == PQL_AGG_TOPK) {
-        qsort(g->heap, g->hn, sizeof *g->heap, smp_cmp_desc);
+        PQL_QSORT(g->heap, g->hn, sizeof *g->heap, smp_cmp_desc);
       } else if (op == PQL_AGG_BOTTOMK) {
-        qsort(g->heap, g->hn, sizeof *g->heap, smp_cmp_asc);
+        PQL_QSORT(g->heap, g->hn, sizeof *g->heap, smp_cmp_asc);
       }
       for (size_t j = 0; j < g->hn; j++) {
         pql_vec_push(q, &r.v, g->heap[j].m, g->heap[j].v, t, g->heap[j].drop);
@@ -1414,7 +1416,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         s->npoints = v.mx[i].n;
       }
       pql_check_dups(q, &tmp);
-      qsort(res->series, res->nseries, sizeof *res->series, series_cmp);
+      PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
     }
     goto done;
   }
@@ -1526,7 +1528,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     memcpy(s->points, os[i].p, os[i].n * sizeof *s->points);
     s->npoints = os[i].n;
   }
-  qsort(res->series, res->nseries, sizeof *res->series, series_cmp);
+  PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
 done:
   res->samples_total = q->samples_total;
   finish_annots(q, ri);

@@ -103,5 +103,12 @@ double pql_quantile(double qv, double *vals, size_t n);
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
 
 #define PQL_STALE(v) rt_is_stale_nan(v)
+/* qsort that tolerates empty (NULL) arrays. */
+#define PQL_QSORT(b, n, s, c) \
+  do { \
+    if ((n) > 1) { \
+      qsort((b), (n), (s), (c)); \
+    } \
+  } while (0)
 
 #endif

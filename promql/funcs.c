@@ -758,7 +758,7 @@ static bool almost_equal(double a, double b, double eps) {
 
 /* Sorts, coalesces and fixes buckets; returns the new count. */
 static size_t prep_buckets(bucket *b, size_t n, bool *forced) {
-  qsort(b, n, sizeof *b, cmp_bucket);
+  PQL_QSORT(b, n, sizeof *b, cmp_bucket);
   size_t i = 0;
   bucket last = b[0];
   for (size_t k = 1; k < n; k++) {
@@ -802,7 +802,7 @@ static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
   if (qv > 1) {
     return INFINITY;
   }
-  qsort(b, n, sizeof *b, cmp_bucket);
+  PQL_QSORT(b, n, sizeof *b, cmp_bucket);
   if (!isinf(b[n - 1].ub) || b[n - 1].ub < 0) {
     return NAN;
   }
@@ -843,7 +843,7 @@ static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
 /* Fraction of observations between lower and upper, interpolating linearly inside buckets. */
 static double bucket_fraction(double lower, double upper, bucket *b, size_t n) {
   bool forced = false;
-  qsort(b, n, sizeof *b, cmp_bucket);
+  PQL_QSORT(b, n, sizeof *b, cmp_bucket);
   if (n < 2 || !isinf(b[n - 1].ub)) {
     return NAN;
   }
@@ -1021,16 +1021,16 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     }
     r = args[0];
     if (id == F_SORT) {
-      qsort(r.v.s, r.v.n, sizeof *r.v.s, cmp_val_asc);
+      PQL_QSORT(r.v.s, r.v.n, sizeof *r.v.s, cmp_val_asc);
     } else if (id == F_SORT_DESC) {
-      qsort(r.v.s, r.v.n, sizeof *r.v.s, cmp_val_desc);
+      PQL_QSORT(r.v.s, r.v.n, sizeof *r.v.s, cmp_val_desc);
     } else {
       sort_ctx c = {pql_ev_alloc(q, (na + 1) * sizeof(char *)), 0, id == F_SORT_BY_LABEL_DESC};
       for (size_t i = 1; i < na; i++) {
         c.labels[c.n++] = (char *)args[i].str;
       }
       t_sort = &c;
-      qsort(r.v.s, r.v.n, sizeof *r.v.s, cmp_by_label);
+      PQL_QSORT(r.v.s, r.v.n, sizeof *r.v.s, cmp_by_label);
       t_sort = NULL;
     }
     (void)g_sort;

@@ -19,6 +19,7 @@ static void setup(void) {
   qt_push(&I, "anonymous", "__name__=up,instance=i1,job=a", 1000, 1000, 5, 1, 1);
   qt_push(&I, "anonymous", "__name__=up,instance=i1,job=ab", 1000, 1000, 1, 1, 0);
   qt_push(&I, "anonymous", "__name__=up,instance=i2,job=b", 1000, 1000, 1, 1, 0);
+  qt_push(&I, "team-2", "__name__=dotted,host.name=h1", 1000, 1000, 1, 1, 0);
   qt_push(&I, "team-1", "__name__=requests_total,job=api", 1000, 1000, 1, 7, 0);
   qt_push_meta(&I, "anonymous", "up", PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGE,
                "The scrape's health.", "");
@@ -123,6 +124,25 @@ Test(http, tenant_header) {
   cr_assert(tc_request(port, req, strlen(req), &r, 5000));
   expect(&r, 200, OK("[{\"__name__\":\"requests_total\",\"job\":\"api\"}]"));
   tc_free(&r);
+}
+
+static void get_tenant(const char *path, const char *tenant, int status, const char *body) {
+  char req[1024];
+  snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\nX-Scope-OrgID: %s\r\nConnection: close\r\n\r\n",
+           path, tenant);
+  tc_resp r;
+  cr_assert(tc_request(port, req, strlen(req), &r, 5000));
+  expect(&r, status, body);
+  tc_free(&r);
+}
+
+Test(http, utf8_label_names_in_the_path) {
+  get_tenant("/api/v1/label/U__host_2e_name/values", "team-2", 200, OK("[\"h1\"]"));
+  get_tenant("/api/v1/label/host%2Ename/values", "team-2", 200, OK("[\"h1\"]"));
+  get_tenant("/api/v1/label/host.name/values", "team-2", 200, OK("[\"h1\"]"));
+  get_tenant("/api/v1/labels", "team-2", 200, OK("[\"__name__\",\"host.name\"]"));
+  get_tenant("/api/v1/series?match[]=%7B%22dotted%22%7D", "team-2", 200,
+             OK("[{\"__name__\":\"dotted\",\"host.name\":\"h1\"}]"));
 }
 
 Test(http, errors) {

@@ -602,7 +602,7 @@ static void stop_all(app *a) {
   }
   rt_metrics_remove_fn(rt_metrics_default(), a);
   if (a->ing) {
-    rt_info("main", "flushing the ingester", "%s", "");
+    rt_info("main", "flushing the ingester", NULL);
     ing_destroy(a->ing);
     a->ing = NULL;
   }
@@ -737,7 +737,7 @@ out:
   rt_config_free(&a.cfg);
   pthread_mutex_destroy(&a.stats_mu);
   if (exit_code == 0) {
-    rt_info("main", "stopped", "%s", "");
+    rt_info("main", "stopped", NULL);
   }
   return exit_code;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
 #include "common/http.h"
 #include "promql/pql_int.h"
 #include "querier/querier.h"
@@ -398,7 +399,11 @@ rt_err pql_api_register(rt_http_server *s, const pql_api_backend *be, pql_api **
   return RT_OK;
 }
 
-void pql_api_destroy(pql_api *api) { rt_free(api, sizeof *api); }
+void pql_api_destroy(pql_api *api) {
+  if (api) {
+    rt_free(api, sizeof *api);
+  }
+}
 
 /* ---- the querier as storage ---- */
 
@@ -433,7 +438,7 @@ static rt_err qry_storage_for(void *ctx, const char *tenant, pql_storage *out) {
   }
   qs->q = ctx;
   snprintf(qs->tenant, sizeof qs->tenant, "%s", tenant);
-  qs->max_samples = 50000000;
+  qs->max_samples = rt_cfg && rt_cfg->max_samples > 0 ? (uint64_t)rt_cfg->max_samples : 50000000;
   out->ctx = qs;
   out->select = qry_store_select;
   return RT_OK;
@@ -452,5 +457,10 @@ rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out
       .storage_done = qry_storage_done,
       .ctx = q,
   };
+  if (rt_cfg) {
+    be.opts.timeout_ms = rt_cfg->query_timeout_ms;
+    be.opts.lookback_ms = rt_cfg->lookback_delta_ms;
+    be.opts.max_samples = rt_cfg->max_samples;
+  }
   return pql_api_register(s, &be, out);
 }

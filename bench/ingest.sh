@@ -11,15 +11,16 @@
 #   3. resident memory per active series: ringtail's RSS growth when --mem-series series (1M by
 #      default) each receive --mem-samples samples, divided by the series count.
 #
-# Usage: bench/ingest.sh [--quick] [--series N] [--duration S] [--concurrency C]
+# Usage: bench/ingest.sh [--quick] [--series N] [--rounds R] [--duration S] [--concurrency C]
 #                        [--samples-per-request S] [--mem-series N] [--mem-samples K]
 #                        [--disk-seconds S] [--skip throughput,disk,memory] [--build DIR]
-#   --quick: 20k series, 10 s, 100k series for memory, 130 s of scrapes.
+#   --quick: 20k series x 100 samples, 100k series for memory, 130 s of scrapes.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 series=100000
-duration=20
+rounds=60
+duration=120
 concurrency=4
 spr=2000
 mem_series=1000000
@@ -29,8 +30,9 @@ skip=
 build=$ROOT/build
 while [ $# -gt 0 ]; do
   case $1 in
-    --quick) series=20000; duration=10; mem_series=100000; disk_seconds=130 ;;
+    --quick) series=20000; rounds=100; mem_series=100000; disk_seconds=130 ;;
     --series) series=$2; shift ;;
+    --rounds) rounds=$2; shift ;;
     --duration) duration=$2; shift ;;
     --concurrency) concurrency=$2; shift ;;
     --samples-per-request) spr=$2; shift ;;
@@ -65,10 +67,11 @@ echo
 # ---------------------------------------------------------------------------------------------
 # 1. throughput
 if ! skipped throughput; then
-  echo "== 1. throughput: $series series, $spr samples/request, $concurrency connections, ${duration}s each"
+  echo "== 1. throughput: $series series x $rounds samples, $spr samples/request, $concurrency connections (requests built before the clock starts; at most ${duration}s)"
   start_ts=$(( $(date +%s) * 1000 - 5 * 24 * 3600 * 1000 ))
-  lg_args=(--series "$series" --samples-per-request "$spr" --concurrency "$concurrency"
-           --duration "$duration" --start-ts "$start_ts" --step 15000 --max-retries 0)
+  lg_args=(--series "$series" --rounds "$rounds" --pregen --samples-per-request "$spr"
+           --concurrency "$concurrency" --duration "$duration" --start-ts "$start_ts" --step 15000
+           --max-retries 0)
 
   rt_start "$IT_TMP/rt-throughput" >/dev/null || exit 1
   "$LOADGEN_BIN" --url "$RT_URL/api/v1/push" "${lg_args[@]}" | tee "$IT_TMP/lg-rt.out" | sed 's/^/  ringtail   /'

@@ -734,8 +734,9 @@ static int check_mode(const char *log_path, const char *dump_path) {
   ck_series *tab = xalloc(sizeof(ck_series) * (size_t)nseries);
   /* the dump */
   uint64_t dump_samples = 0, foreign = 0, bad_lines = 0, beyond = 0;
-  char pfx[80];
-  int pfxlen = snprintf(pfx, sizeof(pfx), "__name__=\"%s_", opt.metric_prefix);
+  char pfx[80], bare[80];
+  snprintf(pfx, sizeof(pfx), "__name__=\"%s_", opt.metric_prefix);
+  int barelen = snprintf(bare, sizeof(bare), "%s_", opt.metric_prefix);
   while (fgets(line, sizeof(line), df)) {
     char *open = strchr(line, '{');
     char *close = strrchr(line, '}');
@@ -743,7 +744,13 @@ static int check_mode(const char *log_path, const char *dump_path) {
       continue; /* tenant headers, comments */
     }
     *close = 0;
-    if (!strstr(open, pfx) || !strstr(open, "job=\"loadgen\"")) {
+    /* the metric name inside the braces, or before them (name{...}) */
+    const char *ls = line;
+    while (*ls == ' ' || *ls == '\t') {
+      ls++;
+    }
+    bool named = strstr(open, pfx) || (ls < open && !strncmp(ls, bare, (size_t)barelen));
+    if (!named || !strstr(open, "job=\"loadgen\"")) {
       foreign++;
       continue;
     }
@@ -777,9 +784,10 @@ static int check_mode(const char *log_path, const char *dump_path) {
     s->s[s->n++] = (ck_sample){.ts = ts, .v = v};
     dump_samples++;
   }
-  (void)pfxlen;
   for (int64_t i = 0; i < nseries; i++) {
-    qsort(tab[i].s, tab[i].n, sizeof(ck_sample), cmp_sample);
+    if (tab[i].n > 1) {
+      qsort(tab[i].s, tab[i].n, sizeof(ck_sample), cmp_sample);
+    }
   }
   /* pass 2: the log against the dump */
   rewind(lf);
@@ -1117,7 +1125,9 @@ int main(int argc, char **argv) {
   }
   rt_free(th, sizeof(lg_thread) * (size_t)opt.concurrency);
   pthread_barrier_destroy(&start_barrier);
-  qsort(tot.lat_ms, tot.nlat, sizeof(double), cmp_double);
+  if (tot.nlat > 1) {
+    qsort(tot.lat_ms, tot.nlat, sizeof(double), cmp_double);
+  }
   double p50 = tot.nlat ? tot.lat_ms[(size_t)(0.50 * (double)(tot.nlat - 1))] : 0;
   double p99 = tot.nlat ? tot.lat_ms[(size_t)(0.99 * (double)(tot.nlat - 1))] : 0;
   double pmax = tot.nlat ? tot.lat_ms[tot.nlat - 1] : 0;

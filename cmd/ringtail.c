@@ -1,7 +1,632 @@
-/* ringtail.c - the Ringtail binary (placeholder until the roles are wired in). */
+/* ringtail.c - the Ringtail binary: parses the configuration, starts the roles named by
+ * -target, serves the endpoints every role shares (/metrics, /ready, /config, build info,
+ * flags, a landing page) and shuts down cleanly on SIGINT/SIGTERM.
+ *
+ *   ringtail [flags]                                   run the roles
+ *   ringtail dump -ingester.data-dir=DIR [-tenant=T]    print a data directory's samples
+ *
+ * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
+ * ingester, distributor, querier; then /ready turns 200. Shutdown is the reverse. */
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-int main(void) {
-  fprintf(stderr, "ringtail: not wired yet\n");
+#include "common/config.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/rpc.h"
+#include "ingester/ingester.h"
+#include "querier/querier.h"
+
+#ifndef RT_VERSION
+#define RT_VERSION "unknown"
+#endif
+#ifndef RT_REVISION
+#define RT_REVISION "unknown"
+#endif
+#ifndef RT_BRANCH
+#define RT_BRANCH "unknown"
+#endif
+
+enum {
+  ROLE_DISTRIBUTOR = 1u << 0,
+  ROLE_INGESTER = 1u << 1,
+  ROLE_QUERIER = 1u << 2,
+  ROLE_ALL = ROLE_DISTRIBUTOR | ROLE_INGESTER | ROLE_QUERIER,
+};
+
+enum { STATE_STARTING, STATE_READY, STATE_STOPPING };
+
+typedef struct app {
+  rt_config cfg;
+  unsigned roles;
+  atomic_int state;
+  double start_time_s;
+  rt_http_server *http;
+  ing_ingester *ing;
+  char ing_endpoint[256];
+  qry_querier *qry;
+  /* cached ingester stats for the scrape-time callbacks */
+  pthread_mutex_t stats_mu;
+  ing_stats stats;
+  uint64_t stats_at_ns;
+} app;
+
+/* ---------- roles ---------- */
+
+static const char *role_names(unsigned roles, char *buf, size_t len) {
+  buf[0] = 0;
+  static const struct {
+    unsigned bit;
+    const char *name;
+  } names[] = {{ROLE_DISTRIBUTOR, "distributor"}, {ROLE_INGESTER, "ingester"},
+               {ROLE_QUERIER, "querier"}};
+  size_t o = 0;
+  for (size_t i = 0; i < RT_ARRAY_LEN(names); i++) {
+    if (roles & names[i].bit) {
+      int n = snprintf(buf + o, len - o, "%s%s", o ? "," : "", names[i].name);
+      if (n > 0 && (size_t)n < len - o) {
+        o += (size_t)n;
+      }
+    }
+  }
+  return buf;
+}
+
+/* Parses -target. Returns false with a message on an unknown role. */
+static bool parse_roles(const char *target, unsigned *out, char *err, size_t errlen) {
+  *out = 0;
+  const char *p = target;
+  while (*p) {
+    while (*p == ' ' || *p == ',') {
+      p++;
+    }
+    if (!*p) {
+      break;
+    }
+    const char *e = p;
+    while (*e && *e != ',' && *e != ' ') {
+      e++;
+    }
+    size_t n = (size_t)(e - p);
+    if (n == 3 && strncmp(p, "all", 3) == 0) {
+      *out |= ROLE_ALL;
+    } else if (n == 11 && strncmp(p, "distributor", 11) == 0) {
+      *out |= ROLE_DISTRIBUTOR;
+    } else if (n == 8 && strncmp(p, "ingester", 8) == 0) {
+      *out |= ROLE_INGESTER;
+    } else if (n == 7 && strncmp(p, "querier", 7) == 0) {
+      *out |= ROLE_QUERIER;
+    } else if ((n == 9 && strncmp(p, "compactor", 9) == 0) ||
+               (n == 5 && strncmp(p, "ruler", 5) == 0)) {
+      snprintf(err, errlen, "role %.*s is not available in this version", (int)n, p);
+      return false;
+    } else {
+      snprintf(err, errlen,
+               "unknown role \"%.*s\" in -target (known: all, distributor, ingester, querier)",
+               (int)n, p);
+      return false;
+    }
+    p = e;
+  }
+  if (*out == 0) {
+    snprintf(err, errlen, "-target names no role");
+    return false;
+  }
+  return true;
+}
+
+/* ---------- process and ingester metrics (read at scrape time) ---------- */
+
+static double proc_statm(int field) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f) {
+    return 0;
+  }
+  unsigned long v[2] = {0, 0};
+  int n = fscanf(f, "%lu %lu", &v[0], &v[1]);
+  fclose(f);
+  if (n != 2) {
+    return 0;
+  }
+  return (double)v[field] * (double)sysconf(_SC_PAGESIZE);
+}
+
+static double m_rss(void *ctx) {
+  (void)ctx;
+  return proc_statm(1);
+}
+
+static double m_vsize(void *ctx) {
+  (void)ctx;
+  return proc_statm(0);
+}
+
+static double m_cpu(void *ctx) {
+  (void)ctx;
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) {
+    return 0;
+  }
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static double m_open_fds(void *ctx) {
+  (void)ctx;
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) {
+    return 0;
+  }
+  double n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] != '.') {
+      n++;
+    }
+  }
+  closedir(d);
+  return n - 1;   /* the directory stream's own descriptor */
+}
+
+static double m_max_fds(void *ctx) {
+  (void)ctx;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return 0;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? 0 : (double)rl.rlim_cur;
+}
+
+static double m_start_time(void *ctx) { return ((app *)ctx)->start_time_s; }
+
+static double m_one(void *ctx) {
+  (void)ctx;
   return 1;
+}
+
+/* Refreshes the cached ingester stats at most every 200 ms (one scrape reads many fields). */
+static const ing_stats *stats(app *a) {
+  pthread_mutex_lock(&a->stats_mu);
+  uint64_t now = rt_mono_ns();
+  if (a->ing && (a->stats_at_ns == 0 || now - a->stats_at_ns > 200000000ull)) {
+    ing_get_stats(a->ing, &a->stats);
+    a->stats_at_ns = now;
+  }
+  pthread_mutex_unlock(&a->stats_mu);
+  return &a->stats;
+}
+
+static double m_active_series(void *ctx) { return (double)stats(ctx)->active_series; }
+static double m_appended(void *ctx) { return (double)stats(ctx)->samples_appended; }
+static double m_wal_bytes(void *ctx) { return (double)stats(ctx)->wal_bytes; }
+static double m_db_bytes(void *ctx) { return (double)stats(ctx)->db_bytes; }
+static double m_chunks_closed(void *ctx) { return (double)stats(ctx)->chunks_closed; }
+
+#define REJECT_FN(i)                                                \
+  static double m_rejected_##i(void *ctx) {                          \
+    return (double)stats(ctx)->samples_rejected[i];                  \
+  }
+REJECT_FN(1)
+REJECT_FN(2)
+REJECT_FN(3)
+REJECT_FN(4)
+
+static void register_process_metrics(app *a) {
+  rt_metrics *m = rt_metrics_default();
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "process_resident_memory_bytes",
+                    "Resident memory size in bytes.", m_rss, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "process_virtual_memory_bytes",
+                    "Virtual memory size in bytes.", m_vsize, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_COUNTER, "process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.", m_cpu, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "process_open_fds", "Number of open file descriptors.",
+                    m_open_fds, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "process_max_fds",
+                    "Maximum number of open file descriptors.", m_max_fds, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "process_start_time_seconds",
+                    "Start time of the process since the Unix epoch in seconds.", m_start_time, a,
+                    NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_build_info",
+                    "A metric with a constant '1' value labeled by version and revision.", m_one,
+                    a, "version,revision", RT_VERSION, RT_REVISION);
+}
+
+static void register_ingester_metrics(app *a) {
+  rt_metrics *m = rt_metrics_default();
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_active_series",
+                    "Series held in the ingester's head.", m_active_series, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_samples_appended_total",
+                    "Samples appended to the ingester's head.", m_appended, a, NULL);
+  static const struct {
+    const char *reason;
+    rt_metric_fn fn;
+  } rej[] = {{"duplicate_timestamp", m_rejected_1},
+             {"out_of_order", m_rejected_2},
+             {"too_old", m_rejected_3},
+             {"limit", m_rejected_4}};
+  for (size_t i = 0; i < RT_ARRAY_LEN(rej); i++) {
+    rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_samples_rejected_total",
+                      "Samples the ingester rejected, by reason.", rej[i].fn, a, "reason",
+                      rej[i].reason);
+  }
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_wal_bytes",
+                    "Size of the write-ahead log in RocksDB, in bytes.", m_wal_bytes, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_db_bytes",
+                    "Size of the ingester's RocksDB database (live SST files and memtables), in "
+                    "bytes.",
+                    m_db_bytes, a, NULL);
+  rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_chunks_closed_total",
+                    "Head chunks closed and written to RocksDB.", m_chunks_closed, a, NULL);
+}
+
+/* ---------- shared endpoints ---------- */
+
+static void h_ready(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  int st = atomic_load(&a->state);
+  if (st == STATE_READY) {
+    rt_http_text(resp, 200, "ready\n");
+  } else {
+    rt_http_text(resp, 503, "%s\n", st == STATE_STARTING ? "starting" : "stopping");
+  }
+}
+
+static void h_metrics(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)ctx;
+  (void)req;
+  rt_metrics_expose(rt_metrics_default(), &resp->body);
+  resp->content_type = RT_METRICS_CONTENT_TYPE;
+}
+
+static void h_config(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  rt_config_dump_yaml(&a->cfg, &resp->body);
+  resp->content_type = "text/plain; charset=utf-8";
+}
+
+static void h_buildinfo(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)ctx;
+  (void)req;
+  rt_buf_printf(&resp->body,
+                "{\"status\":\"success\",\"data\":{\"application\":\"ringtail\",\"version\":\"%s\","
+                "\"revision\":\"%s\",\"branch\":\"%s\",\"buildUser\":\"\",\"buildDate\":\"\","
+                "\"goVersion\":\"\"}}",
+                RT_VERSION, RT_REVISION, RT_BRANCH);
+}
+
+static void h_flags(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+  rt_config_dump_flags_json(&a->cfg, &resp->body);
+  rt_buf_puts(&resp->body, "}");
+}
+
+static void h_index(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  char roles[64];
+  resp->content_type = "text/html; charset=utf-8";
+  rt_buf_printf(&resp->body,
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Ringtail</title>"
+                "</head>\n<body>\n<h1>Ringtail %s</h1>\n<p>Roles: %s. State: %s.</p>\n<ul>\n",
+                RT_VERSION, role_names(a->roles, roles, sizeof roles),
+                atomic_load(&a->state) == STATE_READY ? "ready" : "not ready");
+  static const char *const links[][2] = {
+      {"/ready", "Readiness"},
+      {"/metrics", "Ringtail's own metrics"},
+      {"/config", "Effective configuration (YAML)"},
+      {"/api/v1/status/buildinfo", "Build information"},
+      {"/api/v1/status/flags", "Flags"},
+  };
+  for (size_t i = 0; i < RT_ARRAY_LEN(links); i++) {
+    rt_buf_printf(&resp->body, "<li><a href=\"%s\">%s</a> &mdash; %s</li>\n", links[i][0],
+                  links[i][0], links[i][1]);
+  }
+  rt_buf_puts(&resp->body,
+              "</ul>\n<p>Remote-write: <code>POST /api/v1/push</code>. Prometheus API (Grafana "
+              "data source URL): <code>/prometheus</code>.</p>\n</body></html>\n");
+}
+
+static rt_err add_shared_routes(app *a) {
+  rt_http_server *h = a->http;
+  rt_err rc = RT_OK;
+  if (rc == RT_OK) rc = rt_http_route(h, "GET", "/ready", 0, 0, h_ready, a);
+  if (rc == RT_OK) rc = rt_http_route(h, "GET", "/metrics", 0, 0, h_metrics, a);
+  if (rc == RT_OK) rc = rt_http_route(h, "GET", "/config", 0, 0, h_config, a);
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/buildinfo", RT_HTTP_PROM_API, 0, h_buildinfo, a);
+  }
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/flags", RT_HTTP_PROM_API, 0, h_flags, a);
+  }
+  if (rc == RT_OK) rc = rt_http_route(h, "GET", "/", 0, 0, h_index, a);
+  return rc;
+}
+
+/* ---------- dump subcommand ---------- */
+
+static int cmd_dump(int argc, char **argv) {
+  /* `-tenant` and `-data-dir` belong to dump only; the rest are ordinary flags. */
+  char **args = rt_calloc((size_t)argc + 1, sizeof *args);
+  if (!args) {
+    return 1;
+  }
+  int nargs = 0;
+  const char *tenant = NULL;
+  const char *data_dir = NULL;
+  args[nargs++] = argv[0];
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char *n = a[0] == '-' ? a + 1 + (a[1] == '-') : NULL;
+    const char **target = NULL;
+    size_t nl = 0;
+    if (n && strncmp(n, "tenant", 6) == 0 && (n[6] == 0 || n[6] == '=')) {
+      target = &tenant;
+      nl = 6;
+    } else if (n && strncmp(n, "data-dir", 8) == 0 && (n[8] == 0 || n[8] == '=')) {
+      target = &data_dir;
+      nl = 8;
+    }
+    if (target) {
+      if (n[nl] == '=') {
+        *target = n + nl + 1;
+      } else if (i + 1 < argc) {
+        *target = argv[++i];
+      } else {
+        fprintf(stderr, "ringtail dump: %s needs a value\n", a);
+        rt_free(args, 0);
+        return 2;
+      }
+      continue;
+    }
+    args[nargs++] = argv[i];
+  }
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  bool help = false;
+  char *rest[64];
+  int nrest = 0;
+  char err[512];
+  int rc = 0;
+  if (nargs > (int)RT_ARRAY_LEN(rest)) {
+    fprintf(stderr, "ringtail dump: too many arguments\n");
+    rc = 2;
+  } else if (rt_config_parse(&cfg, nargs, args, &help, rest, &nrest, err, sizeof err) != RT_OK) {
+    fprintf(stderr, "ringtail dump: %s\n", err);
+    rc = 2;
+  } else if (help) {
+    printf("Usage: ringtail dump -ingester.data-dir=DIR [-tenant=T]\n"
+           "Prints every sample of a data directory (read-only), one line per sample:\n"
+           "{labels} <timestamp ms> <value>, grouped per tenant.\n");
+  } else if (nrest > 0) {
+    fprintf(stderr, "ringtail dump: unexpected argument %s\n", rest[0]);
+    rc = 2;
+  } else {
+    rt_err e = ing_dump(data_dir ? data_dir : cfg.data_dir, tenant, stdout);
+    fflush(stdout);
+    if (e != RT_OK) {
+      fprintf(stderr, "ringtail dump: %s: %s\n", data_dir ? data_dir : cfg.data_dir,
+              rt_strerror(e));
+      rc = 1;
+    }
+  }
+  rt_config_free(&cfg);
+  rt_free(args, 0);
+  return rc;
+}
+
+/* ---------- main ---------- */
+
+static rt_err start_ingester(app *a) {
+  ing_config ic = {
+      .data_dir = a->cfg.data_dir,
+      .ooo_window_ms = a->cfg.ooo_window_ms,
+      .wal_sync = strcmp(a->cfg.wal_sync, "none") != 0,
+      .chunk_max_samples = a->cfg.chunk_max_samples,
+      .chunk_max_age_ms = a->cfg.chunk_max_age_ms,
+  };
+  rt_info("main", "opening the ingester's data directory", "data_dir=\"%s\"", ic.data_dir);
+  rt_err rc = ing_create(&ic, &a->ing);
+  if (rc != RT_OK) {
+    rt_error("main", "cannot open the ingester", "data_dir=\"%s\" err=\"%s\"", ic.data_dir,
+             rt_strerror(rc));
+    return rc;
+  }
+  /* With other roles in this process they reach the ingester over inproc://; alone it serves
+   * its RPC on -server.rpc-listen-address. */
+  const char *ep = (a->roles & ~ROLE_INGESTER) ? "inproc://ingester" : a->cfg.grpc_listen_address;
+  snprintf(a->ing_endpoint, sizeof a->ing_endpoint, "%s", ep);
+  rc = ing_serve(a->ing, a->ing_endpoint, a->cfg.rpc_workers);
+  if (rc != RT_OK) {
+    rt_error("main", "cannot serve the ingester's RPC", "endpoint=%s err=\"%s\"", a->ing_endpoint,
+             rt_strerror(rc));
+    return rc;
+  }
+  register_ingester_metrics(a);
+  rt_info("main", "ingester started", "rpc_endpoint=%s", a->ing_endpoint);
+  return RT_OK;
+}
+
+/* The querier connects lazily, so it is created (and its routes added) before the ingester is
+ * up; reads issued meanwhile answer 503. */
+static rt_err start_querier(app *a) {
+  qry_config qc = {
+      .ingesters = a->cfg.querier_ingesters,
+      .timeout_ms = a->cfg.query_timeout_ms,
+  };
+  rt_err rc = qry_create(&qc, &a->qry);
+  if (rc == RT_OK) {
+    rc = qry_register(a->qry, a->http);
+  }
+  if (rc != RT_OK) {
+    rt_error("main", "cannot start the querier", "err=\"%s\"", rt_strerror(rc));
+    return rc;
+  }
+  rt_info("main", "querier started", "ingesters=%zu", qry_ingester_count(a->qry));
+  return RT_OK;
+}
+
+static void stop_all(app *a) {
+  atomic_store(&a->state, STATE_STOPPING);
+  if (a->http) {
+    rt_http_server_destroy(a->http);   /* waits for requests in flight */
+    a->http = NULL;
+  }
+  if (a->qry) {
+    qry_destroy(a->qry);
+    a->qry = NULL;
+  }
+  /* HOOK(distributor): stop the distributor here (distributor/distributor.h). */
+  rt_metrics_remove_fn(rt_metrics_default(), a);
+  if (a->ing) {
+    rt_info("main", "flushing the ingester", "%s", "");
+    ing_destroy(a->ing);
+    a->ing = NULL;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "dump") == 0) {
+    return cmd_dump(argc, argv);
+  }
+  static app a;
+  pthread_mutex_init(&a.stats_mu, NULL);
+  a.start_time_s = (double)rt_now_ms() / 1000.0;
+  atomic_store(&a.state, STATE_STARTING);
+  rt_config_defaults(&a.cfg);
+  bool help = false;
+  char **rest = rt_calloc((size_t)argc + 1, sizeof *rest);
+  int nrest = 0;
+  char err[512];
+  if (!rest) {
+    return 1;
+  }
+  if (rt_config_parse(&a.cfg, argc, argv, &help, rest, &nrest, err, sizeof err) != RT_OK) {
+    fprintf(stderr, "ringtail: %s\n", err);
+    rt_free(rest, 0);
+    rt_config_free(&a.cfg);
+    return 2;
+  }
+  if (help) {
+    rt_config_usage(stdout);
+    rt_free(rest, 0);
+    rt_config_free(&a.cfg);
+    return 0;
+  }
+  if (nrest > 0) {
+    fprintf(stderr, "ringtail: unexpected argument \"%s\" (subcommands: dump)\n", rest[0]);
+    rt_free(rest, 0);
+    rt_config_free(&a.cfg);
+    return 2;
+  }
+  rt_free(rest, 0);
+  if (rt_log_set_level_name(a.cfg.log_level) != 0) {
+    fprintf(stderr, "ringtail: invalid -log.level %s\n", a.cfg.log_level);
+    rt_config_free(&a.cfg);
+    return 2;
+  }
+  if (!parse_roles(a.cfg.target, &a.roles, err, sizeof err)) {
+    fprintf(stderr, "ringtail: %s\n", err);
+    rt_config_free(&a.cfg);
+    return 2;
+  }
+  rt_cfg = &a.cfg;
+
+  /* Signals are taken synchronously by main with sigwait(); every thread created from here on
+   * inherits the blocked mask. */
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
+  char roles[64];
+  rt_info("main", "starting Ringtail", "version=%s roles=%s", RT_VERSION,
+          role_names(a.roles, roles, sizeof roles));
+  register_process_metrics(&a);
+
+  rt_http_config hc = {
+      .listen_addr = a.cfg.http_listen_address,
+      .port = a.cfg.http_listen_port,
+      .max_body_bytes = 1u << 20,
+      .conn_timeout_s = (int)((a.cfg.http_conn_timeout_ms + 999) / 1000),
+      .max_conns = a.cfg.http_max_conns,
+  };
+  int exit_code = 0;
+  rt_err rc = rt_http_server_create(&hc, &a.http);
+  if (rc == RT_OK) {
+    rc = add_shared_routes(&a);
+  }
+  /* HOOK(distributor): register the distributor's routes before the server starts. */
+  if (rc == RT_OK && (a.roles & ROLE_QUERIER)) {
+    rc = start_querier(&a);
+  }
+  if (rc != RT_OK) {
+    rt_error("main", "cannot set up the HTTP routes", "err=\"%s\"", rt_strerror(rc));
+    exit_code = 1;
+    goto out;
+  }
+  rc = rt_http_server_start(a.http);
+  if (rc != RT_OK) {
+    rt_error("main", "cannot start the HTTP server", "addr=%s port=%d err=\"%s\"",
+             a.cfg.http_listen_address, a.cfg.http_listen_port, rt_strerror(rc));
+    exit_code = 1;
+    goto out;
+  }
+  int port = rt_http_server_port(a.http);
+  rt_info("main", "HTTP server listening", "addr=%s port=%d", a.cfg.http_listen_address, port);
+
+  if ((a.roles & ROLE_INGESTER) && start_ingester(&a) != RT_OK) {
+    exit_code = 1;
+    goto out;
+  }
+  if (a.roles & ROLE_DISTRIBUTOR) {
+    rt_warn("main", "the distributor role is not part of this build yet", "%s", "");
+  }
+
+  char host[256] = "localhost";
+  if (strcmp(a.cfg.http_listen_address, "0.0.0.0") != 0 &&
+      strcmp(a.cfg.http_listen_address, "::") != 0 && a.cfg.http_listen_address[0]) {
+    snprintf(host, sizeof host, "%s", a.cfg.http_listen_address);
+  } else if (gethostname(host, sizeof host) != 0 || !host[0]) {
+    snprintf(host, sizeof host, "localhost");
+  }
+  atomic_store(&a.state, STATE_READY);
+  rt_info("main", "Ringtail is ready", "roles=%s", role_names(a.roles, roles, sizeof roles));
+  if (a.roles & ROLE_DISTRIBUTOR) {
+    rt_info("main", "point Prometheus remote_write here", "url=http://%s:%d/api/v1/push", host,
+            port);
+  }
+  if (a.roles & ROLE_QUERIER) {
+    rt_info("main", "point a Grafana Prometheus data source here", "url=http://%s:%d/prometheus",
+            host, port);
+  }
+
+  int sig = 0;
+  sigwait(&sigs, &sig);
+  rt_info("main", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+
+out:
+  stop_all(&a);
+  rt_metrics_remove_fn(rt_metrics_default(), &a);
+  rt_zmq_ctx_term();
+  rt_cfg = NULL;
+  rt_config_free(&a.cfg);
+  pthread_mutex_destroy(&a.stats_mu);
+  if (exit_code == 0) {
+    rt_info("main", "stopped", "%s", "");
+  }
+  return exit_code;
 }

@@ -73,6 +73,9 @@ rt_err rt_config_parse(rt_config *cfg, int argc, char **argv, bool *help, char *
 void rt_config_usage(FILE *out);
 /* Writes the effective configuration as YAML (for /config). */
 void rt_config_dump_yaml(const rt_config *cfg, struct rt_buf *out);
+/* Writes every flag with its effective value as one JSON object of strings
+ * ({"target":"all",...}), the data of /api/v1/status/flags. */
+void rt_config_dump_flags_json(const rt_config *cfg, struct rt_buf *out);
 void rt_config_free(rt_config *cfg);
 
 /* Parses a Prometheus duration ("5m", "1h30m", "2d", "100ms") or, when allow_float, float

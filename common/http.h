@@ -47,6 +47,8 @@ typedef struct rt_http_config {
   size_t max_body_bytes;         /* default body limit for routes without their own */
   int conn_timeout_s;            /* idle/slow client timeout */
   int max_conns;
+  struct rt_metrics *metrics;    /* request latency histograms go here; NULL = the default
+                                    registry (common/metrics.h) */
 } rt_http_config;
 
 /* Creates a server (not yet listening). Caller destroys with rt_http_server_destroy(). */

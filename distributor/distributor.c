@@ -1,0 +1,311 @@
+/* distributor.c - one remote-write request end to end: decode, validate, forward to every
+ * configured ingester over the RPC layer, map the outcome to the remote-write status codes. */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/rpc.h"
+#include "distributor/dist_int.h"
+#include "rpc.pb-c.h"
+
+#define DIST_DEFAULT_INGESTER "inproc://ingester"
+#define DIST_MAX_INGESTERS RT_MAX_ENDPOINTS
+
+static const int dist_status_codes[DIST_NSTATUS] = DIST_STATUS_CODES;
+
+typedef struct dist_counters {
+  atomic_uint_least64_t requests[DIST_NSTATUS];
+  atomic_uint_least64_t bytes_received;
+  atomic_uint_least64_t bytes_decompressed;
+  atomic_uint_least64_t series_received;
+  atomic_uint_least64_t samples_received;
+  atomic_uint_least64_t samples_accepted;
+  atomic_uint_least64_t histograms_received;
+  atomic_uint_least64_t exemplars_received;
+  atomic_uint_least64_t metadata_received;
+  atomic_uint_least64_t rejected[DIST_R_COUNT];
+  atomic_uint_least64_t ingester_errors;
+} dist_counters;
+
+struct dist_distributor {
+  dist_config cfg;
+  rt_rpc_client *clients[DIST_MAX_INGESTERS];
+  size_t nclients;
+  dist_counters st;
+};
+
+#define ADD(field, n) atomic_fetch_add_explicit(&(field), (uint64_t)(n), memory_order_relaxed)
+#define GET(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+void dist_config_from_rt(const rt_config *cfg, dist_config *out) {
+  memset(out, 0, sizeof *out);
+  dist_limits_from_config(cfg, &out->limits);
+  out->ingesters = cfg->distributor_ingesters;
+  out->timeout_ms = cfg->distributor_timeout_ms > 0 ? (int)RT_MIN(cfg->distributor_timeout_ms, 3600000) : 2000;
+  out->max_recv_msg_size = cfg->max_recv_msg_size > 0 ? (size_t)cfg->max_recv_msg_size : 0;
+}
+
+rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
+  *out = NULL;
+  dist_distributor *d = rt_calloc(1, sizeof *d);
+  if (!d) {
+    return RT_ENOMEM;
+  }
+  d->cfg = *cfg;
+  d->cfg.ingesters = NULL; /* borrowed during create only */
+  if (d->cfg.timeout_ms <= 0) {
+    d->cfg.timeout_ms = 2000;
+  }
+  const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
+  const char *p = list;
+  rt_err err = RT_OK;
+  while (*p && err == RT_OK) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    while (n && (*p == ' ' || *p == '\t')) {
+      p++, n--;
+    }
+    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+      n--;
+    }
+    if (n) {
+      if (d->nclients == DIST_MAX_INGESTERS) {
+        err = RT_ELIMIT;
+        break;
+      }
+      char *ep = rt_strndup(p, n);
+      if (!ep) {
+        err = RT_ENOMEM;
+        break;
+      }
+      err = rt_rpc_client_create(ep, &d->clients[d->nclients]);
+      if (err == RT_OK) {
+        d->nclients++;
+      }
+      rt_free(ep, n + 1);
+    }
+    p = comma ? comma + 1 : p + strlen(p);
+  }
+  if (err == RT_OK && d->nclients == 0) {
+    err = RT_EINVAL;
+  }
+  if (err != RT_OK) {
+    dist_destroy(d);
+    return err;
+  }
+  *out = d;
+  return RT_OK;
+}
+
+void dist_destroy(dist_distributor *d) {
+  if (!d) {
+    return;
+  }
+  for (size_t i = 0; i < d->nclients; i++) {
+    rt_rpc_client_destroy(d->clients[i]);
+  }
+  rt_free(d, sizeof *d);
+}
+
+const dist_config *dist_get_config(const dist_distributor *d) { return &d->cfg; }
+
+void dist_get_stats(const dist_distributor *d, dist_stats *out) {
+  memset(out, 0, sizeof *out);
+  dist_counters *st = (dist_counters *)&d->st;
+  for (int i = 0; i < DIST_NSTATUS; i++) {
+    out->requests[i] = GET(st->requests[i]);
+  }
+  out->bytes_received = GET(st->bytes_received);
+  out->bytes_decompressed = GET(st->bytes_decompressed);
+  out->series_received = GET(st->series_received);
+  out->samples_received = GET(st->samples_received);
+  out->samples_accepted = GET(st->samples_accepted);
+  out->histograms_received = GET(st->histograms_received);
+  out->exemplars_received = GET(st->exemplars_received);
+  out->metadata_received = GET(st->metadata_received);
+  for (int i = 0; i < DIST_R_COUNT; i++) {
+    out->rejected[i] = GET(st->rejected[i]);
+  }
+  out->ingester_errors = GET(st->ingester_errors);
+}
+
+static void finish(dist_distributor *d, dist_push_out *out, int status) {
+  out->status = status;
+  for (int i = 0; i < DIST_NSTATUS; i++) {
+    if (dist_status_codes[i] == status) {
+      ADD(d->st.requests[i], 1);
+      return;
+    }
+  }
+  ADD(d->st.requests[status >= 500 ? DIST_NSTATUS - 2 : 1], 1);
+}
+
+static dist_reason reason_of(Ringtail__SampleError code) {
+  switch (code) {
+  case RINGTAIL__SAMPLE_ERROR__SAMPLE_DUPLICATE_TIMESTAMP:
+    return DIST_R_DUPLICATE_TIMESTAMP;
+  case RINGTAIL__SAMPLE_ERROR__SAMPLE_OUT_OF_ORDER:
+    return DIST_R_OUT_OF_ORDER;
+  case RINGTAIL__SAMPLE_ERROR__SAMPLE_TOO_OLD:
+    return DIST_R_INGESTER_TOO_OLD;
+  case RINGTAIL__SAMPLE_ERROR__SAMPLE_LIMIT:
+    return DIST_R_PER_TENANT_LIMIT;
+  default:
+    return DIST_R_OUT_OF_ORDER;
+  }
+}
+
+/* Sends the push to every ingester. Returns the HTTP status for transport failures (5xx) or 0;
+ * merges the first ingester's per-series errors into rep. */
+static int forward(dist_distributor *d, const char *tenant, const Prometheus__WriteRequest *wr,
+                   size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg) {
+  Ringtail__PushRequest pr = RINGTAIL__PUSH_REQUEST__INIT;
+  pr.tenant = (char *)tenant;
+  pr.n_timeseries = wr->n_timeseries;
+  pr.timeseries = wr->timeseries;
+  pr.n_metadata = wr->n_metadata;
+  pr.metadata = wr->metadata;
+  size_t size = ringtail__push_request__get_packed_size(&pr);
+  uint8_t *buf = rt_arena_alloc(arena, size ? size : 1);
+  if (!buf) {
+    rt_buf_puts(msg, "out of memory encoding the ingester push");
+    return 500;
+  }
+  ringtail__push_request__pack(&pr, buf);
+
+  rt_buf reply = RT_BUF_INIT;
+  char err[512];
+  int status = 0;
+  bool counted = false;
+  for (size_t i = 0; i < d->nclients; i++) {
+    rt_err e = rt_rpc_call(d->clients[i], "ingester.Push", buf, size, d->cfg.timeout_ms, &reply, err, sizeof err);
+    if (e != RT_OK) {
+      ADD(d->st.ingester_errors, 1);
+      if (!status) {
+        status = (e == RT_ETIMEDOUT || e == RT_EUNAVAIL || e == RT_ECLOSED) ? 503 : 500;
+        rt_buf_reset(msg);
+        rt_buf_printf(msg, "failed pushing to ingester %s: %s (%s)", rt_rpc_client_endpoint(d->clients[i]),
+                      err[0] ? err : rt_strerror(e), rt_strerror(e));
+      }
+      rt_warn("distributor", "ingester push failed", "ingester=%s err=\"%s\"",
+              rt_rpc_client_endpoint(d->clients[i]), rt_strerror(e));
+      continue;
+    }
+    ProtobufCAllocator al = rt_arena_pb_allocator(arena);
+    Ringtail__PushResponse *resp =
+        ringtail__push_response__unpack(&al, reply.len, (const uint8_t *)(reply.data ? reply.data : ""));
+    if (!resp) {
+      ADD(d->st.ingester_errors, 1);
+      if (!status) {
+        status = 500;
+        rt_buf_reset(msg);
+        rt_buf_printf(msg, "malformed push response from ingester %s", rt_rpc_client_endpoint(d->clients[i]));
+      }
+      continue;
+    }
+    if (counted) {
+      continue; /* replicas: count the outcome of one ingester */
+    }
+    counted = true;
+    ADD(d->st.samples_accepted, resp->samples_accepted + resp->samples_duplicate);
+    uint64_t done = resp->samples_accepted + resp->samples_duplicate;
+    uint64_t rejected = nsamples > done ? nsamples - done : 0;
+    /* the ingester reports the first problem per series, not a count per reason: give each
+     * failing series one rejected sample and the first one the rest */
+    uint64_t left = rejected;
+    dist_reason first_why = DIST_R_OK;
+    for (size_t k = 0; k < resp->n_errors; k++) {
+      Ringtail__SeriesError *se = resp->errors[k];
+      dist_reason why = reason_of(se->code);
+      if (k == 0) {
+        first_why = why;
+      }
+      if (rep->first == DIST_R_OK) {
+        rep->first = why;
+        snprintf(rep->msg, sizeof rep->msg, "%s", se->message && *se->message ? se->message : dist_reason_names[why]);
+      }
+      if (left) {
+        rep->rejected[why]++;
+        left--;
+      }
+    }
+    if (resp->n_errors) {
+      rep->rejected[first_why] += left;
+      rep->samples_rejected += rejected;
+    }
+  }
+  rt_buf_free(&reply);
+  return status;
+}
+
+void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) {
+  char err[1024];
+  rt_buf_reset(&out->msg);
+  ADD(d->st.bytes_received, in->body_len);
+  const char *tenant = in->tenant ? in->tenant : "anonymous";
+  if (!dist_tenant_valid(tenant, err, sizeof err)) {
+    rt_buf_puts(&out->msg, err);
+    finish(d, out, 400);
+    return;
+  }
+  if (in->content_type && strstr(in->content_type, "io.prometheus.write.v2.Request")) {
+    rt_buf_printf(&out->msg,
+                  "unsupported remote-write message %s: this endpoint accepts remote-write 1.0 "
+                  "(prometheus.WriteRequest)",
+                  in->content_type);
+    finish(d, out, 415);
+    return;
+  }
+  rt_arena *arena = rt_arena_create(64 * 1024);
+  if (!arena) {
+    rt_buf_puts(&out->msg, "out of memory");
+    finish(d, out, 500);
+    return;
+  }
+  dist_request req;
+  rt_err e = dist_decode(in->body, in->body_len, &d->cfg.limits, arena, &req, err, sizeof err);
+  if (e != RT_OK) {
+    rt_buf_puts(&out->msg, err[0] ? err : rt_strerror(e));
+    rt_arena_destroy(arena);
+    finish(d, out, e == RT_ELIMIT ? 413 : e == RT_EPROTO ? 400 : 500);
+    return;
+  }
+  ADD(d->st.bytes_decompressed, req.decompressed_len);
+  dist_report rep;
+  dist_validate(&req, &d->cfg.limits, rt_now_ms(), &rep);
+  ADD(d->st.series_received, rep.series_total);
+  ADD(d->st.samples_received, rep.samples_total);
+  ADD(d->st.histograms_received, rep.histograms_total);
+  ADD(d->st.exemplars_received, rep.exemplars_ignored);
+  ADD(d->st.metadata_received, rep.metadata_total);
+
+  int status = 0;
+  size_t forwarded = rep.samples_total - rep.samples_rejected;
+  if (req.wr->n_timeseries || req.wr->n_metadata) {
+    status = forward(d, tenant, req.wr, forwarded, arena, &rep, &out->msg);
+  }
+  for (int i = 0; i < DIST_R_COUNT; i++) {
+    if (rep.rejected[i]) {
+      ADD(d->st.rejected[i], rep.rejected[i]);
+    }
+  }
+  if (status) {
+    /* a retry can fix it: the message of the failure is already in out->msg */
+  } else if (rep.first != DIST_R_OK) {
+    status = 400;
+    rt_buf_puts(&out->msg, rep.msg);
+    rt_buf_printf(&out->msg, " (rejected %zu of %zu samples", rep.samples_rejected, rep.samples_total);
+    if (rep.histograms_total) {
+      rt_buf_printf(&out->msg, ", %zu of %zu native histogram samples", rep.histograms_total, rep.histograms_total);
+    }
+    if (rep.metadata_rejected) {
+      rt_buf_printf(&out->msg, ", %zu of %zu metadata", rep.metadata_rejected, rep.metadata_total);
+    }
+    rt_buf_printf(&out->msg, "; first problem: %s)", dist_reason_names[rep.first]);
+  } else {
+    status = 200;
+  }
+  rt_arena_destroy(arena);
+  finish(d, out, status);
+}

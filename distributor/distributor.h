@@ -1,0 +1,200 @@
+/* distributor.h - the remote-write write path: decode, validate, forward to the ingesters.
+ *
+ * A push flows through three steps that can each be used alone (tests, fuzzing, benchmarks):
+ *   dist_decode()   snappy block + protobuf WriteRequest -> dist_request (arena memory)
+ *   dist_validate() drops what can never be accepted, in place, and reports the first problem
+ *   dist_push()     the whole path including the RPC to the ingesters, with the HTTP status
+ * dist_register() puts dist_push() behind POST /api/v1/push and /api/v1/write.
+ * See distributor/DESIGN.md for the rules, the messages and the status codes. */
+#ifndef RT_DISTRIBUTOR_H
+#define RT_DISTRIBUTOR_H
+
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "common/http.h"
+#include "common/rt.h"
+#include "remote.pb-c.h"
+
+/* ------------------------------------------------------------------ limits */
+
+typedef struct dist_limits {
+  size_t max_decompressed_size;          /* declared snappy length above this: RT_ELIMIT (413) */
+  bool reject_old_samples;
+  int64_t reject_old_samples_max_age_ms;
+  int64_t creation_grace_period_ms;      /* samples newer than now + this are rejected */
+  int64_t ooo_window_ms;                 /* > 0: in-request order is left to the ingester */
+  int max_label_names_per_series;        /* <= 0: no limit */
+  int max_label_name_length;             /* bytes; <= 0: no limit */
+  int max_label_value_length;            /* bytes; <= 0: no limit */
+  int max_metadata_length;               /* bytes of name, help and unit; <= 0: no limit */
+  bool utf8_names;                       /* accept any UTF-8 label name (Prometheus 3 style);
+                                            default false: the legacy charset */
+} dist_limits;
+
+/* Fills `out` from the process configuration (borrows cfg). */
+void dist_limits_from_config(const rt_config *cfg, dist_limits *out);
+/* The built-in defaults (the same as rt_config_defaults would give). */
+void dist_limits_default(dist_limits *out);
+
+/* ------------------------------------------------------------------ decode */
+
+/* What the decoder learned about one series besides the protobuf fields. */
+typedef struct dist_series_info {
+  uint32_t n_histograms;     /* native histogram samples (counted, not decoded) */
+  uint32_t n_exemplars;      /* exemplars (counted, not decoded) */
+  uint32_t bad_label;        /* 0, or 1 + index of the first label whose name or value is not
+                                valid UTF-8 or holds a NUL byte */
+  uint8_t bad_what;          /* DIST_BAD_* for bad_label */
+} dist_series_info;
+
+enum {
+  DIST_BAD_NONE = 0,
+  DIST_BAD_NAME_UTF8 = 1,
+  DIST_BAD_VALUE_UTF8 = 2,
+  DIST_BAD_NAME_NUL = 3,
+  DIST_BAD_VALUE_NUL = 4,
+};
+
+typedef struct dist_request {
+  Prometheus__WriteRequest *wr;   /* the message; every pointer in it is arena memory */
+  dist_series_info *info;         /* wr->n_timeseries entries, or NULL (then dist_validate
+                                     checks UTF-8 itself and assumes no NUL bytes) */
+  uint8_t *metadata_bad;          /* wr->n_metadata entries (nonzero: a string is not valid
+                                     UTF-8 or holds a NUL byte), or NULL */
+  size_t decompressed_len;
+} dist_request;
+
+/* Decodes a remote-write body: snappy block format, then a prometheus.WriteRequest. Checks
+ * the declared decompressed length against lim->max_decompressed_size before decompressing.
+ * Every allocation comes from `arena` (borrowed; the request lives until the arena is reset or
+ * destroyed). Borrows body.
+ * Returns RT_OK and fills *out; RT_ELIMIT (answer 413) or RT_EPROTO (answer 400) with a message
+ * in errbuf; RT_ENOMEM. Thread-safe (no shared state). */
+rt_err dist_decode(const void *body, size_t len, const dist_limits *lim, rt_arena *arena,
+                   dist_request *out, char *errbuf, size_t errlen);
+
+/* Decodes a WriteRequest protobuf that is already decompressed (the second half of
+ * dist_decode). Borrows buf; same results. */
+rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_request *out,
+                         char *errbuf, size_t errlen);
+
+/* ---------------------------------------------------------------- validate */
+
+/* Why a sample (or metadata entry) was rejected; DIST_R_NAMES gives the metric label value. */
+typedef enum dist_reason {
+  DIST_R_OK = 0,
+  DIST_R_MISSING_METRIC_NAME,
+  DIST_R_INVALID_METRIC_NAME,
+  DIST_R_INVALID_LABEL,
+  DIST_R_LABEL_NAME_TOO_LONG,
+  DIST_R_LABEL_VALUE_TOO_LONG,
+  DIST_R_INVALID_LABEL_VALUE,
+  DIST_R_DUPLICATE_LABEL_NAMES,
+  DIST_R_LABELS_NOT_SORTED,
+  DIST_R_MAX_LABEL_NAMES,
+  DIST_R_TOO_OLD,
+  DIST_R_TOO_FAR_IN_FUTURE,
+  DIST_R_OUT_OF_ORDER,             /* in-request order, or the ingester's "out of order sample" */
+  DIST_R_DUPLICATE_TIMESTAMP,      /* the ingester's "duplicate sample for timestamp" */
+  DIST_R_INGESTER_TOO_OLD,         /* the ingester: older than its window */
+  DIST_R_PER_TENANT_LIMIT,         /* the ingester: a per-tenant limit */
+  DIST_R_NATIVE_HISTOGRAM,         /* native histograms are not stored yet */
+  DIST_R_METADATA_INVALID,         /* metadata: missing name, too long, bad UTF-8 */
+  DIST_R_COUNT
+} dist_reason;
+
+extern const char *const dist_reason_names[DIST_R_COUNT];
+
+/* The outcome of dist_validate (and, merged in by dist_push, of the ingesters' answers). */
+typedef struct dist_report {
+  size_t series_total, series_rejected;       /* series with every sample rejected */
+  size_t samples_total, samples_rejected;     /* float samples */
+  size_t histograms_total;                    /* all rejected (DIST_R_NATIVE_HISTOGRAM) */
+  size_t exemplars_ignored;
+  size_t metadata_total, metadata_rejected;
+  uint64_t rejected[DIST_R_COUNT];            /* samples, histograms and metadata by reason */
+  dist_reason first;                          /* DIST_R_OK when nothing was rejected */
+  char msg[1024];                             /* the first problem, naming the series */
+} dist_report;
+
+/* Validates req in place, in one pass: drops empty-valued labels, drops series with a label
+ * problem, drops samples that are too old, too far in the future or out of order, drops invalid
+ * metadata. Afterwards wr->timeseries[0 .. wr->n_timeseries) are the accepted series (only
+ * those with samples left) and wr->metadata[0 .. wr->n_metadata) the accepted metadata: ready
+ * to forward. Fills *rep. now_ms is the wall clock (a parameter for tests). Borrows everything. */
+void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, dist_report *rep);
+
+/* Formats labels as `name{a="x",b="y"}` (Prometheus' series notation), appending at most
+ * `max` bytes to out and "..." when cut. */
+void dist_format_series(rt_buf *out, Prometheus__Label *const *labels, size_t n, size_t max);
+
+/* Tenant IDs as Mimir accepts them: 1-150 chars of [a-zA-Z0-9!._*'()-], not "." or "..".
+ * Returns false with a message in errbuf otherwise. */
+bool dist_tenant_valid(const char *t, char *errbuf, size_t errlen);
+
+/* -------------------------------------------------------------- distributor */
+
+typedef struct dist_config {
+  dist_limits limits;
+  const char *ingesters;      /* comma list of RPC endpoints; NULL or "" = inproc://ingester;
+                                 borrowed during dist_create only */
+  int timeout_ms;             /* per ingester call */
+  size_t max_recv_msg_size;   /* compressed body limit (the HTTP route's max_body) */
+} dist_config;
+
+void dist_config_from_rt(const rt_config *cfg, dist_config *out);
+
+typedef struct dist_distributor dist_distributor;
+
+/* Creates a distributor with one RPC client per ingester. *out is new; destroy with
+ * dist_destroy() after the HTTP server that calls it is gone. */
+rt_err dist_create(const dist_config *cfg, dist_distributor **out);
+void dist_destroy(dist_distributor *d);
+
+/* One remote-write request, transport aside. */
+typedef struct dist_push_in {
+  const void *body;           /* the compressed body (borrowed) */
+  size_t body_len;
+  const char *tenant;         /* X-Scope-OrgID or NULL (then "anonymous") */
+  const char *content_type;   /* Content-Type or NULL */
+} dist_push_in;
+
+typedef struct dist_push_out {
+  int status;                 /* HTTP status: 200, 400, 413, 415, 500, 503 */
+  rt_buf msg;                 /* plain-text body (empty on 200); caller frees with rt_buf_free */
+} dist_push_out;
+
+/* Decodes, validates and forwards one request to every configured ingester, waits for their
+ * answers (blocking, up to timeout_ms each) and maps the outcome to the remote-write status.
+ * Thread-safe: many HTTP threads call it at once. */
+void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out);
+
+/* Adds POST /api/v1/push and POST /api/v1/write (also under /prometheus), with the route body
+ * limit max_recv_msg_size. Borrows d until the server is destroyed. */
+rt_err dist_register(dist_distributor *d, rt_http_server *srv);
+
+/* ------------------------------------------------------------------- stats */
+
+/* HTTP statuses counted in dist_stats.requests (the index is the position in this list). */
+#define DIST_STATUS_CODES {200, 400, 413, 415, 429, 500, 503}
+#define DIST_NSTATUS 7
+
+typedef struct dist_stats {
+  uint64_t requests[DIST_NSTATUS];     /* by status, see DIST_STATUS_CODES */
+  uint64_t bytes_received;             /* compressed */
+  uint64_t bytes_decompressed;
+  uint64_t series_received;
+  uint64_t samples_received;           /* float samples in decoded requests */
+  uint64_t samples_accepted;           /* stored by the ingesters (duplicates included) */
+  uint64_t histograms_received;
+  uint64_t exemplars_received;         /* ignored */
+  uint64_t metadata_received;
+  uint64_t rejected[DIST_R_COUNT];     /* samples (and metadata) by reason */
+  uint64_t ingester_errors;            /* failed ingester calls (timeouts, unavailable, ...) */
+} dist_stats;
+
+/* A consistent-enough snapshot (each counter read atomically). */
+void dist_get_stats(const dist_distributor *d, dist_stats *out);
+
+#endif

@@ -1,0 +1,174 @@
+/* ing_int.h - the ingester's private types: tenant heads, series, index. Not for other modules. */
+#ifndef RT_ING_INT_H
+#define RT_ING_INT_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+
+#include "common/chunk.h"
+#include "common/labels.h"
+#include "ingester/ingester.h"
+
+/* ------------------------------------------------------------------ slab (bump) memory */
+
+/* Memory that lives as long as its tenant: interned strings, label arrays, series structs.
+ * Never freed piecemeal (series are not deleted while the ingester runs). */
+typedef struct ing_slab {
+  struct ing_slab_block *blocks;
+  size_t bytes;
+} ing_slab;
+
+void *ing_slab_alloc(ing_slab *s, size_t n);
+void ing_slab_free_all(ing_slab *s);
+
+/* ------------------------------------------------------------------ pointer-keyed map */
+
+/* Open-addressing map from a pointer (an interned string) to a pointer. */
+typedef struct ing_pmap {
+  const void **keys;
+  void **vals;
+  size_t cap; /* power of two, or 0 */
+  size_t n;
+} ing_pmap;
+
+void *ing_pmap_get(const ing_pmap *m, const void *key);
+rt_err ing_pmap_put(ing_pmap *m, const void *key, void *val);
+void ing_pmap_fini(ing_pmap *m);
+
+/* ------------------------------------------------------------------ string interning */
+
+typedef struct ing_intern {
+  const char **slots; /* open addressing, NULL = empty */
+  size_t cap, n;
+} ing_intern;
+
+/* Returns the interned copy of s[0..len) (allocated from slab), or NULL on OOM. */
+const char *ing_intern_str(ing_intern *in, ing_slab *slab, const char *s, size_t len);
+/* Returns the interned copy or NULL when s was never interned. */
+const char *ing_intern_find(const ing_intern *in, const char *s, size_t len);
+void ing_intern_fini(ing_intern *in);
+
+/* ------------------------------------------------------------------ series */
+
+typedef struct ing_sample {
+  int64_t t;
+  double v;
+} ing_sample;
+
+typedef struct ing_series {
+  struct ing_series *hnext; /* hash chain */
+  uint64_t hash;            /* rt_series_hash(tenant, labels) */
+  rt_label *labels;         /* slab; strings interned */
+  uint32_t ref;
+  uint16_t nlabels;
+  bool persisted;           /* series definition is in the series CF */
+  rt_xor_appender head;     /* open chunk */
+  int64_t first_t, last_t;  /* oldest / newest sample ever (INT64_MAX / INT64_MIN: none) */
+  double last_v;            /* value at last_t */
+  int64_t flushed_first_t, flushed_last_t; /* same, over closed chunks only */
+  double flushed_last_v;
+  uint64_t cur_seq;         /* WAL position of the last applied sample: (seq, idx) */
+  uint32_t cur_idx;
+  uint32_t nchunks;         /* closed chunks written so far (the chunk key's number) */
+  uint64_t flushed_seq;     /* see ing_format.h */
+  uint32_t flushed_idx;
+  uint64_t unflushed_seq;   /* WAL seq of the oldest sample not in a closed chunk; 0: none */
+  ing_sample *ooo;          /* out-of-order buffer, sorted by t (rt_alloc'd) */
+  uint32_t nooo, ooo_cap;
+  /* push check state, valid while chk_batch is the current push's sequence */
+  uint64_t chk_batch;
+  int64_t chk_t;
+  double chk_v;
+} ing_series;
+
+typedef struct ing_postings {
+  const char *value; /* interned */
+  uint32_t *refs;    /* sorted ascending (refs are assigned in increasing order) */
+  uint32_t n, cap;
+} ing_postings;
+
+typedef struct ing_lname {
+  const char *name; /* interned */
+  ing_pmap values;  /* interned value -> ing_postings* */
+} ing_lname;
+
+typedef struct ing_meta {
+  uint8_t type;
+  char *help, *unit; /* rt_alloc'd */
+} ing_meta;
+
+/* One tenant's head. The rwlock guards everything below it. */
+typedef struct ing_tenant {
+  char *name;
+  uint32_t id;
+  pthread_rwlock_t lock;
+  ing_slab slab;
+  ing_intern strings;
+  ing_series **buckets; /* hash table by series hash */
+  size_t nbuckets;
+  ing_series **by_ref;  /* index = ref (1-based; 0 unused) */
+  uint32_t nseries;     /* refs 1..nseries are in use */
+  size_t by_ref_cap;
+  ing_pmap names;       /* interned name -> ing_lname* */
+  ing_pmap meta;        /* interned family name -> ing_meta* */
+  int64_t max_t;        /* newest sample of any series (for the OOO window) */
+} ing_tenant;
+
+struct ing_ingester {
+  ing_config cfg;
+  char *data_dir;
+  bool readonly;
+  rocksdb_t *db;
+  rocksdb_options_t *opts;
+  rocksdb_options_t *cf_opts[6];
+  rocksdb_column_family_handle_t *cf[6];
+  rocksdb_writeoptions_t *wopts;
+  rocksdb_readoptions_t *ropts;
+
+  pthread_rwlock_t tenants_lock;
+  ing_tenant **tenants;
+  size_t ntenants, tenants_cap;
+  uint32_t next_tenant_id;
+
+  atomic_uint_least64_t next_seq;
+  atomic_int_least64_t max_span; /* largest chunk span written (ms) */
+  atomic_int broken;             /* rt_err after a storage failure that left state unsure */
+
+  /* group commit */
+  pthread_mutex_t sync_mu;
+  pthread_cond_t sync_cv;
+  uint64_t write_tickets, synced_tickets;
+  bool syncing;
+
+  /* background maintenance */
+  pthread_t bg;
+  bool bg_running, bg_stop;
+  pthread_mutex_t bg_mu;
+  pthread_cond_t bg_cv;
+
+  void *rpc; /* rt_rpc_server * */
+
+  /* stats */
+  atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series;
+};
+
+enum { ING_CF_DEFAULT = 0, ING_CF_SERIES, ING_CF_POSTINGS, ING_CF_CHUNKS, ING_CF_WAL, ING_CF_META };
+
+/* ------------------------------------------------------------------ head (ing_head.c) */
+
+rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out);
+void ing_tenant_destroy(ing_tenant *t);
+/* Finds the series with these (sorted) labels; NULL if absent. Caller holds t->lock. */
+ing_series *ing_series_find(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n);
+/* Adds a series with the next ref (or `ref` when nonzero, during recovery), interning the
+ * labels and indexing it. Caller holds t->lock for writing. */
+rt_err ing_series_add(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n, uint32_t ref,
+                      ing_series **out);
+/* Sorted refs of series matching all matchers (arena). Caller holds t->lock (read). */
+rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_arena *arena,
+                         uint32_t **out, size_t *nout);
+/* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
+void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
+
+#endif

@@ -1,0 +1,375 @@
+/* format.c - numbers and times as Prometheus writes and reads them in its HTTP API.
+ *
+ * Floats: Go's shortest round-trip formatting ('f', 'e', 'g' with precision -1). The shortest
+ * digit string is found by asking printf for p significant digits (correctly rounded) and
+ * reading it back: the smallest p that round-trips gives the shortest representation, and since
+ * round-tripping is monotonic in p a binary search over 1..17 finds it.
+ * Times: Unix seconds with decimals (rounded to ms as Prometheus' parseTime does) or RFC 3339. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "querier/querier.h"
+#include "querier/querier_int.h"
+
+/* Shortest decimal digits of finite v > 0: digits (no leading or trailing zeros, NUL-ended)
+ * and the decimal exponent x such that v = d.ddd * 10^x. Returns the number of digits. */
+static int shortest(double v, char *digits, int *x) {
+  char tmp[40];
+  int lo = 1, hi = 17;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
+    if (strtod(tmp, NULL) == v) {
+      hi = mid;
+    } else {
+      lo = mid + 1;
+    }
+  }
+  snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
+  int n = 0;
+  const char *p = tmp;
+  for (; *p && *p != 'e'; p++) {
+    if (*p >= '0' && *p <= '9') {
+      digits[n++] = *p;
+    }
+  }
+  while (n > 1 && digits[n - 1] == '0') {
+    n--;
+  }
+  digits[n] = 0;
+  *x = *p == 'e' ? atoi(p + 1) : 0;
+  return n;
+}
+
+size_t qry_format_float_go(char *buf, double v, char fmt) {
+  if (isnan(v)) {
+    return (size_t)sprintf(buf, "NaN");
+  }
+  if (isinf(v)) {
+    return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
+  }
+  char *o = buf;
+  if (signbit(v)) {
+    *o++ = '-';
+    v = -v;
+  }
+  char d[24];
+  int x = 0, n;
+  if (v == 0) {
+    d[0] = '0';
+    d[1] = 0;
+    n = 1;
+  } else {
+    n = shortest(v, d, &x);
+  }
+  if (fmt == 'g') { /* Go: shortest 'g' is %e when x < -4 || x >= 6 */
+    fmt = (x < -4 || x >= 6) ? 'e' : 'f';
+  }
+  if (fmt == 'e') {
+    *o++ = d[0];
+    if (n > 1) {
+      *o++ = '.';
+      memcpy(o, d + 1, (size_t)n - 1);
+      o += n - 1;
+    }
+    int ax = x < 0 ? -x : x;
+    o += sprintf(o, "e%c%02d", x < 0 ? '-' : '+', ax);
+    *o = 0;
+    return (size_t)(o - buf);
+  }
+  /* 'f' */
+  if (x < 0) {
+    *o++ = '0';
+    *o++ = '.';
+    for (int i = 0; i < -x - 1; i++) {
+      *o++ = '0';
+    }
+    memcpy(o, d, (size_t)n);
+    o += n;
+  } else {
+    for (int i = 0; i <= x; i++) {
+      *o++ = i < n ? d[i] : '0';
+    }
+    if (n > x + 1) {
+      *o++ = '.';
+      memcpy(o, d + x + 1, (size_t)(n - x - 1));
+      o += n - x - 1;
+    }
+  }
+  *o = 0;
+  return (size_t)(o - buf);
+}
+
+size_t qry_format_float(char *buf, double v) {
+  double a = fabs(v);
+  if (a != 0 && !isnan(a) && !isinf(a) && (a < 1e-6 || a >= 1e21)) {
+    return qry_format_float_go(buf, v, 'e');
+  }
+  return qry_format_float_go(buf, v, 'f');
+}
+
+size_t qry_format_ts(char *buf, int64_t ms) {
+  char *o = buf;
+  uint64_t u;
+  if (ms < 0) {
+    *o++ = '-';
+    u = (uint64_t)0 - (uint64_t)ms;
+  } else {
+    u = (uint64_t)ms;
+  }
+  o += sprintf(o, "%llu", (unsigned long long)(u / 1000));
+  if (u % 1000) {
+    o += sprintf(o, ".%03llu", (unsigned long long)(u % 1000));
+  }
+  return (size_t)(o - buf);
+}
+
+/* ------------------------------------------------------------ times */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  unsigned yoe = (unsigned)(y - era * 400);
+  unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+
+static bool digits_at(const char *s, size_t n, int *out) {
+  int v = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (!isdigit((unsigned char)s[i])) {
+      return false;
+    }
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+/* RFC 3339 with optional fraction, as Go's time.Parse(time.RFC3339Nano, s). */
+static bool parse_rfc3339(const char *s, int64_t *ms) {
+  size_t n = strlen(s);
+  int y, mo, d, h, mi, se;
+  if (n < 20 || !digits_at(s, 4, &y) || s[4] != '-' || !digits_at(s + 5, 2, &mo) || s[7] != '-' ||
+      !digits_at(s + 8, 2, &d) || s[10] != 'T' || !digits_at(s + 11, 2, &h) || s[13] != ':' ||
+      !digits_at(s + 14, 2, &mi) || s[16] != ':' || !digits_at(s + 17, 2, &se)) {
+    return false;
+  }
+  static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)) || h > 23 ||
+      mi > 59 || se > 59) {
+    return false;
+  }
+  size_t i = 19;
+  int64_t nanos = 0;
+  if (s[i] == '.') {
+    i++;
+    size_t fs = i;
+    int64_t scale = 100000000;
+    while (i < n && isdigit((unsigned char)s[i])) {
+      if (scale > 0) {
+        nanos += (s[i] - '0') * scale;
+        scale /= 10;
+      }
+      i++;
+    }
+    if (i == fs || i - fs > 9) {
+      return false;
+    }
+  }
+  int64_t off = 0;
+  if (s[i] == 'Z' && i + 1 == n) {
+    off = 0;
+  } else if ((s[i] == '+' || s[i] == '-') && i + 6 == n && s[i + 3] == ':') {
+    int oh, om;
+    if (!digits_at(s + i + 1, 2, &oh) || !digits_at(s + i + 4, 2, &om) || oh > 23 || om > 59) {
+      return false;
+    }
+    off = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
+  } else {
+    return false;
+  }
+  int64_t sec = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + se - off;
+  *ms = sec * 1000 + nanos / 1000000;
+  return true;
+}
+
+/* A decimal float as Go's strconv.ParseFloat accepts it (no hex forms). */
+static bool parse_go_float(const char *s, double *out) {
+  const char *p = s;
+  if (*p == '+' || *p == '-') {
+    p++;
+  }
+  if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0 || strcasecmp(p, "nan") == 0) {
+    *out = strtod(s, NULL);
+    return true;
+  }
+  bool dig = false;
+  while (isdigit((unsigned char)*p)) {
+    p++;
+    dig = true;
+  }
+  if (*p == '.') {
+    p++;
+    while (isdigit((unsigned char)*p)) {
+      p++;
+      dig = true;
+    }
+  }
+  if (!dig) {
+    return false;
+  }
+  if (*p == 'e' || *p == 'E') {
+    p++;
+    if (*p == '+' || *p == '-') {
+      p++;
+    }
+    if (!isdigit((unsigned char)*p)) {
+      return false;
+    }
+    while (isdigit((unsigned char)*p)) {
+      p++;
+    }
+  }
+  if (*p) {
+    return false;
+  }
+  errno = 0;
+  double v = strtod(s, NULL);
+  if (errno == ERANGE && isinf(v)) {
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+static int64_t sat_ms(double sec_f) {
+  if (sec_f >= 9223372036854775.0) {
+    return INT64_MAX / 1000;
+  }
+  if (sec_f <= -9223372036854775.0) {
+    return INT64_MIN / 1000;
+  }
+  return (int64_t)sec_f;
+}
+
+bool qry_parse_time(const char *s, int64_t *ms, char *errbuf, size_t errlen) {
+  double f;
+  if (parse_go_float(s, &f) && !isnan(f) && !isinf(f)) {
+    double ip;
+    double frac = modf(f, &ip);
+    double ns = round(frac * 1000) / 1000;
+    int64_t sec = sat_ms(ip);
+    int64_t nsec = (int64_t)(ns * 1e9);
+    if (nsec < 0) {
+      sec--;
+      nsec += 1000000000;
+    }
+    *ms = sec * 1000 + nsec / 1000000;
+    return true;
+  }
+  if (parse_rfc3339(s, ms)) {
+    return true;
+  }
+  if (strcmp(s, "-292273086-05-16T16:47:06Z") == 0) {
+    *ms = QRY_MIN_TIME_MS;
+    return true;
+  }
+  if (strcmp(s, "292277025-08-18T07:12:54.999999999Z") == 0) {
+    *ms = QRY_MAX_TIME_MS;
+    return true;
+  }
+  if (errbuf && errlen) {
+    rt_buf b = RT_BUF_INIT;
+    rt_buf_puts(&b, "cannot parse ");
+    qry_go_quote(&b, s, strlen(s), 0);
+    rt_buf_puts(&b, " to a valid timestamp");
+    snprintf(errbuf, errlen, "%s", b.data ? b.data : "cannot parse time");
+    rt_buf_free(&b);
+  }
+  return false;
+}
+
+/* ------------------------------------------------------------ label names */
+
+char *qry_unescape_name(const char *name) {
+  size_t n = strlen(name);
+  if (strncmp(name, "U__", 3) != 0) {
+    return rt_strndup(name, n);
+  }
+  char *out = rt_alloc(n + 1);
+  if (!out) {
+    return NULL;
+  }
+  size_t o = 0;
+  const char *e = name + 3;
+  size_t en = n - 3;
+  for (size_t i = 0; i < en; i++) {
+    if (e[i] != '_') {
+      out[o++] = e[i];
+      continue;
+    }
+    i++;
+    if (i >= en) {
+      goto invalid;
+    }
+    if (e[i] == '_') {
+      out[o++] = '_';
+      continue;
+    }
+    uint32_t cp = 0;
+    for (int j = 0;; j++) {
+      if (i >= en || j >= 6) {
+        goto invalid;
+      }
+      char c = e[i];
+      if (c == '_') {
+        break;
+      }
+      if (c >= 'A' && c <= 'Z') {
+        c = (char)(c - 'A' + 'a');
+      }
+      if (c >= '0' && c <= '9') {
+        cp = cp * 16 + (uint32_t)(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        cp = cp * 16 + (uint32_t)(c - 'a' + 10);
+      } else {
+        goto invalid;
+      }
+      i++;
+    }
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+      goto invalid;
+    }
+    /* encode (an escape of >= 3 bytes "_x_" never yields more bytes than it took, except
+     * 4-byte code points, which need >= 5 hex digits plus 2 underscores) */
+    if (cp < 0x80) {
+      out[o++] = (char)cp;
+    } else if (cp < 0x800) {
+      out[o++] = (char)(0xc0 | (cp >> 6));
+      out[o++] = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+      out[o++] = (char)(0xe0 | (cp >> 12));
+      out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      out[o++] = (char)(0x80 | (cp & 0x3f));
+    } else {
+      out[o++] = (char)(0xf0 | (cp >> 18));
+      out[o++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+      out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+      out[o++] = (char)(0x80 | (cp & 0x3f));
+    }
+  }
+  out[o] = 0;
+  return out;
+invalid:
+  rt_free(out, n + 1);
+  return rt_strndup(name, n);
+}

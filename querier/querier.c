@@ -1,0 +1,848 @@
+/* querier.c - fan-out to the ingesters and merging of their answers.
+ *
+ * Every read becomes one RPC per (matcher set, ingester) pair. The calls run on short-lived
+ * threads (at most QRY_MAX_PARALLEL at once; a single call runs on the caller's thread). The
+ * replies are decoded into a scratch arena, merged, and the merged result is copied into the
+ * result's own arena, so a result is one allocation to free and holds no chunk bytes. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/arena.h"
+#include "common/chunk.h"
+#include "common/rpc.h"
+#include "querier/querier.h"
+#include "querier/querier_int.h"
+#include "rpc.pb-c.h"
+
+#define QRY_MAX_PARALLEL 32
+#define QRY_DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
+
+struct qry_querier {
+  rt_rpc_client **clients;
+  size_t n;
+  int timeout_ms;
+  const char *default_tenant;
+};
+
+rt_err qry_create(const qry_config *cfg, qry_querier **out) {
+  *out = NULL;
+  qry_querier *q = rt_calloc(1, sizeof *q);
+  if (!q) {
+    return RT_ENOMEM;
+  }
+  int64_t to = cfg && cfg->timeout_ms > 0 ? cfg->timeout_ms : QRY_DEFAULT_TIMEOUT_MS;
+  q->timeout_ms = to > 0x7fffffff ? 0x7fffffff : (int)to;
+  q->default_tenant = cfg && cfg->default_tenant ? cfg->default_tenant : QRY_DEFAULT_TENANT;
+  const char *list = cfg && cfg->ingesters && cfg->ingesters[0] ? cfg->ingesters : "inproc://ingester";
+  size_t cap = 1;
+  for (const char *p = list; *p; p++) {
+    cap += *p == ',';
+  }
+  q->clients = rt_calloc(cap, sizeof *q->clients);
+  if (!q->clients) {
+    rt_free(q, sizeof *q);
+    return RT_ENOMEM;
+  }
+  const char *p = list;
+  while (*p) {
+    const char *e = strchr(p, ',');
+    size_t l = e ? (size_t)(e - p) : strlen(p);
+    const char *s = p;
+    while (l && (*s == ' ' || *s == '\t')) {
+      s++;
+      l--;
+    }
+    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t')) {
+      l--;
+    }
+    if (l) {
+      char *ep = rt_strndup(s, l);
+      if (!ep) {
+        qry_destroy(q);
+        return RT_ENOMEM;
+      }
+      rt_err err = rt_rpc_client_create(ep, &q->clients[q->n]);
+      rt_free(ep, l + 1);
+      if (err != RT_OK) {
+        qry_destroy(q);
+        return err;
+      }
+      q->n++;
+    }
+    p = e ? e + 1 : p + strlen(p);
+  }
+  if (q->n == 0) {
+    rt_err err = rt_rpc_client_create("inproc://ingester", &q->clients[0]);
+    if (err != RT_OK) {
+      qry_destroy(q);
+      return err;
+    }
+    q->n = 1;
+  }
+  *out = q;
+  return RT_OK;
+}
+
+void qry_destroy(qry_querier *q) {
+  if (!q) {
+    return;
+  }
+  for (size_t i = 0; i < q->n; i++) {
+    rt_rpc_client_destroy(q->clients[i]);
+  }
+  rt_free(q->clients, 0);
+  rt_free(q, sizeof *q);
+}
+
+size_t qry_ingester_count(const qry_querier *q) { return q->n; }
+
+const char *qry_default_tenant(const qry_querier *q) { return q->default_tenant; }
+
+/* ------------------------------------------------------------ fan-out */
+
+typedef struct qry_call {
+  rt_rpc_client *client;
+  const char *method;
+  const uint8_t *req;
+  size_t req_len;
+  int timeout_ms;
+  rt_buf reply;
+  rt_err err;
+  char errbuf[256];
+} qry_call;
+
+static void *qry_call_run(void *arg) {
+  qry_call *c = arg;
+  c->err = rt_rpc_call(c->client, c->method, c->req, c->req_len, c->timeout_ms, &c->reply,
+                       c->errbuf, sizeof c->errbuf);
+  return NULL;
+}
+
+/* Runs every call; returns the first failure (in call order) with its message. */
+static rt_err qry_fanout(qry_call *calls, size_t n, char *errbuf, size_t errlen) {
+  for (size_t base = 0; base < n; base += QRY_MAX_PARALLEL) {
+    size_t m = RT_MIN(n - base, (size_t)QRY_MAX_PARALLEL);
+    pthread_t th[QRY_MAX_PARALLEL];
+    bool started[QRY_MAX_PARALLEL] = {0};
+    for (size_t i = 1; i < m; i++) {
+      started[i] = pthread_create(&th[i], NULL, qry_call_run, &calls[base + i]) == 0;
+      if (!started[i]) {
+        qry_call_run(&calls[base + i]);
+      }
+    }
+    qry_call_run(&calls[base]);
+    for (size_t i = 1; i < m; i++) {
+      if (started[i]) {
+        pthread_join(th[i], NULL);
+      }
+    }
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (calls[i].err != RT_OK) {
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: %s: %s", rt_rpc_client_endpoint(calls[i].client),
+                 calls[i].method, calls[i].errbuf[0] ? calls[i].errbuf : rt_strerror(calls[i].err));
+      }
+      return calls[i].err;
+    }
+  }
+  return RT_OK;
+}
+
+static void qry_calls_free(qry_call *calls, size_t n) {
+  if (!calls) {
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    rt_buf_free(&calls[i].reply);
+  }
+  rt_free(calls, n * sizeof *calls);
+}
+
+static void seterr(char *errbuf, size_t errlen, const char *msg) {
+  if (errbuf && errlen) {
+    snprintf(errbuf, errlen, "%s", msg);
+  }
+}
+
+/* Protobuf matchers for one set, allocated from the arena. */
+static Prometheus__LabelMatcher **qry_pb_matchers(rt_arena *a, const rt_matcher *m, size_t n) {
+  Prometheus__LabelMatcher **v = rt_arena_alloc(a, (n ? n : 1) * sizeof *v);
+  Prometheus__LabelMatcher *mm = rt_arena_alloc(a, (n ? n : 1) * sizeof *mm);
+  if (!v || !mm) {
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) {
+    prometheus__label_matcher__init(&mm[i]);
+    switch (m[i].type) {
+    case RT_MATCH_EQ: mm[i].type = PROMETHEUS__LABEL_MATCHER__TYPE__EQ; break;
+    case RT_MATCH_NEQ: mm[i].type = PROMETHEUS__LABEL_MATCHER__TYPE__NEQ; break;
+    case RT_MATCH_RE: mm[i].type = PROMETHEUS__LABEL_MATCHER__TYPE__RE; break;
+    case RT_MATCH_NRE: mm[i].type = PROMETHEUS__LABEL_MATCHER__TYPE__NRE; break;
+    }
+    mm[i].name = m[i].name;
+    mm[i].value = m[i].value;
+    v[i] = &mm[i];
+  }
+  return v;
+}
+
+/* Prepares nsets * q->n calls: set-major, one request body per set shared by its calls. */
+static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodies,
+                             const size_t *blen, size_t nsets, qry_call **out) {
+  size_t n = nsets * q->n;
+  qry_call *calls = rt_calloc(n ? n : 1, sizeof *calls);
+  if (!calls) {
+    return RT_ENOMEM;
+  }
+  for (size_t s = 0; s < nsets; s++) {
+    for (size_t i = 0; i < q->n; i++) {
+      qry_call *c = &calls[s * q->n + i];
+      c->client = q->clients[i];
+      c->method = method;
+      c->req = bodies[s];
+      c->req_len = blen[s];
+      c->timeout_ms = q->timeout_ms;
+    }
+  }
+  *out = calls;
+  return RT_OK;
+}
+
+/* ------------------------------------------------------------ select */
+
+typedef struct qry_entry {
+  rt_label *labels;            /* sorted; strings in the scratch arena */
+  size_t n;
+  Ringtail__SeriesChunks *sc;
+  size_t src;                  /* call index, so that merging prefers the first ingester */
+} qry_entry;
+
+static int qry_entry_cmp(const void *a, const void *b) {
+  const qry_entry *x = a, *y = b;
+  int c = rt_labels_cmp(x->labels, x->n, y->labels, y->n);
+  if (c) {
+    return c;
+  }
+  return (x->src > y->src) - (x->src < y->src);
+}
+
+static char *qry_arena_strdup(rt_arena *a, const char *s) {
+  return rt_arena_strndup(a, s, strlen(s));
+}
+
+/* Packs a message into the arena. */
+#define QRY_PACK(arena, type, msg, outp, outlen)                         \
+  do {                                                                   \
+    size_t qry_l_ = ringtail__##type##__get_packed_size(msg);            \
+    uint8_t *qry_b_ = rt_arena_alloc((arena), qry_l_ ? qry_l_ : 1);      \
+    if (qry_b_) {                                                        \
+      ringtail__##type##__pack((msg), qry_b_);                           \
+    }                                                                    \
+    (outp) = qry_b_;                                                     \
+    (outlen) = qry_l_;                                                   \
+  } while (0)
+
+typedef struct qry_sbuf {
+  qry_sample *v;
+  size_t n, cap;
+} qry_sbuf;
+
+static bool qry_sbuf_reserve(qry_sbuf *b, size_t extra) {
+  if (b->n + extra <= b->cap) {
+    return true;
+  }
+  size_t nc = b->cap ? b->cap : 256;
+  while (nc < b->n + extra) {
+    nc *= 2;
+  }
+  qry_sample *nv = rt_realloc(b->v, b->cap * sizeof *nv, nc * sizeof *nv);
+  if (!nv) {
+    return false;
+  }
+  b->v = nv;
+  b->cap = nc;
+  return true;
+}
+
+static void qry_fmt_labels(char *out, size_t outlen, const rt_label *l, size_t n) {
+  rt_buf b = RT_BUF_INIT;
+  rt_buf_putc(&b, '{');
+  for (size_t i = 0; i < n; i++) {
+    rt_buf_printf(&b, "%s%s=\"%s\"", i ? ", " : "", l[i].name, l[i].value);
+  }
+  rt_buf_putc(&b, '}');
+  snprintf(out, outlen, "%s", b.data ? b.data : "{}");
+  rt_buf_free(&b);
+}
+
+/* Decodes the chunks of one SeriesChunks, appending the samples inside [mint, maxt]. */
+static rt_err qry_decode_chunks(const Ringtail__SeriesChunks *sc, int64_t mint, int64_t maxt,
+                                qry_sbuf *buf) {
+  for (size_t c = 0; c < sc->n_chunks; c++) {
+    const Ringtail__Chunk *ch = sc->chunks[c];
+    if (ch->encoding != RT_CHUNK_ENC_XOR) {
+      return RT_EPROTO;
+    }
+    if (ch->maxt < mint || ch->mint > maxt) {
+      continue;
+    }
+    uint16_t cnt = rt_chunk_count(ch->data.data, ch->data.len);
+    if (!qry_sbuf_reserve(buf, cnt)) {
+      return RT_ENOMEM;
+    }
+    rt_chunk_iter it;
+    rt_chunk_iter_init(&it, ch->data.data, ch->data.len);
+    int64_t t;
+    double v;
+    size_t got = 0;
+    while (rt_chunk_iter_next(&it, &t, &v)) {
+      if (++got > cnt) {
+        return RT_EPROTO;
+      }
+      if (t >= mint && t <= maxt) {
+        buf->v[buf->n].t = t;
+        buf->v[buf->n].v = v;
+        buf->n++;
+      }
+    }
+    if (rt_chunk_iter_err(&it)) {
+      return RT_EPROTO;
+    }
+  }
+  return RT_OK;
+}
+
+rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                        const size_t *nm, size_t nsets, int64_t mint, int64_t maxt,
+                        const qry_select_opts *opts, qry_result *out, char *errbuf,
+                        size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (errbuf && errlen) {
+    errbuf[0] = 0;
+  }
+  qry_select_opts o = {0};
+  if (opts) {
+    o = *opts;
+  }
+  rt_err err = RT_ENOMEM;
+  rt_arena *scratch = rt_arena_create(64 * 1024);
+  rt_arena *res = rt_arena_create(64 * 1024);
+  qry_call *calls = NULL;
+  size_t ncalls = nsets * q->n;
+  qry_entry *ents = NULL;
+  size_t nents = 0, ents_cap = 0;
+  qry_sbuf sb = {0};
+  uint8_t **bodies = NULL;
+  size_t *blen = NULL;
+  if (!scratch || !res) {
+    goto done;
+  }
+  if (nsets == 0) {
+    out->priv = res;
+    res = NULL;
+    err = RT_OK;
+    goto done;
+  }
+  bodies = rt_arena_alloc(scratch, nsets * sizeof *bodies);
+  blen = rt_arena_alloc(scratch, nsets * sizeof *blen);
+  if (!bodies || !blen) {
+    goto done;
+  }
+  for (size_t s = 0; s < nsets; s++) {
+    Ringtail__SelectRequest req = RINGTAIL__SELECT_REQUEST__INIT;
+    req.tenant = (char *)tenant;
+    req.n_matchers = nm[s];
+    req.matchers = qry_pb_matchers(scratch, sets[s], nm[s]);
+    req.mint = mint;
+    req.maxt = maxt;
+    req.shard_index = o.shard_index;
+    req.shard_count = o.shard_count;
+    req.labels_only = o.labels_only;
+    req.limit = o.limit;
+    if (!req.matchers) {
+      goto done;
+    }
+    QRY_PACK(scratch, select_request, &req, bodies[s], blen[s]);
+    if (!bodies[s]) {
+      goto done;
+    }
+  }
+  err = qry_calls_make(q, "ingester.Select", bodies, blen, nsets, &calls);
+  if (err != RT_OK) {
+    goto done;
+  }
+  err = qry_fanout(calls, ncalls, errbuf, errlen);
+  if (err != RT_OK) {
+    goto done;
+  }
+  ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
+  for (size_t i = 0; i < ncalls; i++) {
+    Ringtail__SelectResponse *r = ringtail__select_response__unpack(
+        &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
+    if (!r) {
+      err = RT_EPROTO;
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: malformed ingester.Select reply",
+                 rt_rpc_client_endpoint(calls[i].client));
+      }
+      goto done;
+    }
+    rt_buf_free(&calls[i].reply);
+    if (nents + r->n_series > ents_cap) {
+      size_t nc = ents_cap ? ents_cap * 2 : 64;
+      while (nc < nents + r->n_series) {
+        nc *= 2;
+      }
+      qry_entry *ne = rt_realloc(ents, ents_cap * sizeof *ne, nc * sizeof *ne);
+      if (!ne) {
+        err = RT_ENOMEM;
+        goto done;
+      }
+      ents = ne;
+      ents_cap = nc;
+    }
+    for (size_t k = 0; k < r->n_series; k++) {
+      Ringtail__SeriesChunks *sc = r->series[k];
+      qry_entry *e = &ents[nents++];
+      e->sc = sc;
+      e->src = i;
+      e->n = sc->n_labels;
+      e->labels = rt_arena_alloc(scratch, (e->n ? e->n : 1) * sizeof *e->labels);
+      if (!e->labels) {
+        err = RT_ENOMEM;
+        goto done;
+      }
+      for (size_t j = 0; j < e->n; j++) {
+        e->labels[j].name = sc->labels[j]->name;
+        e->labels[j].value = sc->labels[j]->value;
+      }
+      rt_labels_sort(e->labels, e->n);
+    }
+  }
+  if (nents > 1) {
+    qsort(ents, nents, sizeof *ents, qry_entry_cmp);
+  }
+  size_t ngroups = 0;
+  for (size_t i = 0; i < nents; i++) {
+    if (i == 0 || rt_labels_cmp(ents[i - 1].labels, ents[i - 1].n, ents[i].labels, ents[i].n)) {
+      ngroups++;
+    }
+  }
+  qry_series *series = rt_arena_alloc(res, (ngroups ? ngroups : 1) * sizeof *series);
+  if (!series) {
+    err = RT_ENOMEM;
+    goto done;
+  }
+  size_t g = 0, total = 0;
+  for (size_t i = 0; i < nents;) {
+    size_t j = i + 1;
+    while (j < nents && rt_labels_cmp(ents[i].labels, ents[i].n, ents[j].labels, ents[j].n) == 0) {
+      j++;
+    }
+    qry_series *se = &series[g++];
+    memset(se, 0, sizeof *se);
+    rt_label *ls = rt_arena_alloc(res, (ents[i].n ? ents[i].n : 1) * sizeof *ls);
+    if (!ls) {
+      err = RT_ENOMEM;
+      goto done;
+    }
+    for (size_t k = 0; k < ents[i].n; k++) {
+      ls[k].name = qry_arena_strdup(res, ents[i].labels[k].name);
+      ls[k].value = qry_arena_strdup(res, ents[i].labels[k].value);
+      if (!ls[k].name || !ls[k].value) {
+        err = RT_ENOMEM;
+        goto done;
+      }
+    }
+    se->labels = ls;
+    se->nlabels = ents[i].n;
+    se->hash = rt_series_hash(tenant, ls, se->nlabels);
+    if (!o.labels_only) {
+      sb.n = 0;
+      for (size_t k = i; k < j; k++) {
+        err = qry_decode_chunks(ents[k].sc, mint, maxt, &sb);
+        if (err != RT_OK) {
+          if (errbuf && errlen) {
+            char lb[512];
+            qry_fmt_labels(lb, sizeof lb, ls, se->nlabels);
+            snprintf(errbuf, errlen, "ingester %s: %s in series %s",
+                     rt_rpc_client_endpoint(calls[ents[k].src].client),
+                     err == RT_ENOMEM ? "out of memory" : "malformed chunk", lb);
+          }
+          goto done;
+        }
+      }
+      size_t n = qry_samples_merge(sb.v, sb.n);
+      total += n;
+      if (o.max_samples && total > o.max_samples) {
+        err = RT_ELIMIT;
+        seterr(errbuf, errlen,
+               "query processing would load too many samples into memory in query execution");
+        goto done;
+      }
+      if (n) {
+        qry_sample *smp = rt_arena_alloc(res, n * sizeof *smp);
+        if (!smp) {
+          err = RT_ENOMEM;
+          goto done;
+        }
+        memcpy(smp, sb.v, n * sizeof *smp);
+        se->samples = smp;
+      }
+      se->nsamples = n;
+    }
+    i = j;
+  }
+  out->series = series;
+  out->nseries = ngroups;
+  out->nsamples = total;
+  out->priv = res;
+  res = NULL;
+  err = RT_OK;
+done:
+  if (err == RT_ENOMEM && errbuf && errlen && !errbuf[0]) {
+    seterr(errbuf, errlen, "out of memory");
+  }
+  if (err != RT_OK) {
+    memset(out, 0, sizeof *out);
+  }
+  rt_free(sb.v, sb.cap * sizeof *sb.v);
+  rt_free(ents, ents_cap * sizeof *ents);
+  qry_calls_free(calls, ncalls);
+  if (res) {
+    rt_arena_destroy(res);
+  }
+  if (scratch) {
+    rt_arena_destroy(scratch);
+  }
+  return err;
+}
+
+rt_err qry_select(qry_querier *q, const char *tenant, const rt_matcher *m, size_t n, int64_t mint,
+                  int64_t maxt, const qry_select_opts *opts, qry_result *out, char *errbuf,
+                  size_t errlen) {
+  const rt_matcher *sets[1] = {m};
+  size_t nm[1] = {n};
+  return qry_select_union(q, tenant, sets, nm, 1, mint, maxt, opts, out, errbuf, errlen);
+}
+
+void qry_result_free(qry_result *r) {
+  if (r && r->priv) {
+    rt_arena_destroy(r->priv);
+  }
+  if (r) {
+    memset(r, 0, sizeof *r);
+  }
+}
+
+/* ------------------------------------------------------------ label names and values */
+
+static int qry_strp_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static rt_err qry_labels_common(qry_querier *q, const char *method, const char *tenant,
+                                const char *name, const rt_matcher *const *sets, const size_t *nm,
+                                size_t nsets, int64_t mint, int64_t maxt, uint64_t limit,
+                                qry_strings *out, char *errbuf, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (errbuf && errlen) {
+    errbuf[0] = 0;
+  }
+  rt_err err = RT_ENOMEM;
+  size_t nreq = nsets ? nsets : 1;
+  size_t ncalls = nreq * q->n;
+  qry_call *calls = NULL;
+  char **all = NULL;
+  size_t nall = 0, all_cap = 0;
+  rt_arena *scratch = rt_arena_create(16 * 1024);
+  rt_arena *res = rt_arena_create(16 * 1024);
+  if (!scratch || !res) {
+    goto done;
+  }
+  uint8_t **bodies = rt_arena_alloc(scratch, nreq * sizeof *bodies);
+  size_t *blen = rt_arena_alloc(scratch, nreq * sizeof *blen);
+  if (!bodies || !blen) {
+    goto done;
+  }
+  for (size_t s = 0; s < nreq; s++) {
+    Ringtail__LabelsRequest req = RINGTAIL__LABELS_REQUEST__INIT;
+    req.tenant = (char *)tenant;
+    req.name = (char *)(name ? name : "");
+    if (nsets) {
+      req.n_matchers = nm[s];
+      req.matchers = qry_pb_matchers(scratch, sets[s], nm[s]);
+      if (!req.matchers) {
+        goto done;
+      }
+    }
+    req.mint = mint;
+    req.maxt = maxt;
+    req.limit = limit;
+    QRY_PACK(scratch, labels_request, &req, bodies[s], blen[s]);
+    if (!bodies[s]) {
+      goto done;
+    }
+  }
+  err = qry_calls_make(q, method, bodies, blen, nreq, &calls);
+  if (err != RT_OK) {
+    goto done;
+  }
+  err = qry_fanout(calls, ncalls, errbuf, errlen);
+  if (err != RT_OK) {
+    goto done;
+  }
+  ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
+  for (size_t i = 0; i < ncalls; i++) {
+    Ringtail__LabelsResponse *r = ringtail__labels_response__unpack(
+        &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
+    if (!r) {
+      err = RT_EPROTO;
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: malformed %s reply",
+                 rt_rpc_client_endpoint(calls[i].client), method);
+      }
+      goto done;
+    }
+    rt_buf_free(&calls[i].reply);
+    if (nall + r->n_values > all_cap) {
+      size_t nc = all_cap ? all_cap * 2 : 64;
+      while (nc < nall + r->n_values) {
+        nc *= 2;
+      }
+      char **na = rt_realloc(all, all_cap * sizeof *na, nc * sizeof *na);
+      if (!na) {
+        err = RT_ENOMEM;
+        goto done;
+      }
+      all = na;
+      all_cap = nc;
+    }
+    for (size_t k = 0; k < r->n_values; k++) {
+      all[nall++] = r->values[k];
+    }
+  }
+  if (nall > 1) {
+    qsort(all, nall, sizeof *all, qry_strp_cmp);
+  }
+  size_t nu = 0;
+  for (size_t i = 0; i < nall; i++) {
+    if (nu == 0 || strcmp(all[nu - 1], all[i]) != 0) {
+      all[nu++] = all[i];
+    }
+  }
+  out->v = rt_arena_alloc(res, (nu ? nu : 1) * sizeof *out->v);
+  if (!out->v) {
+    err = RT_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < nu; i++) {
+    out->v[i] = qry_arena_strdup(res, all[i]);
+    if (!out->v[i]) {
+      err = RT_ENOMEM;
+      goto done;
+    }
+  }
+  out->n = nu;
+  out->priv = res;
+  res = NULL;
+  err = RT_OK;
+done:
+  if (err == RT_ENOMEM && errbuf && errlen && !errbuf[0]) {
+    seterr(errbuf, errlen, "out of memory");
+  }
+  if (err != RT_OK) {
+    memset(out, 0, sizeof *out);
+  }
+  rt_free(all, all_cap * sizeof *all);
+  qry_calls_free(calls, ncalls);
+  if (res) {
+    rt_arena_destroy(res);
+  }
+  if (scratch) {
+    rt_arena_destroy(scratch);
+  }
+  return err;
+}
+
+rt_err qry_label_names(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                       const size_t *nm, size_t nsets, int64_t mint, int64_t maxt, uint64_t limit,
+                       qry_strings *out, char *errbuf, size_t errlen) {
+  return qry_labels_common(q, "ingester.LabelNames", tenant, NULL, sets, nm, nsets, mint, maxt,
+                           limit, out, errbuf, errlen);
+}
+
+rt_err qry_label_values(qry_querier *q, const char *tenant, const char *name,
+                        const rt_matcher *const *sets, const size_t *nm, size_t nsets,
+                        int64_t mint, int64_t maxt, uint64_t limit, qry_strings *out,
+                        char *errbuf, size_t errlen) {
+  return qry_labels_common(q, "ingester.LabelValues", tenant, name, sets, nm, nsets, mint, maxt,
+                           limit, out, errbuf, errlen);
+}
+
+void qry_strings_free(qry_strings *s) {
+  if (s && s->priv) {
+    rt_arena_destroy(s->priv);
+  }
+  if (s) {
+    memset(s, 0, sizeof *s);
+  }
+}
+
+/* ------------------------------------------------------------ metadata */
+
+static const char *qry_meta_type(int t) {
+  switch (t) {
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__COUNTER: return "counter";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGE: return "gauge";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__HISTOGRAM: return "histogram";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGEHISTOGRAM: return "gaugehistogram";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__SUMMARY: return "summary";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__INFO: return "info";
+  case PROMETHEUS__METRIC_METADATA__METRIC_TYPE__STATESET: return "stateset";
+  default: return "unknown";
+  }
+}
+
+static int qry_meta_cmp(const void *a, const void *b) {
+  const qry_meta *x = a, *y = b;
+  int c = strcmp(x->metric, y->metric);
+  if (!c) {
+    c = strcmp(x->type, y->type);
+  }
+  if (!c) {
+    c = strcmp(x->help, y->help);
+  }
+  if (!c) {
+    c = strcmp(x->unit, y->unit);
+  }
+  return c;
+}
+
+rt_err qry_metadata(qry_querier *q, const char *tenant, const char *metric, qry_metas *out,
+                    char *errbuf, size_t errlen) {
+  memset(out, 0, sizeof *out);
+  if (errbuf && errlen) {
+    errbuf[0] = 0;
+  }
+  rt_err err = RT_ENOMEM;
+  qry_call *calls = NULL;
+  rt_arena *scratch = rt_arena_create(16 * 1024);
+  rt_arena *res = rt_arena_create(16 * 1024);
+  qry_meta *all = NULL;
+  size_t nall = 0, cap = 0;
+  if (!scratch || !res) {
+    goto done;
+  }
+  Ringtail__MetadataRequest req = RINGTAIL__METADATA_REQUEST__INIT;
+  req.tenant = (char *)tenant;
+  req.metric = (char *)(metric ? metric : "");
+  uint8_t *body;
+  size_t blen;
+  QRY_PACK(scratch, metadata_request, &req, body, blen);
+  if (!body) {
+    goto done;
+  }
+  err = qry_calls_make(q, "ingester.Metadata", &body, &blen, 1, &calls);
+  if (err != RT_OK) {
+    goto done;
+  }
+  err = qry_fanout(calls, q->n, errbuf, errlen);
+  if (err != RT_OK) {
+    goto done;
+  }
+  ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
+  for (size_t i = 0; i < q->n; i++) {
+    Ringtail__MetadataResponse *r = ringtail__metadata_response__unpack(
+        &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
+    if (!r) {
+      err = RT_EPROTO;
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: malformed ingester.Metadata reply",
+                 rt_rpc_client_endpoint(calls[i].client));
+      }
+      goto done;
+    }
+    rt_buf_free(&calls[i].reply);
+    if (nall + r->n_metadata > cap) {
+      size_t nc = cap ? cap * 2 : 64;
+      while (nc < nall + r->n_metadata) {
+        nc *= 2;
+      }
+      qry_meta *na = rt_realloc(all, cap * sizeof *na, nc * sizeof *na);
+      if (!na) {
+        err = RT_ENOMEM;
+        goto done;
+      }
+      all = na;
+      cap = nc;
+    }
+    for (size_t k = 0; k < r->n_metadata; k++) {
+      const Prometheus__MetricMetadata *m = r->metadata[k];
+      if (metric && metric[0] && strcmp(m->metric_family_name, metric) != 0) {
+        continue;
+      }
+      all[nall].metric = m->metric_family_name;
+      all[nall].type = qry_meta_type(m->type);
+      all[nall].help = m->help;
+      all[nall].unit = m->unit;
+      nall++;
+    }
+  }
+  if (nall > 1) {
+    qsort(all, nall, sizeof *all, qry_meta_cmp);
+  }
+  size_t nu = 0;
+  for (size_t i = 0; i < nall; i++) {
+    if (nu == 0 || qry_meta_cmp(&all[nu - 1], &all[i]) != 0) {
+      all[nu++] = all[i];
+    }
+  }
+  out->v = rt_arena_alloc(res, (nu ? nu : 1) * sizeof *out->v);
+  if (!out->v) {
+    err = RT_ENOMEM;
+    goto done;
+  }
+  for (size_t i = 0; i < nu; i++) {
+    out->v[i].metric = qry_arena_strdup(res, all[i].metric);
+    out->v[i].type = all[i].type;
+    out->v[i].help = qry_arena_strdup(res, all[i].help);
+    out->v[i].unit = qry_arena_strdup(res, all[i].unit);
+    if (!out->v[i].metric || !out->v[i].help || !out->v[i].unit) {
+      err = RT_ENOMEM;
+      goto done;
+    }
+  }
+  out->n = nu;
+  out->priv = res;
+  res = NULL;
+  err = RT_OK;
+done:
+  if (err == RT_ENOMEM && errbuf && errlen && !errbuf[0]) {
+    seterr(errbuf, errlen, "out of memory");
+  }
+  if (err != RT_OK) {
+    memset(out, 0, sizeof *out);
+  }
+  rt_free(all, cap * sizeof *all);
+  qry_calls_free(calls, q->n);
+  if (res) {
+    rt_arena_destroy(res);
+  }
+  if (scratch) {
+    rt_arena_destroy(scratch);
+  }
+  return err;
+}
+
+void qry_metas_free(qry_metas *m) {
+  if (m && m->priv) {
+    rt_arena_destroy(m->priv);
+  }
+  if (m) {
+    memset(m, 0, sizeof *m);
+  }
+}

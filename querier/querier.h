@@ -1,0 +1,163 @@
+/* querier.h - the read path: series/label/metadata APIs, fan-out to ingesters, sample fetching.
+ *
+ * A querier holds one RPC client per configured ingester. Every read fans out to all of them
+ * (concurrently when there are several), and the answers are merged: series de-duplicated by
+ * labels, samples of the same series merged by timestamp, label names and values unioned. An
+ * ingester that fails fails the whole read (RT_EUNAVAIL / HTTP 503): a read never silently
+ * answers with part of the data. See querier/DESIGN.md.
+ *
+ * Also here, until the PromQL module grows its own: the series-selector parser used for match[]
+ * (querier/selector.c) and the Prometheus JSON number and time formatting (querier/format.c). */
+#ifndef QRY_QUERIER_H
+#define QRY_QUERIER_H
+
+#include "common/labels.h"
+#include "common/rt.h"
+
+typedef struct rt_http_server rt_http_server;
+
+/* ------------------------------------------------------------------ querier */
+
+typedef struct qry_config {
+  const char *ingesters;   /* comma list of RPC endpoints; NULL or "" = "inproc://ingester".
+                              Borrowed for the call of qry_create() only. */
+  int64_t timeout_ms;      /* per ingester call; 0 = 2 minutes */
+  const char *default_tenant; /* tenant when a request has no X-Scope-OrgID; NULL =
+                                 QRY_DEFAULT_TENANT. Borrowed; must outlive the querier. */
+} qry_config;
+
+#define QRY_DEFAULT_TENANT "anonymous"
+
+typedef struct qry_querier qry_querier;
+
+/* Creates a querier with one RPC client per ingester (connections are made lazily, so the
+ * ingesters need not be up yet). On success *out is new; release with qry_destroy(). */
+rt_err qry_create(const qry_config *cfg, qry_querier **out);
+void qry_destroy(qry_querier *q);
+size_t qry_ingester_count(const qry_querier *q);
+
+/* Adds the read API routes to `s`, for GET and POST, each also under /prometheus:
+ *   /api/v1/series, /api/v1/labels, /api/v1/label/<name>/values, /api/v1/metadata,
+ *   /api/v1/query_exemplars.
+ * Borrows q (must outlive the server). Call before rt_http_server_start(). */
+rt_err qry_register(qry_querier *q, rt_http_server *s);
+
+/* --------------------------------------------------------------- selecting */
+
+/* One sample. */
+typedef struct qry_sample {
+  int64_t t;   /* milliseconds since the epoch */
+  double v;    /* stale markers (RT_STALE_NAN_BITS) are kept as they are */
+} qry_sample;
+_Static_assert(sizeof(qry_sample) == 16, "qry_sample is 16 bytes");
+
+/* One merged series. */
+typedef struct qry_series {
+  const rt_label *labels;  /* sorted by name; owned by the result */
+  size_t nlabels;
+  const qry_sample *samples; /* ascending, unique timestamps, all inside [mint, maxt]; owned by
+                                the result; NULL when labels_only */
+  size_t nsamples;
+  uint64_t hash;           /* rt_series_hash(tenant, labels) */
+} qry_series;
+
+typedef struct qry_result {
+  qry_series *series;      /* sorted by labels (rt_labels_cmp), no two equal */
+  size_t nseries;
+  size_t nsamples;         /* sum over the series */
+  void *priv;              /* the arena everything lives in */
+} qry_result;
+
+typedef struct qry_select_opts {
+  bool labels_only;        /* series API: no samples, no chunk transfer */
+  uint64_t limit;          /* hint: stop after this many series per ingester (0 = none); the
+                              result may hold more (the union), the caller truncates */
+  uint32_t shard_index;    /* with shard_count > 0: only series with hash % count == index */
+  uint32_t shard_count;
+  uint64_t max_samples;    /* 0 = none; more samples in total -> RT_ELIMIT */
+} qry_select_opts;
+
+/* Fetches the series matching every matcher of `m` (n of them, borrowed) for `tenant`, with
+ * their samples in [mint, maxt] (inclusive), from every ingester; merges series with equal
+ * labels and drops duplicate timestamps (the first ingester's value wins). opts may be NULL.
+ * On RT_OK *out holds the result; release with qry_result_free(). On error *out is empty and
+ * errbuf says why: RT_EUNAVAIL / RT_ETIMEDOUT when an ingester could not answer, RT_EPROTO for
+ * a malformed answer or chunk, RT_ELIMIT for max_samples, RT_ENOMEM.
+ * Blocking (waits for the ingesters, at most the configured timeout); thread-safe. */
+rt_err qry_select(qry_querier *q, const char *tenant, const rt_matcher *m, size_t n, int64_t mint,
+                  int64_t maxt, const qry_select_opts *opts, qry_result *out, char *errbuf,
+                  size_t errlen);
+/* The union of several selections (a series matching any of the matcher sets), merged the
+ * same way. sets[i] has nm[i] matchers. */
+rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                        const size_t *nm, size_t nsets, int64_t mint, int64_t maxt,
+                        const qry_select_opts *opts, qry_result *out, char *errbuf, size_t errlen);
+void qry_result_free(qry_result *r);
+
+/* A sorted, unique list of strings (label names or values). */
+typedef struct qry_strings {
+  char **v;                /* owned by the list */
+  size_t n;
+  void *priv;
+} qry_strings;
+
+/* Label names (name == NULL) or values of `name` among the series matching any of the matcher
+ * sets (nsets == 0: all series) with samples in [mint, maxt]. limit is a hint passed to the
+ * ingesters (0 = none). Release with qry_strings_free(). Errors as qry_select(). */
+rt_err qry_label_names(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                       const size_t *nm, size_t nsets, int64_t mint, int64_t maxt, uint64_t limit,
+                       qry_strings *out, char *errbuf, size_t errlen);
+rt_err qry_label_values(qry_querier *q, const char *tenant, const char *name,
+                        const rt_matcher *const *sets, const size_t *nm, size_t nsets,
+                        int64_t mint, int64_t maxt, uint64_t limit, qry_strings *out,
+                        char *errbuf, size_t errlen);
+void qry_strings_free(qry_strings *s);
+
+/* ------------------------------------------------------------ selector parser */
+
+/* A parsed series selector: `up`, `{job="x"}`, `up{job=~"a|b",x!="y"}`, `{"my.metric"}`. */
+typedef struct qry_selector {
+  rt_matcher *m;           /* owned; the metric name given before the braces comes last */
+  size_t n;
+} qry_selector;
+
+enum {
+  /* Also apply PromQL's checks on a vector selector (as in an expression): "vector selector
+   * must contain at least one non-empty matcher", "metric name must not be set twice". The
+   * series API does not (it checks "match[] must contain at least one non-empty matcher"). */
+  QRY_SEL_CHECK = 1u << 0,
+};
+
+/* Parses a series selector of len bytes. On RT_EINVAL writes a Prometheus-style message to errbuf
+ * ("1:5: parse error: unexpected ..."). On RT_OK *out owns its matchers; release with
+ * qry_selector_fini(). */
+rt_err qry_selector_parse(const char *s, size_t len, unsigned flags, qry_selector *out,
+                          char *errbuf, size_t errlen);
+void qry_selector_fini(qry_selector *sel);
+/* True when some matcher does not match the empty string. */
+bool qry_selector_has_nonempty(const qry_selector *sel);
+
+/* ------------------------------------------------------------ formatting */
+
+/* Room for any qry_format_float / qry_format_ts result, NUL included. */
+#define QRY_FLOAT_BUFSZ 400
+
+/* A sample value as Prometheus' JSON writes it: Go's strconv.FormatFloat(v, 'f', -1, 64) (the
+ * shortest decimal that reads back as v), except 'e' form (shortest, "1e-07", "1.5e+21") when
+ * |v| < 1e-6 or |v| >= 1e21, as Prometheus does; "NaN", "+Inf", "-Inf". Returns the length. */
+size_t qry_format_float(char *buf, double v);
+/* Go's strconv.FormatFloat(v, fmt, -1, 64) for fmt 'f', 'e' or 'g'. Returns the length. */
+size_t qry_format_float_go(char *buf, double v, char fmt);
+/* A timestamp in ms as Prometheus' JSON writes it: whole seconds, then "." and exactly three
+ * digits when ms % 1000 != 0 ("1700000000", "1700000000.123", "1.500", "-0.250"). */
+size_t qry_format_ts(char *buf, int64_t ms);
+
+/* Prometheus' default open range for the series and label APIs, in ms. */
+#define QRY_MIN_TIME_MS (-9223309901257974000LL)
+#define QRY_MAX_TIME_MS (9223309901257974999LL)
+
+/* Parses an API time: Unix seconds with decimals (rounded to ms) or RFC 3339 (truncated to
+ * ms), as Prometheus' parseTime. On failure writes `cannot parse "x" to a valid timestamp`. */
+bool qry_parse_time(const char *s, int64_t *ms, char *errbuf, size_t errlen);
+
+#endif

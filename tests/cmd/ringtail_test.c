@@ -1,0 +1,254 @@
+/* ringtail_test.c - smoke test of the real binary: start it on an ephemeral port, check the
+ * shared endpoints, stop it with SIGTERM; -help and bad command lines. */
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/common/http_client.h"
+
+#define BIN RT_BINARY_DIR "/ringtail"
+
+typedef struct proc {
+  pid_t pid;
+  int err_fd;          /* read end of the child's stderr */
+  char log[65536];     /* what it logged so far */
+  size_t log_len;
+} proc;
+
+/* Starts ringtail with args (NULL-terminated, without argv[0]). */
+static void start(proc *p, const char *const *args) {
+  memset(p, 0, sizeof *p);
+  int fds[2];
+  cr_assert_eq(pipe(fds), 0);
+  p->pid = fork();
+  cr_assert_geq(p->pid, 0);
+  if (p->pid == 0) {
+    dup2(fds[1], 2);
+    close(fds[0]);
+    close(fds[1]);
+    const char *argv[32] = {BIN};
+    int n = 1;
+    for (; args[n - 1] && n < 31; n++) {
+      argv[n] = args[n - 1];
+    }
+    argv[n] = NULL;
+    execv(BIN, (char **)argv);
+    _exit(127);
+  }
+  close(fds[1]);
+  p->err_fd = fds[0];
+  fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+}
+
+/* Reads the child's log until `needle` appears or the deadline passes. */
+static const char *wait_log(proc *p, const char *needle, int timeout_ms) {
+  long deadline = tc_now_ms() + timeout_ms;
+  for (;;) {
+    const char *hit = strstr(p->log, needle);
+    if (hit) {
+      return hit;
+    }
+    long left = deadline - tc_now_ms();
+    if (left <= 0) {
+      return NULL;
+    }
+    struct pollfd pfd = {.fd = p->err_fd, .events = POLLIN};
+    if (poll(&pfd, 1, (int)left) > 0) {
+      ssize_t n = read(p->err_fd, p->log + p->log_len, sizeof p->log - p->log_len - 1);
+      if (n > 0) {
+        p->log_len += (size_t)n;
+        p->log[p->log_len] = 0;
+      } else if (n == 0) {
+        return strstr(p->log, needle);
+      }
+    }
+  }
+}
+
+/* Waits for the child to exit; returns its exit status or -1 on timeout. */
+static int wait_exit(proc *p, int timeout_ms) {
+  long deadline = tc_now_ms() + timeout_ms;
+  for (;;) {
+    int st;
+    pid_t r = waitpid(p->pid, &st, WNOHANG);
+    if (r == p->pid) {
+      wait_log(p, "\x01", 0);
+      close(p->err_fd);
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    if (tc_now_ms() > deadline) {
+      return -1;
+    }
+    wait_log(p, "\x01", 20);   /* drain the log while waiting */
+  }
+}
+
+static int port_of(proc *p) {
+  const char *l = wait_log(p, "msg=\"HTTP server listening\"", 10000);
+  cr_assert_not_null(l, "no listening line in the log:\n%s", p->log);
+  const char *pp = strstr(l, "port=");
+  cr_assert_not_null(pp);
+  return atoi(pp + 5);
+}
+
+/* Polls GET path until it answers `status`, with a deadline. */
+static bool wait_status(int port, const char *path, int status, int timeout_ms) {
+  long deadline = tc_now_ms() + timeout_ms;
+  while (tc_now_ms() < deadline) {
+    tc_resp r;
+    bool ok = tc_get(port, path, &r) && r.status == status;
+    tc_free(&r);
+    if (ok) {
+      return true;
+    }
+    usleep(20000);
+  }
+  return false;
+}
+
+Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
+  char dir[] = "/tmp/rt_smoke_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  char data_flag[128];
+  snprintf(data_flag, sizeof data_flag, "-ingester.data-dir=%s/data", dir);
+  const char *args[] = {"-target=all", "-server.http-listen-address=127.0.0.1",
+                        "-server.http-listen-port=0", data_flag, NULL};
+  proc p;
+  start(&p, args);
+  int port = port_of(&p);
+  cr_assert(wait_status(port, "/ready", 200, 10000), "never ready:\n%s", p.log);
+
+  tc_resp r;
+  cr_assert(tc_get(port, "/ready", &r));
+  cr_assert_str_eq(r.body, "ready\n");
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/metrics", &r));
+  cr_assert_eq(r.status, 200);
+  char h[128];
+  cr_assert_str_eq(tc_header(&r, "Content-Type", h, sizeof h),
+                   "text/plain; version=0.0.4; charset=utf-8");
+  cr_assert(strstr(r.body, "\nprocess_resident_memory_bytes "), "%s", r.body);
+  cr_assert(strstr(r.body, "\nprocess_start_time_seconds "), "%s", r.body);
+  cr_assert(strstr(r.body, "\nprocess_open_fds "), "%s", r.body);
+  cr_assert(strstr(r.body, "ringtail_build_info{version=\""), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 0\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_wal_bytes "), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_db_bytes "), "%s", r.body);
+  cr_assert(strstr(r.body, "ringtail_ingester_samples_rejected_total{reason=\"out_of_order\"} 0\n"),
+            "%s", r.body);
+  cr_assert(strstr(r.body, "ringtail_request_duration_seconds_count{method=\"GET\",route=\"ready\","
+                           "status_code=\"200\"}"),
+            "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/prometheus/api/v1/status/buildinfo", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "{\"status\":\"success\",\"data\":{"), "%s", r.body);
+  cr_assert(strstr(r.body, "\"version\":\"" RT_VERSION "\""), "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/api/v1/status/flags", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "\"target\":\"all\""), "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/config", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "target: \"all\"\n"), "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "<title>Ringtail</title>"), "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/prometheus/api/v1/labels", &r));
+  cr_assert_eq(r.status, 200, "%s", r.body);
+  cr_assert_str_eq(r.body, "{\"status\":\"success\",\"data\":[]}");
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/does/not/exist", &r));
+  cr_assert_eq(r.status, 404);
+  tc_free(&r);
+
+  cr_assert(strstr(p.log, "level=info"), "logfmt lines expected:\n%s", p.log);
+  cr_assert(wait_log(&p, "url=http://", 5000), "no hint where to point Grafana:\n%s", p.log);
+
+  kill(p.pid, SIGTERM);
+  cr_assert_eq(wait_exit(&p, 20000), 0, "%s", p.log);
+  cr_assert(strstr(p.log, "msg=\"shutting down\" signal=SIGTERM"), "%s", p.log);
+  cr_assert(strstr(p.log, "msg=\"flushing the ingester\""), "%s", p.log);
+
+  /* the data directory reads back offline */
+  char cmd[256];
+  snprintf(cmd, sizeof cmd, "%s dump -ingester.data-dir=%s/data >/dev/null", BIN, dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "%s dump -data-dir=%s/data -tenant=nobody >/dev/null", BIN, dir);
+  cr_assert_eq(system(cmd), 0);
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+/* Runs the binary to completion; returns the exit status and its stdout+stderr in out. */
+static int run(const char *args, char *out, size_t len) {
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "%s %s 2>&1", BIN, args);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  size_t n = fread(out, 1, len - 1, f);
+  out[n] = 0;
+  int st = pclose(f);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(ringtail, help_lists_flags, .timeout = 30) {
+  static char out[65536];
+  cr_assert_eq(run("-help", out, sizeof out), 0);
+  cr_assert(strstr(out, "-target string"), "%s", out);
+  cr_assert(strstr(out, "-ingester.data-dir string"), "%s", out);
+  cr_assert(strstr(out, "(default 9009)"), "%s", out);
+  cr_assert(strstr(out, "-config.file"), "%s", out);
+}
+
+Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
+  static char out[65536];
+  cr_assert_eq(run("-target=distributor,frobnicator", out, sizeof out), 2);
+  cr_assert(strstr(out, "unknown role \"frobnicator\""), "%s", out);
+  cr_assert_eq(run("-no-such-flag", out, sizeof out), 2);
+  cr_assert(strstr(out, "unknown flag -no-such-flag"), "%s", out);
+  cr_assert_eq(run("serve", out, sizeof out), 2);
+  cr_assert(strstr(out, "unexpected argument"), "%s", out);
+  cr_assert_eq(run("-config.file=/nonexistent.yaml", out, sizeof out), 2);
+  cr_assert(strstr(out, "/nonexistent.yaml"), "%s", out);
+}
+
+Test(ringtail, dump_of_a_missing_directory_fails, .timeout = 30) {
+  static char out[65536];
+  cr_assert_eq(run("dump -ingester.data-dir=/nonexistent/ringtail-data", out, sizeof out), 1);
+  cr_assert(strstr(out, "/nonexistent/ringtail-data"), "%s", out);
+  cr_assert_eq(run("dump -tenant", out, sizeof out), 2);
+  cr_assert(strstr(out, "needs a value"), "%s", out);
+}
+
+Test(ringtail, port_in_use_fails_cleanly, .timeout = 30) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  cr_assert_eq(listen(fd, 1), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
+  char args[128];
+  snprintf(args, sizeof args, "-target=querier -server.http-listen-address=127.0.0.1 "
+           "-server.http-listen-port=%d", ntohs(sa.sin_port));
+  static char out[65536];
+  cr_assert_eq(run(args, out, sizeof out), 1);
+  cr_assert(strstr(out, "Address already in use"), "%s", out);
+  close(fd);
+}

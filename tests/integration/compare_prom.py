@@ -78,7 +78,7 @@ def parse_labels(s, i):
 def parse_value(s):
     s = s.strip()
     low = s.lower()
-    if low in ("nan", "+nan", "-nan"):
+    if low in ("nan", "+nan", "-nan", "stalenan"):
         return math.nan
     if low in ("+inf", "inf"):
         return math.inf
@@ -120,8 +120,10 @@ with open(os.path.join(d, "dump.txt")) as f:
             continue
         try:
             labels, e = parse_labels(line, b)
-            name = line[:b].strip()
-            if name and "__name__" not in labels and not name.startswith("#"):
+            # a dump line is `<tenant> {labels} <ts> <value>`; a bare `name{...}` form is
+            # accepted too
+            name = line[:b].strip().split(" ")[-1]
+            if name and "__name__" not in labels and line[b - 1] != " ":
                 labels["__name__"] = name
             parts = line[e:].split()
             ts, v = int(parts[0]), parse_value(parts[1])

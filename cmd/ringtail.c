@@ -8,6 +8,7 @@
  * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
  * ingester, distributor, querier; then /ready turns 200. Shutdown is the reverse. */
 #include <dirent.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #include "common/rpc.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
+#include "distributor/distributor.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
@@ -44,7 +46,15 @@ enum {
 
 enum { STATE_STARTING, STATE_READY, STATE_STOPPING };
 
-typedef struct app {
+typedef struct app app;
+
+typedef struct stat_ref {
+  app *a;
+  bool dist;       /* dist_stats, else ing_stats */
+  size_t off;      /* offset of a uint64_t field */
+} stat_ref;
+
+struct app {
   rt_config cfg;
   unsigned roles;
   atomic_int state;
@@ -53,11 +63,16 @@ typedef struct app {
   ing_ingester *ing;
   char ing_endpoint[256];
   qry_querier *qry;
-  /* cached ingester stats for the scrape-time callbacks */
+  dist_distributor *dist;
+  /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
-  ing_stats stats;
-  uint64_t stats_at_ns;
-} app;
+  ing_stats ing_st;
+  uint64_t ing_at_ns;
+  dist_stats dist_st;
+  uint64_t dist_at_ns;
+  stat_ref refs[64];
+  size_t nrefs;
+};
 
 /* ---------- roles ---------- */
 
@@ -192,32 +207,129 @@ static double m_one(void *ctx) {
   return 1;
 }
 
-/* Refreshes the cached ingester stats at most every 200 ms (one scrape reads many fields). */
-static const ing_stats *stats(app *a) {
+/* A counter or gauge read from a role's stats snapshot: `off` is the byte offset of a uint64_t
+ * field inside ing_stats or dist_stats. The snapshots are refreshed at most every 200 ms, so
+ * one scrape reads each role's stats once. */
+static const ing_stats *ing_snapshot(app *a) {
   pthread_mutex_lock(&a->stats_mu);
   uint64_t now = rt_mono_ns();
-  if (a->ing && (a->stats_at_ns == 0 || now - a->stats_at_ns > 200000000ull)) {
-    ing_get_stats(a->ing, &a->stats);
-    a->stats_at_ns = now;
+  if (a->ing && (a->ing_at_ns == 0 || now - a->ing_at_ns > 200000000ull)) {
+    ing_get_stats(a->ing, &a->ing_st);
+    a->ing_at_ns = now;
   }
   pthread_mutex_unlock(&a->stats_mu);
-  return &a->stats;
+  return &a->ing_st;
 }
 
-static double m_active_series(void *ctx) { return (double)stats(ctx)->active_series; }
-static double m_appended(void *ctx) { return (double)stats(ctx)->samples_appended; }
-static double m_wal_bytes(void *ctx) { return (double)stats(ctx)->wal_bytes; }
-static double m_db_bytes(void *ctx) { return (double)stats(ctx)->db_bytes; }
-static double m_chunks_closed(void *ctx) { return (double)stats(ctx)->chunks_closed; }
-
-#define REJECT_FN(i)                                                \
-  static double m_rejected_##i(void *ctx) {                          \
-    return (double)stats(ctx)->samples_rejected[i];                  \
+static const dist_stats *dist_snapshot(app *a) {
+  pthread_mutex_lock(&a->stats_mu);
+  uint64_t now = rt_mono_ns();
+  if (a->dist && (a->dist_at_ns == 0 || now - a->dist_at_ns > 200000000ull)) {
+    dist_get_stats(a->dist, &a->dist_st);
+    a->dist_at_ns = now;
   }
-REJECT_FN(1)
-REJECT_FN(2)
-REJECT_FN(3)
-REJECT_FN(4)
+  pthread_mutex_unlock(&a->stats_mu);
+  return &a->dist_st;
+}
+
+static double m_stat(void *ctx) {
+  const stat_ref *r = ctx;
+  const void *base = r->dist ? (const void *)dist_snapshot(r->a) : (const void *)ing_snapshot(r->a);
+  uint64_t v;
+  memcpy(&v, (const char *)base + r->off, sizeof v);
+  return (double)v;
+}
+
+/* Registers a callback metric reading the uint64_t at `off` of the role's stats. */
+static void stat_metric(app *a, bool dist, size_t off, rt_metric_type type, const char *name,
+                        const char *help, const char *label, const char *value) {
+  if (a->nrefs == RT_ARRAY_LEN(a->refs)) {
+    rt_error("main", "too many stats metrics", "name=%s", name);
+    return;
+  }
+  stat_ref *r = &a->refs[a->nrefs++];
+  r->a = a;
+  r->dist = dist;
+  r->off = off;
+  rt_metrics *m = rt_metrics_default();
+  if (label) {
+    rt_metrics_add_fn(m, type, name, help, m_stat, r, label, value);
+  } else {
+    rt_metrics_add_fn(m, type, name, help, m_stat, r, NULL);
+  }
+}
+
+static void register_ingester_metrics(app *a) {
+  stat_metric(a, false, offsetof(ing_stats, active_series), RT_METRIC_GAUGE,
+              "ringtail_ingester_active_series", "Series held in the ingester's head.", NULL,
+              NULL);
+  stat_metric(a, false, offsetof(ing_stats, samples_appended), RT_METRIC_COUNTER,
+              "ringtail_ingester_samples_appended_total",
+              "Samples appended to the ingester's head.", NULL, NULL);
+  static const char *const reasons[5] = {NULL, "duplicate_timestamp", "out_of_order", "too_old",
+                                         "limit"};
+  for (size_t i = 1; i < RT_ARRAY_LEN(reasons); i++) {
+    stat_metric(a, false, offsetof(ing_stats, samples_rejected) + i * sizeof(uint64_t),
+                RT_METRIC_COUNTER, "ringtail_ingester_samples_rejected_total",
+                "Samples the ingester rejected, by reason.", "reason", reasons[i]);
+  }
+  stat_metric(a, false, offsetof(ing_stats, wal_bytes), RT_METRIC_GAUGE,
+              "ringtail_ingester_wal_bytes", "Size of the write-ahead log in RocksDB, in bytes.",
+              NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, db_bytes), RT_METRIC_GAUGE,
+              "ringtail_ingester_db_bytes",
+              "Size of the ingester's RocksDB database (live SST files and memtables), in bytes.",
+              NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, chunks_closed), RT_METRIC_COUNTER,
+              "ringtail_ingester_chunks_closed_total",
+              "Head chunks closed and written to RocksDB.", NULL, NULL);
+}
+
+static void register_distributor_metrics(app *a) {
+  static const int codes[DIST_NSTATUS] = DIST_STATUS_CODES;
+  for (size_t i = 0; i < DIST_NSTATUS; i++) {
+    char code[16];
+    snprintf(code, sizeof code, "%d", codes[i]);
+    stat_metric(a, true, offsetof(dist_stats, requests) + i * sizeof(uint64_t),
+                RT_METRIC_COUNTER, "ringtail_distributor_requests_total",
+                "Remote-write requests answered, by HTTP status code.", "status_code", code);
+  }
+  static const struct {
+    size_t off;
+    const char *name;
+    const char *help;
+  } counters[] = {
+      {offsetof(dist_stats, bytes_received), "ringtail_distributor_received_bytes_total",
+       "Remote-write body bytes received (compressed)."},
+      {offsetof(dist_stats, bytes_decompressed), "ringtail_distributor_decompressed_bytes_total",
+       "Remote-write bytes after snappy decompression."},
+      {offsetof(dist_stats, series_received), "ringtail_distributor_received_series_total",
+       "Series received in remote-write requests."},
+      {offsetof(dist_stats, samples_received), "ringtail_distributor_received_samples_total",
+       "Float samples received in remote-write requests."},
+      {offsetof(dist_stats, samples_accepted), "ringtail_distributor_accepted_samples_total",
+       "Samples stored by the ingesters (duplicates of stored samples included)."},
+      {offsetof(dist_stats, histograms_received),
+       "ringtail_distributor_received_histograms_total",
+       "Native histogram samples received (not stored)."},
+      {offsetof(dist_stats, exemplars_received), "ringtail_distributor_received_exemplars_total",
+       "Exemplars received (ignored)."},
+      {offsetof(dist_stats, metadata_received), "ringtail_distributor_received_metadata_total",
+       "Metric metadata entries received."},
+      {offsetof(dist_stats, ingester_errors), "ringtail_distributor_ingester_errors_total",
+       "Failed calls to ingesters (timeouts, unavailable, errors)."},
+  };
+  for (size_t i = 0; i < RT_ARRAY_LEN(counters); i++) {
+    stat_metric(a, true, counters[i].off, RT_METRIC_COUNTER, counters[i].name, counters[i].help,
+                NULL, NULL);
+  }
+  for (size_t i = 1; i < DIST_R_COUNT; i++) {
+    stat_metric(a, true, offsetof(dist_stats, rejected) + i * sizeof(uint64_t),
+                RT_METRIC_COUNTER, "ringtail_discarded_samples_total",
+                "Samples (and metadata entries) rejected, by reason.", "reason",
+                dist_reason_names[i]);
+  }
+}
 
 static void register_process_metrics(app *a) {
   rt_metrics *m = rt_metrics_default();
@@ -239,32 +351,11 @@ static void register_process_metrics(app *a) {
                     a, "version,revision", RT_VERSION, RT_REVISION);
 }
 
-static void register_ingester_metrics(app *a) {
-  rt_metrics *m = rt_metrics_default();
-  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_active_series",
-                    "Series held in the ingester's head.", m_active_series, a, NULL);
-  rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_samples_appended_total",
-                    "Samples appended to the ingester's head.", m_appended, a, NULL);
-  static const struct {
-    const char *reason;
-    rt_metric_fn fn;
-  } rej[] = {{"duplicate_timestamp", m_rejected_1},
-             {"out_of_order", m_rejected_2},
-             {"too_old", m_rejected_3},
-             {"limit", m_rejected_4}};
-  for (size_t i = 0; i < RT_ARRAY_LEN(rej); i++) {
-    rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_samples_rejected_total",
-                      "Samples the ingester rejected, by reason.", rej[i].fn, a, "reason",
-                      rej[i].reason);
+static void remove_stat_metrics(app *a) {
+  for (size_t i = 0; i < a->nrefs; i++) {
+    rt_metrics_remove_fn(rt_metrics_default(), &a->refs[i]);
   }
-  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_wal_bytes",
-                    "Size of the write-ahead log in RocksDB, in bytes.", m_wal_bytes, a, NULL);
-  rt_metrics_add_fn(m, RT_METRIC_GAUGE, "ringtail_ingester_db_bytes",
-                    "Size of the ingester's RocksDB database (live SST files and memtables), in "
-                    "bytes.",
-                    m_db_bytes, a, NULL);
-  rt_metrics_add_fn(m, RT_METRIC_COUNTER, "ringtail_ingester_chunks_closed_total",
-                    "Head chunks closed and written to RocksDB.", m_chunks_closed, a, NULL);
+  a->nrefs = 0;
 }
 
 /* ---------- shared endpoints ---------- */
@@ -458,6 +549,23 @@ static rt_err start_ingester(app *a) {
   return RT_OK;
 }
 
+/* The distributor, like the querier, connects to its ingesters lazily. */
+static rt_err start_distributor(app *a) {
+  dist_config dc;
+  dist_config_from_rt(&a->cfg, &dc);
+  rt_err rc = dist_create(&dc, &a->dist);
+  if (rc == RT_OK) {
+    rc = dist_register(a->dist, a->http);
+  }
+  if (rc != RT_OK) {
+    rt_error("main", "cannot start the distributor", "err=\"%s\"", rt_strerror(rc));
+    return rc;
+  }
+  register_distributor_metrics(a);
+  rt_info("main", "distributor started", "max_body_bytes=%zu", dc.max_recv_msg_size);
+  return RT_OK;
+}
+
 /* The querier connects lazily, so it is created (and its routes added) before the ingester is
  * up; reads issued meanwhile answer 503. */
 static rt_err start_querier(app *a) {
@@ -487,10 +595,14 @@ static void stop_all(app *a) {
     qry_destroy(a->qry);
     a->qry = NULL;
   }
-  /* HOOK(distributor): stop the distributor here (distributor/distributor.h). */
+  remove_stat_metrics(a);
+  if (a->dist) {
+    dist_destroy(a->dist);
+    a->dist = NULL;
+  }
   rt_metrics_remove_fn(rt_metrics_default(), a);
   if (a->ing) {
-    rt_info("main", "flushing the ingester", "%s", "");
+    rt_info("main", "flushing the ingester", NULL);
     ing_destroy(a->ing);
     a->ing = NULL;
   }
@@ -569,7 +681,9 @@ int main(int argc, char **argv) {
   if (rc == RT_OK) {
     rc = add_shared_routes(&a);
   }
-  /* HOOK(distributor): register the distributor's routes before the server starts. */
+  if (rc == RT_OK && (a.roles & ROLE_DISTRIBUTOR)) {
+    rc = start_distributor(&a);
+  }
   if (rc == RT_OK && (a.roles & ROLE_QUERIER)) {
     rc = start_querier(&a);
   }
@@ -591,9 +705,6 @@ int main(int argc, char **argv) {
   if ((a.roles & ROLE_INGESTER) && start_ingester(&a) != RT_OK) {
     exit_code = 1;
     goto out;
-  }
-  if (a.roles & ROLE_DISTRIBUTOR) {
-    rt_warn("main", "the distributor role is not part of this build yet", "%s", "");
   }
 
   char host[256] = "localhost";
@@ -626,7 +737,7 @@ out:
   rt_config_free(&a.cfg);
   pthread_mutex_destroy(&a.stats_mu);
   if (exit_code == 0) {
-    rt_info("main", "stopped", "%s", "");
+    rt_info("main", "stopped", NULL);
   }
   return exit_code;
 }

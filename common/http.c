@@ -484,7 +484,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) {
     msg[--n] = 0;
   }
-  rt_debug("http", msg, "%s", "");
+  rt_debug("http", msg, NULL);
 }
 
 /* ---------- public API ---------- */

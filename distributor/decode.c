@@ -94,7 +94,7 @@ static inline bool pb_len(pb_rd *r, pb_rd *sub) {
 /* Skips a field of wire type wt. */
 static inline bool pb_skip(pb_rd *r, unsigned wt) {
   uint64_t v;
-  pb_rd sub;
+  pb_rd sub = {0};
   switch (wt) {
   case WT_VARINT:
     return pb_varint(r, &v);
@@ -196,7 +196,7 @@ static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk
   int t;
   const uint8_t *at = r->p;
   while ((t = pb_tag(r, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     if (f == 1 || f == 2) {
       if (wt != WT_LEN) {
         return pb_wrong_wt(d, r, at, f == 1 ? "Label.name" : "Label.value", wt, WT_LEN);
@@ -264,7 +264,7 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   int t;
   const uint8_t *at = scan.p;
   while ((t = pb_tag(&scan, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     if (f >= 1 && f <= 4) {
       if (wt != WT_LEN) {
         static const char *const what[] = {"", "TimeSeries.labels", "TimeSeries.samples",
@@ -318,7 +318,7 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   }
   /* pass 2: decode labels and samples; framing is known to be sound */
   while ((t = pb_tag(r, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     if (f == 1 || f == 2) {
       pb_len(r, &sub);
       rt_err e;
@@ -357,7 +357,7 @@ static rt_err dec_metadata(pb_dec *d, pb_rd *r, Prometheus__MetricMetadata *m, u
   unsigned wt;
   int t;
   while ((t = pb_tag(r, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     if (f == 1) {
       uint64_t v;
       if (wt != WT_VARINT) {
@@ -422,7 +422,7 @@ rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_r
   int t;
   const uint8_t *at = scan.p;
   while ((t = pb_tag(&scan, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     if (f == 1 || f == 3) {
       if (wt != WT_LEN) {
         return pb_wrong_wt(&d, &scan, at, f == 1 ? "WriteRequest.timeseries" : "WriteRequest.metadata",
@@ -475,7 +475,7 @@ rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_r
   }
   /* pass 2 */
   while ((t = pb_tag(&r, &f, &wt)) > 0) {
-    pb_rd sub;
+    pb_rd sub = {0};
     rt_err e = RT_OK;
     if (f == 1) {
       pb_len(&r, &sub);

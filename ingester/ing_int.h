@@ -168,6 +168,11 @@ rt_err ing_series_add(ing_tenant *t, uint64_t hash, const rt_label *labels, size
 /* Sorted refs of series matching all matchers (arena). Caller holds t->lock (read). */
 rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_arena *arena,
                          uint32_t **out, size_t *nout);
+/* Runs one maintenance round now: closes idle head chunks, truncates the WAL (I2). */
+rt_err ing_maintain(ing_ingester *ing);
+/* Counts the records in the wal column family (tests). */
+rt_err ing_wal_count(ing_ingester *ing, uint64_t *n);
+
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
 

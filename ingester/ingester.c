@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -650,6 +651,39 @@ static void ing_put_series_def(ing_ingester *ing, ing_tenant *t, const ing_serie
   }
 }
 
+/* rt_series_hash(t->name, ls, n) computed in one pass over a contiguous copy (XXH3 of the
+ * concatenation equals the streamed hash); falls back to the streamed form on OOM. */
+static uint64_t ing_hash(const ing_tenant *t, const rt_label *ls, size_t n, rt_arena *arena) {
+  size_t tl = strlen(t->name), total = tl + 1;
+  size_t lens[64];
+  if (n > 32) {
+    return rt_series_hash(t->name, ls, n);
+  }
+  for (size_t i = 0; i < n; i++) {
+    lens[2 * i] = strlen(ls[i].name);
+    lens[2 * i + 1] = strlen(ls[i].value);
+    total += lens[2 * i] + lens[2 * i + 1] + 2;
+  }
+  char stackbuf[1024];
+  char *b = total <= sizeof stackbuf ? stackbuf : rt_arena_alloc(arena, total);
+  if (!b) {
+    return rt_series_hash(t->name, ls, n);
+  }
+  char *p = b;
+  memcpy(p, t->name, tl);
+  p += tl;
+  *p++ = (char)0xff;
+  for (size_t i = 0; i < n; i++) {
+    memcpy(p, ls[i].name, lens[2 * i]);
+    p += lens[2 * i];
+    *p++ = (char)0xff;
+    memcpy(p, ls[i].value, lens[2 * i + 1]);
+    p += lens[2 * i + 1];
+    *p++ = (char)0xff;
+  }
+  return XXH3_64bits(b, total);
+}
+
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena) {
   ringtail__push_response__init(resp);
@@ -708,7 +742,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
                           "series without labels", 0, NULL, ls, 0);
       continue;
     }
-    uint64_t h = rt_series_hash(t->name, ls, n);
+    uint64_t h = ing_hash(t, ls, n, arena);
     ing_series *s = ing_series_find(t, h, ls, n);
     if (!s) {
       err = ing_series_add(t, h, ls, n, 0, &s);
@@ -1177,7 +1211,9 @@ static int ing_str_cmp(const void *a, const void *b) {
 }
 
 static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail__LabelsResponse *resp) {
-  qsort(v, n, sizeof *v, ing_str_cmp);
+  if (n > 1) {
+    qsort(v, n, sizeof *v, ing_str_cmp);
+  }
   if (limit > 0 && n > limit) {
     n = limit;
   }
@@ -1350,7 +1386,9 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
   if (err) {
     return err;
   }
-  qsort(out, n, sizeof *out, ing_md_cmp);
+  if (n > 1) {
+    qsort(out, n, sizeof *out, ing_md_cmp);
+  }
   if (req->limit > 0 && n > req->limit) {
     n = req->limit;
   }
@@ -1401,6 +1439,9 @@ static rt_err ing_open_db(ing_ingester *ing, const char *data_dir, bool readonly
   rocksdb_options_set_keep_log_file_num(ing->opts, 3);
   rocksdb_options_set_info_log_level(ing->opts, 2 /* warn */);
   rocksdb_options_set_max_open_files(ing->opts, 512);
+  /* series, postings and wal are only read at recovery: an unsorted vector memtable makes
+   * their inserts O(1) (it needs the single-writer memtable path) */
+  rocksdb_options_set_allow_concurrent_memtable_write(ing->opts, 0);
   for (int i = 0; i < 6; i++) {
     rocksdb_options_t *o = rocksdb_options_create_copy(ing->opts);
     size_t wbs = 8ull << 20;
@@ -1411,12 +1452,14 @@ static rt_err ing_open_db(ing_ingester *ing, const char *data_dir, bool readonly
       rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
       break;
     case ING_CF_WAL:
-      wbs = 64ull << 20;
+      wbs = 32ull << 20;
       rocksdb_options_set_compression(o, rocksdb_no_compression);
+      rocksdb_options_set_memtable_vector_rep(o);
       break;
     case ING_CF_SERIES:
     case ING_CF_POSTINGS:
       rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+      rocksdb_options_set_memtable_vector_rep(o);
       break;
     default: wbs = 1ull << 20; break;
     }
@@ -1819,12 +1862,76 @@ static void *ing_bg_main(void *arg) {
   return NULL;
 }
 
-/* Runs one maintenance round now (tests and shutdown). */
-rt_err ing_maintain(ing_ingester *ing);
+rt_err ing_wal_count(ing_ingester *ing, uint64_t *n) {
+  *n = 0;
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_WAL]);
+  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    (*n)++;
+  }
+  char *dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  rocksdb_iter_destroy(it);
+  return ing_dberr(dberr, "count wal");
+}
+
 rt_err ing_maintain(ing_ingester *ing) {
   rt_err err = ing_close_idle(ing);
   if (!err) {
     err = ing_truncate_wal(ing);
+  }
+  return err;
+}
+
+/* Closes every open head chunk, truncates the WAL and compacts it away. */
+rt_err ing_flush(ing_ingester *ing) {
+  rt_err err = (rt_err)atomic_load(&ing->broken);
+  if (err) {
+    return err;
+  }
+  pthread_rwlock_rdlock(&ing->tenants_lock);
+  for (size_t i = 0; i < ing->ntenants && !err; i++) {
+    ing_tenant *t = ing->tenants[i];
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rt_buf tmp = RT_BUF_INIT;
+    pthread_rwlock_wrlock(&t->lock);
+    for (uint32_t r = 1; r <= t->nseries && !err; r++) {
+      ing_series *s = t->by_ref[r];
+      if (s && (s->head.count > 0 || s->nooo > 0)) {
+        err = ing_close_series(ing, t, s, wb, &tmp);
+        if (!err && rocksdb_writebatch_count(wb) >= 4096) {
+          char *dberr = NULL;
+          rocksdb_write(ing->db, ing->wopts, wb, &dberr);
+          err = ing_dberr(dberr, "write flushed chunks");
+          rocksdb_writebatch_clear(wb);
+        }
+      }
+    }
+    if (!err && rocksdb_writebatch_count(wb) > 0) {
+      char *dberr = NULL;
+      rocksdb_write(ing->db, ing->wopts, wb, &dberr);
+      err = ing_dberr(dberr, "write flushed chunks");
+    }
+    if (err) {
+      atomic_store(&ing->broken, (int)err);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    rocksdb_writebatch_destroy(wb);
+    rt_buf_free(&tmp);
+  }
+  pthread_rwlock_unlock(&ing->tenants_lock);
+  if (!err) {
+    err = ing_truncate_wal(ing);
+  }
+  rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+  rocksdb_flushoptions_set_wait(fo, 1);
+  for (int i = 1; i < 6 && !err; i++) {
+    char *dberr = NULL;
+    rocksdb_flush_cf(ing->db, fo, ing->cf[i], &dberr);
+    err = ing_dberr(dberr, "flush");
+  }
+  rocksdb_flushoptions_destroy(fo);
+  for (int i = 1; i < 6 && !err; i++) {
+    rocksdb_compact_range_cf(ing->db, ing->cf[i], NULL, 0, NULL, 0);
   }
   return err;
 }

@@ -50,6 +50,11 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
  * "ingester.LabelValues", "ingester.Metadata" on `endpoint` (inproc:// or tcp://). */
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 
+/* Closes every open head chunk into the chunks column family, deletes the WAL records they
+ * cover and compacts the database (for a clean archive and for measuring bytes per sample).
+ * Blocks pushes of each tenant while it runs. */
+rt_err ing_flush(ing_ingester *ing);
+
 typedef struct ing_stats {
   uint64_t active_series;
   uint64_t samples_appended;

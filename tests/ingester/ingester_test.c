@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 
 #include "ing_util.h"
+#include "ingester/ing_int.h"
 
 static char *dir;
 static rt_arena *A;
@@ -210,8 +211,10 @@ Test(ingester, out_of_order_window) {
 }
 
 /* Pushes `nser` series x `nsamp` samples in batches of `per` samples. */
-static void push_many(ing_ingester *ing, const char *tenant, int nser, int nsamp, int per, int64_t t0) {
-  for (int s0 = 0; s0 < nsamp; s0 += per) {
+/* Sample i (first <= i < first + nsamp) of series k: t0 + i * 15s, value k * 1000 + i. */
+static void push_range(ing_ingester *ing, const char *tenant, int nser, int first, int nsamp, int per,
+                       int64_t t0) {
+  for (int s0 = first; s0 < first + nsamp; s0 += per) {
     tu_push p;
     tu_push_init(&p, A, tenant);
     for (int k = 0; k < nser; k++) {
@@ -220,7 +223,7 @@ static void push_many(ing_ingester *ing, const char *tenant, int nser, int nsamp
       int64_t ts[512];
       double vs[512];
       int n = 0;
-      for (int i = s0; i < nsamp && i < s0 + per; i++, n++) {
+      for (int i = s0; i < first + nsamp && i < s0 + per; i++, n++) {
         ts[n] = t0 + (int64_t)i * 15000;
         vs[n] = k * 1000.0 + i;
       }
@@ -231,6 +234,10 @@ static void push_many(ing_ingester *ing, const char *tenant, int nser, int nsamp
     cr_assert_eq(resp.n_errors, 0, "%s", resp.n_errors ? resp.errors[0]->message : "");
     rt_arena_reset(A);
   }
+}
+
+static void push_many(ing_ingester *ing, const char *tenant, int nser, int nsamp, int per, int64_t t0) {
+  push_range(ing, tenant, nser, 0, nsamp, per, t0);
 }
 
 static void check_many(ing_ingester *ing, const char *tenant, int nser, int nsamp, int64_t t0) {
@@ -273,7 +280,7 @@ Test(ingester, persistence_across_restart) {
   ing = open_ing(cfg);
   check_many(ing, "t", 20, 333, 1700000000000);
   /* continue appending after recovery: no false out-of-order errors */
-  push_many(ing, "t", 20, 10, 10, 1700000000000 + 333 * 15000);
+  push_range(ing, "t", 20, 333, 10, 10, 1700000000000);
   ing_destroy(ing);
   ing = open_ing(cfg);
   Ringtail__SelectResponse sr;
@@ -403,9 +410,28 @@ Test(ingester, chunk_closing_and_wal_truncation) {
   cr_assert_eq(sr.series[0]->n_chunks, 1);
   ing_destroy(ing);
 
-  /* after truncation at close, re-open: everything there and WAL short */
   ing = open_ing(cfg);
   check_many(ing, "t", 5, 95, 1000);
+  /* 19 pushes; the 5 open chunks hold samples 90..94 from the last record only */
+  uint64_t nwal;
+  cr_assert_eq(ing_wal_count(ing, &nwal), RT_OK);
+  cr_assert_eq(nwal, 1, "wal records %llu", (unsigned long long)nwal);
+  push_range(ing, "t", 5, 95, 5, 5, 1000);
+  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(ing_wal_count(ing, &nwal), RT_OK);
+  cr_assert_eq(nwal, 2); /* samples 90..99 are still in open chunks */
+  /* flush: every head chunk closes and the WAL empties */
+  cr_assert_eq(ing_flush(ing), RT_OK);
+  cr_assert_eq(ing_wal_count(ing, &nwal), RT_OK);
+  cr_assert_eq(nwal, 0);
+  check_many(ing, "t", 5, 100, 1000);
+  ing_destroy(ing);
+  ing = open_ing(cfg);
+  check_many(ing, "t", 5, 100, 1000);
+  push_range(ing, "t", 5, 100, 1, 1, 1000);
+  ing_destroy(ing);
+  ing = open_ing(cfg);
+  check_many(ing, "t", 5, 101, 1000);
   ing_destroy(ing);
 }
 
@@ -417,7 +443,6 @@ Test(ingester, idle_series_flush) {
   cr_assert_eq(tu_push1(ing, "t", "__name__=idle", 1000, 1, &resp, A), RT_OK);
   cr_assert_eq(tu_push1(ing, "t", "__name__=busy", 1000, 1, &resp, A), RT_OK);
   cr_assert_eq(tu_push1(ing, "t", "__name__=busy", 200000, 2, &resp, A), RT_OK);
-  extern rt_err ing_maintain(ing_ingester * ing);
   cr_assert_eq(ing_maintain(ing), RT_OK);
   ing_stats st;
   ing_get_stats(ing, &st);

@@ -24,8 +24,9 @@ it_log "starting ringtail (data in $data)"
 rt_start "$data" || exit 1
 
 # Timestamps start a day back with 1s steps: the test spans many chunk cuts (120 samples) and,
-# at the rate a test reaches, stays in the past. Each request carries 2 consecutive samples of 50
-# series, so "all or nothing" covers several series and samples.
+# at the rate a test reaches, stays in the past. A request of the sender that never retries
+# carries 2 consecutive samples of 50 series, so "all or nothing" covers several series and
+# samples.
 start_ts=$(( $(date +%s) * 1000 - 24 * 3600 * 1000 ))
 # Two senders: one never retries (a request cut by the kill stays unacknowledged, and the check
 # sees whether it is all or nothing), one retries (a request may be stored, unacknowledged, and
@@ -35,9 +36,12 @@ lg_pids=()
 : >"$IT_TMP/verify.noretry.log"
 : >"$IT_TMP/verify.retry.log"
 for mode in noretry retry; do
-  if [ $mode = noretry ]; then off=0; retries=0; else off=$half; retries=5; fi
+  # The retrying sender puts one sample per series in a request: a retry of a request that was
+  # stored but not acknowledged then repeats each series' newest sample, a duplicate that must be
+  # accepted. (Repeating an older sample of a series is "out of order", as in Prometheus.)
+  if [ $mode = noretry ]; then off=0; retries=0; k=2; else off=$half; retries=5; k=1; fi
   "$LOADGEN_BIN" --url "$RT_URL/api/v1/push" --series "$half" --series-offset "$off" \
-    --samples-per-request 100 --samples-per-series 2 --concurrency 2 --duration 600 \
+    --samples-per-request 100 --samples-per-series $k --concurrency 2 --duration 600 \
     --start-ts "$start_ts" --step 1000 --max-retries "$retries" --timeout 5000 \
     --verify-log "$IT_TMP/verify.$mode.log" >"$IT_TMP/loadgen.$mode.out" 2>&1 &
   lg_pids+=($!)
@@ -87,7 +91,7 @@ it_log "verify log: $n_a acknowledged, $n_u unacknowledged, $n_r rejected reques
 check "loadgen had acknowledged requests" [ "$n_a" -gt 0 ]
 check "no request was rejected with a 4xx (they are all valid)" [ "$n_r" = 0 ]
 if [ "$n_r" != 0 ]; then
-  grep -m3 'last error' "$IT_TMP/loadgen.out"
+  grep -h -m3 'last error' "$IT_TMP"/loadgen.*.out
 fi
 
 # one more crash right after the last acknowledged write, then read the directory offline

@@ -93,7 +93,7 @@ pq "{__name__=~\".+\"}[${window}s]" "$cutoff_s" >"$IT_TMP/prom_samples.json"
 check "Prometheus answered the series and sample queries" \
   bash -c "jq -e '.status == \"success\"' '$IT_TMP/prom_series_cut.json' >/dev/null && jq -e '.status == \"success\"' '$IT_TMP/prom_samples.json' >/dev/null"
 rt_get /api/v1/series --get --data-urlencode 'match[]={__name__=~".+"}' >"$IT_TMP/rt_series.json"
-check "Ringtail answered /api/v1/series" jq -e '.status == "success"' "$IT_TMP/rt_series.json"
+check "Ringtail answered /api/v1/series" bash -c "jq -e '.status == \"success\"' '$IT_TMP/rt_series.json' >/dev/null"
 curl -sf --max-time 30 "$PROM/api/v1/series" --data-urlencode 'match[]={__name__=~".+"}' >"$IT_TMP/prom_series_all.json"
 n=$(rt_get /api/v1/metadata | jq '.data | length')
 check "Ringtail kept the metadata Prometheus sent (/api/v1/metadata: ${n:-0} metrics)" [ "${n:-0}" -gt 10 ]

@@ -55,12 +55,9 @@ def sample(ts, value):
 def timeseries(labels, samples):
     """labels: list of (name, value) written in the given order (bytes or str);
     samples: list of (ts_ms, value)."""
-    out = b""
-    for n, v in labels:
-        out += field_bytes(1, label(n, v))
-    for ts, v in samples:
-        out += field_bytes(2, sample(ts, v))
-    return out
+    parts = [field_bytes(1, label(n, v)) for n, v in labels]
+    parts += [field_bytes(2, sample(ts, v)) for ts, v in samples]
+    return b"".join(parts)
 
 
 def metadata(typ, family, help_text, unit=""):
@@ -72,12 +69,9 @@ def metadata(typ, family, help_text, unit=""):
 
 def write_request(series, meta=()):
     """series: list of (labels, samples); meta: list of metadata() bytes."""
-    out = b""
-    for labels, samples in series:
-        out += field_bytes(1, timeseries(labels, samples))
-    for m in meta:
-        out += field_bytes(3, m)
-    return out
+    parts = [field_bytes(1, timeseries(labels, samples)) for labels, samples in series]
+    parts += [field_bytes(3, m) for m in meta]
+    return b"".join(parts)
 
 
 def snappy(data):
@@ -91,7 +85,7 @@ def snappy(data):
         else:
             out.append(61 << 2)
             out += struct.pack("<H", n - 1)
-        out += data[i:i + n]
+        out += data[i:i + n]  # bytearray: amortized append
         i += n
     return bytes(out)
 

@@ -719,18 +719,20 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       v = keep ? 1 : 0;
       keep = true;
     }
-    if (!keep) {
-      continue;
-    }
-    const pql_ls *m = result_metric(q, e, ls->m, rsmp->m);
     if (e->card == PQL_CARD_ONE_TO_ONE) {
+      /* checked before filtering so that the error does not depend on the values */
       int32_t *sl = hmap_slot(q, &matched, sig, true);
       if (*sl >= 0) {
         pql_ev_fail(q, "execution",
                     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
       }
       *sl = 1;
-    } else {
+    }
+    if (!keep) {
+      continue;
+    }
+    const pql_ls *m = result_metric(q, e, ls->m, rsmp->m);
+    if (e->card != PQL_CARD_ONE_TO_ONE) {
       int32_t *sl = hmap_slot(q, &inserted, m->hash, true);
       if (*sl >= 0) {
         pql_ev_fail(q, "execution", "multiple matches for labels: grouping labels must ensure unique matches");
@@ -1027,7 +1029,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       g->drop = s->drop;
       switch (op) {
       case PQL_AGG_STDDEV:
-      case PQL_AGG_STDVAR: g->v = 0; break;
+      case PQL_AGG_STDVAR: g->v = (isnan(s->v) || isinf(s->v)) ? NAN : 0; break;
       case PQL_AGG_GROUP: g->v = 1; break;
       case PQL_AGG_QUANTILE:
         g->vcap = 8;

@@ -361,6 +361,9 @@ bool pql_expr_uses_query_times(const pql_expr *e) {
   if ((e->kind == PQL_N_VS || e->kind == PQL_N_SUBQ) && (e->at == PQL_AT_START || e->at == PQL_AT_END)) {
     return true;
   }
+  if (e->kind == PQL_N_CALL && pql_func_is_query_time(e->func)) {
+    return true;
+  }
   if (pql_expr_uses_query_times(e->a) || pql_expr_uses_query_times(e->b)) {
     return true;
   }

@@ -20,7 +20,8 @@ enum {
   F_MIN_OVER_TIME, F_TS_OF_MAX, F_TS_OF_MIN, F_TS_OF_LAST, F_TS_OF_FIRST, F_MINUTE, F_MONTH, F_PI,
   F_PREDICT_LINEAR, F_PRESENT_OVER_TIME, F_QUANTILE_OVER_TIME, F_RAD, F_RATE, F_RESETS, F_ROUND, F_SCALAR, F_SGN,
   F_SIN, F_SINH, F_SORT, F_SORT_DESC, F_SORT_BY_LABEL, F_SORT_BY_LABEL_DESC, F_SQRT, F_STDDEV_OVER_TIME,
-  F_STDVAR_OVER_TIME, F_SUM_OVER_TIME, F_TAN, F_TANH, F_TIME, F_TIMESTAMP, F_VECTOR, F_YEAR
+  F_STDVAR_OVER_TIME, F_SUM_OVER_TIME, F_TAN, F_TANH, F_TIME, F_TIMESTAMP, F_VECTOR, F_YEAR, F_START, F_END,
+  F_RANGE, F_STEP, F_MIN_OF, F_MAX_OF
 };
 
 #define S PQL_SCALAR
@@ -112,7 +113,17 @@ static const pql_func funcs[] = {
     {"timestamp", {V}, 1, 0, V, F_TIMESTAMP},
     {"vector", {S}, 1, 0, V, F_VECTOR},
     {"year", {V}, 1, 1, V, F_YEAR},
+    {"start", {0}, 0, 0, S, F_START},
+    {"end", {0}, 0, 0, S, F_END},
+    {"range", {0}, 0, 0, S, F_RANGE},
+    {"step", {0}, 0, 0, S, F_STEP},
+    {"min_of", {S, S}, 2, 0, S, F_MIN_OF},
+    {"max_of", {S, S}, 2, 0, S, F_MAX_OF},
 };
+
+bool pql_func_is_query_time(const pql_func *f) {
+  return f->id == F_START || f->id == F_END || f->id == F_RANGE || f->id == F_STEP;
+}
 
 #undef S
 #undef V
@@ -231,22 +242,30 @@ static void absent_labels(qctx *q, const pql_expr *arg, vec *out, int64_t t) {
   rt_label tmp[64];
   size_t n = 0;
   if (vs) {
-    for (size_t i = 0; i < vs->nmatchers && n < 64; i++) {
+    const char *seen[64];
+    size_t nseen = 0;
+    for (size_t i = 0; i < vs->nmatchers; i++) {
       const rt_matcher *m = &vs->matchers[i];
-      if (m->type != RT_MATCH_EQ || strcmp(m->name, "__name__") == 0) {
+      if (strcmp(m->name, "__name__") == 0) {
         continue;
       }
-      /* a label given twice with = is dropped */
-      bool dup = false;
-      for (size_t j = 0; j < vs->nmatchers; j++) {
-        if (j != i && vs->matchers[j].type == RT_MATCH_EQ && strcmp(vs->matchers[j].name, m->name) == 0) {
-          dup = true;
+      bool has = false;
+      for (size_t k = 0; k < nseen; k++) {
+        if (strcmp(seen[k], m->name) == 0) {
+          has = true;
         }
       }
-      if (dup) {
-        continue;
+      if (m->type == RT_MATCH_EQ && !has && n < 64 && nseen < 64) {
+        tmp[n++] = (rt_label){m->name, m->value};
+        seen[nseen++] = m->name;
+      } else {
+        for (size_t k = 0; k < n; k++) {
+          if (strcmp(tmp[k].name, m->name) == 0) {
+            tmp[k] = tmp[--n];
+            break;
+          }
+        }
       }
-      tmp[n++] = (rt_label){m->name, m->value};
     }
   }
   rt_labels_sort(tmp, n);
@@ -407,6 +426,11 @@ static double range_fn(qctx *q, int id, const val *m, const rser *s, double arg,
     }
     if (id == F_QUANTILE_OVER_TIME) {
       return pql_quantile(arg, vals, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (isnan(p[i].v)) {
+        return NAN;
+      }
     }
     double med = pql_quantile(0.5, vals, n);
     for (size_t i = 0; i < n; i++) {
@@ -844,46 +868,53 @@ static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
 static double bucket_fraction(double lower, double upper, bucket *b, size_t n) {
   bool forced = false;
   PQL_QSORT(b, n, sizeof *b, cmp_bucket);
-  if (n < 2 || !isinf(b[n - 1].ub)) {
+  if (n == 0 || !isinf(b[n - 1].ub)) {
     return NAN;
   }
   n = prep_buckets(b, n, &forced);
-  double total = b[n - 1].count;
-  if (total == 0 || isnan(lower) || isnan(upper)) {
+  double count = b[n - 1].count;
+  if (count == 0 || isnan(lower) || isnan(upper)) {
     return NAN;
   }
   if (lower >= upper) {
     return 0;
   }
-  double rl = 0, ru = 0;
-  double bounds[2] = {lower, upper};
-  double *ranks[2] = {&rl, &ru};
-  for (int w = 0; w < 2; w++) {
-    double x = bounds[w];
-    double prev_ub = 0, prev_count = 0;
-    double r = total;
-    for (size_t k = 0; k < n; k++) {
-      double ub = b[k].ub;
-      double lb = k == 0 ? (ub > 0 ? 0 : -INFINITY) : prev_ub;
-      if (k == 0 && ub <= 0) {
-        lb = -INFINITY;
-      }
-      if (x < ub) {
-        if (x <= lb) {
-          r = prev_count;
-        } else if (isinf(lb) || isinf(ub)) {
-          r = isinf(ub) && !isinf(lb) ? prev_count : (isinf(lb) ? (x >= ub ? b[k].count : 0) : prev_count);
-        } else {
-          r = prev_count + (b[k].count - prev_count) * (x - lb) / (ub - lb);
-        }
-        break;
-      }
-      prev_ub = ub;
-      prev_count = b[k].count;
+  double rank = 0, lr = 0, ur = 0;
+  bool ls = false, us = false;
+  for (size_t i = 0; i < n; i++) {
+    double lb = i > 0 ? b[i - 1].ub : (b[0].ub > 0 ? 0 : -INFINITY);
+    double ub = b[i].ub;
+    if (!ls && lb >= lower) {
+      lr = rank;
+      ls = true;
     }
-    *ranks[w] = r;
+    if (!us && lb >= upper) {
+      ur = rank;
+      us = true;
+    }
+    if (ls && us) {
+      break;
+    }
+    if (!ls && lb < lower && ub > lower) {
+      lr = isinf(lb) ? b[i].count : isinf(ub) ? rank : rank + (b[i].count - rank) * (lower - lb) / (ub - lb);
+      ls = true;
+    }
+    if (!us && lb < upper && ub > upper) {
+      ur = isinf(lb) ? b[i].count : isinf(ub) ? rank : rank + (b[i].count - rank) * (upper - lb) / (ub - lb);
+      us = true;
+    }
+    if (ls && us) {
+      break;
+    }
+    rank = b[i].count;
   }
-  return (ru - rl) / total;
+  if (!ls || lr > count) {
+    lr = count;
+  }
+  if (!us || ur > count) {
+    ur = count;
+  }
+  return (ur - lr) / count;
 }
 
 typedef struct hgroup {
@@ -995,6 +1026,25 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     r.type = PQL_SCALAR;
     r.num = M_PI;
     return r;
+  case F_START:
+  case F_END:
+  case F_RANGE:
+  case F_STEP:
+    r.type = PQL_SCALAR;
+    r.num = id == F_START ? (double)q->start / 1000.0
+            : id == F_END ? (double)q->end / 1000.0
+            : id == F_RANGE ? (double)(q->end - q->start) / 1000.0
+                            : (q->range ? (double)q->interval / 1000.0 : 0);
+    return r;
+  case F_MIN_OF:
+  case F_MAX_OF:
+    r.type = PQL_SCALAR;
+    if (isnan(args[0].num) || isnan(args[1].num)) {
+      r.num = NAN;
+    } else {
+      r.num = id == F_MIN_OF ? fmin(args[0].num, args[1].num) : fmax(args[0].num, args[1].num);
+    }
+    return r;
   case F_SCALAR:
     r.type = PQL_SCALAR;
     r.num = args[0].v.n == 1 ? args[0].v.s[0].v : NAN;
@@ -1086,6 +1136,14 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       for (size_t g = 0; g < ng; g++) {
         bool forced;
         double v = bucket_quantile(qv, gs[g].b, gs[g].n, &forced);
+        if (forced) {
+          const char *nm = pql_ls_get(gs[g].m, "__name__");
+          pql_ev_annot(q, false, e->args[0],
+                       "input to histogram_quantile needed to be fixed for monotonicity (see "
+                       "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for "
+                       "metric name \"%s\"",
+                       nm ? nm : "");
+        }
         const pql_ls *m = pql_ls_set(q, gs[g].m, lbl, pql_ev_strdup(q, fb, strlen(fb)));
         pql_vec_push(q, &r.v, m, v, t, true);
       }

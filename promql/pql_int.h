@@ -93,6 +93,7 @@ typedef struct pql_func {
 } pql_func;
 
 const pql_func *pql_func_lookup(const char *name, size_t n);
+bool pql_func_is_query_time(const pql_func *f);
 
 /* Parser result wrapper: the arena owns the tree. */
 typedef struct pql_tree {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "common/buf.h"
+#include "promql/pql_int.h"
 #include "promql/promql.h"
 
 #ifndef RT_SOURCE_DIR
@@ -814,6 +815,7 @@ static const char *check_range(const evalcmd *c, const pql_result *r, char *why,
 
 typedef struct runner {
   pql_memstore *ms;
+  pql_memstore *hist; /* label sets of native-histogram series (not loaded into ms) */
   char **hist_names;
   size_t nhist;
   filestat st;
@@ -885,8 +887,11 @@ static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *
       fprintf(stderr, "%s:%zu: bad values\n", r->file, *i + 1);
     }
     const char *name = rt_labels_get(ls.l, ls.n, "__name__");
-    if (sv.hist && name) {
-      add_hist_name(r, name);
+    if (sv.hist) {
+      pql_memstore_add(r->hist, ls.l, ls.n, 0, 0);
+      if (name) {
+        add_hist_name(r, name);
+      }
     }
     if (nhcb && name) {
       /* a native histogram with custom buckets is synthesized under the base name */
@@ -898,6 +903,16 @@ static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *
         if (bl > sl && strcmp(base + bl - sl, sufs[k]) == 0) {
           base[bl - sl] = 0;
           add_hist_name(r, base);
+          lset nls = {0};
+          for (size_t j = 0; j < ls.n; j++) {
+            if (strcmp(ls.l[j].name, "le") == 0) {
+              continue;
+            }
+            nls.l[nls.n].name = ls.l[j].name;
+            nls.l[nls.n].value = strcmp(ls.l[j].name, "__name__") == 0 ? base : ls.l[j].value;
+            nls.n++;
+          }
+          pql_memstore_add(r->hist, nls.l, nls.n, 0, 0);
         }
       }
     }
@@ -1041,21 +1056,63 @@ static void parse_expect(char *l, evalcmd *c) {
   c->bad = true;
 }
 
+/* Does any selector of e match a native-histogram series? */
+static bool touches_hist(pql_memstore *hist, const pql_expr *e) {
+  if (!e) {
+    return false;
+  }
+  if (e->kind == PQL_N_VS) {
+    pql_storage st = pql_memstore_storage(hist);
+    /* run the selector through a tiny query to reuse the store's matching */
+    pql_result *res = NULL;
+    rt_buf b = RT_BUF_INIT;
+    pql_expr tmp = *e;
+    tmp.offset = 0;
+    tmp.at = PQL_AT_NONE;
+    pql_format(&tmp, &b);
+    bool hit = false;
+    if (b.data && pql_query_instant(&st, NULL, b.data, 0, &res) == RT_OK) {
+      hit = res->error == NULL && res->nseries > 0;
+      pql_result_free(res);
+    }
+    rt_buf_free(&b);
+    return hit;
+  }
+  if (touches_hist(hist, e->a) || touches_hist(hist, e->b)) {
+    return true;
+  }
+  for (size_t i = 0; i < e->nargs; i++) {
+    if (touches_hist(hist, e->args[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
 static void run_eval(runner *r, evalcmd *c) {
   char why[1024];
   const char *fail = NULL;
   rt_buf detail = RT_BUF_INIT;
-  if (c->bad) {
-    add_skip(r, "eval block the harness cannot parse");
-    return;
-  }
+
   for (size_t i = 0; i < r->nhist && !c->hist; i++) {
     if (word_in(c->expr, r->hist_names[i])) {
       c->hist = true;
     }
   }
+  if (!c->hist) {
+    pql_expr *pe = NULL;
+    char eb[256];
+    if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
+      c->hist = touches_hist(r->hist, pe);
+      pql_expr_free(pe);
+    }
+  }
   if (c->hist) {
     add_skip(r, "native histogram series");
+    return;
+  }
+  if (c->bad) {
+    add_skip(r, "eval block the harness cannot parse");
     return;
   }
   pql_storage st = pql_memstore_storage(r->ms);
@@ -1133,6 +1190,7 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
   memset(r, 0, sizeof *r);
   r->file = name;
   r->ms = pql_memstore_create();
+  r->hist = pql_memstore_create();
   for (size_t i = 0; i < nl; i++) {
     char *l = trim(lines[i]);
     if (!*l || l[0] == '#') {
@@ -1141,6 +1199,8 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
     if (strcasecmp(l, "clear") == 0) {
       pql_memstore_destroy(r->ms);
       r->ms = pql_memstore_create();
+      pql_memstore_destroy(r->hist);
+      r->hist = pql_memstore_create();
       for (size_t k = 0; k < r->nhist; k++) {
         free(r->hist_names[k]);
       }
@@ -1221,6 +1281,7 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
     fprintf(stderr, "%s:%zu: unknown command: %s\n", name, i + 1, l);
   }
   pql_memstore_destroy(r->ms);
+  pql_memstore_destroy(r->hist);
   for (size_t k = 0; k < r->nhist; k++) {
     free(r->hist_names[k]);
   }

@@ -124,9 +124,19 @@ static inline bool pb_skip(pb_rd *r, unsigned wt) {
   }
 }
 
-/* Checks a string: 0 fine, 1 holds a NUL byte, 2 not valid UTF-8. */
+/* Checks a string: 0 fine, 1 holds a NUL byte, 2 not valid UTF-8. The common case, printable
+ * ASCII, is tested eight bytes at a time. */
 static int str_check(const uint8_t *s, size_t n) {
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
   size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, s + i, 8);
+    /* a byte >= 0x80, or a zero byte (x - 1 borrows into its high bit) */
+    if ((x | ((x - ones) & ~x)) & highs) {
+      break;
+    }
+  }
   for (; i < n; i++) {
     if (s[i] == 0 || s[i] >= 0x80) {
       break;
@@ -194,7 +204,8 @@ static rt_err pb_truncated(pb_dec *d, const pb_rd *r, const uint8_t *at, const c
 /* ---------------------------------------------------------------- messages */
 
 static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk, int *value_chk) {
-  prometheus__label__init(l);
+  static const Prometheus__Label init = PROMETHEUS__LABEL__INIT;
+  *l = init;
   l->name = (char *)"";
   l->value = (char *)"";
   *name_chk = *value_chk = 0;
@@ -225,7 +236,8 @@ static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk
 }
 
 static rt_err dec_sample(pb_dec *d, pb_rd *r, Prometheus__Sample *s) {
-  prometheus__sample__init(s);
+  static const Prometheus__Sample init = PROMETHEUS__SAMPLE__INIT;
+  *s = init;
   /* the usual encoding, 09 <8 bytes> 10 <varint>, takes this path */
   const uint8_t *at = r->p;
   uint32_t f;
@@ -261,7 +273,8 @@ static rt_err dec_sample(pb_dec *d, pb_rd *r, Prometheus__Sample *s) {
 }
 
 static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_series_info *info) {
-  prometheus__time_series__init(ts);
+  static const Prometheus__TimeSeries init = PROMETHEUS__TIME_SERIES__INIT;
+  *ts = init;
   memset(info, 0, sizeof *info);
   /* pass 1: count, check framing and wire types */
   size_t nl = 0, ns = 0;
@@ -327,7 +340,9 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   while ((t = pb_tag(r, &f, &wt)) > 0) {
     pb_rd sub = {0};
     if (f == 1 || f == 2) {
-      pb_len(r, &sub);
+      if (RT_NEVER(!pb_len(r, &sub))) {
+        return RT_EINTERNAL; /* framing was checked in pass 1 */
+      }
       rt_err e;
       if (f == 1) {
         int nc, vc;
@@ -484,12 +499,13 @@ rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_r
   while ((t = pb_tag(&r, &f, &wt)) > 0) {
     pb_rd sub = {0};
     rt_err e = RT_OK;
+    if ((f == 1 || f == 3) && RT_NEVER(!pb_len(&r, &sub))) {
+      return RT_EINTERNAL; /* framing was checked in pass 1 */
+    }
     if (f == 1) {
-      pb_len(&r, &sub);
       size_t i = wr->n_timeseries++;
       e = dec_series(&d, &sub, wr->timeseries[i], &out->info[i]);
     } else if (f == 3) {
-      pb_len(&r, &sub);
       size_t i = wr->n_metadata++;
       e = dec_metadata(&d, &sub, wr->metadata[i], &out->metadata_bad[i]);
     } else {

@@ -122,6 +122,7 @@ struct ing_ingester {
   rocksdb_t *db;
   rocksdb_options_t *opts;
   rocksdb_options_t *cf_opts[6];
+  rocksdb_block_based_table_options_t *chunk_table;
   rocksdb_column_family_handle_t *cf[6];
   rocksdb_writeoptions_t *wopts;
   rocksdb_readoptions_t *ropts;

@@ -1447,9 +1447,15 @@ static rt_err ing_open_db(ing_ingester *ing, const char *data_dir, bool readonly
     size_t wbs = 8ull << 20;
     switch (i) {
     case ING_CF_CHUNKS:
+      /* chunks of one series sit next to each other: large blocks let ZSTD find what they
+       * share (first timestamps, constant values) */
       wbs = 32ull << 20;
       rocksdb_options_set_compression(o, rocksdb_lz4_compression);
       rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
+      rocksdb_options_set_bottommost_compression_options(o, -14, 9, 0, 0, 1);
+      ing->chunk_table = rocksdb_block_based_options_create();
+      rocksdb_block_based_options_set_block_size(ing->chunk_table, 64 * 1024);
+      rocksdb_options_set_block_based_table_factory(o, ing->chunk_table);
       break;
     case ING_CF_WAL:
       wbs = 32ull << 20;
@@ -1521,6 +1527,9 @@ static void ing_close_db(ing_ingester *ing) {
   }
   if (ing->opts) {
     rocksdb_options_destroy(ing->opts);
+  }
+  if (ing->chunk_table) {
+    rocksdb_block_based_options_destroy(ing->chunk_table);
   }
   if (ing->wopts) {
     rocksdb_writeoptions_destroy(ing->wopts);

@@ -210,6 +210,11 @@ Test(api, exemplars_are_empty) {
         "end", "5", NULL);
   check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 400,
         BAD("1:1: parse error: no expression found in input"), NULL);
+  check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 200, OK("[]"), "query",
+        "sum(rate(http_requests_total{job=\"a\"}[5m])) by (le)", NULL);
+  check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 400,
+        BAD("1:7: parse error: unexpected \\\"}\\\" in label matching, expected string"),
+        "query", "up{a=~}", NULL);
 }
 
 Test(api, bad_parameters_get_prometheus_errors) {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -403,6 +404,43 @@ static void h_flags(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   rt_buf_puts(&resp->body, "}");
 }
 
+/* Prometheus' /api/v1/status/config: the configuration as YAML inside JSON. */
+static void h_status_config(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  rt_buf yaml = RT_BUF_INIT;
+  rt_config_dump_yaml(&a->cfg, &yaml);
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":{\"yaml\":");
+  rt_buf_json_str(&resp->body, yaml.data ? yaml.data : "", yaml.len);
+  rt_buf_puts(&resp->body, "}}");
+  if (yaml.oom) {
+    resp->body.oom = true;
+  }
+  rt_buf_free(&yaml);
+}
+
+/* Prometheus' /api/v1/status/runtimeinfo, with what is meaningful here. */
+static void h_runtimeinfo(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  char cwd[1024];
+  if (!getcwd(cwd, sizeof cwd)) {
+    snprintf(cwd, sizeof cwd, "unknown");
+  }
+  time_t start = (time_t)a->start_time_s;
+  struct tm tm;
+  gmtime_r(&start, &tm);
+  char ts[64];
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  rt_buf_printf(&resp->body, "{\"status\":\"success\",\"data\":{\"startTime\":\"%s\",\"CWD\":", ts);
+  rt_buf_json_str(&resp->body, cwd, strlen(cwd));
+  rt_buf_printf(&resp->body,
+                ",\"reloadConfigSuccess\":true,\"lastConfigTime\":\"%s\",\"corruptionCount\":0,"
+                "\"goroutineCount\":0,\"GOMAXPROCS\":%ld,\"GOGC\":\"\",\"GODEBUG\":\"\","
+                "\"storageRetention\":\"\"}}",
+                ts, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 static void h_index(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   (void)req;
   app *a = ctx;
@@ -419,6 +457,8 @@ static void h_index(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
       {"/config", "Effective configuration (YAML)"},
       {"/api/v1/status/buildinfo", "Build information"},
       {"/api/v1/status/flags", "Flags"},
+      {"/api/v1/status/config", "Configuration (Prometheus API)"},
+      {"/api/v1/status/runtimeinfo", "Runtime information"},
   };
   for (size_t i = 0; i < RT_ARRAY_LEN(links); i++) {
     rt_buf_printf(&resp->body, "<li><a href=\"%s\">%s</a> &mdash; %s</li>\n", links[i][0],
@@ -440,6 +480,14 @@ static rt_err add_shared_routes(app *a) {
   }
   if (rc == RT_OK) {
     rc = rt_http_route(h, "GET", "/api/v1/status/flags", RT_HTTP_PROM_API, 0, h_flags, a);
+  }
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/config", RT_HTTP_PROM_API, 0, h_status_config,
+                       a);
+  }
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/runtimeinfo", RT_HTTP_PROM_API, 0, h_runtimeinfo,
+                       a);
   }
   if (rc == RT_OK) rc = rt_http_route(h, "GET", "/", 0, 0, h_index, a);
   return rc;

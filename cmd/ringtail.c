@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/config.h"
@@ -25,6 +26,7 @@
 #include "common/rpc.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
+#include "promql/promql.h"
 #include "distributor/distributor.h"
 
 #ifndef RT_VERSION
@@ -63,6 +65,7 @@ struct app {
   ing_ingester *ing;
   char ing_endpoint[256];
   qry_querier *qry;
+  pql_api *pql;           /* PromQL query API on the querier */
   dist_distributor *dist;
   /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
@@ -403,6 +406,43 @@ static void h_flags(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   rt_buf_puts(&resp->body, "}");
 }
 
+/* Prometheus' /api/v1/status/config: the configuration as YAML inside JSON. */
+static void h_status_config(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  rt_buf yaml = RT_BUF_INIT;
+  rt_config_dump_yaml(&a->cfg, &yaml);
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":{\"yaml\":");
+  rt_buf_json_str(&resp->body, yaml.data ? yaml.data : "", yaml.len);
+  rt_buf_puts(&resp->body, "}}");
+  if (yaml.oom) {
+    resp->body.oom = true;
+  }
+  rt_buf_free(&yaml);
+}
+
+/* Prometheus' /api/v1/status/runtimeinfo, with what is meaningful here. */
+static void h_runtimeinfo(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)req;
+  app *a = ctx;
+  char cwd[1024];
+  if (!getcwd(cwd, sizeof cwd)) {
+    snprintf(cwd, sizeof cwd, "unknown");
+  }
+  time_t start = (time_t)a->start_time_s;
+  struct tm tm;
+  gmtime_r(&start, &tm);
+  char ts[64];
+  strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  rt_buf_printf(&resp->body, "{\"status\":\"success\",\"data\":{\"startTime\":\"%s\",\"CWD\":", ts);
+  rt_buf_json_str(&resp->body, cwd, strlen(cwd));
+  rt_buf_printf(&resp->body,
+                ",\"reloadConfigSuccess\":true,\"lastConfigTime\":\"%s\",\"corruptionCount\":0,"
+                "\"goroutineCount\":0,\"GOMAXPROCS\":%ld,\"GOGC\":\"\",\"GODEBUG\":\"\","
+                "\"storageRetention\":\"\"}}",
+                ts, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
 static void h_index(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   (void)req;
   app *a = ctx;
@@ -419,6 +459,8 @@ static void h_index(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
       {"/config", "Effective configuration (YAML)"},
       {"/api/v1/status/buildinfo", "Build information"},
       {"/api/v1/status/flags", "Flags"},
+      {"/api/v1/status/config", "Configuration (Prometheus API)"},
+      {"/api/v1/status/runtimeinfo", "Runtime information"},
   };
   for (size_t i = 0; i < RT_ARRAY_LEN(links); i++) {
     rt_buf_printf(&resp->body, "<li><a href=\"%s\">%s</a> &mdash; %s</li>\n", links[i][0],
@@ -440,6 +482,14 @@ static rt_err add_shared_routes(app *a) {
   }
   if (rc == RT_OK) {
     rc = rt_http_route(h, "GET", "/api/v1/status/flags", RT_HTTP_PROM_API, 0, h_flags, a);
+  }
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/config", RT_HTTP_PROM_API, 0, h_status_config,
+                       a);
+  }
+  if (rc == RT_OK) {
+    rc = rt_http_route(h, "GET", "/api/v1/status/runtimeinfo", RT_HTTP_PROM_API, 0, h_runtimeinfo,
+                       a);
   }
   if (rc == RT_OK) rc = rt_http_route(h, "GET", "/", 0, 0, h_index, a);
   return rc;
@@ -577,6 +627,9 @@ static rt_err start_querier(app *a) {
   if (rc == RT_OK) {
     rc = qry_register(a->qry, a->http);
   }
+  if (rc == RT_OK) {
+    rc = pql_api_register_querier(a->qry, a->http, &a->pql);
+  }
   if (rc != RT_OK) {
     rt_error("main", "cannot start the querier", "err=\"%s\"", rt_strerror(rc));
     return rc;
@@ -591,6 +644,8 @@ static void stop_all(app *a) {
     rt_http_server_destroy(a->http);   /* waits for requests in flight */
     a->http = NULL;
   }
+  pql_api_destroy(a->pql);
+  a->pql = NULL;
   if (a->qry) {
     qry_destroy(a->qry);
     a->qry = NULL;

@@ -426,6 +426,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
                  st->max);
         return queue_error(st, conn, method, 413, "bad_data", msg, NULL, true);
       }
+      if (n > 0) {   /* the whole body in one allocation, no regrowth */
+        st->body = rt_alloc((size_t)n + 1);
+        if (!st->body) {
+          return queue_error(st, conn, method, 500, "internal", "out of memory", NULL, true);
+        }
+        st->cap = (size_t)n + 1;
+      }
     }
     return MHD_YES;
   }

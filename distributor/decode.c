@@ -64,14 +64,21 @@ static inline bool pb_varint(pb_rd *r, uint64_t *out) {
   return false;
 }
 
-/* Reads a tag. Returns 0 at the end of input, 1 with *field / *wt, -1 on a bad tag. */
+/* Reads a tag. Returns 0 at the end of input, 1 with *field / *wt, -1 on a truncated tag, -2 on
+ * a field number above 2^29-1, -3 on field number 0 (protobuf forbids both). */
 static inline int pb_tag(pb_rd *r, uint32_t *field, unsigned *wt) {
   if (r->p >= r->end) {
     return 0;
   }
   uint64_t t;
-  if (!pb_varint(r, &t) || (t >> 3) == 0 || (t >> 3) > 0x1fffffff) {
+  if (!pb_varint(r, &t)) {
     return -1;
+  }
+  if ((t >> 3) == 0) {
+    return -3;
+  }
+  if ((t >> 3) > 0x1fffffff) {
+    return -2;
   }
   *field = (uint32_t)(t >> 3);
   *wt = (unsigned)(t & 7);
@@ -117,9 +124,19 @@ static inline bool pb_skip(pb_rd *r, unsigned wt) {
   }
 }
 
-/* Checks a string: 0 fine, 1 holds a NUL byte, 2 not valid UTF-8. */
+/* Checks a string: 0 fine, 1 holds a NUL byte, 2 not valid UTF-8. The common case, printable
+ * ASCII, is tested eight bytes at a time. */
 static int str_check(const uint8_t *s, size_t n) {
+  const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
   size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    memcpy(&x, s + i, 8);
+    /* a byte >= 0x80, or a zero byte (x - 1 borrows into its high bit) */
+    if ((x | ((x - ones) & ~x)) & highs) {
+      break;
+    }
+  }
   for (; i < n; i++) {
     if (s[i] == 0 || s[i] >= 0x80) {
       break;
@@ -166,10 +183,10 @@ static rt_err pb_wrong_wt(pb_dec *d, const pb_rd *r, const uint8_t *at, const ch
   return RT_EPROTO;
 }
 
-static rt_err pb_bad_tag(pb_dec *d, const pb_rd *r, const uint8_t *at, const char *what) {
+static rt_err pb_bad_tag(pb_dec *d, const pb_rd *r, const uint8_t *at, const char *what, int t) {
   if (d->errbuf && d->errlen) {
-    snprintf(d->errbuf, d->errlen, "malformed protobuf WriteRequest: %s: invalid field tag at byte %zu",
-             what, (size_t)(at - r->base));
+    snprintf(d->errbuf, d->errlen, "malformed protobuf WriteRequest: %s: %s at byte %zu", what,
+             t == -2 ? "field number out of range" : t == -3 ? "field number 0" : "truncated field tag", (size_t)(at - r->base));
   }
   return RT_EPROTO;
 }
@@ -178,8 +195,8 @@ static rt_err pb_truncated(pb_dec *d, const pb_rd *r, const uint8_t *at, const c
                            unsigned wt) {
   if (d->errbuf && d->errlen) {
     snprintf(d->errbuf, d->errlen,
-             "malformed protobuf WriteRequest: %s: field %u (%s) is truncated at byte %zu", what, field,
-             wt_name(wt), (size_t)(at - r->base));
+             "malformed protobuf WriteRequest: %s: field %u (%s) is truncated%s at byte %zu", what, field,
+             wt_name(wt), wt == WT_VARINT ? " or longer than 64 bits" : "", (size_t)(at - r->base));
   }
   return RT_EPROTO;
 }
@@ -187,7 +204,8 @@ static rt_err pb_truncated(pb_dec *d, const pb_rd *r, const uint8_t *at, const c
 /* ---------------------------------------------------------------- messages */
 
 static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk, int *value_chk) {
-  prometheus__label__init(l);
+  static const Prometheus__Label init = PROMETHEUS__LABEL__INIT;
+  *l = init;
   l->name = (char *)"";
   l->value = (char *)"";
   *name_chk = *value_chk = 0;
@@ -214,11 +232,12 @@ static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk
     }
     at = r->p;
   }
-  return t < 0 ? pb_bad_tag(d, r, at, "Label") : RT_OK;
+  return t < 0 ? pb_bad_tag(d, r, at, "Label", t) : RT_OK;
 }
 
 static rt_err dec_sample(pb_dec *d, pb_rd *r, Prometheus__Sample *s) {
-  prometheus__sample__init(s);
+  static const Prometheus__Sample init = PROMETHEUS__SAMPLE__INIT;
+  *s = init;
   /* the usual encoding, 09 <8 bytes> 10 <varint>, takes this path */
   const uint8_t *at = r->p;
   uint32_t f;
@@ -250,11 +269,12 @@ static rt_err dec_sample(pb_dec *d, pb_rd *r, Prometheus__Sample *s) {
     }
     at = r->p;
   }
-  return t < 0 ? pb_bad_tag(d, r, at, "Sample") : RT_OK;
+  return t < 0 ? pb_bad_tag(d, r, at, "Sample", t) : RT_OK;
 }
 
 static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_series_info *info) {
-  prometheus__time_series__init(ts);
+  static const Prometheus__TimeSeries init = PROMETHEUS__TIME_SERIES__INIT;
+  *ts = init;
   memset(info, 0, sizeof *info);
   /* pass 1: count, check framing and wire types */
   size_t nl = 0, ns = 0;
@@ -294,7 +314,7 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
     at = scan.p;
   }
   if (t < 0) {
-    return pb_bad_tag(d, &scan, at, "TimeSeries");
+    return pb_bad_tag(d, &scan, at, "TimeSeries", t);
   }
   if (nl) {
     Prometheus__Label *ls = rt_arena_alloc(d->arena, nl * sizeof *ls);
@@ -320,7 +340,9 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   while ((t = pb_tag(r, &f, &wt)) > 0) {
     pb_rd sub = {0};
     if (f == 1 || f == 2) {
-      pb_len(r, &sub);
+      if (RT_NEVER(!pb_len(r, &sub))) {
+        return RT_EINTERNAL; /* framing was checked in pass 1 */
+      }
       rt_err e;
       if (f == 1) {
         int nc, vc;
@@ -395,7 +417,7 @@ static rt_err dec_metadata(pb_dec *d, pb_rd *r, Prometheus__MetricMetadata *m, u
     }
     at = r->p;
   }
-  return t < 0 ? pb_bad_tag(d, r, at, "MetricMetadata") : RT_OK;
+  return t < 0 ? pb_bad_tag(d, r, at, "MetricMetadata", t) : RT_OK;
 }
 
 rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_request *out,
@@ -442,7 +464,7 @@ rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_r
     at = scan.p;
   }
   if (t < 0) {
-    return pb_bad_tag(&d, &scan, at, "WriteRequest");
+    return pb_bad_tag(&d, &scan, at, "WriteRequest", t);
   }
   if (len) {
     d.pool = rt_arena_alloc(arena, len);
@@ -477,12 +499,13 @@ rt_err dist_decode_proto(const uint8_t *buf, size_t len, rt_arena *arena, dist_r
   while ((t = pb_tag(&r, &f, &wt)) > 0) {
     pb_rd sub = {0};
     rt_err e = RT_OK;
+    if ((f == 1 || f == 3) && RT_NEVER(!pb_len(&r, &sub))) {
+      return RT_EINTERNAL; /* framing was checked in pass 1 */
+    }
     if (f == 1) {
-      pb_len(&r, &sub);
       size_t i = wr->n_timeseries++;
       e = dec_series(&d, &sub, wr->timeseries[i], &out->info[i]);
     } else if (f == 3) {
-      pb_len(&r, &sub);
       size_t i = wr->n_metadata++;
       e = dec_metadata(&d, &sub, wr->metadata[i], &out->metadata_bad[i]);
     } else {

@@ -1,5 +1,6 @@
 /* distributor.c - one remote-write request end to end: decode, validate, forward to every
  * configured ingester over the RPC layer, map the outcome to the remote-write status codes. */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +12,12 @@
 
 #define DIST_DEFAULT_INGESTER "inproc://ingester"
 #define DIST_MAX_INGESTERS RT_MAX_ENDPOINTS
+/* Request arenas are pooled: a typical remote-write request (up to a few thousand samples,
+ * a few hundred KB decompressed) fits in the first block, whose pages stay mapped between
+ * requests. Arenas that grew past DIST_ARENA_KEEP are freed instead of pooled. */
+#define DIST_ARENA_BLOCK (1u << 20)
+#define DIST_ARENA_POOL 8
+#define DIST_ARENA_KEEP (2u << 20)
 
 static const int dist_status_codes[DIST_NSTATUS] = DIST_STATUS_CODES;
 
@@ -32,6 +39,9 @@ struct dist_distributor {
   dist_config cfg;
   rt_rpc_client *clients[DIST_MAX_INGESTERS];
   size_t nclients;
+  pthread_mutex_t pool_mu;
+  rt_arena *pool[DIST_ARENA_POOL];
+  size_t npool;
   dist_counters st;
 };
 
@@ -54,6 +64,7 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
   }
   d->cfg = *cfg;
   d->cfg.ingesters = NULL; /* borrowed during create only */
+  pthread_mutex_init(&d->pool_mu, NULL);
   if (d->cfg.timeout_ms <= 0) {
     d->cfg.timeout_ms = 2000;
   }
@@ -105,6 +116,10 @@ void dist_destroy(dist_distributor *d) {
   for (size_t i = 0; i < d->nclients; i++) {
     rt_rpc_client_destroy(d->clients[i]);
   }
+  for (size_t i = 0; i < d->npool; i++) {
+    rt_arena_destroy(d->pool[i]);
+  }
+  pthread_mutex_destroy(&d->pool_mu);
   rt_free(d, sizeof *d);
 }
 
@@ -128,6 +143,29 @@ void dist_get_stats(const dist_distributor *d, dist_stats *out) {
     out->rejected[i] = GET(st->rejected[i]);
   }
   out->ingester_errors = GET(st->ingester_errors);
+}
+
+static rt_arena *arena_get(dist_distributor *d) {
+  rt_arena *a = NULL;
+  pthread_mutex_lock(&d->pool_mu);
+  if (d->npool) {
+    a = d->pool[--d->npool];
+  }
+  pthread_mutex_unlock(&d->pool_mu);
+  return a ? a : rt_arena_create(DIST_ARENA_BLOCK);
+}
+
+static void arena_put(dist_distributor *d, rt_arena *a) {
+  if (rt_arena_used(a) <= DIST_ARENA_KEEP) {
+    rt_arena_reset(a);
+    pthread_mutex_lock(&d->pool_mu);
+    if (d->npool < DIST_ARENA_POOL) {
+      d->pool[d->npool++] = a;
+      a = NULL;
+    }
+    pthread_mutex_unlock(&d->pool_mu);
+  }
+  rt_arena_destroy(a);
 }
 
 static void finish(dist_distributor *d, dist_push_out *out, int status) {
@@ -257,7 +295,7 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
     finish(d, out, 415);
     return;
   }
-  rt_arena *arena = rt_arena_create(64 * 1024);
+  rt_arena *arena = arena_get(d);
   if (!arena) {
     rt_buf_puts(&out->msg, "out of memory");
     finish(d, out, 500);
@@ -267,7 +305,7 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
   rt_err e = dist_decode(in->body, in->body_len, &d->cfg.limits, arena, &req, err, sizeof err);
   if (e != RT_OK) {
     rt_buf_puts(&out->msg, err[0] ? err : rt_strerror(e));
-    rt_arena_destroy(arena);
+    arena_put(d, arena);
     finish(d, out, e == RT_ELIMIT ? 413 : e == RT_EPROTO ? 400 : 500);
     return;
   }
@@ -306,6 +344,6 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
   } else {
     status = 200;
   }
-  rt_arena_destroy(arena);
+  arena_put(d, arena);
   finish(d, out, status);
 }

@@ -163,6 +163,17 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
   cr_assert(strstr(r.body, "target: \"all\"\n"), "%s", r.body);
   tc_free(&r);
 
+  cr_assert(tc_get(port, "/prometheus/api/v1/status/config", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "{\"status\":\"success\",\"data\":{\"yaml\":\"target: \\\"all\\\"\\n"),
+            "%s", r.body);
+  tc_free(&r);
+
+  cr_assert(tc_get(port, "/api/v1/status/runtimeinfo", &r));
+  cr_assert_eq(r.status, 200);
+  cr_assert(strstr(r.body, "\"startTime\":\""), "%s", r.body);
+  tc_free(&r);
+
   cr_assert(tc_get(port, "/", &r));
   cr_assert_eq(r.status, 200);
   cr_assert(strstr(r.body, "<title>Ringtail</title>"), "%s", r.body);
@@ -339,6 +350,69 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   cr_assert_eq(wait_exit(&p, 30000), 0, "%s", p.log);
   cr_assert(strstr(p.log, "signal=SIGINT"), "%s", p.log);
 
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  cr_assert_eq(system(cmd), 0);
+}
+
+/* A free TCP port on loopback (bound and released; good enough for a test). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET};
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  socklen_t sl = sizeof sa;
+  getsockname(fd, (struct sockaddr *)&sa, &sl);
+  close(fd);
+  return ntohs(sa.sin_port);
+}
+
+Test(ringtail, roles_in_separate_processes_talk_over_tcp, .timeout = 120) {
+  char dir[] = "/tmp/rt_smoke_XXXXXX";
+  cr_assert_not_null(mkdtemp(dir));
+  int rpc = free_port();
+  char data_flag[160], rpc_flag[96], dist_flag[96], qry_flag[96];
+  snprintf(data_flag, sizeof data_flag, "-ingester.data-dir=%s/data", dir);
+  snprintf(rpc_flag, sizeof rpc_flag, "-server.rpc-listen-address=tcp://127.0.0.1:%d", rpc);
+  snprintf(dist_flag, sizeof dist_flag, "-distributor.ingester-addresses=tcp://127.0.0.1:%d", rpc);
+  snprintf(qry_flag, sizeof qry_flag, "-querier.ingester-addresses=tcp://127.0.0.1:%d", rpc);
+  const char *ing_args[] = {"-target=ingester", "-server.http-listen-address=127.0.0.1",
+                            "-server.http-listen-port=0", data_flag, rpc_flag, NULL};
+  const char *front_args[] = {"-target=distributor,querier",
+                              "-server.http-listen-address=127.0.0.1",
+                              "-server.http-listen-port=0", dist_flag, qry_flag, NULL};
+  proc ing, front;
+  start(&ing, ing_args);
+  int ing_port = port_of(&ing);
+  cr_assert(wait_status(ing_port, "/ready", 200, 20000), "%s", ing.log);
+  cr_assert(wait_log(&ing, "rpc_endpoint=tcp://127.0.0.1:", 5000), "%s", ing.log);
+  start(&front, front_args);
+  int port = port_of(&front);
+  cr_assert(wait_status(port, "/ready", 200, 20000), "%s", front.log);
+
+  char cmd[512];
+  snprintf(cmd, sizeof cmd,
+           RT_BINARY_DIR "/ringtail-loadgen --url http://127.0.0.1:%d/api/v1/push --series 20 "
+                         "--rounds 5 --duration 0 --concurrency 1 --quiet >/dev/null",
+           port);
+  cr_assert_eq(system(cmd), 0);
+  tc_resp r;
+  cr_assert(tc_get(port, "/api/v1/series?match[]=%7Bjob%3D%22loadgen%22%7D", &r));
+  cr_assert_eq(r.status, 200, "%s", r.body);
+  cr_assert_eq(count(r.body, "\"__name__\""), 20, "%s", r.body);
+  tc_free(&r);
+  cr_assert(tc_get(ing_port, "/metrics", &r));
+  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 20\n"), "%s", r.body);
+  cr_assert_null(strstr(r.body, "ringtail_distributor_"), "the ingester runs no distributor");
+  tc_free(&r);
+  cr_assert(tc_get(port, "/metrics", &r));
+  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 100\n"), "%s", r.body);
+  cr_assert_null(strstr(r.body, "ringtail_ingester_"), "the front runs no ingester");
+  tc_free(&r);
+
+  kill(front.pid, SIGTERM);
+  kill(ing.pid, SIGTERM);
+  cr_assert_eq(wait_exit(&front, 30000), 0, "%s", front.log);
+  cr_assert_eq(wait_exit(&ing, 30000), 0, "%s", ing.log);
   snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
   cr_assert_eq(system(cmd), 0);
 }

@@ -27,7 +27,9 @@ static inline void tu_rm_rf(const char *path) {
       continue;
     }
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+    if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) >= (int)sizeof p) {
+      continue;
+    }
     struct stat st;
     if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
       tu_rm_rf(p);

@@ -48,7 +48,9 @@ static uint64_t du(const char *path) {
       continue;
     }
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+    if (snprintf(p, sizeof p, "%s/%s", path, e->d_name) >= (int)sizeof p) {
+      continue;
+    }
     total += du(p);
   }
   closedir(d);

@@ -547,3 +547,47 @@ Test(ingester, storage_errors_are_rt_errors) {
   /* a dump of a directory without a database */
   cr_assert_eq(ing_dump("/nonexistent-ringtail", NULL, stdout), RT_EIO);
 }
+
+Test(ingester, allocation_failures) {
+  /* every allocation of a push may fail: the call returns RT_ENOMEM (or succeeds), never
+   * crashes, and whatever was acknowledged is there after a restart */
+  ing_config cfg = tu_cfg(dir);
+  cfg.chunk_max_samples = 4;
+  ing_ingester *ing = open_ing(cfg);
+  int acked = 0;
+  for (long n = 0; n < 60; n++) {
+    rt_arena *a = rt_arena_create(0);
+    tu_push p;
+    tu_push_init(&p, a, "oom");
+    char lb[64];
+    snprintf(lb, sizeof lb, "__name__=o,n=%ld", n % 5);
+    int64_t t = 1000 + n;
+    double v = (double)n;
+    tu_series(&p, lb, 1, &t, &v);
+    Ringtail__PushResponse resp;
+    rt_alloc_fail_after(n % 12);
+    rt_err err = ing_push(ing, &p.req, &resp, a);
+    rt_alloc_fail_after(-1);
+    cr_assert(err == RT_OK || err == RT_ENOMEM, "push %ld: %s", n, rt_strerror(err));
+    if (err == RT_OK) {
+      acked += (int)resp.samples_accepted;
+    }
+    rt_arena_destroy(a);
+  }
+  Ringtail__SelectResponse sr;
+  rt_alloc_fail_after(3);
+  rt_err err = tu_select(ing, "oom", "__name__=o", 0, 0, &sr, A);
+  rt_alloc_fail_after(-1);
+  cr_assert(err == RT_OK || err == RT_ENOMEM);
+  ing_destroy(ing);
+  ing = open_ing(cfg);
+  cr_assert_eq(tu_select(ing, "oom", "__name__=o", 0, 0, &sr, A), RT_OK);
+  int got = 0;
+  for (size_t s = 0; s < sr.n_series; s++) {
+    int64_t ts[128];
+    double vs[128];
+    got += (int)tu_samples(sr.series[s], ts, vs, 128);
+  }
+  cr_assert_geq(got, acked, "acknowledged %d, found %d", acked, got);
+  ing_destroy(ing);
+}

@@ -1,0 +1,1614 @@
+/* eval.c - PromQL evaluation: selectors, subqueries, operators, aggregations, query driver.
+ *
+ * Every selector's data is fetched once per query (its time range is computed from the tree
+ * first); the expression is then evaluated step by step against the fetched points. Memory of a
+ * step lives in a step arena that is reset after the step; the result is copied out.
+ */
+#include "promql/eval_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#define MAX_SAMPLES_DEFAULT 50000000LL
+
+/* ---------------- small helpers ---------------- */
+
+_Noreturn void pql_ev_fail(qctx *q, const char *errtype, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(q->err, sizeof q->err, fmt, ap);
+  va_end(ap);
+  q->errtype = errtype;
+  longjmp(q->jb, 1);
+}
+
+void *pql_ev_alloc(qctx *q, size_t n) {
+  void *p = rt_arena_alloc(q->sa, n ? n : 1);
+  if (!p) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return p;
+}
+
+char *pql_ev_strdup(qctx *q, const char *s, size_t n) {
+  char *d = rt_arena_strndup(q->sa, s, n);
+  if (!d) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return d;
+}
+
+static void add_annot(qctx *q, char ***arr, size_t *n, size_t *cap, const char *msg) {
+  for (size_t i = 0; i < *n; i++) {
+    if (strcmp((*arr)[i], msg) == 0) {
+      return;
+    }
+  }
+  if (*n == *cap) {
+    size_t nc = *cap ? *cap * 2 : 4;
+    char **na = rt_realloc(*arr, *cap * sizeof *na, nc * sizeof *na);
+    if (!na) {
+      return;
+    }
+    *arr = na;
+    *cap = nc;
+  }
+  char *d = rt_strdup(msg);
+  if (d) {
+    (*arr)[(*n)++] = d;
+  }
+}
+
+void pql_ev_annot(qctx *q, bool warn, const pql_expr *pos, const char *fmt, ...) {
+  char msg[1024], full[1200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  int line = 1, col = 1;
+  if (pos) {
+    pql_pos_linecol(q->query, pos->pos, &line, &col);
+  }
+  snprintf(full, sizeof full, "PromQL %s: %s (%d:%d)", warn ? "warning" : "info", msg, line, col);
+  if (warn) {
+    add_annot(q, &q->warns, &q->nwarns, &q->capwarns, full);
+  } else {
+    add_annot(q, &q->infos, &q->ninfos, &q->capinfos, full);
+  }
+}
+
+uint64_t pql_ls_hash(const rt_label *l, size_t n) {
+  XXH64_state_t st;
+  static const unsigned char sep = 0xff;
+  XXH64_reset(&st, 0);
+  for (size_t i = 0; i < n; i++) {
+    XXH64_update(&st, l[i].name, strlen(l[i].name));
+    XXH64_update(&st, &sep, 1);
+    XXH64_update(&st, l[i].value, strlen(l[i].value));
+    XXH64_update(&st, &sep, 1);
+  }
+  return XXH64_digest(&st);
+}
+
+const pql_ls *pql_ls_make(qctx *q, const rt_label *l, size_t n) {
+  pql_ls *m = pql_ev_alloc(q, sizeof *m + n * sizeof(rt_label));
+  m->n = (uint32_t)n;
+  if (n) {
+    memcpy(m->l, l, n * sizeof *l);
+  }
+  m->hash = pql_ls_hash(l, n);
+  return m;
+}
+
+const char *pql_ls_get(const pql_ls *m, const char *name) {
+  for (uint32_t i = 0; i < m->n; i++) {
+    if (strcmp(m->l[i].name, name) == 0) {
+      return m->l[i].value;
+    }
+  }
+  return NULL;
+}
+
+const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char *value) {
+  rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
+  size_t n = 0;
+  bool done = false;
+  for (uint32_t i = 0; i < m->n; i++) {
+    int c = strcmp(m->l[i].name, name);
+    if (c == 0) {
+      if (value[0]) {
+        tmp[n++] = (rt_label){m->l[i].name, value};
+      }
+      done = true;
+      continue;
+    }
+    if (c > 0 && !done) {
+      if (value[0]) {
+        tmp[n++] = (rt_label){name, value};
+      }
+      done = true;
+    }
+    tmp[n++] = m->l[i];
+  }
+  if (!done && value[0]) {
+    tmp[n++] = (rt_label){name, value};
+  }
+  return pql_ls_make(q, tmp, n);
+}
+
+const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
+  if (!pql_ls_get(m, "__name__")) {
+    return m;
+  }
+  return pql_ls_set(q, m, "__name__", "");
+}
+
+void pql_ls_string(const pql_ls *m, rt_buf *b) {
+  rt_buf_putc(b, '{');
+  for (uint32_t i = 0; i < m->n; i++) {
+    if (i) {
+      rt_buf_puts(b, ", ");
+    }
+    if (rt_label_name_is_legacy(m->l[i].name, strlen(m->l[i].name))) {
+      rt_buf_puts(b, m->l[i].name);
+    } else {
+      pql_quote_string(m->l[i].name, b);
+    }
+    rt_buf_putc(b, '=');
+    pql_quote_string(m->l[i].value, b);
+  }
+  rt_buf_putc(b, '}');
+}
+
+void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool drop) {
+  if (v->n == v->cap) {
+    size_t nc = v->cap ? v->cap * 2 : 16;
+    smp *ns = pql_ev_alloc(q, nc * sizeof *ns);
+    if (v->n) {
+      memcpy(ns, v->s, v->n * sizeof *ns);
+    }
+    v->s = ns;
+    v->cap = nc;
+  }
+  v->s[v->n++] = (smp){m, val, t, drop};
+}
+
+void pql_kahan_inc(double inc, double *sum, double *c) {
+  double t = *sum + inc;
+  if (isinf(t)) {
+    *c = 0;
+  } else if (fabs(*sum) >= fabs(inc)) {
+    *c += (*sum - t) + inc;
+  } else {
+    *c += (inc - t) + *sum;
+  }
+  *sum = t;
+}
+
+/* ---------------- a small hash map: 64-bit key -> index ---------------- */
+
+typedef struct hmap {
+  uint64_t *keys;
+  int32_t *vals;
+  size_t cap, n;
+} hmap;
+
+static void hmap_init(qctx *q, hmap *h, size_t hint) {
+  size_t cap = 16;
+  while (cap < hint * 2) {
+    cap *= 2;
+  }
+  h->cap = cap;
+  h->n = 0;
+  h->keys = pql_ev_alloc(q, cap * sizeof *h->keys);
+  h->vals = pql_ev_alloc(q, cap * sizeof *h->vals);
+  for (size_t i = 0; i < cap; i++) {
+    h->vals[i] = -1;
+  }
+}
+
+static int32_t *hmap_slot(qctx *q, hmap *h, uint64_t key, bool insert) {
+  if (insert && (h->n + 1) * 2 > h->cap) {
+    hmap old = *h;
+    hmap_init(q, h, old.cap);
+    for (size_t i = 0; i < old.cap; i++) {
+      if (old.vals[i] >= 0) {
+        *hmap_slot(q, h, old.keys[i], true) = old.vals[i];
+      }
+    }
+  }
+  size_t mask = h->cap - 1;
+  size_t i = (size_t)(key * 0x9E3779B97F4A7C15ULL) & mask;
+  for (;;) {
+    if (h->vals[i] < 0) {
+      if (!insert) {
+        return NULL;
+      }
+      h->keys[i] = key;
+      h->n++;
+      return &h->vals[i];
+    }
+    if (h->keys[i] == key) {
+      return &h->vals[i];
+    }
+    i = (i + 1) & mask;
+  }
+}
+
+static int32_t hmap_get(qctx *q, hmap *h, uint64_t key) {
+  int32_t *s = hmap_slot(q, h, key, false);
+  return s ? *s : -1;
+}
+
+/* ---------------- fetching ---------------- */
+
+struct pql_sink {
+  qctx *q;
+  slot *sl;
+};
+
+static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
+
+static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
+                       const double *vals, const pql_point *pts, size_t count) {
+  qctx *q = sink->q;
+  slot *sl = sink->sl;
+  if (count == 0) {
+    return RT_OK;
+  }
+  q->samples_total += (int64_t)count;
+  if (sl->n == sl->cap) {
+    size_t nc = sl->cap ? sl->cap * 2 : 16;
+    fser *ns = qa_alloc(q, nc * sizeof *ns);
+    if (!ns) {
+      return RT_ENOMEM;
+    }
+    if (sl->n) {
+      memcpy(ns, sl->s, sl->n * sizeof *ns);
+    }
+    sl->s = ns;
+    sl->cap = nc;
+  }
+  pql_ls *m = qa_alloc(q, sizeof *m + nlabels * sizeof(rt_label));
+  pql_point *p = qa_alloc(q, count * sizeof *p);
+  if (!m || !p) {
+    return RT_ENOMEM;
+  }
+  m->n = (uint32_t)nlabels;
+  for (size_t i = 0; i < nlabels; i++) {
+    m->l[i].name = rt_arena_strndup(q->qa, labels[i].name, strlen(labels[i].name));
+    m->l[i].value = rt_arena_strndup(q->qa, labels[i].value, strlen(labels[i].value));
+    if (!m->l[i].name || !m->l[i].value) {
+      return RT_ENOMEM;
+    }
+  }
+  m->hash = pql_ls_hash(m->l, nlabels);
+  fser *f = &sl->s[sl->n++];
+  memset(f, 0, sizeof *f);
+  f->m = m;
+  f->p = p;
+  size_t k = 0;
+  for (size_t i = 0; i < count; i++) {
+    int64_t t = pts ? pts[i].t : ts[i];
+    double v = pts ? pts[i].v : vals[i];
+    if (k > 0 && t <= p[k - 1].t) {
+      if (t == p[k - 1].t) {
+        p[k - 1].v = v;
+      }
+      continue; /* out of order input: keep the first ordering */
+    }
+    p[k].t = t;
+    p[k].v = v;
+    if (PQL_STALE(v)) {
+      f->has_stale = true;
+    }
+    k++;
+  }
+  f->n = k;
+  f->cap = count;
+  return RT_OK;
+}
+
+rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
+                           size_t count) {
+  return sink_add(sink, labels, nlabels, NULL, NULL, pts, count);
+}
+
+rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
+                    size_t count) {
+  return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
+}
+
+int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t) {
+  switch (e->at) {
+  case PQL_AT_TIME: return e->at_ms;
+  case PQL_AT_START: return q->start;
+  case PQL_AT_END: return q->end;
+  default: return t;
+  }
+}
+
+static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
+  if (!e) {
+    return;
+  }
+  switch (e->kind) {
+  case PQL_N_VS:
+  case PQL_N_MS: {
+    const pql_expr *vs = e->kind == PQL_N_MS ? e->a : e;
+    int64_t l = lo, h = hi;
+    if (vs->at != PQL_AT_NONE) {
+      l = h = pql_at_time(q, vs, lo);
+    }
+    l -= vs->offset;
+    h -= vs->offset;
+    l -= e->kind == PQL_N_MS ? e->range : q->o.lookback_ms;
+    slot *s = &q->slots[vs->slot];
+    if (!s->used) {
+      s->used = true;
+      s->mint = l;
+      s->maxt = h;
+    } else {
+      s->mint = RT_MIN(s->mint, l);
+      s->maxt = RT_MAX(s->maxt, h);
+    }
+    return;
+  }
+  case PQL_N_SUBQ: {
+    int64_t l = lo, h = hi;
+    if (e->at != PQL_AT_NONE) {
+      l = h = pql_at_time(q, e, lo);
+    }
+    l -= e->offset + e->range;
+    h -= e->offset;
+    walk_ranges(q, e->a, l, h);
+    return;
+  }
+  default: break;
+  }
+  walk_ranges(q, e->a, lo, hi);
+  walk_ranges(q, e->b, lo, hi);
+  for (size_t i = 0; i < e->nargs; i++) {
+    walk_ranges(q, e->args[i], lo, hi);
+  }
+}
+
+static int fser_cmp(const void *a, const void *b) {
+  const fser *x = a, *y = b;
+  return rt_labels_cmp(x->m->l, x->m->n, y->m->l, y->m->n);
+}
+
+static void fetch_all(qctx *q, const pql_expr *e) {
+  if (!e) {
+    return;
+  }
+  if (e->kind == PQL_N_VS) {
+    slot *s = &q->slots[e->slot];
+    if (s->used && !s->fetched) {
+      s->fetched = true;
+      pql_sink sink = {q, s};
+      rt_err err = q->st->select(q->st->ctx, e->matchers, e->nmatchers, s->mint + 1, s->maxt, &sink);
+      if (err != RT_OK) {
+        if (err == RT_ELIMIT) {
+          pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
+        }
+        pql_ev_fail(q,
+                    err == RT_ETIMEDOUT   ? "timeout"
+                    : err == RT_ECANCELED ? "canceled"
+                    : err == RT_EUNAVAIL  ? "unavailable"
+                    : err == RT_ENOMEM    ? "internal"
+                                          : "execution",
+                    "%s", rt_strerror(err));
+      }
+      if (s->n > 1) {
+        PQL_QSORT(s->s, s->n, sizeof *s->s, fser_cmp);
+      }
+      if (q->samples_total > q->o.max_samples) {
+        pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
+      }
+    }
+    return;
+  }
+  fetch_all(q, e->a);
+  fetch_all(q, e->b);
+  for (size_t i = 0; i < e->nargs; i++) {
+    fetch_all(q, e->args[i]);
+  }
+}
+
+/* Index of the last point with t <= ts, or -1. */
+static ssize_t last_le(const pql_point *p, size_t n, int64_t ts) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (p[mid].t <= ts) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return (ssize_t)lo - 1;
+}
+
+static void check_limits(qctx *q) {
+  if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
+    pql_ev_fail(q, "timeout", "query timed out in query execution");
+  }
+  if (q->cur_samples > q->o.max_samples) {
+    pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
+  }
+}
+
+static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
+  val r = {.type = PQL_VECTOR};
+  slot *s = &q->slots[e->slot];
+  int64_t tt = pql_at_time(q, e, t) - e->offset;
+  for (size_t i = 0; i < s->n; i++) {
+    fser *f = &s->s[i];
+    ssize_t k = last_le(f->p, f->n, tt);
+    if (k < 0 || f->p[k].t <= tt - q->o.lookback_ms || PQL_STALE(f->p[k].v)) {
+      continue;
+    }
+    pql_vec_push(q, &r.v, f->m, f->p[k].v, f->p[k].t, false);
+  }
+  q->cur_samples += (int64_t)r.v.n;
+  return r;
+}
+
+static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
+  const pql_expr *vs = e->a;
+  val r = {.type = PQL_MATRIX};
+  slot *s = &q->slots[vs->slot];
+  int64_t tt = pql_at_time(q, vs, t) - vs->offset;
+  r.wend = tt;
+  r.wstart = tt - e->range;
+  r.range = e->range;
+  r.mx = pql_ev_alloc(q, (s->n ? s->n : 1) * sizeof *r.mx);
+  for (size_t i = 0; i < s->n; i++) {
+    fser *f = &s->s[i];
+    ssize_t hi = last_le(f->p, f->n, tt);
+    ssize_t lo = last_le(f->p, f->n, tt - e->range) + 1;
+    if (hi < lo) {
+      continue;
+    }
+    const pql_point *pp = f->p + lo;
+    size_t n = (size_t)(hi - lo + 1);
+    if (f->has_stale) {
+      pql_point *cp = pql_ev_alloc(q, n * sizeof *cp);
+      size_t k = 0;
+      for (size_t j = 0; j < n; j++) {
+        if (!PQL_STALE(pp[j].v)) {
+          cp[k++] = pp[j];
+        }
+      }
+      if (k == 0) {
+        continue;
+      }
+      pp = cp;
+      n = k;
+    }
+    r.mx[r.nmx++] = (rser){f->m, pp, n, false};
+    q->cur_samples += (int64_t)n;
+  }
+  return r;
+}
+
+typedef struct sqser {
+  const pql_ls *m;
+  pql_point *p;
+  size_t n, cap;
+  bool drop;
+} sqser;
+
+static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
+  int64_t tt = pql_at_time(q, e, t) - e->offset;
+  int64_t step = e->step ? e->step : q->o.subquery_step_ms;
+  int64_t lo = tt - e->range;
+  int64_t start = step * (lo / step);
+  if (start <= lo) {
+    start += step;
+  }
+  val r = {.type = PQL_MATRIX, .wstart = lo, .wend = tt, .range = e->range};
+  hmap h;
+  hmap_init(q, &h, 16);
+  sqser *ss = NULL;
+  size_t n = 0, cap = 0;
+  for (int64_t ts = start; ts <= tt; ts += step) {
+    val v = pql_ev(q, e->a, ts);
+    for (size_t i = 0; i < v.v.n; i++) {
+      smp *s = &v.v.s[i];
+      int32_t *slotp = hmap_slot(q, &h, s->m->hash, true);
+      if (*slotp < 0) {
+        if (n == cap) {
+          size_t nc = cap ? cap * 2 : 16;
+          sqser *ns = pql_ev_alloc(q, nc * sizeof *ns);
+          if (n) {
+            memcpy(ns, ss, n * sizeof *ns);
+          }
+          ss = ns;
+          cap = nc;
+        }
+        ss[n] = (sqser){s->m, NULL, 0, 0, false};
+        *slotp = (int32_t)n++;
+      }
+      sqser *x = &ss[*slotp];
+      if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 8;
+        pql_point *np = pql_ev_alloc(q, nc * sizeof *np);
+        if (x->n) {
+          memcpy(np, x->p, x->n * sizeof *np);
+        }
+        x->p = np;
+        x->cap = nc;
+      }
+      x->p[x->n++] = (pql_point){ts, s->v};
+      x->drop |= s->drop;
+      q->cur_samples++;
+    }
+    check_limits(q);
+  }
+  r.mx = pql_ev_alloc(q, (n ? n : 1) * sizeof *r.mx);
+  for (size_t i = 0; i < n; i++) {
+    r.mx[r.nmx++] = (rser){ss[i].m, ss[i].p, ss[i].n, ss[i].drop};
+  }
+  return r;
+}
+
+/* ---------------- binary operators ---------------- */
+
+static bool op_is_arith(pql_op op) { return !pql_op_is_comparison(op) && !pql_op_is_setop(op); }
+
+/* Returns the value; *keep tells whether a comparison held. */
+static double binop(pql_op op, double l, double r, bool *keep) {
+  *keep = true;
+  switch (op) {
+  case PQL_OP_ADD: return l + r;
+  case PQL_OP_SUB: return l - r;
+  case PQL_OP_MUL: return l * r;
+  case PQL_OP_DIV: return l / r;
+  case PQL_OP_POW: return pow(l, r);
+  case PQL_OP_MOD: return fmod(l, r);
+  case PQL_OP_ATAN2: return atan2(l, r);
+  case PQL_OP_EQLC: *keep = l == r; return l;
+  case PQL_OP_NEQ: *keep = l != r; return l;
+  case PQL_OP_GTR: *keep = l > r; return l;
+  case PQL_OP_LSS: *keep = l < r; return l;
+  case PQL_OP_GTE: *keep = l >= r; return l;
+  case PQL_OP_LTE: *keep = l <= r; return l;
+  default: return NAN;
+  }
+}
+
+static bool in_list(char **l, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++) {
+    if (strcmp(l[i], name) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* Matching signature of a label set for binary operations. */
+static uint64_t bin_sig(const pql_expr *e, const pql_ls *m) {
+  XXH64_state_t st;
+  static const unsigned char sep = 0xff;
+  XXH64_reset(&st, 0);
+  for (uint32_t i = 0; i < m->n; i++) {
+    const char *n = m->l[i].name;
+    bool inc;
+    if (e->on) {
+      inc = in_list(e->labels, e->nlabels, n);
+    } else {
+      inc = strcmp(n, "__name__") != 0 && !in_list(e->labels, e->nlabels, n);
+    }
+    if (inc) {
+      XXH64_update(&st, n, strlen(n));
+      XXH64_update(&st, &sep, 1);
+      XXH64_update(&st, m->l[i].value, strlen(m->l[i].value));
+      XXH64_update(&st, &sep, 1);
+    }
+  }
+  return XXH64_digest(&st);
+}
+
+static const pql_ls *match_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
+  rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
+  size_t n = 0;
+  for (uint32_t i = 0; i < m->n; i++) {
+    const char *nm = m->l[i].name;
+    bool inc = e->on ? in_list(e->labels, e->nlabels, nm)
+                     : (strcmp(nm, "__name__") != 0 && !in_list(e->labels, e->nlabels, nm));
+    if (inc) {
+      tmp[n++] = m->l[i];
+    }
+  }
+  return pql_ls_make(q, tmp, n);
+}
+
+static const pql_ls *result_metric(qctx *q, const pql_expr *e, const pql_ls *l, const pql_ls *r) {
+  const pql_ls *m = l;
+  if (e->card == PQL_CARD_ONE_TO_ONE) {
+    if (e->on || e->nlabels > 0) {
+      rt_label *tmp = pql_ev_alloc(q, (l->n + 1) * sizeof *tmp);
+      size_t n = 0;
+      for (uint32_t i = 0; i < l->n; i++) {
+        bool listed = in_list(e->labels, e->nlabels, l->l[i].name);
+        if (e->on ? listed : !listed) {
+          tmp[n++] = l->l[i];
+        }
+      }
+      m = pql_ls_make(q, tmp, n);
+    }
+  } else {
+    for (size_t i = 0; i < e->ninclude; i++) {
+      const char *v = pql_ls_get(r, e->include[i]);
+      m = pql_ls_set(q, m, e->include[i], v ? v : "");
+    }
+  }
+  return m;
+}
+
+static int ls_cmp_ptr(const void *a, const void *b) {
+  const pql_ls *x = *(const pql_ls *const *)a, *y = *(const pql_ls *const *)b;
+  return rt_labels_cmp(x->l, x->n, y->l, y->n);
+}
+
+static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t t) {
+  val r = {.type = PQL_VECTOR};
+  if (e->op == PQL_OP_AND || e->op == PQL_OP_UNLESS) {
+    hmap h;
+    hmap_init(q, &h, rhs->n);
+    for (size_t i = 0; i < rhs->n; i++) {
+      *hmap_slot(q, &h, bin_sig(e, rhs->s[i].m), true) = 1;
+    }
+    for (size_t i = 0; i < lhs->n; i++) {
+      bool found = hmap_get(q, &h, bin_sig(e, lhs->s[i].m)) >= 0;
+      if (found == (e->op == PQL_OP_AND)) {
+        pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
+      }
+    }
+    return r;
+  }
+  if (e->op == PQL_OP_OR) {
+    hmap h;
+    hmap_init(q, &h, lhs->n);
+    for (size_t i = 0; i < lhs->n; i++) {
+      *hmap_slot(q, &h, bin_sig(e, lhs->s[i].m), true) = 1;
+      pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
+    }
+    for (size_t i = 0; i < rhs->n; i++) {
+      if (hmap_get(q, &h, bin_sig(e, rhs->s[i].m)) < 0) {
+        pql_vec_push(q, &r.v, rhs->s[i].m, rhs->s[i].v, t, rhs->s[i].drop);
+      }
+    }
+    return r;
+  }
+  vec *L = lhs, *R = rhs;
+  if (e->card == PQL_CARD_ONE_TO_MANY) {
+    L = rhs;
+    R = lhs;
+  }
+  hmap rs;
+  hmap_init(q, &rs, R->n);
+  uint64_t *rsig = pql_ev_alloc(q, (R->n + 1) * sizeof *rsig);
+  for (size_t i = 0; i < R->n; i++) {
+    rsig[i] = bin_sig(e, R->s[i].m);
+    int32_t *sl = hmap_slot(q, &rs, rsig[i], true);
+    if (*sl >= 0) {
+      const pql_ls *pair[2] = {R->s[i].m, R->s[*sl].m};
+      PQL_QSORT(pair, 2, sizeof pair[0], ls_cmp_ptr);
+      rt_buf b = RT_BUF_INIT;
+      rt_buf_puts(&b, "found duplicate series for the match group ");
+      pql_ls_string(match_labels(q, e, R->s[i].m), &b);
+      rt_buf_printf(&b, " on the %s hand-side of the operation: [", e->card == PQL_CARD_ONE_TO_MANY ? "left" : "right");
+      pql_ls_string(pair[0], &b);
+      rt_buf_puts(&b, ", ");
+      pql_ls_string(pair[1], &b);
+      rt_buf_puts(&b, "];many-to-many matching not allowed: matching labels must be unique on one side");
+      char *msg = pql_ev_strdup(q, b.data ? b.data : "", b.len);
+      rt_buf_free(&b);
+      pql_ev_fail(q, "execution", "%s", msg);
+    }
+    *sl = (int32_t)i;
+  }
+  hmap matched;
+  hmap_init(q, &matched, L->n);
+  hmap inserted;
+  hmap_init(q, &inserted, L->n);
+  for (size_t i = 0; i < L->n; i++) {
+    smp *ls = &L->s[i];
+    uint64_t sig = bin_sig(e, ls->m);
+    int32_t ri = hmap_get(q, &rs, sig);
+    if (ri < 0) {
+      continue;
+    }
+    smp *rsmp = &R->s[ri];
+    double fl = ls->v, fr = rsmp->v;
+    if (e->card == PQL_CARD_ONE_TO_MANY) {
+      fl = rsmp->v;
+      fr = ls->v;
+    }
+    bool keep;
+    double v = binop(e->op, fl, fr, &keep);
+    if (e->ret_bool) {
+      v = keep ? 1 : 0;
+      keep = true;
+    }
+    if (e->card == PQL_CARD_ONE_TO_ONE) {
+      /* checked before filtering so that the error does not depend on the values */
+      int32_t *sl = hmap_slot(q, &matched, sig, true);
+      if (*sl >= 0) {
+        pql_ev_fail(q, "execution",
+                    "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+      }
+      *sl = 1;
+    }
+    if (!keep) {
+      continue;
+    }
+    const pql_ls *m = result_metric(q, e, ls->m, rsmp->m);
+    if (e->card != PQL_CARD_ONE_TO_ONE) {
+      int32_t *sl = hmap_slot(q, &inserted, m->hash, true);
+      if (*sl >= 0) {
+        pql_ev_fail(q, "execution", "multiple matches for labels: grouping labels must ensure unique matches");
+      }
+      *sl = 1;
+    }
+    bool drop = e->ret_bool || op_is_arith(e->op) || ls->drop;
+    pql_vec_push(q, &r.v, m, v, t, drop);
+  }
+  return r;
+}
+
+static val eval_bin(qctx *q, const pql_expr *e, int64_t t) {
+  val l = pql_ev(q, e->a, t);
+  val rr = pql_ev(q, e->b, t);
+  val r = {.type = PQL_VECTOR};
+  if (l.type == PQL_SCALAR && rr.type == PQL_SCALAR) {
+    bool keep;
+    double v = binop(e->op, l.num, rr.num, &keep);
+    if (e->ret_bool) {
+      v = keep ? 1 : 0;
+    }
+    r.type = PQL_SCALAR;
+    r.num = v;
+    return r;
+  }
+  if (l.type == PQL_VECTOR && rr.type == PQL_VECTOR) {
+    return vector_binop(q, e, &l.v, &rr.v, t);
+  }
+  bool swap = l.type == PQL_SCALAR;
+  vec *vv = swap ? &rr.v : &l.v;
+  double sc = swap ? l.num : rr.num;
+  for (size_t i = 0; i < vv->n; i++) {
+    smp *s = &vv->s[i];
+    double fl = s->v, fr = sc;
+    if (swap) {
+      fl = sc;
+      fr = s->v;
+    }
+    bool keep;
+    double v = binop(e->op, fl, fr, &keep);
+    if (pql_op_is_comparison(e->op) && swap) {
+      v = fr;
+    }
+    if (e->ret_bool) {
+      v = keep ? 1 : 0;
+      keep = true;
+    }
+    if (!keep) {
+      continue;
+    }
+    pql_vec_push(q, &r.v, s->m, v, t, e->ret_bool || op_is_arith(e->op) || s->drop);
+  }
+  return r;
+}
+
+/* ---------------- aggregations ---------------- */
+
+typedef struct group {
+  const pql_ls *m;
+  double v, c, mean;
+  double count;
+  bool incremental;
+  bool drop;
+  smp *heap;
+  size_t hn, hcap;
+  double *vals;
+  size_t vn, vcap;
+} group;
+
+static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
+  XXH64_state_t st;
+  static const unsigned char sep = 0xff;
+  XXH64_reset(&st, 0);
+  for (uint32_t i = 0; i < m->n; i++) {
+    const char *n = m->l[i].name;
+    bool inc = e->without ? (strcmp(n, "__name__") != 0 && !in_list(e->labels, e->nlabels, n))
+                          : in_list(e->labels, e->nlabels, n);
+    if (inc) {
+      XXH64_update(&st, n, strlen(n));
+      XXH64_update(&st, &sep, 1);
+      XXH64_update(&st, m->l[i].value, strlen(m->l[i].value));
+      XXH64_update(&st, &sep, 1);
+    }
+  }
+  return XXH64_digest(&st);
+}
+
+static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
+  rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
+  size_t n = 0;
+  for (uint32_t i = 0; i < m->n; i++) {
+    const char *nm = m->l[i].name;
+    bool inc = e->without ? (strcmp(nm, "__name__") != 0 && !in_list(e->labels, e->nlabels, nm))
+                          : in_list(e->labels, e->nlabels, nm);
+    if (inc) {
+      tmp[n++] = m->l[i];
+    }
+  }
+  return pql_ls_make(q, tmp, n);
+}
+
+/* Go container/heap on smp with a "less" that depends on the aggregation. */
+static bool heap_less(pql_op op, const smp *a, const smp *b) {
+  if (op == PQL_AGG_TOPK) {
+    if (isnan(a->v)) {
+      return true;
+    }
+    return a->v < b->v;
+  }
+  if (isnan(a->v)) {
+    return true;
+  }
+  return a->v > b->v;
+}
+
+static void heap_up(pql_op op, smp *h, size_t j) {
+  while (j > 0) {
+    size_t i = (j - 1) / 2;
+    if (!heap_less(op, &h[j], &h[i])) {
+      break;
+    }
+    smp t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+    j = i;
+  }
+}
+
+static bool heap_down(pql_op op, smp *h, size_t i0, size_t n) {
+  size_t i = i0;
+  for (;;) {
+    size_t j1 = 2 * i + 1;
+    if (j1 >= n) {
+      break;
+    }
+    size_t j = j1;
+    if (j1 + 1 < n && heap_less(op, &h[j1 + 1], &h[j1])) {
+      j = j1 + 1;
+    }
+    if (!heap_less(op, &h[j], &h[i])) {
+      break;
+    }
+    smp t = h[i];
+    h[i] = h[j];
+    h[j] = t;
+    i = j;
+  }
+  return i > i0;
+}
+
+static int cmp_double_nan_first(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  if (isnan(x)) {
+    return isnan(y) ? 0 : -1;
+  }
+  if (isnan(y)) {
+    return 1;
+  }
+  return (x > y) - (x < y);
+}
+
+double pql_quantile(double qv, double *vals, size_t n) {
+  if (n == 0 || isnan(qv)) {
+    return NAN;
+  }
+  if (qv < 0) {
+    return -INFINITY;
+  }
+  if (qv > 1) {
+    return INFINITY;
+  }
+  PQL_QSORT(vals, n, sizeof *vals, cmp_double_nan_first);
+  double N = (double)n;
+  double rank = qv * (N - 1);
+  double lower = fmax(0, floor(rank));
+  double upper = fmin(N - 1, lower + 1);
+  double w = rank - floor(rank);
+  return vals[(size_t)lower] * (1 - w) + vals[(size_t)upper] * w;
+}
+
+static int smp_cmp_desc(const void *a, const void *b) {
+  const smp *x = a, *y = b;
+  /* reverse of heap order for topk: larger first, NaN last */
+  if (isnan(x->v)) {
+    return isnan(y->v) ? 0 : 1;
+  }
+  if (isnan(y->v)) {
+    return -1;
+  }
+  return (x->v < y->v) - (x->v > y->v);
+}
+
+static int smp_cmp_asc(const void *a, const void *b) {
+  const smp *x = a, *y = b;
+  if (isnan(x->v)) {
+    return isnan(y->v) ? 0 : 1;
+  }
+  if (isnan(y->v)) {
+    return -1;
+  }
+  return (x->v > y->v) - (x->v < y->v);
+}
+
+static uint64_t go_label_hash(const pql_ls *m) { return m->hash; }
+
+static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
+  double param = 0;
+  const char *sparam = NULL;
+  if (e->b) {
+    val p = pql_ev(q, e->b, t);
+    if (p.type == PQL_STRING) {
+      sparam = p.str;
+    } else {
+      param = p.num;
+    }
+  }
+  val in = pql_ev(q, e->a, t);
+  val r = {.type = PQL_VECTOR};
+  pql_op op = e->op;
+  int64_t k = 0;
+  double ratio = 0;
+  if (op == PQL_AGG_TOPK || op == PQL_AGG_BOTTOMK || op == PQL_AGG_LIMITK) {
+    if (isnan(param)) {
+      pql_ev_fail(q, "execution", "Parameter value is NaN");
+    }
+    if (param >= 9.2e18) {
+      k = INT64_MAX;
+    } else if (param <= -9.2e18) {
+      k = 0;
+    } else {
+      k = (int64_t)param;
+    }
+    if (k < 1) {
+      return r;
+    }
+  } else if (op == PQL_AGG_LIMIT_RATIO) {
+    if (isnan(param)) {
+      pql_ev_fail(q, "execution", "Ratio value is NaN");
+    }
+    ratio = param;
+    if (ratio < -1 || ratio > 1) {
+      char fb[64];
+      pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s", pql_format_float(param, fb, sizeof fb));
+      ratio = ratio < -1 ? -1 : 1;
+    }
+    if (ratio == 0) {
+      return r;
+    }
+  } else if (op == PQL_AGG_QUANTILE) {
+    if (isnan(param) || param < 0 || param > 1) {
+      char fb[64];
+      pql_ev_annot(q, true, e->b, "quantile value should be between 0 and 1, got %s",
+                   pql_format_float(param, fb, sizeof fb));
+    }
+  } else if (op == PQL_AGG_COUNT_VALUES) {
+    if (!rt_utf8_valid(sparam, strlen(sparam)) || !sparam[0]) {
+      rt_buf b = RT_BUF_INIT;
+      pql_quote_string(sparam, &b);
+      char *msg = pql_ev_strdup(q, b.data ? b.data : "", b.len);
+      rt_buf_free(&b);
+      pql_ev_fail(q, "execution", "invalid label name %s", msg);
+    }
+  }
+  hmap h;
+  hmap_init(q, &h, in.v.n);
+  group *gs = pql_ev_alloc(q, (in.v.n + 1) * sizeof *gs);
+  size_t ng = 0;
+  for (size_t i = 0; i < in.v.n; i++) {
+    smp *s = &in.v.s[i];
+    uint64_t key;
+    const pql_ls *cvm = NULL;
+    char fb[400];
+    if (op == PQL_AGG_COUNT_VALUES) {
+      cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam,
+                       pql_ev_strdup(q, pql_format_float(s->v, fb, sizeof fb), strlen(fb)));
+      key = cvm->hash;
+    } else {
+      key = group_key(e, s->m);
+    }
+    int32_t *sl = hmap_slot(q, &h, key, true);
+    group *g;
+    if (*sl < 0) {
+      *sl = (int32_t)ng;
+      g = &gs[ng++];
+      memset(g, 0, sizeof *g);
+      g->m = cvm ? cvm : (op == PQL_AGG_TOPK || op == PQL_AGG_BOTTOMK || op == PQL_AGG_LIMITK ||
+                          op == PQL_AGG_LIMIT_RATIO)
+                             ? NULL
+                             : group_labels(q, e, s->m);
+      g->v = s->v;
+      g->mean = s->v;
+      g->count = 1;
+      g->drop = s->drop;
+      switch (op) {
+      case PQL_AGG_STDDEV:
+      case PQL_AGG_STDVAR: g->v = (isnan(s->v) || isinf(s->v)) ? NAN : 0; break;
+      case PQL_AGG_GROUP: g->v = 1; break;
+      case PQL_AGG_QUANTILE:
+        g->vcap = 8;
+        g->vals = pql_ev_alloc(q, g->vcap * sizeof *g->vals);
+        g->vals[g->vn++] = s->v;
+        break;
+      case PQL_AGG_TOPK:
+      case PQL_AGG_BOTTOMK:
+      case PQL_AGG_LIMITK:
+        g->hcap = (size_t)RT_MIN(k, (int64_t)in.v.n) + 1;
+        g->heap = pql_ev_alloc(q, g->hcap * sizeof *g->heap);
+        g->heap[g->hn++] = *s;
+        break;
+      case PQL_AGG_LIMIT_RATIO: {
+        double off = (double)go_label_hash(s->m) / 18446744073709551615.0;
+        bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
+        if (add) {
+          pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+        }
+        break;
+      }
+      default: break;
+      }
+      continue;
+    }
+    g = &gs[*sl];
+    g->drop |= s->drop;
+    switch (op) {
+    case PQL_AGG_SUM: pql_kahan_inc(s->v, &g->v, &g->c); break;
+    case PQL_AGG_AVG:
+      g->count++;
+      if (!g->incremental) {
+        double nv = g->v, nc = g->c;
+        pql_kahan_inc(s->v, &nv, &nc);
+        if (!isinf(nv)) {
+          g->v = nv;
+          g->c = nc;
+          break;
+        }
+        g->incremental = true;
+        g->mean = g->v / (g->count - 1);
+        g->c /= g->count - 1;
+      }
+      {
+        double qq = (g->count - 1) / g->count;
+        double m = qq * g->mean, c = qq * g->c;
+        pql_kahan_inc(s->v / g->count, &m, &c);
+        g->mean = m;
+        g->c = c;
+      }
+      break;
+    case PQL_AGG_COUNT:
+    case PQL_AGG_COUNT_VALUES: g->count++; break;
+    case PQL_AGG_GROUP: break;
+    case PQL_AGG_MIN:
+      if (g->v > s->v || isnan(g->v)) {
+        g->v = s->v;
+      }
+      break;
+    case PQL_AGG_MAX:
+      if (g->v < s->v || isnan(g->v)) {
+        g->v = s->v;
+      }
+      break;
+    case PQL_AGG_STDDEV:
+    case PQL_AGG_STDVAR: {
+      g->count++;
+      double delta = s->v - g->mean;
+      g->mean += delta / g->count;
+      g->v += delta * (s->v - g->mean);
+      break;
+    }
+    case PQL_AGG_QUANTILE:
+      if (g->vn == g->vcap) {
+        size_t nc = g->vcap * 2;
+        double *nv = pql_ev_alloc(q, nc * sizeof *nv);
+        memcpy(nv, g->vals, g->vn * sizeof *nv);
+        g->vals = nv;
+        g->vcap = nc;
+      }
+      g->vals[g->vn++] = s->v;
+      break;
+    case PQL_AGG_TOPK:
+    case PQL_AGG_BOTTOMK:
+      if ((int64_t)g->hn < k) {
+        g->heap[g->hn++] = *s;
+        heap_up(op, g->heap, g->hn - 1);
+      } else {
+        bool better = op == PQL_AGG_TOPK ? (g->heap[0].v < s->v || (isnan(g->heap[0].v) && !isnan(s->v)))
+                                         : (g->heap[0].v > s->v || (isnan(g->heap[0].v) && !isnan(s->v)));
+        if (better) {
+          g->heap[0] = *s;
+          if (k > 1 && !heap_down(op, g->heap, 0, g->hn)) {
+            heap_up(op, g->heap, 0);
+          }
+        }
+      }
+      break;
+    case PQL_AGG_LIMITK:
+      if ((int64_t)g->hn < k) {
+        g->heap[g->hn++] = *s;
+      }
+      break;
+    case PQL_AGG_LIMIT_RATIO: {
+      double off = (double)go_label_hash(s->m) / 18446744073709551615.0;
+      bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
+      if (add) {
+        pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+      }
+      break;
+    }
+    default: break;
+    }
+  }
+  if (op == PQL_AGG_LIMIT_RATIO) {
+    return r;
+  }
+  for (size_t gi = 0; gi < ng; gi++) {
+    group *g = &gs[gi];
+    double v;
+    switch (op) {
+    case PQL_AGG_SUM: v = g->v + g->c; break;
+    case PQL_AGG_AVG: v = g->incremental ? g->mean + g->c : (g->v + g->c) / g->count; break;
+    case PQL_AGG_COUNT:
+    case PQL_AGG_COUNT_VALUES: v = g->count; break;
+    case PQL_AGG_STDVAR: v = g->v / g->count; break;
+    case PQL_AGG_STDDEV: v = sqrt(g->v / g->count); break;
+    case PQL_AGG_QUANTILE: v = pql_quantile(param, g->vals, g->vn); break;
+    case PQL_AGG_TOPK:
+    case PQL_AGG_BOTTOMK:
+    case PQL_AGG_LIMITK:
+      if (op == PQL_AGG_TOPK) {
+        PQL_QSORT(g->heap, g->hn, sizeof *g->heap, smp_cmp_desc);
+      } else if (op == PQL_AGG_BOTTOMK) {
+        PQL_QSORT(g->heap, g->hn, sizeof *g->heap, smp_cmp_asc);
+      }
+      for (size_t j = 0; j < g->hn; j++) {
+        pql_vec_push(q, &r.v, g->heap[j].m, g->heap[j].v, t, g->heap[j].drop);
+      }
+      continue;
+    default: v = g->v; break;
+    }
+    /* aggregations other than the k-ones only keep __name__ when grouped by it */
+    pql_vec_push(q, &r.v, g->m, v, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
+  }
+  return r;
+}
+
+/* ---------------- dispatcher ---------------- */
+
+void pql_check_dups(qctx *q, const vec *v) {
+  if (v->n < 2) {
+    return;
+  }
+  hmap h;
+  hmap_init(q, &h, v->n);
+  for (size_t i = 0; i < v->n; i++) {
+    int32_t *s = hmap_slot(q, &h, v->s[i].m->hash, true);
+    if (*s >= 0) {
+      pql_ev_fail(q, "execution", "vector cannot contain metrics with the same labelset");
+    }
+    *s = 1;
+  }
+}
+
+val pql_ev(qctx *q, const pql_expr *e, int64_t t) {
+  val r = {0};
+  switch (e->kind) {
+  case PQL_N_NUM:
+    r.type = PQL_SCALAR;
+    r.num = e->num;
+    return r;
+  case PQL_N_STR:
+    r.type = PQL_STRING;
+    r.str = e->str;
+    return r;
+  case PQL_N_PAREN: return pql_ev(q, e->a, t);
+  case PQL_N_VS: return eval_vs(q, e, t);
+  case PQL_N_MS: return eval_ms(q, e, t);
+  case PQL_N_SUBQ: return eval_subq(q, e, t);
+  case PQL_N_UNARY: {
+    val x = pql_ev(q, e->a, t);
+    if (e->op != PQL_OP_SUB) {
+      return x;
+    }
+    if (x.type == PQL_SCALAR) {
+      x.num = -x.num;
+      return x;
+    }
+    for (size_t i = 0; i < x.v.n; i++) {
+      x.v.s[i].v = -x.v.s[i].v;
+      x.v.s[i].drop = true;
+      x.v.s[i].t = t;
+    }
+    return x;
+  }
+  case PQL_N_BIN: return eval_bin(q, e, t);
+  case PQL_N_AGG: return eval_agg(q, e, t);
+  case PQL_N_CALL: return pql_call(q, e, t);
+  }
+  return r;
+}
+
+/* ---------------- query driver ---------------- */
+
+typedef struct pql_result_int {
+  pql_result r;
+  rt_arena *ra;
+} pql_result_int;
+
+static void opts_defaults(pql_opts *o, const pql_opts *in) {
+  if (in) {
+    *o = *in;
+  } else {
+    memset(o, 0, sizeof *o);
+  }
+  if (o->lookback_ms <= 0) {
+    o->lookback_ms = 5 * 60 * 1000;
+  }
+  if (o->subquery_step_ms <= 0) {
+    o->subquery_step_ms = 60 * 1000;
+  }
+  if (o->max_samples <= 0) {
+    o->max_samples = MAX_SAMPLES_DEFAULT;
+  }
+}
+
+static rt_label *copy_labels(rt_arena *a, const pql_ls *m, bool drop) {
+  rt_label *l = rt_arena_alloc(a, (m->n + 1) * sizeof *l);
+  if (!l) {
+    return NULL;
+  }
+  size_t k = 0;
+  for (uint32_t i = 0; i < m->n; i++) {
+    if (drop && strcmp(m->l[i].name, "__name__") == 0) {
+      continue;
+    }
+    l[k].name = rt_arena_strndup(a, m->l[i].name, strlen(m->l[i].name));
+    l[k].value = rt_arena_strndup(a, m->l[i].value, strlen(m->l[i].value));
+    if (!l[k].name || !l[k].value) {
+      return NULL;
+    }
+    k++;
+  }
+  return l;
+}
+
+typedef struct rbuild {
+  pql_series *s;
+  size_t n, cap;
+  size_t *pcap;
+  hmap h; /* lives in qa-backed arena: we allocate it from ra through a private qctx trick */
+} rbuild;
+
+static int series_cmp(const void *a, const void *b) {
+  const pql_series *x = a, *y = b;
+  return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+}
+
+static void finish_annots(qctx *q, pql_result_int *ri) {
+  pql_result *r = &ri->r;
+  r->warnings = rt_arena_alloc(ri->ra, (q->nwarns + 1) * sizeof(char *));
+  r->infos = rt_arena_alloc(ri->ra, (q->ninfos + 1) * sizeof(char *));
+  for (size_t i = 0; i < q->nwarns; i++) {
+    if (r->warnings) {
+      r->warnings[r->nwarnings++] = rt_arena_strndup(ri->ra, q->warns[i], strlen(q->warns[i]));
+    }
+    rt_free(q->warns[i], 0);
+  }
+  for (size_t i = 0; i < q->ninfos; i++) {
+    if (r->infos) {
+      r->infos[r->ninfos++] = rt_arena_strndup(ri->ra, q->infos[i], strlen(q->infos[i]));
+    }
+    rt_free(q->infos[i], 0);
+  }
+  rt_free(q->warns, q->capwarns * sizeof(char *));
+  rt_free(q->infos, q->capinfos * sizeof(char *));
+  q->warns = NULL;
+  q->infos = NULL;
+  q->nwarns = q->ninfos = 0;
+}
+
+/* Growable result series table keyed by label hash (after name dropping). */
+typedef struct outser {
+  uint64_t hash;
+  const pql_ls *m;
+  bool drop;
+  pql_point *p;
+  size_t n, cap;
+} outser;
+
+rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, int64_t start, int64_t end,
+                int64_t step, bool range, pql_result **out) {
+  *out = NULL;
+  pql_result_int *ri = rt_calloc(1, sizeof *ri);
+  if (!ri) {
+    return RT_ENOMEM;
+  }
+  ri->ra = rt_arena_create(1 << 16);
+  qctx *q = rt_calloc(1, sizeof *q);
+  if (!ri->ra || !q) {
+    if (ri->ra) {
+      rt_arena_destroy(ri->ra);
+    }
+    rt_free(ri, sizeof *ri);
+    rt_free(q, sizeof *q);
+    return RT_ENOMEM;
+  }
+  pql_result *res = &ri->r;
+  opts_defaults(&q->o, opts);
+  q->st = st;
+  q->start = start;
+  q->end = end;
+  q->interval = step > 0 ? step : 1;
+  q->range = range;
+  q->query = e->tree->query;
+  q->qa = rt_arena_create(1 << 16);
+  q->sa = rt_arena_create(1 << 16);
+  q->nslots = e->tree->nslots;
+  q->slots = rt_calloc((size_t)q->nslots + 1, sizeof *q->slots);
+  if (q->o.timeout_ms > 0) {
+    q->deadline_ns = rt_mono_ns() + (uint64_t)q->o.timeout_ms * 1000000ULL;
+  }
+  /* result building state (in the step arena's sibling: query arena) */
+  outser *os = NULL;
+  size_t nos = 0, capos = 0;
+  uint64_t *oskeys = NULL;
+  int32_t *osvals = NULL;
+  size_t oscap = 0;
+  if (!q->qa || !q->sa || !q->slots) {
+    res->error_type = "internal";
+    res->error = "out of memory";
+    goto done;
+  }
+  if (setjmp(q->jb)) {
+    res->type = PQL_NONE;
+    res->nseries = 0;
+    res->error_type = q->errtype ? q->errtype : "execution";
+    res->error = rt_arena_strndup(ri->ra, q->err, strlen(q->err));
+    goto done;
+  }
+  if (range && e->type != PQL_SCALAR && e->type != PQL_VECTOR) {
+    pql_ev_fail(q, "bad_data", "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+                e->type == PQL_MATRIX ? "range vector" : "string");
+  }
+  walk_ranges(q, e, start, end);
+  fetch_all(q, e);
+  if (!range) {
+    val v = pql_ev(q, e, start);
+    res->type = v.type;
+    res->t = start;
+    if (v.type == PQL_SCALAR) {
+      res->scalar = v.num;
+    } else if (v.type == PQL_STRING) {
+      res->str = rt_arena_strndup(ri->ra, v.str, strlen(v.str));
+    } else if (v.type == PQL_VECTOR) {
+      for (size_t i = 0; i < v.v.n; i++) {
+        if (v.v.s[i].drop) {
+          v.v.s[i].m = pql_ls_drop_name(q, v.v.s[i].m);
+        }
+      }
+      pql_check_dups(q, &v.v);
+      res->series = rt_arena_alloc(ri->ra, (v.v.n + 1) * sizeof *res->series);
+      for (size_t i = 0; i < v.v.n; i++) {
+        pql_series *s = &res->series[res->nseries++];
+        s->labels = copy_labels(ri->ra, v.v.s[i].m, false);
+        s->nlabels = 0;
+        for (uint32_t k = 0; k < v.v.s[i].m->n; k++) {
+          s->nlabels++;
+        }
+        s->points = rt_arena_alloc(ri->ra, sizeof *s->points);
+        s->points[0] = (pql_point){start, v.v.s[i].v};
+        s->npoints = 1;
+      }
+    } else if (v.type == PQL_MATRIX) {
+      res->series = rt_arena_alloc(ri->ra, (v.nmx + 1) * sizeof *res->series);
+      vec tmp = {0};
+      for (size_t i = 0; i < v.nmx; i++) {
+        const pql_ls *m = v.mx[i].drop ? pql_ls_drop_name(q, v.mx[i].m) : v.mx[i].m;
+        pql_vec_push(q, &tmp, m, 0, 0, false);
+        pql_series *s = &res->series[res->nseries++];
+        s->labels = copy_labels(ri->ra, m, false);
+        s->nlabels = m->n;
+        s->points = rt_arena_alloc(ri->ra, (v.mx[i].n + 1) * sizeof *s->points);
+        memcpy(s->points, v.mx[i].p, v.mx[i].n * sizeof *s->points);
+        s->npoints = v.mx[i].n;
+      }
+      pql_check_dups(q, &tmp);
+      PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
+    }
+    goto done;
+  }
+  /* range query: evaluate step by step, merge by label set */
+  res->type = PQL_MATRIX;
+  for (int64_t ts = start; ts <= end; ts += q->interval) {
+    q->cur_samples = 0;
+    check_limits(q);
+    val v = pql_ev(q, e, ts);
+    vec one = {0};
+    vec *vv;
+    if (v.type == PQL_SCALAR) {
+      pql_vec_push(q, &one, pql_ls_make(q, NULL, 0), v.num, ts, false);
+      vv = &one;
+    } else {
+      vv = &v.v;
+    }
+    for (size_t i = 0; i < vv->n; i++) {
+      if (vv->s[i].drop) {
+        vv->s[i].m = pql_ls_drop_name(q, vv->s[i].m);
+      }
+    }
+    pql_check_dups(q, vv);
+    for (size_t i = 0; i < vv->n; i++) {
+      smp *s = &vv->s[i];
+      /* find or add the output series */
+      if ((nos + 1) * 2 > oscap) {
+        size_t nc = oscap ? oscap * 2 : 64;
+        uint64_t *nk = rt_arena_alloc(q->qa, nc * sizeof *nk);
+        int32_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+        if (!nk || !nv) {
+          pql_ev_fail(q, "internal", "out of memory");
+        }
+        for (size_t j = 0; j < nc; j++) {
+          nv[j] = -1;
+        }
+        for (size_t j = 0; j < nos; j++) {
+          size_t x = (size_t)(os[j].hash * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+          while (nv[x] >= 0) {
+            x = (x + 1) & (nc - 1);
+          }
+          nk[x] = os[j].hash;
+          nv[x] = (int32_t)j;
+        }
+        oskeys = nk;
+        osvals = nv;
+        oscap = nc;
+      }
+      size_t x = (size_t)(s->m->hash * 0x9E3779B97F4A7C15ULL) & (oscap - 1);
+      while (osvals[x] >= 0 && oskeys[x] != s->m->hash) {
+        x = (x + 1) & (oscap - 1);
+      }
+      outser *o;
+      if (osvals[x] < 0) {
+        if (nos == capos) {
+          size_t nc = capos ? capos * 2 : 32;
+          outser *no = rt_arena_alloc(q->qa, nc * sizeof *no);
+          if (!no) {
+            pql_ev_fail(q, "internal", "out of memory");
+          }
+          if (nos) {
+            memcpy(no, os, nos * sizeof *no);
+          }
+          os = no;
+          capos = nc;
+        }
+        o = &os[nos];
+        memset(o, 0, sizeof *o);
+        o->hash = s->m->hash;
+        /* the label set must outlive the step arena */
+        pql_ls *cm = rt_arena_alloc(q->qa, sizeof *cm + s->m->n * sizeof(rt_label));
+        if (!cm) {
+          pql_ev_fail(q, "internal", "out of memory");
+        }
+        cm->n = s->m->n;
+        cm->hash = s->m->hash;
+        for (uint32_t k = 0; k < s->m->n; k++) {
+          cm->l[k].name = rt_arena_strndup(q->qa, s->m->l[k].name, strlen(s->m->l[k].name));
+          cm->l[k].value = rt_arena_strndup(q->qa, s->m->l[k].value, strlen(s->m->l[k].value));
+        }
+        o->m = cm;
+        oskeys[x] = s->m->hash;
+        osvals[x] = (int32_t)nos++;
+      } else {
+        o = &os[osvals[x]];
+      }
+      if (o->n == o->cap) {
+        size_t nc = o->cap ? o->cap * 2 : 16;
+        pql_point *np = rt_arena_alloc(q->qa, nc * sizeof *np);
+        if (!np) {
+          pql_ev_fail(q, "internal", "out of memory");
+        }
+        if (o->n) {
+          memcpy(np, o->p, o->n * sizeof *np);
+        }
+        o->p = np;
+        o->cap = nc;
+      }
+      o->p[o->n++] = (pql_point){ts, s->v};
+    }
+    rt_arena_reset(q->sa);
+  }
+  res->series = rt_arena_alloc(ri->ra, (nos + 1) * sizeof *res->series);
+  for (size_t i = 0; i < nos; i++) {
+    pql_series *s = &res->series[res->nseries++];
+    s->labels = copy_labels(ri->ra, os[i].m, false);
+    s->nlabels = os[i].m->n;
+    s->points = rt_arena_alloc(ri->ra, (os[i].n + 1) * sizeof *s->points);
+    memcpy(s->points, os[i].p, os[i].n * sizeof *s->points);
+    s->npoints = os[i].n;
+  }
+  PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
+done:
+  res->samples_total = q->samples_total;
+  finish_annots(q, ri);
+  if (q->qa) {
+    rt_arena_destroy(q->qa);
+  }
+  if (q->sa) {
+    rt_arena_destroy(q->sa);
+  }
+  rt_free(q->slots, 0);
+  rt_free(q, sizeof *q);
+  *out = res;
+  return RT_OK;
+}
+
+static rt_err query_common(const pql_storage *st, const pql_opts *opts, const char *query, int64_t start,
+                           int64_t end, int64_t step, bool range, pql_result **out) {
+  pql_expr *e;
+  char eb[1024];
+  rt_err err = pql_parse(query, &e, eb, sizeof eb);
+  if (err == RT_ENOMEM) {
+    return err;
+  }
+  if (err != RT_OK) {
+    pql_result_int *ri = rt_calloc(1, sizeof *ri);
+    if (!ri) {
+      return RT_ENOMEM;
+    }
+    ri->ra = rt_arena_create(4096);
+    if (!ri->ra) {
+      rt_free(ri, sizeof *ri);
+      return RT_ENOMEM;
+    }
+    ri->r.error_type = "bad_data";
+    ri->r.error = rt_arena_strndup(ri->ra, eb, strlen(eb));
+    *out = &ri->r;
+    return RT_OK;
+  }
+  err = pql_eval(st, opts, e, start, end, step, range, out);
+  pql_expr_free(e);
+  return err;
+}
+
+rt_err pql_query_instant(const pql_storage *st, const pql_opts *opts, const char *query, int64_t t,
+                         pql_result **out) {
+  return query_common(st, opts, query, t, t, 0, false, out);
+}
+
+rt_err pql_query_range(const pql_storage *st, const pql_opts *opts, const char *query, int64_t start, int64_t end,
+                       int64_t step, pql_result **out) {
+  return query_common(st, opts, query, start, end, step, true, out);
+}
+
+void pql_result_free(pql_result *r) {
+  if (!r) {
+    return;
+  }
+  pql_result_int *ri = (pql_result_int *)r;
+  rt_arena_destroy(ri->ra);
+  rt_free(ri, sizeof *ri);
+}

@@ -1,0 +1,114 @@
+/* eval_int.h - evaluator internals shared by eval.c and funcs.c. */
+#ifndef RT_PQL_EVAL_INT_H
+#define RT_PQL_EVAL_INT_H
+
+#include <setjmp.h>
+
+#include "promql/pql_int.h"
+
+/* A label set: sorted pairs plus its hash. Strings live in an arena of the query. */
+typedef struct pql_ls {
+  uint32_t n;
+  uint64_t hash;
+  rt_label l[];
+} pql_ls;
+
+typedef struct smp {
+  const pql_ls *m;
+  double v;
+  int64_t t;      /* sample time for selector output; evaluation time otherwise */
+  bool drop;      /* __name__ is removed at the end of the query */
+} smp;
+
+typedef struct vec {
+  smp *s;
+  size_t n, cap;
+} vec;
+
+typedef struct rser {
+  const pql_ls *m;
+  const pql_point *p;
+  size_t n;
+  bool drop;
+} rser;
+
+typedef struct val {
+  pql_type type;
+  double num;
+  const char *str;
+  vec v;
+  rser *mx;
+  size_t nmx;
+  /* matrix window (for range functions): (wstart, wend] */
+  int64_t wstart, wend, range;
+} val;
+
+typedef struct fser {
+  const pql_ls *m;
+  pql_point *p;
+  size_t n, cap;
+  bool has_stale;
+} fser;
+
+typedef struct slot {
+  fser *s;
+  size_t n, cap;
+  int64_t mint, maxt;
+  bool used;
+  bool fetched;
+} slot;
+
+typedef struct qctx {
+  const pql_storage *st;
+  pql_opts o;
+  rt_arena *qa;   /* query lifetime: fetched series */
+  rt_arena *sa;   /* per step */
+  slot *slots;
+  int nslots;
+  int64_t start, end, interval;
+  bool range;
+  jmp_buf jb;
+  char err[2048];
+  const char *errtype;
+  char **warns;
+  size_t nwarns, capwarns;
+  char **infos;
+  size_t ninfos, capinfos;
+  const char *query;
+  int64_t samples_total;
+  int64_t cur_samples;
+  uint64_t deadline_ns;
+  unsigned steps;
+  /* fetch slot lookup while collecting */
+  struct fser_map *fmap;
+} qctx;
+
+_Noreturn void pql_ev_fail(qctx *q, const char *errtype, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void pql_ev_annot(qctx *q, bool warn, const pql_expr *pos, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void *pql_ev_alloc(qctx *q, size_t n);
+char *pql_ev_strdup(qctx *q, const char *s, size_t n);
+void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool drop);
+const pql_ls *pql_ls_make(qctx *q, const rt_label *l, size_t n); /* l sorted; copies the array only */
+uint64_t pql_ls_hash(const rt_label *l, size_t n);
+const char *pql_ls_get(const pql_ls *m, const char *name);
+/* Returns a copy of m with `name` set to value (value "" deletes). */
+const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char *value);
+const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m);
+void pql_ls_string(const pql_ls *m, rt_buf *b);
+val pql_ev(qctx *q, const pql_expr *e, int64_t t);
+val pql_call(qctx *q, const pql_expr *e, int64_t t);
+void pql_check_dups(qctx *q, const vec *v);
+void pql_kahan_inc(double inc, double *sum, double *c);
+double pql_quantile(double qv, double *vals, size_t n);
+int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
+
+#define PQL_STALE(v) rt_is_stale_nan(v)
+/* qsort that tolerates empty (NULL) arrays. */
+#define PQL_QSORT(b, n, s, c) \
+  do { \
+    if ((n) > 1) { \
+      qsort((b), (n), (s), (c)); \
+    } \
+  } while (0)
+
+#endif

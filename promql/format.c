@@ -1,0 +1,504 @@
+/* format.c - canonical printing of PromQL trees, floats and durations (Go-compatible). */
+#include "promql/pql_int.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *pql_format_float(double v, char *buf, size_t len) {
+  if (isnan(v)) {
+    snprintf(buf, len, "NaN");
+    return buf;
+  }
+  if (isinf(v)) {
+    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+    return buf;
+  }
+  if (v == 0) {
+    snprintf(buf, len, signbit(v) ? "-0" : "0");
+    return buf;
+  }
+  char e[64];
+  int prec;
+  for (prec = 0; prec < 17; prec++) {
+    snprintf(e, sizeof e, "%.*e", prec, v);
+    if (strtod(e, NULL) == v) {
+      break;
+    }
+  }
+  /* e = [-]d[.ddd]e[+-]xx */
+  char digits[32];
+  size_t nd = 0;
+  const char *s = e;
+  bool neg = false;
+  if (*s == '-') {
+    neg = true;
+    s++;
+  }
+  for (; *s && *s != 'e'; s++) {
+    if (*s >= '0' && *s <= '9') {
+      digits[nd++] = *s;
+    }
+  }
+  int exp10 = atoi(s + 1);
+  while (nd > 1 && digits[nd - 1] == '0') {
+    nd--;
+  }
+  /* value = 0.d1d2d3... * 10^(exp10+1) */
+  int point = exp10 + 1; /* digits before the decimal point */
+  size_t o = 0;
+  char out[400];
+  if (neg) {
+    out[o++] = '-';
+  }
+  if (point <= 0) {
+    out[o++] = '0';
+    out[o++] = '.';
+    for (int i = 0; i < -point && o < sizeof out - 40; i++) {
+      out[o++] = '0';
+    }
+    for (size_t i = 0; i < nd; i++) {
+      out[o++] = digits[i];
+    }
+  } else {
+    for (int i = 0; i < point && o < sizeof out - 40; i++) {
+      out[o++] = (size_t)i < nd ? digits[i] : '0';
+    }
+    if ((size_t)point < nd) {
+      out[o++] = '.';
+      for (size_t i = (size_t)point; i < nd; i++) {
+        out[o++] = digits[i];
+      }
+    }
+  }
+  out[o] = 0;
+  snprintf(buf, len, "%s", out);
+  return buf;
+}
+
+void pql_format_duration(int64_t ms, rt_buf *b) {
+  if (ms == 0) {
+    rt_buf_puts(b, "0s");
+    return;
+  }
+  if (ms < 0) {
+    rt_buf_putc(b, '-');
+    ms = -ms;
+  }
+  static const struct {
+    int64_t mult;
+    const char *u;
+  } units[] = {{365LL * 86400000, "y"}, {7LL * 86400000, "w"}, {86400000, "d"}, {3600000, "h"},
+               {60000, "m"},          {1000, "s"},            {1, "ms"}};
+  for (size_t i = 0; i < RT_ARRAY_LEN(units); i++) {
+    if (ms >= units[i].mult) {
+      rt_buf_printf(b, "%lld%s", (long long)(ms / units[i].mult), units[i].u);
+      ms %= units[i].mult;
+    }
+  }
+}
+
+void pql_quote_string(const char *s, rt_buf *b) {
+  static const char hex[] = "0123456789abcdef";
+  rt_buf_putc(b, '"');
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    unsigned char c = *p;
+    switch (c) {
+    case '"': rt_buf_puts(b, "\\\""); break;
+    case '\\': rt_buf_puts(b, "\\\\"); break;
+    case '\n': rt_buf_puts(b, "\\n"); break;
+    case '\r': rt_buf_puts(b, "\\r"); break;
+    case '\t': rt_buf_puts(b, "\\t"); break;
+    case '\a': rt_buf_puts(b, "\\a"); break;
+    case '\b': rt_buf_puts(b, "\\b"); break;
+    case '\f': rt_buf_puts(b, "\\f"); break;
+    case '\v': rt_buf_puts(b, "\\v"); break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        rt_buf_puts(b, "\\x");
+        rt_buf_putc(b, hex[c >> 4]);
+        rt_buf_putc(b, hex[c & 15]);
+      } else if (c >= 0x80) {
+        /* keep valid UTF-8 sequences, escape stray bytes */
+        size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (len && strnlen((const char *)p, len) == len && rt_utf8_valid((const char *)p, len)) {
+          rt_buf_append(b, p, len);
+          p += len - 1;
+        } else {
+          rt_buf_puts(b, "\\x");
+          rt_buf_putc(b, hex[c >> 4]);
+          rt_buf_putc(b, hex[c & 15]);
+        }
+      } else {
+        rt_buf_putc(b, (char)c);
+      }
+    }
+  }
+  rt_buf_putc(b, '"');
+}
+
+const char *pql_op_str(pql_op op) {
+  switch (op) {
+  case PQL_OP_ADD: return "+";
+  case PQL_OP_SUB: return "-";
+  case PQL_OP_MUL: return "*";
+  case PQL_OP_DIV: return "/";
+  case PQL_OP_MOD: return "%";
+  case PQL_OP_POW: return "^";
+  case PQL_OP_ATAN2: return "atan2";
+  case PQL_OP_EQLC: return "==";
+  case PQL_OP_NEQ: return "!=";
+  case PQL_OP_GTR: return ">";
+  case PQL_OP_LSS: return "<";
+  case PQL_OP_GTE: return ">=";
+  case PQL_OP_LTE: return "<=";
+  case PQL_OP_AND: return "and";
+  case PQL_OP_OR: return "or";
+  case PQL_OP_UNLESS: return "unless";
+  case PQL_AGG_SUM: return "sum";
+  case PQL_AGG_AVG: return "avg";
+  case PQL_AGG_COUNT: return "count";
+  case PQL_AGG_MIN: return "min";
+  case PQL_AGG_MAX: return "max";
+  case PQL_AGG_GROUP: return "group";
+  case PQL_AGG_STDDEV: return "stddev";
+  case PQL_AGG_STDVAR: return "stdvar";
+  case PQL_AGG_TOPK: return "topk";
+  case PQL_AGG_BOTTOMK: return "bottomk";
+  case PQL_AGG_COUNT_VALUES: return "count_values";
+  case PQL_AGG_QUANTILE: return "quantile";
+  case PQL_AGG_LIMITK: return "limitk";
+  case PQL_AGG_LIMIT_RATIO: return "limit_ratio";
+  default: return "?";
+  }
+}
+
+static bool metric_name_legacy(const char *s) {
+  if (!*s) {
+    return false;
+  }
+  for (const char *p = s; *p; p++) {
+    char c = *p;
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+              (p > s && c >= '0' && c <= '9');
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void put_label_name(const char *n, rt_buf *b) {
+  if (rt_label_name_is_legacy(n, strlen(n))) {
+    rt_buf_puts(b, n);
+  } else {
+    pql_quote_string(n, b);
+  }
+}
+
+static void put_label_list(char **l, size_t n, rt_buf *b) {
+  rt_buf_putc(b, '(');
+  for (size_t i = 0; i < n; i++) {
+    if (i) {
+      rt_buf_puts(b, ", ");
+    }
+    put_label_name(l[i], b);
+  }
+  rt_buf_putc(b, ')');
+}
+
+static void put_at_offset(const pql_expr *e, rt_buf *b) {
+  switch (e->at) {
+  case PQL_AT_TIME: rt_buf_printf(b, " @ %.3f", (double)e->at_ms / 1000.0); break;
+  case PQL_AT_START: rt_buf_puts(b, " @ start()"); break;
+  case PQL_AT_END: rt_buf_puts(b, " @ end()"); break;
+  default: break;
+  }
+  if (e->offset != 0) {
+    rt_buf_puts(b, " offset ");
+    pql_format_duration(e->offset, b);
+  }
+}
+
+static void put_vs(const pql_expr *e, rt_buf *b) {
+  bool name_legacy = e->name && metric_name_legacy(e->name);
+  if (name_legacy) {
+    rt_buf_puts(b, e->name);
+  }
+  size_t shown = 0;
+  for (size_t i = 0; i < e->nmatchers; i++) {
+    if (e->name && i == 0) {
+      continue;
+    }
+    shown++;
+  }
+  if (shown == 0 && name_legacy) {
+    put_at_offset(e, b);
+    return;
+  }
+  rt_buf_putc(b, '{');
+  bool first = true;
+  if (e->name && !name_legacy) {
+    pql_quote_string(e->name, b);
+    first = false;
+  }
+  for (size_t i = 0; i < e->nmatchers; i++) {
+    const rt_matcher *m = &e->matchers[i];
+    if (e->name && i == 0) {
+      continue;
+    }
+    if (!first) {
+      rt_buf_puts(b, ", ");
+    }
+    first = false;
+    put_label_name(m->name, b);
+    static const char *ops[] = {"=", "!=", "=~", "!~"};
+    rt_buf_puts(b, ops[m->type]);
+    pql_quote_string(m->value, b);
+  }
+  rt_buf_putc(b, '}');
+  put_at_offset(e, b);
+}
+
+void pql_format(const pql_expr *e, rt_buf *b) {
+  char fb[400];
+  switch (e->kind) {
+  case PQL_N_NUM:
+    if (e->num_is_dur && isfinite(e->num)) {
+      pql_format_duration((int64_t)llround(e->num * 1000), b);
+    } else {
+      rt_buf_puts(b, pql_format_float(e->num, fb, sizeof fb));
+    }
+    return;
+  case PQL_N_STR: pql_quote_string(e->str, b); return;
+  case PQL_N_VS: put_vs(e, b); return;
+  case PQL_N_MS: {
+    pql_expr tmp = *e->a;
+    tmp.at = PQL_AT_NONE;
+    tmp.offset = 0;
+    put_vs(&tmp, b);
+    rt_buf_putc(b, '[');
+    pql_format_duration(e->range, b);
+    rt_buf_putc(b, ']');
+    put_at_offset(e->a, b);
+    return;
+  }
+  case PQL_N_SUBQ:
+    pql_format(e->a, b);
+    rt_buf_putc(b, '[');
+    pql_format_duration(e->range, b);
+    rt_buf_putc(b, ':');
+    if (e->step) {
+      pql_format_duration(e->step, b);
+    }
+    rt_buf_putc(b, ']');
+    put_at_offset(e, b);
+    return;
+  case PQL_N_CALL:
+    rt_buf_puts(b, e->func->name);
+    rt_buf_putc(b, '(');
+    for (size_t i = 0; i < e->nargs; i++) {
+      if (i) {
+        rt_buf_puts(b, ", ");
+      }
+      pql_format(e->args[i], b);
+    }
+    rt_buf_putc(b, ')');
+    return;
+  case PQL_N_AGG:
+    rt_buf_puts(b, pql_op_str(e->op));
+    if (e->without) {
+      rt_buf_puts(b, " without ");
+      put_label_list(e->labels, e->nlabels, b);
+      rt_buf_putc(b, ' ');
+    } else if (e->nlabels > 0) {
+      rt_buf_puts(b, " by ");
+      put_label_list(e->labels, e->nlabels, b);
+      rt_buf_putc(b, ' ');
+    }
+    rt_buf_putc(b, '(');
+    if (e->b) {
+      pql_format(e->b, b);
+      rt_buf_puts(b, ", ");
+    }
+    pql_format(e->a, b);
+    rt_buf_putc(b, ')');
+    return;
+  case PQL_N_BIN:
+    pql_format(e->a, b);
+    rt_buf_printf(b, " %s", pql_op_str(e->op));
+    if (e->ret_bool) {
+      rt_buf_puts(b, " bool");
+    }
+    if (e->a->type == PQL_VECTOR && e->b->type == PQL_VECTOR && (e->nlabels > 0 || e->on)) {
+      rt_buf_puts(b, e->on ? " on " : " ignoring ");
+      put_label_list(e->labels, e->nlabels, b);
+      if (e->card == PQL_CARD_MANY_TO_ONE || e->card == PQL_CARD_ONE_TO_MANY) {
+        rt_buf_puts(b, e->card == PQL_CARD_MANY_TO_ONE ? " group_left " : " group_right ");
+        put_label_list(e->include, e->ninclude, b);
+      }
+    }
+    rt_buf_putc(b, ' ');
+    pql_format(e->b, b);
+    return;
+  case PQL_N_UNARY:
+    rt_buf_puts(b, pql_op_str(e->op));
+    pql_format(e->a, b);
+    return;
+  case PQL_N_PAREN:
+    rt_buf_putc(b, '(');
+    pql_format(e->a, b);
+    rt_buf_putc(b, ')');
+    return;
+  }
+}
+
+bool pql_expr_uses_query_times(const pql_expr *e) {
+  if (!e) {
+    return false;
+  }
+  if ((e->kind == PQL_N_VS || e->kind == PQL_N_SUBQ) && (e->at == PQL_AT_START || e->at == PQL_AT_END)) {
+    return true;
+  }
+  if (e->kind == PQL_N_CALL && pql_func_is_query_time(e->func)) {
+    return true;
+  }
+  if (pql_expr_uses_query_times(e->a) || pql_expr_uses_query_times(e->b)) {
+    return true;
+  }
+  for (size_t i = 0; i < e->nargs; i++) {
+    if (pql_expr_uses_query_times(e->args[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
+/* ---- JSON tree for /api/v1/parse_query ---- */
+
+static void json_labels(char **l, size_t n, rt_buf *b) {
+  rt_buf_putc(b, '[');
+  for (size_t i = 0; i < n; i++) {
+    if (i) {
+      rt_buf_putc(b, ',');
+    }
+    rt_buf_json_str(b, l[i], strlen(l[i]));
+  }
+  rt_buf_putc(b, ']');
+}
+
+static void json_vs_fields(const pql_expr *e, rt_buf *b) {
+  rt_buf_puts(b, "\"name\":");
+  rt_buf_json_str(b, e->name ? e->name : "", e->name ? strlen(e->name) : 0);
+  rt_buf_puts(b, ",\"matchers\":[");
+  for (size_t i = 0; i < e->nmatchers; i++) {
+    static const char *ops[] = {"=", "!=", "=~", "!~"};
+    if (i) {
+      rt_buf_putc(b, ',');
+    }
+    rt_buf_puts(b, "{\"name\":");
+    rt_buf_json_str(b, e->matchers[i].name, strlen(e->matchers[i].name));
+    rt_buf_printf(b, ",\"type\":\"%s\",\"value\":", ops[e->matchers[i].type]);
+    rt_buf_json_str(b, e->matchers[i].value, strlen(e->matchers[i].value));
+    rt_buf_putc(b, '}');
+  }
+  rt_buf_printf(b, "],\"offset\":%lld", (long long)e->offset);
+}
+
+static void json_at(const pql_expr *e, rt_buf *b) {
+  if (e->at == PQL_AT_TIME) {
+    rt_buf_printf(b, ",\"timestamp\":%lld,\"startOrEnd\":null", (long long)e->at_ms);
+  } else if (e->at == PQL_AT_START || e->at == PQL_AT_END) {
+    rt_buf_printf(b, ",\"timestamp\":null,\"startOrEnd\":\"%s\"", e->at == PQL_AT_START ? "start" : "end");
+  } else {
+    rt_buf_puts(b, ",\"timestamp\":null,\"startOrEnd\":null");
+  }
+}
+
+void pql_expr_json(const pql_expr *e, rt_buf *b) {
+  char fb[400];
+  switch (e->kind) {
+  case PQL_N_NUM:
+    rt_buf_printf(b, "{\"type\":\"numberLiteral\",\"val\":\"%s\"}", pql_format_float(e->num, fb, sizeof fb));
+    return;
+  case PQL_N_STR:
+    rt_buf_puts(b, "{\"type\":\"stringLiteral\",\"val\":");
+    rt_buf_json_str(b, e->str, strlen(e->str));
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_VS:
+    rt_buf_puts(b, "{\"type\":\"vectorSelector\",");
+    json_vs_fields(e, b);
+    json_at(e, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_MS:
+    rt_buf_printf(b, "{\"type\":\"matrixSelector\",\"range\":%lld,\"vectorSelector\":", (long long)e->range);
+    pql_expr_json(e->a, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_SUBQ:
+    rt_buf_printf(b, "{\"type\":\"subquery\",\"range\":%lld,\"step\":%lld,\"offset\":%lld", (long long)e->range,
+                  (long long)e->step, (long long)e->offset);
+    json_at(e, b);
+    rt_buf_puts(b, ",\"expr\":");
+    pql_expr_json(e->a, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_CALL:
+    rt_buf_puts(b, "{\"type\":\"call\",\"func\":{\"name\":");
+    rt_buf_json_str(b, e->func->name, strlen(e->func->name));
+    rt_buf_puts(b, "},\"args\":[");
+    for (size_t i = 0; i < e->nargs; i++) {
+      if (i) {
+        rt_buf_putc(b, ',');
+      }
+      pql_expr_json(e->args[i], b);
+    }
+    rt_buf_puts(b, "]}");
+    return;
+  case PQL_N_AGG:
+    rt_buf_printf(b, "{\"type\":\"aggregation\",\"op\":\"%s\",\"grouping\":", pql_op_str(e->op));
+    json_labels(e->labels, e->nlabels, b);
+    rt_buf_printf(b, ",\"without\":%s,\"param\":", e->without ? "true" : "false");
+    if (e->b) {
+      pql_expr_json(e->b, b);
+    } else {
+      rt_buf_puts(b, "null");
+    }
+    rt_buf_puts(b, ",\"expr\":");
+    pql_expr_json(e->a, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_BIN:
+    rt_buf_printf(b, "{\"type\":\"binaryExpr\",\"op\":\"%s\",\"bool\":%s,\"matching\":", pql_op_str(e->op),
+                  e->ret_bool ? "true" : "false");
+    if (e->a->type == PQL_VECTOR && e->b->type == PQL_VECTOR) {
+      static const char *cards[] = {"one-to-one", "many-to-one", "one-to-many", "many-to-many"};
+      rt_buf_printf(b, "{\"card\":\"%s\",\"labels\":", cards[e->card]);
+      json_labels(e->labels, e->nlabels, b);
+      rt_buf_printf(b, ",\"on\":%s,\"include\":", e->on ? "true" : "false");
+      json_labels(e->include, e->ninclude, b);
+      rt_buf_putc(b, '}');
+    } else {
+      rt_buf_puts(b, "null");
+    }
+    rt_buf_puts(b, ",\"lhs\":");
+    pql_expr_json(e->a, b);
+    rt_buf_puts(b, ",\"rhs\":");
+    pql_expr_json(e->b, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_UNARY:
+    rt_buf_printf(b, "{\"type\":\"unaryExpr\",\"op\":\"%s\",\"expr\":", pql_op_str(e->op));
+    pql_expr_json(e->a, b);
+    rt_buf_putc(b, '}');
+    return;
+  case PQL_N_PAREN:
+    rt_buf_puts(b, "{\"type\":\"parenExpr\",\"expr\":");
+    pql_expr_json(e->a, b);
+    rt_buf_putc(b, '}');
+    return;
+  }
+}

@@ -1,0 +1,160 @@
+/* memstore.c - a small in-memory series store behind the pql_storage interface. */
+#include "promql/eval_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mseries {
+  rt_label *labels; /* owned strings */
+  size_t n;
+  uint64_t hash;
+  int64_t *ts;
+  double *vs;
+  size_t len, cap;
+} mseries;
+
+struct pql_memstore {
+  mseries *s;
+  size_t n, cap;
+};
+
+pql_memstore *pql_memstore_create(void) { return rt_calloc(1, sizeof(pql_memstore)); }
+
+void pql_memstore_destroy(pql_memstore *m) {
+  if (!m) {
+    return;
+  }
+  for (size_t i = 0; i < m->n; i++) {
+    mseries *s = &m->s[i];
+    for (size_t k = 0; k < s->n; k++) {
+      rt_free((void *)s->labels[k].name, 0);
+      rt_free((void *)s->labels[k].value, 0);
+    }
+    rt_free(s->labels, 0);
+    rt_free(s->ts, 0);
+    rt_free(s->vs, 0);
+  }
+  rt_free(m->s, 0);
+  rt_free(m, sizeof *m);
+}
+
+static int lcmp(const void *a, const void *b) {
+  return strcmp(((const rt_label *)a)->name, ((const rt_label *)b)->name);
+}
+
+rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v) {
+  rt_label tmp[128];
+  if (n > 128) {
+    return RT_EINVAL;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (labels[i].value[0]) {
+      tmp[k++] = labels[i];
+    }
+  }
+  n = k;
+  qsort(tmp, n, sizeof *tmp, lcmp);
+  uint64_t h = pql_ls_hash(tmp, n);
+  mseries *s = NULL;
+  for (size_t i = 0; i < m->n; i++) {
+    if (m->s[i].hash == h && rt_labels_cmp(m->s[i].labels, m->s[i].n, tmp, n) == 0) {
+      s = &m->s[i];
+      break;
+    }
+  }
+  if (!s) {
+    if (m->n == m->cap) {
+      size_t nc = m->cap ? m->cap * 2 : 16;
+      mseries *ns = rt_realloc(m->s, m->cap * sizeof *ns, nc * sizeof *ns);
+      if (!ns) {
+        return RT_ENOMEM;
+      }
+      m->s = ns;
+      m->cap = nc;
+    }
+    s = &m->s[m->n];
+    memset(s, 0, sizeof *s);
+    s->labels = rt_calloc(n + 1, sizeof *s->labels);
+    if (!s->labels) {
+      return RT_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+      s->labels[i].name = rt_strdup(tmp[i].name);
+      s->labels[i].value = rt_strdup(tmp[i].value);
+    }
+    s->n = n;
+    s->hash = h;
+    m->n++;
+  }
+  /* find the insert position (appends are the common case) */
+  size_t pos = s->len;
+  if (s->len && s->ts[s->len - 1] >= t) {
+    size_t lo = 0, hi = s->len;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (s->ts[mid] < t) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    pos = lo;
+    if (pos < s->len && s->ts[pos] == t) {
+      s->vs[pos] = v;
+      return RT_OK;
+    }
+  }
+  if (s->len == s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 16;
+    int64_t *nt = rt_realloc(s->ts, s->cap * sizeof *nt, nc * sizeof *nt);
+    if (!nt) {
+      return RT_ENOMEM;
+    }
+    s->ts = nt;
+    double *nv = rt_realloc(s->vs, s->cap * sizeof *nv, nc * sizeof *nv);
+    if (!nv) {
+      return RT_ENOMEM;
+    }
+    s->vs = nv;
+    s->cap = nc;
+  }
+  memmove(s->ts + pos + 1, s->ts + pos, (s->len - pos) * sizeof *s->ts);
+  memmove(s->vs + pos + 1, s->vs + pos, (s->len - pos) * sizeof *s->vs);
+  s->ts[pos] = t;
+  s->vs[pos] = v;
+  s->len++;
+  return RT_OK;
+}
+
+static rt_err mem_select(void *ctx, const rt_matcher *ms, size_t nm, int64_t mint, int64_t maxt, pql_sink *sink) {
+  pql_memstore *m = ctx;
+  for (size_t i = 0; i < m->n; i++) {
+    mseries *s = &m->s[i];
+    bool ok = true;
+    for (size_t k = 0; k < nm && ok; k++) {
+      const char *v = rt_labels_get(s->labels, s->n, ms[k].name);
+      ok = rt_matcher_matches(&ms[k], v ? v : "");
+    }
+    if (!ok) {
+      continue;
+    }
+    size_t lo = 0;
+    while (lo < s->len && s->ts[lo] < mint) {
+      lo++;
+    }
+    size_t hi = lo;
+    while (hi < s->len && s->ts[hi] <= maxt) {
+      hi++;
+    }
+    if (hi > lo) {
+      rt_err err = pql_sink_add(sink, s->labels, s->n, s->ts + lo, s->vs + lo, hi - lo);
+      if (err != RT_OK) {
+        return err;
+      }
+    }
+  }
+  return RT_OK;
+}
+
+pql_storage pql_memstore_storage(pql_memstore *m) { return (pql_storage){m, mem_select}; }

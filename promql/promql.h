@@ -1,0 +1,160 @@
+/* promql.h - PromQL: parser, printer and evaluator (Prometheus 3 semantics).
+ *
+ * The engine does not know where samples come from: the caller hands it a pql_storage whose
+ * select() copies matching series into a pql_sink. Tests use the in-memory pql_memstore below;
+ * the querier plugs in its fan-out to the ingesters.
+ */
+#ifndef RT_PROMQL_H
+#define RT_PROMQL_H
+
+#include "common/buf.h"
+#include "common/labels.h"
+#include "common/rt.h"
+
+/* ---- parsing and printing ---- */
+
+typedef struct pql_expr pql_expr;
+
+/* Value types of expressions and results. */
+typedef enum pql_type {
+  PQL_NONE = 0,
+  PQL_SCALAR,
+  PQL_VECTOR,
+  PQL_MATRIX,
+  PQL_STRING
+} pql_type;
+
+/* Parses `query`. On success *out is a new tree (free with pql_expr_free()). On RT_EINVAL
+ * writes a Prometheus-style message ("1:5: parse error: unexpected ...") to errbuf. */
+rt_err pql_parse(const char *query, pql_expr **out, char *errbuf, size_t errlen);
+void pql_expr_free(pql_expr *e);
+pql_type pql_expr_type(const pql_expr *e);
+/* Appends the canonical form (as /api/v1/format_query answers) to out. Borrows e. */
+void pql_format(const pql_expr *e, rt_buf *out);
+/* Appends the syntax tree as JSON (as /api/v1/parse_query answers) to out. Borrows e. */
+void pql_expr_json(const pql_expr *e, rt_buf *out);
+/* True when the expression calls start(), end(), range() or step() anywhere (used by tests). */
+bool pql_expr_uses_query_times(const pql_expr *e);
+
+/* Go's strconv.FormatFloat(v, 'f', -1, 64) plus "NaN", "+Inf", "-Inf". Writes a NUL-terminated
+ * string to buf (at least 32 bytes; longer values are possible for huge or tiny numbers, so
+ * give 400 bytes to be safe) and returns buf. */
+char *pql_format_float(double v, char *buf, size_t len);
+/* Parses a Prometheus duration ("1h30m", "100ms"); RT_EINVAL when malformed. */
+rt_err pql_parse_duration(const char *s, size_t n, int64_t *ms);
+
+/* ---- storage interface ---- */
+
+typedef struct pql_sink pql_sink;
+
+/* Adds one series with `count` samples (timestamps ascending, ms) to the sink. The labels must
+ * be sorted by name and include __name__ when the series has one. Copies everything; borrows
+ * all arguments. May be called any number of times from one select(). */
+rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
+                    const double *vals, size_t count);
+
+/* Same with points laid out as pql_point (t, v) pairs. */
+typedef struct pql_point pql_point;
+rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
+                           size_t count);
+
+typedef struct pql_storage {
+  void *ctx;
+  /* Finds the series matching all matchers and adds their samples with mint <= t <= maxt
+   * to `sink` (stale markers included). Borrows everything; returns RT_OK or an error that
+   * aborts the query. Called from the thread that runs the query. */
+  rt_err (*select)(void *ctx, const rt_matcher *matchers, size_t n, int64_t mint, int64_t maxt,
+                   pql_sink *sink);
+} pql_storage;
+
+/* ---- evaluation ---- */
+
+typedef struct pql_opts {
+  int64_t lookback_ms;        /* default 5m */
+  int64_t subquery_step_ms;   /* default step of subqueries without one; default 1m */
+  int64_t max_samples;        /* samples held at once; 0 = 50,000,000 */
+  int64_t timeout_ms;         /* 0 = none */
+} pql_opts;
+
+struct pql_point {
+  int64_t t;
+  double v;
+};
+
+typedef struct pql_series {
+  rt_label *labels;   /* sorted */
+  size_t nlabels;
+  pql_point *points;  /* one point for vector results */
+  size_t npoints;
+} pql_series;
+
+typedef struct pql_result {
+  pql_type type;      /* PQL_NONE when `error` is set */
+  double scalar;      /* PQL_SCALAR */
+  int64_t t;          /* evaluation time of scalar and string results */
+  const char *str;    /* PQL_STRING */
+  pql_series *series; /* PQL_VECTOR, PQL_MATRIX */
+  size_t nseries;
+  /* Error: Prometheus' errorType ("bad_data", "execution", "timeout", "canceled",
+   * "internal") and message; NULL on success. */
+  const char *error_type;
+  const char *error;
+  const char **warnings; /* annotations "PromQL warning: ..." */
+  size_t nwarnings;
+  const char **infos;    /* annotations "PromQL info: ..." */
+  size_t ninfos;
+  int64_t samples_total; /* samples read from storage (stats) */
+} pql_result;
+
+/* Runs an instant query at t (ms). Returns RT_OK and a result (which may carry a query error;
+ * free with pql_result_free()); RT_ENOMEM only when not even a result could be made.
+ * Borrows storage and opts (NULL = defaults). */
+rt_err pql_query_instant(const pql_storage *st, const pql_opts *opts, const char *query,
+                         int64_t t, pql_result **out);
+/* Runs a range query from start to end (inclusive) every step ms. Same contract. */
+rt_err pql_query_range(const pql_storage *st, const pql_opts *opts, const char *query,
+                       int64_t start, int64_t end, int64_t step, pql_result **out);
+/* Same as the two above but with an already parsed expression (borrowed). */
+rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, int64_t start,
+                int64_t end, int64_t step, bool range, pql_result **out);
+void pql_result_free(pql_result *r);
+
+/* ---- in-memory storage (tests, rule unit tests) ---- */
+
+typedef struct pql_memstore pql_memstore;
+pql_memstore *pql_memstore_create(void);
+void pql_memstore_destroy(pql_memstore *m);
+/* Appends one sample to the series with these labels (sorted or not; copied). A sample at a
+ * timestamp already present replaces it; samples may come in any order. */
+rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v);
+/* A storage view of m; valid while m lives. */
+pql_storage pql_memstore_storage(pql_memstore *m);
+
+/* ---- HTTP API ---- */
+
+typedef struct rt_http_server rt_http_server;
+typedef struct qry_querier qry_querier;
+typedef struct pql_api pql_api;
+
+/* Where the API finds a tenant's samples. storage_for fills *out for one query (called on the
+ * request's thread); storage_done, when set, releases it after the query. */
+typedef struct pql_api_backend {
+  rt_err (*storage_for)(void *ctx, const char *tenant, pql_storage *out);
+  void (*storage_done)(void *ctx, pql_storage *st);
+  void *ctx;
+  pql_opts opts;   /* engine options; timeout_ms 0 = 2 minutes */
+} pql_api_backend;
+
+/* Adds /api/v1/query, /api/v1/query_range, /api/v1/format_query and /api/v1/parse_query (GET and
+ * POST, also under /prometheus) to s. Copies be. *out is new even when a route could not be
+ * added; the caller destroys it with pql_api_destroy() after the server is destroyed. Call
+ * before rt_http_server_start(). */
+rt_err pql_api_register(rt_http_server *s, const pql_api_backend *be, pql_api **out);
+/* The same with the querier as the storage (tenant from X-Scope-OrgID). Borrows q. */
+rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out);
+void pql_api_destroy(pql_api *api);
+/* Appends a success answer for r as Prometheus' JSON (data, warnings, infos) to b; limit > 0
+ * truncates the series. Borrows r. */
+void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b);
+
+#endif

@@ -1,0 +1,140 @@
+/* parse_test.c - PromQL lexer, parser and printer. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <string.h>
+
+#include "promql/promql.h"
+
+static char *fmt(const char *q) {
+  pql_expr *e = NULL;
+  char err[512];
+  rt_err rc = pql_parse(q, &e, err, sizeof err);
+  cr_assert_eq(rc, RT_OK, "parse %s: %s", q, err);
+  rt_buf b = RT_BUF_INIT;
+  pql_format(e, &b);
+  pql_expr_free(e);
+  size_t len;
+  char *s = rt_buf_steal(&b, &len);
+  return s;
+}
+
+static void check_fmt(const char *q, const char *want) {
+  char *s = fmt(q);
+  cr_expect_str_eq(s, want, "format(%s)", q);
+  rt_free(s, 0);
+}
+
+static void check_err(const char *q, const char *want) {
+  pql_expr *e = NULL;
+  char err[512] = "";
+  rt_err rc = pql_parse(q, &e, err, sizeof err);
+  cr_assert_eq(rc, RT_EINVAL, "expected an error for %s", q);
+  cr_expect_str_eq(err, want, "error for %s", q);
+}
+
+Test(parse, numbers) {
+  check_fmt("1", "1");
+  check_fmt("0x1F", "31");
+  check_fmt("1e3", "1000");
+  check_fmt(".5", "0.5");
+  check_fmt("-Inf", "-Inf");
+  check_fmt("nan", "NaN");
+  check_fmt("- - - 1", "-1");
+  check_fmt("5m", "5m");
+  check_fmt("12.34e-6", "0.00001234");
+}
+
+Test(parse, strings) {
+  check_fmt("\"a\\nb\"", "\"a\\nb\"");
+  check_fmt("'a\"b'", "\"a\\\"b\"");
+  check_fmt("`raw\\n`", "\"raw\\\\n\"");
+  check_fmt("\"\\u00e9\\x41\"", "\"\u00e9A\"");
+}
+
+Test(parse, selectors) {
+  check_fmt("foo", "foo");
+  check_fmt("foo{a=\"b\", c!~\"d.*\"}", "foo{a=\"b\", c!~\"d.*\"}");
+  check_fmt("{\"my.metric\"}", "{\"my.metric\"}");
+  check_fmt("{__name__=\"x\"}", "{__name__=\"x\"}");
+  check_fmt("foo[5m]", "foo[5m]");
+  check_fmt("foo[5m] offset -1h", "foo[5m] offset -1h");
+  check_fmt("foo @ 100 offset 5m", "foo @ 100.000 offset 5m");
+  check_fmt("foo @ start()", "foo @ start()");
+  check_fmt("rate(foo[1m])[5m:]", "rate(foo[1m])[5m:]");
+  check_fmt("foo[90s:30s] @ end()", "foo[1m30s:30s] @ end()");
+  check_fmt("foo # a comment\n", "foo");
+}
+
+Test(parse, operators) {
+  check_fmt("1 + 2 * 3", "1 + 2 * 3");
+  check_fmt("a + on (b) group_left (c) d", "a + on (b) group_left (c) d");
+  check_fmt("a > bool b", "a > bool b");
+  check_fmt("a and ignoring (x) b", "a and ignoring (x) b");
+  check_fmt("2 ^ 3 ^ 2", "2 ^ 3 ^ 2");
+  check_fmt("-a", "-a");
+  check_fmt("a atan2 b", "a atan2 b");
+}
+
+Test(parse, aggregations) {
+  check_fmt("sum by (job) (x)", "sum by (job) (x)");
+  check_fmt("sum(x) without (a, b)", "sum without (a, b) (x)");
+  check_fmt("topk(3, x)", "topk(3, x)");
+  check_fmt("count_values(\"v\", x)", "count_values(\"v\", x)");
+  check_fmt("SUM(x) BY (job)", "sum by (job) (x)");
+  check_fmt("quantile by (\"a.b\") (0.5, x)", "quantile by (\"a.b\") (0.5, x)");
+}
+
+Test(parse, errors) {
+  check_err("foo{", "1:5: parse error: unexpected end of input in label matching, expected label matching operator");
+  check_err("rate(foo)", "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector");
+  check_err("nosuch(1)", "1:1: parse error: unknown function with name \"nosuch\"");
+  check_err("1 > 2", "1:3: parse error: comparisons between scalars must use BOOL modifier");
+  check_err("{}", "1:1: parse error: vector selector must contain at least one non-empty matcher");
+  check_err("foo offset 1m offset 2m", "1:15: parse error: offset may not be set multiple times");
+  check_err("1 and 2", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression");
+  check_err("", "1:1: parse error: no expression found in input");
+}
+
+Test(parse, float_format) {
+  char b[400];
+  cr_expect_str_eq(pql_format_float(0.1, b, sizeof b), "0.1");
+  cr_expect_str_eq(pql_format_float(1e21, b, sizeof b), "1000000000000000000000");
+  cr_expect_str_eq(pql_format_float(-2.5e-7, b, sizeof b), "-0.00000025");
+  cr_expect_str_eq(pql_format_float(INFINITY, b, sizeof b), "+Inf");
+  cr_expect_str_eq(pql_format_float(NAN, b, sizeof b), "NaN");
+  cr_expect_str_eq(pql_format_float(0.38461538461538464, b, sizeof b), "0.38461538461538464");
+}
+
+Test(parse, durations) {
+  int64_t ms;
+  cr_expect_eq(pql_parse_duration("1h30m", 5, &ms), RT_OK);
+  cr_expect_eq(ms, 5400000);
+  cr_expect_eq(pql_parse_duration("30m1h", 5, &ms), RT_EINVAL);
+  cr_expect_eq(pql_parse_duration("100ms", 5, &ms), RT_OK);
+  cr_expect_eq(ms, 100);
+}
+
+Test(eval, memstore_roundtrip) {
+  pql_memstore *m = pql_memstore_create();
+  rt_label l[] = {{"__name__", "up"}, {"job", "a"}};
+  for (int i = 0; i <= 10; i++) {
+    cr_assert_eq(pql_memstore_add(m, l, 2, i * 60000, i), RT_OK);
+  }
+  pql_storage st = pql_memstore_storage(m);
+  pql_result *r;
+  cr_assert_eq(pql_query_instant(&st, NULL, "sum(rate(up[5m]))", 600000, &r), RT_OK);
+  cr_assert_null(r->error);
+  cr_assert_eq(r->type, PQL_VECTOR);
+  cr_assert_eq(r->nseries, 1);
+  cr_expect_float_eq(r->series[0].points[0].v, 1.0 / 60, 1e-12);
+  pql_result_free(r);
+  cr_assert_eq(pql_query_range(&st, NULL, "up", 0, 600000, 60000, &r), RT_OK);
+  cr_assert_eq(r->type, PQL_MATRIX);
+  cr_assert_eq(r->nseries, 1);
+  cr_expect_eq(r->series[0].npoints, 11);
+  pql_result_free(r);
+  cr_assert_eq(pql_query_instant(&st, NULL, "up +", 0, &r), RT_OK);
+  cr_expect_str_eq(r->error_type, "bad_data");
+  pql_result_free(r);
+  pql_memstore_destroy(m);
+}

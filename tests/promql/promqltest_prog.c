@@ -1,0 +1,1386 @@
+/* promqltest_prog.c - runs the upstream PromQL test files against Ringtail's engine.
+ *
+ * usage: promqltest_prog [--verbose] [--require-core] [--only FILE] [DIR]
+ * DIR defaults to the shared promqltest directory next to the repository. Prints per file how
+ * many evals passed, failed and were skipped (with the reason of each skip) and a summary.
+ * Exit status: 2 on usage or I/O errors; 1 with --require-core when an eval of a core file
+ * failed; 0 otherwise.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <math.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "promql/pql_int.h"
+#include "promql/promql.h"
+
+#ifndef RT_SOURCE_DIR
+#define RT_SOURCE_DIR "."
+#endif
+
+static const char *core_files[] = {"aggregators", "at_modifier", "collision", "functions", "histograms",
+                                   "literals", "name_label_dropping", "operators", "range_queries", "selectors",
+                                   "staleness", "subquery", "trig_functions"};
+
+static bool verbose;
+
+/* ---------------- small parsing helpers ---------------- */
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) {
+    s++;
+  }
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) {
+    *--e = 0;
+  }
+  return s;
+}
+
+static bool parse_dur(const char *s, size_t n, int64_t *ms) {
+  if (n == 1 && s[0] == '0') {
+    *ms = 0;
+    return true;
+  }
+  return pql_parse_duration(s, n, ms) == RT_OK;
+}
+
+/* Go's ParseInt(s, 0, 64) then ParseFloat: the whole string must be a number. */
+static bool parse_go_number(const char *s, double *v) {
+  if (!*s) {
+    return false;
+  }
+  char *end;
+  const char *p = s;
+  if (*p == '+' || *p == '-') {
+    p++;
+  }
+  if (strcasecmp(p, "inf") == 0 || strcasecmp(p, "infinity") == 0) {
+    *v = s[0] == '-' ? -INFINITY : INFINITY;
+    return true;
+  }
+  if (strcasecmp(p, "nan") == 0) {
+    *v = NAN;
+    return true;
+  }
+  if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+    long long x = strtoll(s, &end, 16);
+    if (*end) {
+      return false;
+    }
+    *v = (double)x;
+    return true;
+  }
+  for (const char *c = p; *c; c++) {
+    if (!(isdigit((unsigned char)*c) || *c == '.' || *c == 'e' || *c == 'E' || *c == '+' || *c == '-' || *c == '_')) {
+      return false;
+    }
+  }
+  *v = strtod(s, &end);
+  return *end == 0 && end != s;
+}
+
+/* Decodes a quoted string at *pp (", ' or `); advances *pp. Returns a malloc'ed string. */
+static char *parse_qstr(const char **pp) {
+  const char *p = *pp;
+  char qc = *p++;
+  rt_buf b = RT_BUF_INIT;
+  while (*p && *p != qc) {
+    if (*p == '\\' && qc != '`') {
+      p++;
+      char c = *p++;
+      switch (c) {
+      case 'n': rt_buf_putc(&b, '\n'); break;
+      case 't': rt_buf_putc(&b, '\t'); break;
+      case 'r': rt_buf_putc(&b, '\r'); break;
+      case 'a': rt_buf_putc(&b, '\a'); break;
+      case 'b': rt_buf_putc(&b, '\b'); break;
+      case 'f': rt_buf_putc(&b, '\f'); break;
+      case 'v': rt_buf_putc(&b, '\v'); break;
+      case 'x': {
+        char h[3] = {p[0], p[1], 0};
+        rt_buf_putc(&b, (char)strtol(h, NULL, 16));
+        p += 2;
+        break;
+      }
+      case 'u':
+      case 'U': {
+        int nd = c == 'u' ? 4 : 8;
+        char h[9] = {0};
+        memcpy(h, p, (size_t)nd);
+        unsigned long cp = strtoul(h, NULL, 16);
+        p += nd;
+        char o[4];
+        size_t n = 0;
+        if (cp < 0x80) {
+          o[n++] = (char)cp;
+        } else if (cp < 0x800) {
+          o[n++] = (char)(0xc0 | (cp >> 6));
+          o[n++] = (char)(0x80 | (cp & 0x3f));
+        } else if (cp < 0x10000) {
+          o[n++] = (char)(0xe0 | (cp >> 12));
+          o[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+          o[n++] = (char)(0x80 | (cp & 0x3f));
+        } else {
+          o[n++] = (char)(0xf0 | (cp >> 18));
+          o[n++] = (char)(0x80 | ((cp >> 12) & 0x3f));
+          o[n++] = (char)(0x80 | ((cp >> 6) & 0x3f));
+          o[n++] = (char)(0x80 | (cp & 0x3f));
+        }
+        rt_buf_append(&b, o, n);
+        break;
+      }
+      default:
+        if (c >= '0' && c <= '7') {
+          int v = (c - '0') * 64 + (p[0] - '0') * 8 + (p[1] - '0');
+          p += 2;
+          rt_buf_putc(&b, (char)v);
+        } else {
+          rt_buf_putc(&b, c);
+        }
+      }
+      continue;
+    }
+    rt_buf_putc(&b, *p++);
+  }
+  if (*p == qc) {
+    p++;
+  }
+  *pp = p;
+  size_t len;
+  char *s = rt_buf_steal(&b, &len);
+  if (!s) {
+    s = rt_strdup("");
+  }
+  return s;
+}
+
+typedef struct lset {
+  rt_label l[64];
+  size_t n;
+} lset;
+
+static void lset_free(lset *ls) {
+  for (size_t i = 0; i < ls->n; i++) {
+    rt_free((void *)ls->l[i].name, 0);
+    rt_free((void *)ls->l[i].value, 0);
+  }
+  ls->n = 0;
+}
+
+static int lcmp(const void *a, const void *b) {
+  return strcmp(((const rt_label *)a)->name, ((const rt_label *)b)->name);
+}
+
+static void lset_add(lset *ls, char *name, char *value) {
+  for (size_t i = 0; i < ls->n; i++) {
+    if (strcmp(ls->l[i].name, name) == 0) {
+      rt_free((void *)ls->l[i].value, 0);
+      rt_free(name, 0);
+      ls->l[i].value = value;
+      return;
+    }
+  }
+  if (ls->n < 64) {
+    ls->l[ls->n].name = name;
+    ls->l[ls->n].value = value;
+    ls->n++;
+  }
+}
+
+/* Parses `name{a="b",...}` / `{...}` / `name`; returns pointer after it or NULL. */
+static const char *parse_metric(const char *p, lset *ls) {
+  ls->n = 0;
+  while (isspace((unsigned char)*p)) {
+    p++;
+  }
+  const char *s = p;
+  while (isalnum((unsigned char)*p) || *p == '_' || *p == ':') {
+    p++;
+  }
+  if (p > s) {
+    lset_add(ls, rt_strdup("__name__"), rt_strndup(s, (size_t)(p - s)));
+  }
+  if (*p == '{') {
+    p++;
+    for (;;) {
+      while (isspace((unsigned char)*p) || *p == ',') {
+        p++;
+      }
+      if (*p == '}') {
+        p++;
+        break;
+      }
+      if (!*p) {
+        return NULL;
+      }
+      char *name;
+      if (*p == '"' || *p == '\'' || *p == '`') {
+        name = parse_qstr(&p);
+        while (isspace((unsigned char)*p)) {
+          p++;
+        }
+        if (*p != '=') {
+          lset_add(ls, rt_strdup("__name__"), name);
+          continue;
+        }
+      } else {
+        const char *ns = p;
+        while (isalnum((unsigned char)*p) || *p == '_') {
+          p++;
+        }
+        if (p == ns) {
+          return NULL;
+        }
+        name = rt_strndup(ns, (size_t)(p - ns));
+        while (isspace((unsigned char)*p)) {
+          p++;
+        }
+      }
+      if (*p != '=') {
+        rt_free(name, 0);
+        return NULL;
+      }
+      p++;
+      while (isspace((unsigned char)*p)) {
+        p++;
+      }
+      if (*p != '"' && *p != '\'' && *p != '`') {
+        rt_free(name, 0);
+        return NULL;
+      }
+      char *val = parse_qstr(&p);
+      lset_add(ls, name, val);
+    }
+  }
+  qsort(ls->l, ls->n, sizeof ls->l[0], lcmp);
+  return p;
+}
+
+/* One expanded value: present flag and value. */
+typedef struct sval {
+  bool present;
+  double v;
+} sval;
+
+typedef struct svals {
+  sval *v;
+  size_t n, cap;
+  bool hist;
+} svals;
+
+static void sv_push(svals *s, bool present, double v) {
+  if (s->n == s->cap) {
+    size_t nc = s->cap ? s->cap * 2 : 64;
+    s->v = rt_realloc(s->v, s->cap * sizeof *s->v, nc * sizeof *s->v);
+    s->cap = nc;
+  }
+  s->v[s->n++] = (sval){present, v};
+}
+
+static bool parse_num_prefix(const char **pp, double *v) {
+  const char *p = *pp;
+  const char *s = p;
+  if (*p == '+' || *p == '-') {
+    p++;
+  }
+  if (strncasecmp(p, "inf", 3) == 0) {
+    *v = s[0] == '-' ? -INFINITY : INFINITY;
+    *pp = p + 3;
+    return true;
+  }
+  if (strncasecmp(p, "nan", 3) == 0) {
+    *v = NAN;
+    *pp = p + 3;
+    return true;
+  }
+  /* decimal only: strtod would read "0x10" as hex */
+  const char *q = p;
+  while (isdigit((unsigned char)*q)) {
+    q++;
+  }
+  if (*q == '.') {
+    q++;
+    while (isdigit((unsigned char)*q)) {
+      q++;
+    }
+  }
+  if (q == p) {
+    return false;
+  }
+  if ((*q == 'e' || *q == 'E') && (isdigit((unsigned char)q[1]) || ((q[1] == '+' || q[1] == '-') && isdigit((unsigned char)q[2])))) {
+    q += 2;
+    while (isdigit((unsigned char)*q)) {
+      q++;
+    }
+  }
+  char buf[128];
+  snprintf(buf, sizeof buf, "%.*s", (int)(q - s), s);
+  *v = strtod(buf, NULL);
+  *pp = q;
+  return true;
+}
+
+/* Expands a values part ("1 2 3x4 _ stale ..."). Returns false on a syntax error. */
+static bool parse_values(const char *p, svals *out) {
+  for (;;) {
+    while (isspace((unsigned char)*p)) {
+      p++;
+    }
+    if (!*p) {
+      return true;
+    }
+    if (p[0] == '{' && p[1] == '{') {
+      out->hist = true;
+      /* skip the histogram item including an optional +{{..}}xN / xN suffix */
+      while (*p && !isspace((unsigned char)*p)) {
+        if (p[0] == '{' && p[1] == '{') {
+          const char *e = strstr(p, "}}");
+          if (!e) {
+            return false;
+          }
+          p = e + 2;
+        } else {
+          p++;
+        }
+      }
+      sv_push(out, false, 0);
+      continue;
+    }
+    if (*p == '_') {
+      p++;
+      long k = 1;
+      if (*p == 'x') {
+        k = strtol(p + 1, (char **)&p, 10);
+      }
+      for (long i = 0; i < k; i++) {
+        sv_push(out, false, 0);
+      }
+      continue;
+    }
+    if (strncmp(p, "stale", 5) == 0) {
+      p += 5;
+      sv_push(out, true, rt_stale_nan());
+      continue;
+    }
+    double n;
+    if (!parse_num_prefix(&p, &n)) {
+      return false;
+    }
+    if (*p == 'x') {
+      long k = strtol(p + 1, (char **)&p, 10);
+      for (long i = 0; i <= k; i++) {
+        sv_push(out, true, n);
+      }
+      continue;
+    }
+    if ((*p == '+' || *p == '-') && p[1] != 0 && !isspace((unsigned char)p[1])) {
+      double d;
+      bool neg = *p == '-';
+      p++;
+      if (!parse_num_prefix(&p, &d)) {
+        return false;
+      }
+      if (neg) {
+        d = -d;
+      }
+      if (*p != 'x') {
+        return false;
+      }
+      long k = strtol(p + 1, (char **)&p, 10);
+      double cur = n;
+      for (long i = 0; i <= k; i++) {
+        sv_push(out, true, cur);
+        cur += d;
+      }
+      continue;
+    }
+    if (*p && !isspace((unsigned char)*p)) {
+      return false;
+    }
+    sv_push(out, true, n);
+  }
+}
+
+/* ---------------- float comparison ---------------- */
+
+static bool almost_equal(double a, double b) {
+  const double eps = 1e-6, min_normal = 2.2250738585072014e-308;
+  if (rt_is_stale_nan(a) || rt_is_stale_nan(b)) {
+    return rt_is_stale_nan(a) && rt_is_stale_nan(b);
+  }
+  if (isnan(a) && isnan(b)) {
+    return true;
+  }
+  if (a == b) {
+    return true;
+  }
+  double diff = fabs(a - b);
+  if (a == 0 || b == 0 || fabs(a) + fabs(b) < min_normal) {
+    return diff < eps * min_normal;
+  }
+  return diff / (fabs(a) + fabs(b)) < eps;
+}
+
+/* ---------------- test model ---------------- */
+
+typedef struct expect_series {
+  lset ls;
+  svals vals;
+} expect_series;
+
+typedef struct evalcmd {
+  int line;
+  char *expr;
+  bool range;
+  int64_t t, start, end, step;
+  bool fail, ordered;
+  char *fail_msg, *fail_re;
+  int warn, info;        /* -1 = expect none, 1 = expect some, 0 = unchecked */
+  char *warn_msg, *info_msg, *warn_re, *info_re;
+  bool scalar;
+  double scalar_v;
+  bool is_string;
+  char *string_v;
+  bool matrix_expect;     /* expect range vector */
+  int64_t mstart, mend, mstep;
+  expect_series *es;
+  size_t nes;
+  bool hist;              /* touches native histograms */
+  bool bad;               /* could not parse the eval block */
+} evalcmd;
+
+typedef struct filestat {
+  int passed, failed, skipped;
+} filestat;
+
+static void free_eval(evalcmd *c) {
+  free(c->expr);
+  free(c->fail_msg);
+  free(c->fail_re);
+  free(c->warn_msg);
+  free(c->info_msg);
+  free(c->warn_re);
+  free(c->info_re);
+  free(c->string_v);
+  for (size_t i = 0; i < c->nes; i++) {
+    lset_free(&c->es[i].ls);
+    rt_free(c->es[i].vals.v, 0);
+  }
+  free(c->es);
+}
+
+static bool labels_equal(const rt_label *a, size_t an, const lset *b) {
+  return rt_labels_cmp(a, an, b->l, b->n) == 0;
+}
+
+static void put_labels(rt_buf *b, const rt_label *l, size_t n) {
+  rt_buf_putc(b, '{');
+  for (size_t i = 0; i < n; i++) {
+    rt_buf_printf(b, "%s%s=\"%s\"", i ? ", " : "", l[i].name, l[i].value);
+  }
+  rt_buf_putc(b, '}');
+}
+
+static void put_result(rt_buf *b, const pql_result *r) {
+  char fb[400];
+  if (r->error) {
+    rt_buf_printf(b, "error(%s): %s", r->error_type, r->error);
+    return;
+  }
+  switch (r->type) {
+  case PQL_SCALAR: rt_buf_printf(b, "scalar %s", pql_format_float(r->scalar, fb, sizeof fb)); return;
+  case PQL_STRING: rt_buf_printf(b, "string \"%s\"", r->str); return;
+  default: break;
+  }
+  rt_buf_printf(b, "%s with %zu series:", r->type == PQL_VECTOR ? "vector" : "matrix", r->nseries);
+  for (size_t i = 0; i < r->nseries && i < 30; i++) {
+    rt_buf_puts(b, "\n      ");
+    put_labels(b, r->series[i].labels, r->series[i].nlabels);
+    for (size_t k = 0; k < r->series[i].npoints && k < 40; k++) {
+      rt_buf_printf(b, " %s@%lld", pql_format_float(r->series[i].points[k].v, fb, sizeof fb),
+                    (long long)r->series[i].points[k].t);
+    }
+  }
+}
+
+static void put_expected(rt_buf *b, const evalcmd *c) {
+  char fb[400];
+  if (c->fail) {
+    rt_buf_printf(b, "failure%s%s", c->fail_msg ? ": " : "", c->fail_msg ? c->fail_msg : "");
+    return;
+  }
+  if (c->scalar) {
+    rt_buf_printf(b, "scalar %s", pql_format_float(c->scalar_v, fb, sizeof fb));
+    return;
+  }
+  if (c->is_string) {
+    rt_buf_printf(b, "string \"%s\"", c->string_v);
+    return;
+  }
+  rt_buf_printf(b, "%zu series:", c->nes);
+  for (size_t i = 0; i < c->nes && i < 30; i++) {
+    rt_buf_puts(b, "\n      ");
+    put_labels(b, c->es[i].ls.l, c->es[i].ls.n);
+    for (size_t k = 0; k < c->es[i].vals.n && k < 40; k++) {
+      if (c->es[i].vals.v[k].present) {
+        rt_buf_printf(b, " %s", pql_format_float(c->es[i].vals.v[k].v, fb, sizeof fb));
+      } else {
+        rt_buf_puts(b, " _");
+      }
+    }
+  }
+}
+
+static bool rx_match(const char *re, const char *s) {
+  regex_t rx;
+  if (regcomp(&rx, re, REG_EXTENDED | REG_NOSUB) != 0) {
+    return false;
+  }
+  bool ok = regexec(&rx, s, 0, NULL, 0) == 0;
+  regfree(&rx);
+  return ok;
+}
+
+/* Checks annotations; returns NULL or a static reason. */
+static const char *check_annots(const evalcmd *c, const pql_result *r) {
+  if (c->warn == 1 && r->nwarnings == 0) {
+    return "expected warnings, got none";
+  }
+  if (c->warn == -1 && r->nwarnings > 0) {
+    return "expected no warnings";
+  }
+  if (c->info == 1 && r->ninfos == 0) {
+    return "expected infos, got none";
+  }
+  if (c->info == -1 && r->ninfos > 0) {
+    return "expected no infos";
+  }
+  if (c->warn_msg || c->warn_re) {
+    bool found = false;
+    for (size_t i = 0; i < r->nwarnings; i++) {
+      if ((c->warn_msg && strcmp(r->warnings[i], c->warn_msg) == 0) || (c->warn_re && rx_match(c->warn_re, r->warnings[i]))) {
+        found = true;
+      }
+    }
+    if (!found) {
+      return "warning text differs";
+    }
+  }
+  if (c->info_msg || c->info_re) {
+    bool found = false;
+    for (size_t i = 0; i < r->ninfos; i++) {
+      if ((c->info_msg && strcmp(r->infos[i], c->info_msg) == 0) || (c->info_re && rx_match(c->info_re, r->infos[i]))) {
+        found = true;
+      }
+    }
+    if (!found) {
+      return "info text differs";
+    }
+  }
+  return NULL;
+}
+
+/* Compares an instant-query result (or the point at t of a range result) with the expectation. */
+static const char *check_instant(const evalcmd *c, const pql_result *r, bool rangemode, int64_t t, char *why,
+                                 size_t wl) {
+  if (c->fail) {
+    if (!r->error) {
+      return "expected an error, got none";
+    }
+    if (c->fail_msg && strcmp(c->fail_msg, r->error) != 0) {
+      snprintf(why, wl, "error message differs: got \"%s\"", r->error);
+      return why;
+    }
+    if (c->fail_re && !rx_match(c->fail_re, r->error)) {
+      snprintf(why, wl, "error does not match regexp: \"%s\"", r->error);
+      return why;
+    }
+    return NULL;
+  }
+  if (r->error) {
+    snprintf(why, wl, "unexpected error: %s", r->error);
+    return why;
+  }
+  if (!rangemode) {
+    const char *a = check_annots(c, r);
+    if (a) {
+      return a;
+    }
+  }
+  if (c->is_string) {
+    if (r->type != PQL_STRING || strcmp(r->str, c->string_v) != 0) {
+      return "string result differs";
+    }
+    return NULL;
+  }
+  if (c->scalar) {
+    double v;
+    if (rangemode) {
+      if (r->nseries != 1 || r->series[0].nlabels != 0) {
+        return "expected a scalar";
+      }
+      bool found = false;
+      for (size_t k = 0; k < r->series[0].npoints; k++) {
+        if (r->series[0].points[k].t == t) {
+          v = r->series[0].points[k].v;
+          found = true;
+        }
+      }
+      if (!found) {
+        return "scalar point missing";
+      }
+    } else {
+      if (r->type != PQL_SCALAR) {
+        return "expected a scalar result";
+      }
+      v = r->scalar;
+    }
+    if (!almost_equal(v, c->scalar_v)) {
+      return "scalar value differs";
+    }
+    return NULL;
+  }
+  if (c->matrix_expect) {
+    if (r->type != PQL_MATRIX) {
+      return "expected a range vector";
+    }
+    if (r->nseries != c->nes) {
+      return "number of series differs";
+    }
+    for (size_t i = 0; i < c->nes; i++) {
+      const pql_series *s = NULL;
+      for (size_t k = 0; k < r->nseries; k++) {
+        if (labels_equal(r->series[k].labels, r->series[k].nlabels, &c->es[i].ls)) {
+          s = &r->series[k];
+        }
+      }
+      if (!s) {
+        return "expected series missing";
+      }
+      size_t pi = 0;
+      for (size_t k = 0; k < c->es[i].vals.n; k++) {
+        if (!c->es[i].vals.v[k].present) {
+          continue;
+        }
+        int64_t ts = c->mstart + (int64_t)k * c->mstep;
+        if (pi >= s->npoints || s->points[pi].t != ts || !almost_equal(s->points[pi].v, c->es[i].vals.v[k].v)) {
+          return "range vector points differ";
+        }
+        pi++;
+      }
+      if (pi != s->npoints) {
+        return "range vector has extra points";
+      }
+    }
+    return NULL;
+  }
+  /* vector */
+  if (!rangemode && r->type != PQL_VECTOR) {
+    return r->type == PQL_SCALAR ? "expected a vector, got a scalar" : "expected a vector";
+  }
+  size_t got = 0;
+  for (size_t k = 0; k < r->nseries; k++) {
+    const pql_series *s = &r->series[k];
+    bool has = false;
+    for (size_t p = 0; p < s->npoints; p++) {
+      if (!rangemode || s->points[p].t == t) {
+        has = true;
+      }
+    }
+    if (has) {
+      got++;
+    }
+  }
+  if (got != c->nes) {
+    snprintf(why, wl, "expected %zu samples, got %zu", c->nes, got);
+    return why;
+  }
+  size_t pos = 0;
+  for (size_t k = 0; k < r->nseries; k++) {
+    const pql_series *s = &r->series[k];
+    const pql_point *pt = NULL;
+    for (size_t p = 0; p < s->npoints; p++) {
+      if (!rangemode || s->points[p].t == t) {
+        pt = &s->points[p];
+      }
+    }
+    if (!pt) {
+      continue;
+    }
+    size_t idx = c->nes;
+    for (size_t i = 0; i < c->nes; i++) {
+      if (labels_equal(s->labels, s->nlabels, &c->es[i].ls)) {
+        idx = i;
+        break;
+      }
+    }
+    if (idx == c->nes) {
+      return "unexpected series in result";
+    }
+    if (c->ordered && !rangemode && idx != pos) {
+      return "order of samples differs";
+    }
+    pos++;
+    if (c->es[idx].vals.n != 1 || !c->es[idx].vals.v[0].present) {
+      return "bad expectation";
+    }
+    if (!almost_equal(pt->v, c->es[idx].vals.v[0].v)) {
+      return "sample value differs";
+    }
+  }
+  return NULL;
+}
+
+static const char *check_range(const evalcmd *c, const pql_result *r, char *why, size_t wl) {
+  if (c->fail) {
+    return check_instant(c, r, false, 0, why, wl);
+  }
+  if (r->error) {
+    snprintf(why, wl, "unexpected error: %s", r->error);
+    return why;
+  }
+  const char *a = check_annots(c, r);
+  if (a) {
+    return a;
+  }
+  if (r->type != PQL_MATRIX) {
+    return "expected a matrix";
+  }
+  size_t want = 0;
+  for (size_t i = 0; i < c->nes; i++) {
+    bool any = false;
+    for (size_t k = 0; k < c->es[i].vals.n; k++) {
+      any |= c->es[i].vals.v[k].present;
+    }
+    if (any) {
+      want++;
+    }
+  }
+  if (c->scalar) {
+    want = 1;
+  }
+  if (r->nseries != want) {
+    snprintf(why, wl, "expected %zu series, got %zu", want, r->nseries);
+    return why;
+  }
+  for (size_t k = 1; k < r->nseries; k++) {
+    if (rt_labels_cmp(r->series[k - 1].labels, r->series[k - 1].nlabels, r->series[k].labels, r->series[k].nlabels) >= 0) {
+      return "matrix not sorted by labels";
+    }
+  }
+  for (size_t i = 0; i < c->nes; i++) {
+    const pql_series *s = NULL;
+    for (size_t k = 0; k < r->nseries; k++) {
+      if (labels_equal(r->series[k].labels, r->series[k].nlabels, &c->es[i].ls)) {
+        s = &r->series[k];
+      }
+    }
+    bool any = false;
+    for (size_t k = 0; k < c->es[i].vals.n; k++) {
+      any |= c->es[i].vals.v[k].present;
+    }
+    if (!any) {
+      continue;
+    }
+    if (!s) {
+      return "expected series missing";
+    }
+    size_t pi = 0;
+    for (size_t k = 0; k < c->es[i].vals.n; k++) {
+      if (!c->es[i].vals.v[k].present) {
+        continue;
+      }
+      int64_t ts = c->start + (int64_t)k * c->step;
+      if (pi >= s->npoints || s->points[pi].t != ts) {
+        return "points differ in timestamps";
+      }
+      if (!almost_equal(s->points[pi].v, c->es[i].vals.v[k].v)) {
+        return "point values differ";
+      }
+      pi++;
+    }
+    if (pi != s->npoints) {
+      return "extra points in series";
+    }
+  }
+  return NULL;
+}
+
+/* ---------------- file runner ---------------- */
+
+typedef struct runner {
+  pql_memstore *ms;
+  pql_memstore *hist; /* label sets of native-histogram series (not loaded into ms) */
+  char **hist_names;
+  size_t nhist;
+  filestat st;
+  const char *file;
+  char *skip_reasons[64];
+  int skip_counts[64];
+  size_t nskip;
+} runner;
+
+static void add_skip(runner *r, const char *reason) {
+  r->st.skipped++;
+  for (size_t i = 0; i < r->nskip; i++) {
+    if (strcmp(r->skip_reasons[i], reason) == 0) {
+      r->skip_counts[i]++;
+      return;
+    }
+  }
+  if (r->nskip < 64) {
+    r->skip_reasons[r->nskip] = strdup(reason);
+    r->skip_counts[r->nskip++] = 1;
+  }
+}
+
+static void add_hist_name(runner *r, const char *name) {
+  for (size_t i = 0; i < r->nhist; i++) {
+    if (strcmp(r->hist_names[i], name) == 0) {
+      return;
+    }
+  }
+  r->hist_names = realloc(r->hist_names, (r->nhist + 1) * sizeof(char *));
+  r->hist_names[r->nhist++] = strdup(name);
+}
+
+static bool word_in(const char *hay, const char *w) {
+  size_t n = strlen(w);
+  for (const char *p = strstr(hay, w); p; p = strstr(p + 1, w)) {
+    bool left = p == hay || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == ':');
+    bool right = !(isalnum((unsigned char)p[n]) || p[n] == '_' || p[n] == ':');
+    if (left && right) {
+      return true;
+    }
+  }
+  return false;
+}
+
+static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *cmd, int64_t step, bool nhcb) {
+  (void)cmd;
+  for (; *i < nl; (*i)++) {
+    char *l = trim(lines[*i]);
+    if (!*l) {
+      break;
+    }
+    if (l[0] == '#') {
+      continue;
+    }
+    lset ls;
+    const char *p = parse_metric(l, &ls);
+    if (!p) {
+      fprintf(stderr, "%s:%zu: bad series line\n", r->file, *i + 1);
+      lset_free(&ls);
+      continue;
+    }
+    if (*p == '@') {
+      lset_free(&ls); /* start timestamps line: ignored */
+      continue;
+    }
+    svals sv = {0};
+    if (!parse_values(p, &sv)) {
+      fprintf(stderr, "%s:%zu: bad values\n", r->file, *i + 1);
+    }
+    const char *name = rt_labels_get(ls.l, ls.n, "__name__");
+    if (sv.hist) {
+      pql_memstore_add(r->hist, ls.l, ls.n, 0, 0);
+      if (name) {
+        add_hist_name(r, name);
+      }
+    }
+    if (nhcb && name) {
+      /* a native histogram with custom buckets is synthesized under the base name */
+      char base[256];
+      snprintf(base, sizeof base, "%s", name);
+      const char *sufs[] = {"_bucket", "_count", "_sum"};
+      for (size_t k = 0; k < 3; k++) {
+        size_t bl = strlen(base), sl = strlen(sufs[k]);
+        if (bl > sl && strcmp(base + bl - sl, sufs[k]) == 0) {
+          base[bl - sl] = 0;
+          add_hist_name(r, base);
+          lset nls = {0};
+          for (size_t j = 0; j < ls.n; j++) {
+            if (strcmp(ls.l[j].name, "le") == 0) {
+              continue;
+            }
+            nls.l[nls.n].name = ls.l[j].name;
+            nls.l[nls.n].value = strcmp(ls.l[j].name, "__name__") == 0 ? base : ls.l[j].value;
+            nls.n++;
+          }
+          pql_memstore_add(r->hist, nls.l, nls.n, 0, 0);
+        }
+      }
+    }
+    for (size_t k = 0; k < sv.n; k++) {
+      if (sv.v[k].present) {
+        pql_memstore_add(r->ms, ls.l, ls.n, (int64_t)k * step, sv.v[k].v);
+      }
+    }
+    rt_free(sv.v, 0);
+    lset_free(&ls);
+  }
+}
+
+static char *dup_after(const char *s, const char *prefix) {
+  const char *p = s + strlen(prefix);
+  while (isspace((unsigned char)*p)) {
+    p++;
+  }
+  return strdup(p);
+}
+
+static bool parse_eval_header(char *l, evalcmd *c) {
+  char *sp = l;
+  while (*sp && !isspace((unsigned char)*sp)) {
+    sp++;
+  }
+  size_t wl = (size_t)(sp - l);
+  char word[32];
+  snprintf(word, sizeof word, "%.*s", (int)wl, l);
+  for (char *w = word; *w; w++) {
+    *w = (char)tolower((unsigned char)*w);
+  }
+  if (strcmp(word, "eval_fail") == 0) {
+    c->fail = true;
+  } else if (strcmp(word, "eval_ordered") == 0) {
+    c->ordered = true;
+  } else if (strcmp(word, "eval_warn") == 0) {
+    c->warn = 1;
+  } else if (strcmp(word, "eval_info") == 0) {
+    c->info = 1;
+  } else if (strcmp(word, "eval") != 0) {
+    return false;
+  }
+  char *p = sp;
+  while (isspace((unsigned char)*p)) {
+    p++;
+  }
+  if (strncmp(p, "instant", 7) == 0) {
+    p += 7;
+    while (isspace((unsigned char)*p)) {
+      p++;
+    }
+    if (strncmp(p, "at", 2) != 0) {
+      return false;
+    }
+    p += 2;
+    while (isspace((unsigned char)*p)) {
+      p++;
+    }
+    char *ts = p;
+    while (*p && !isspace((unsigned char)*p)) {
+      p++;
+    }
+    if (!parse_dur(ts, (size_t)(p - ts), &c->t)) {
+      return false;
+    }
+    c->expr = strdup(trim(p));
+    return true;
+  }
+  if (strncmp(p, "range", 5) == 0) {
+    c->range = true;
+    char f1[64], f2[64], f3[64];
+    int used = 0;
+    if (sscanf(p, "range from %63s to %63s step %63s %n", f1, f2, f3, &used) != 3) {
+      return false;
+    }
+    if (!parse_dur(f1, strlen(f1), &c->start) || !parse_dur(f2, strlen(f2), &c->end) ||
+        !parse_dur(f3, strlen(f3), &c->step)) {
+      return false;
+    }
+    c->expr = strdup(trim(p + used));
+    return true;
+  }
+  return false;
+}
+
+static void parse_expect(char *l, evalcmd *c) {
+  char *p = l + 6;
+  while (isspace((unsigned char)*p)) {
+    p++;
+  }
+  struct {
+    const char *w;
+    int kind;
+  } kinds[] = {{"fail", 1}, {"warn", 2}, {"no_warn", 3}, {"info", 4}, {"no_info", 5}, {"ordered", 6}};
+  for (size_t k = 0; k < RT_ARRAY_LEN(kinds); k++) {
+    size_t n = strlen(kinds[k].w);
+    if (strncmp(p, kinds[k].w, n) != 0 || (p[n] && !isspace((unsigned char)p[n]))) {
+      continue;
+    }
+    char *rest = p + n;
+    while (isspace((unsigned char)*rest)) {
+      rest++;
+    }
+    char *msg = NULL, *re = NULL;
+    if (strncmp(rest, "msg:", 4) == 0) {
+      msg = strdup(trim(rest + 4));
+    } else if (strncmp(rest, "regex:", 6) == 0) {
+      re = strdup(trim(rest + 6));
+    }
+    switch (kinds[k].kind) {
+    case 1: c->fail = true; c->fail_msg = msg; c->fail_re = re; break;
+    case 2: c->warn = 1; c->warn_msg = msg; c->warn_re = re; break;
+    case 3: c->warn = -1; free(msg); free(re); break;
+    case 4: c->info = 1; c->info_msg = msg; c->info_re = re; break;
+    case 5: c->info = -1; free(msg); free(re); break;
+    case 6: c->ordered = true; free(msg); free(re); break;
+    }
+    return;
+  }
+  if (strncmp(p, "range vector from", 17) == 0) {
+    char f1[64], f2[64], f3[64];
+    if (sscanf(p, "range vector from %63s to %63s step %63s", f1, f2, f3) == 3 &&
+        parse_dur(f1, strlen(f1), &c->mstart) && parse_dur(f2, strlen(f2), &c->mend) &&
+        parse_dur(f3, strlen(f3), &c->mstep)) {
+      c->matrix_expect = true;
+      return;
+    }
+    c->bad = true;
+    return;
+  }
+  if (strncmp(p, "string", 6) == 0) {
+    const char *s = p + 6;
+    while (isspace((unsigned char)*s)) {
+      s++;
+    }
+    c->is_string = true;
+    c->string_v = parse_qstr(&s);
+    return;
+  }
+  c->bad = true;
+}
+
+/* Does any selector of e match a native-histogram series? */
+static bool touches_hist(pql_memstore *hist, const pql_expr *e) {
+  if (!e) {
+    return false;
+  }
+  if (e->kind == PQL_N_VS) {
+    pql_storage st = pql_memstore_storage(hist);
+    /* run the selector through a tiny query to reuse the store's matching */
+    pql_result *res = NULL;
+    rt_buf b = RT_BUF_INIT;
+    pql_expr tmp = *e;
+    tmp.offset = 0;
+    tmp.at = PQL_AT_NONE;
+    pql_format(&tmp, &b);
+    bool hit = false;
+    if (b.data && pql_query_instant(&st, NULL, b.data, 0, &res) == RT_OK) {
+      hit = res->error == NULL && res->nseries > 0;
+      pql_result_free(res);
+    }
+    rt_buf_free(&b);
+    return hit;
+  }
+  if (touches_hist(hist, e->a) || touches_hist(hist, e->b)) {
+    return true;
+  }
+  for (size_t i = 0; i < e->nargs; i++) {
+    if (touches_hist(hist, e->args[i])) {
+      return true;
+    }
+  }
+  return false;
+}
+
+static void run_eval(runner *r, evalcmd *c) {
+  char why[1024];
+  const char *fail = NULL;
+  rt_buf detail = RT_BUF_INIT;
+
+  for (size_t i = 0; i < r->nhist && !c->hist; i++) {
+    if (word_in(c->expr, r->hist_names[i])) {
+      c->hist = true;
+    }
+  }
+  if (!c->hist) {
+    pql_expr *pe = NULL;
+    char eb[256];
+    if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
+      c->hist = touches_hist(r->hist, pe);
+      pql_expr_free(pe);
+    }
+  }
+  if (c->hist) {
+    add_skip(r, "native histogram series");
+    return;
+  }
+  if (c->bad) {
+    add_skip(r, "eval block the harness cannot parse");
+    return;
+  }
+  pql_storage st = pql_memstore_storage(r->ms);
+  pql_opts o = {.lookback_ms = 300000, .subquery_step_ms = 60000, .max_samples = 50000000};
+  pql_result *res = NULL;
+  if (c->range) {
+    pql_query_range(&st, &o, c->expr, c->start, c->end, c->step, &res);
+    fail = check_range(c, res, why, sizeof why);
+  } else {
+    pql_query_instant(&st, &o, c->expr, c->t, &res);
+    fail = check_instant(c, res, false, c->t, why, sizeof why);
+    pql_expr *pe = NULL;
+    bool qt = false;
+    char eb[256];
+    if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
+      qt = pql_expr_uses_query_times(pe);
+      pql_expr_free(pe);
+    }
+    if (!fail && !c->ordered && !c->matrix_expect && !c->is_string && !qt) {
+      pql_result *rr = NULL;
+      pql_query_range(&st, &o, c->expr, c->t - 60000, c->t + 60000, 60000, &rr);
+      fail = check_instant(c, rr, true, c->t, why, sizeof why);
+      if (fail) {
+        rt_buf_puts(&detail, "(range mode) ");
+        pql_result_free(res);
+        res = rr;
+      } else {
+        pql_result_free(rr);
+      }
+    }
+  }
+  if (fail) {
+    r->st.failed++;
+    if (verbose) {
+      rt_buf b = RT_BUF_INIT;
+      put_expected(&b, c);
+      rt_buf g = RT_BUF_INIT;
+      put_result(&g, res);
+      printf("  FAIL %s:%d: %s%s\n    expr: %s\n    expected: %s\n    got: %s\n", r->file, c->line,
+             detail.data ? detail.data : "", fail, c->expr, b.data ? b.data : "", g.data ? g.data : "");
+      for (size_t i = 0; i < res->nwarnings; i++) {
+        printf("    warning: %s\n", res->warnings[i]);
+      }
+      for (size_t i = 0; i < res->ninfos; i++) {
+        printf("    info: %s\n", res->infos[i]);
+      }
+      rt_buf_free(&b);
+      rt_buf_free(&g);
+    }
+  } else {
+    r->st.passed++;
+  }
+  rt_buf_free(&detail);
+  pql_result_free(res);
+}
+
+static int run_file(const char *path, const char *name, filestat *out, runner *r) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    return -1;
+  }
+  char **lines = NULL;
+  size_t nl = 0, cap = 0;
+  char *line = NULL;
+  size_t lcap = 0;
+  while (getline(&line, &lcap, f) >= 0) {
+    if (nl == cap) {
+      cap = cap ? cap * 2 : 256;
+      lines = realloc(lines, cap * sizeof *lines);
+    }
+    lines[nl++] = strdup(line);
+  }
+  free(line);
+  fclose(f);
+  memset(r, 0, sizeof *r);
+  r->file = name;
+  r->ms = pql_memstore_create();
+  r->hist = pql_memstore_create();
+  for (size_t i = 0; i < nl; i++) {
+    char *l = trim(lines[i]);
+    if (!*l || l[0] == '#') {
+      continue;
+    }
+    if (strcasecmp(l, "clear") == 0) {
+      pql_memstore_destroy(r->ms);
+      r->ms = pql_memstore_create();
+      pql_memstore_destroy(r->hist);
+      r->hist = pql_memstore_create();
+      for (size_t k = 0; k < r->nhist; k++) {
+        free(r->hist_names[k]);
+      }
+      r->nhist = 0;
+      continue;
+    }
+    if (strncasecmp(l, "load", 4) == 0) {
+      bool nhcb = strncasecmp(l, "load_with_nhcb", 14) == 0;
+      char *p = l + (nhcb ? 14 : 4);
+      p = trim(p);
+      int64_t step;
+      if (!parse_dur(p, strlen(p), &step)) {
+        fprintf(stderr, "%s:%zu: bad load step\n", name, i + 1);
+        continue;
+      }
+      i++;
+      run_load(r, lines, nl, &i, l, step, nhcb);
+      continue;
+    }
+    if (strncasecmp(l, "eval", 4) == 0) {
+      evalcmd c = {0};
+      c.line = (int)i + 1;
+      if (!parse_eval_header(l, &c)) {
+        c.bad = true;
+      }
+      for (i++; i < nl; i++) {
+        char *x = trim(lines[i]);
+        if (!*x) {
+          break;
+        }
+        if (x[0] == '#') {
+          continue;
+        }
+        if (strncmp(x, "expect ", 7) == 0) {
+          parse_expect(x, &c);
+          continue;
+        }
+        if (strncmp(x, "expected_fail_message", 21) == 0) {
+          c.fail_msg = dup_after(x, "expected_fail_message");
+          continue;
+        }
+        if (strncmp(x, "expected_fail_regexp", 20) == 0) {
+          c.fail_re = dup_after(x, "expected_fail_regexp");
+          continue;
+        }
+        double v;
+        if (parse_go_number(x, &v)) {
+          c.scalar = true;
+          c.scalar_v = v;
+          continue;
+        }
+        if (strstr(x, "{{")) {
+          c.hist = true;
+        }
+        lset ls;
+        const char *p = parse_metric(x, &ls);
+        if (!p) {
+          c.bad = true;
+          lset_free(&ls);
+          continue;
+        }
+        svals sv = {0};
+        if (!parse_values(p, &sv)) {
+          c.bad = true;
+        }
+        if (sv.hist) {
+          c.hist = true;
+        }
+        c.es = realloc(c.es, (c.nes + 1) * sizeof *c.es);
+        c.es[c.nes].ls = ls;
+        c.es[c.nes].vals = sv;
+        c.nes++;
+      }
+      run_eval(r, &c);
+      free_eval(&c);
+      continue;
+    }
+    fprintf(stderr, "%s:%zu: unknown command: %s\n", name, i + 1, l);
+  }
+  pql_memstore_destroy(r->ms);
+  pql_memstore_destroy(r->hist);
+  for (size_t k = 0; k < r->nhist; k++) {
+    free(r->hist_names[k]);
+  }
+  free(r->hist_names);
+  for (size_t k = 0; k < nl; k++) {
+    free(lines[k]);
+  }
+  free(lines);
+  *out = r->st;
+  return 0;
+}
+
+static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+int main(int argc, char **argv) {
+  const char *dir = RT_SOURCE_DIR "/../shared/promqltest";
+  const char *only = NULL;
+  bool require_core = false;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
+      verbose = true;
+    } else if (strcmp(argv[i], "--require-core") == 0) {
+      require_core = true;
+    } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+      only = argv[++i];
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME] [DIR]\n", argv[0]);
+      return 2;
+    } else {
+      dir = argv[i];
+    }
+  }
+  DIR *d = opendir(dir);
+  if (!d && strcmp(dir, RT_SOURCE_DIR "/../shared/promqltest") == 0) {
+    /* a checkout one level deeper (a worktree) */
+    dir = RT_SOURCE_DIR "/../../shared/promqltest";
+    d = opendir(dir);
+  }
+  if (!d) {
+    fprintf(stderr, "cannot open %s\n", dir);
+    return 2;
+  }
+  char *names[256];
+  size_t nn = 0;
+  struct dirent *de;
+  while ((de = readdir(d)) && nn < 256) {
+    size_t l = strlen(de->d_name);
+    if (l > 5 && strcmp(de->d_name + l - 5, ".test") == 0) {
+      names[nn++] = strdup(de->d_name);
+    }
+  }
+  closedir(d);
+  qsort(names, nn, sizeof names[0], name_cmp);
+  int tp = 0, tf = 0, ts = 0, cf = 0, files = 0;
+  int core_p = 0, core_total = 0;
+  for (size_t i = 0; i < nn; i++) {
+    char base[256];
+    snprintf(base, sizeof base, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
+    if (only && strcmp(only, base) != 0) {
+      free(names[i]);
+      continue;
+    }
+    bool core = false;
+    for (size_t k = 0; k < RT_ARRAY_LEN(core_files); k++) {
+      if (strcmp(core_files[k], base) == 0) {
+        core = true;
+      }
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+    filestat st;
+    runner r;
+    if (run_file(path, base, &st, &r) != 0) {
+      fprintf(stderr, "cannot read %s\n", path);
+      free(names[i]);
+      return 2;
+    }
+    files++;
+    printf("%-22s %s passed %4d  failed %4d  skipped %4d\n", base, core ? "core" : "    ", st.passed, st.failed,
+           st.skipped);
+    for (size_t k = 0; k < r.nskip; k++) {
+      printf("%-22s        skipped %d: %s\n", "", r.skip_counts[k], r.skip_reasons[k]);
+      free(r.skip_reasons[k]);
+    }
+    fflush(stdout);
+    tp += st.passed;
+    tf += st.failed;
+    ts += st.skipped;
+    if (core) {
+      cf += st.failed;
+      core_p += st.passed;
+      core_total += st.passed + st.failed + st.skipped;
+    }
+    free(names[i]);
+  }
+  printf("files %d: passed %d, failed %d, skipped %d; core: passed %d of %d, failed %d\n", files, tp, tf, ts, core_p,
+         core_total, cf);
+  if (require_core && cf > 0) {
+    return 1;
+  }
+  return 0;
+}

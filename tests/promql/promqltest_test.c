@@ -1,0 +1,42 @@
+/* promqltest_test.c - runs the conformance harness over the upstream PromQL test files. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool have_dir(const char *p) {
+  struct stat st;
+  return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+Test(promqltest, all_files, .timeout = 280) {
+  const char *dir = RT_SOURCE_DIR "/../shared/promqltest";
+  if (!have_dir(dir)) {
+    dir = RT_SOURCE_DIR "/../../shared/promqltest";
+  }
+  if (!have_dir(dir)) {
+    cr_skip_test("upstream test files not found next to the repository");
+  }
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s/promqltest_prog --require-core %s", RT_BINARY_DIR, dir);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  int files = 0;
+  bool summary = false;
+  while (fgets(line, sizeof line, f)) {
+    if (strstr(line, " passed ") && strstr(line, " failed ") && !strncmp(line, "files ", 6) == 0) {
+      files++;
+    }
+    if (!strncmp(line, "files ", 6)) {
+      summary = true;
+      int n = 0;
+      cr_expect_eq(sscanf(line, "files %d", &n), 1);
+      cr_expect_eq(n, files, "summary counts %d files, listed %d", n, files);
+    }
+  }
+  int rc = pclose(f);
+  cr_expect_eq(rc, 0, "harness exit status %d", rc);
+  cr_expect(summary, "no summary line");
+  cr_expect_geq(files, 21, "expected every test file to run, got %d", files);
+}

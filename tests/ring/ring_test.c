@@ -1,0 +1,334 @@
+/* ring_test.c - running members: gossip convergence without a leader, state changes, forget,
+ * unhealthy detection, watchers, lock-free lookups under concurrent updates. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/rpc.h"
+#include "ring/ring.h"
+
+static void nap_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+/* Polls `cond` until it holds or `ms` pass. */
+#define WAIT_FOR(cond, ms)                                       \
+  ({                                                             \
+    uint64_t _dl = rt_mono_ns() + (uint64_t)(ms) * 1000000ull;   \
+    bool _ok;                                                    \
+    while (!(_ok = (cond)) && rt_mono_ns() < _dl) {              \
+      nap_ms(10);                                                \
+    }                                                            \
+    _ok;                                                         \
+  })
+
+static ring_config node_cfg(const char *id, const char *zone, const char *bind, const char *join) {
+  ring_config c;
+  ring_config_defaults(&c);
+  c.instance_id = id;
+  c.zone = zone;
+  c.gossip_bind = bind;
+  c.join = join;
+  c.gossip_interval_ms = 50;
+  c.gossip_timeout_ms = 500;
+  c.gossip_fanout = 2;
+  c.heartbeat_period_ms = 100;
+  c.heartbeat_timeout_ms = 60000;
+  c.num_tokens = 32;
+  return c;
+}
+
+/* Does r see `n` instances, all in `st` (or any state when st < 0), all healthy? */
+static bool sees(ring *r, size_t n, int st) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  bool ok = ring_snapshot_count(s) == n;
+  for (size_t i = 0; ok && i < n; i++) {
+    const ring_instance *in = ring_snapshot_instance(s, i);
+    ok = in->healthy && (st < 0 || in->state == (ring_state)st);
+  }
+  ring_snapshot_release(s);
+  return ok;
+}
+
+static int state_of(ring *r, const char *id) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  long i = ring_snapshot_find(s, id);
+  int st = i < 0 ? -1 : (int)ring_snapshot_instance(s, (size_t)i)->state;
+  ring_snapshot_release(s);
+  return st;
+}
+
+static int healthy_of(ring *r, const char *id) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  long i = ring_snapshot_find(s, id);
+  int h = i < 0 ? -1 : (int)ring_snapshot_instance(s, (size_t)i)->healthy;
+  ring_snapshot_release(s);
+  return h;
+}
+
+#define N 5
+
+static bool all_see(ring **r, int n, size_t count, int st) {
+  for (int i = 0; i < n; i++) {
+    if (r[i] && !sees(r[i], count, st)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static bool all_state(ring **r, int n, const char *id, int st) {
+  for (int i = 0; i < n; i++) {
+    if (r[i] && state_of(r[i], id) != st) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Five members over inproc, each joining only its predecessor (a chain: no member knows all,
+ * none leads), plus a watcher that joins only the last one. */
+Test(ring_gossip, five_nodes_converge_without_a_leader) {
+  ring *r[N + 1] = {0};
+  char ids[N][16], eps[N][64];
+  const char *zones[] = {"a", "b", "c", "a", "b"};
+  char err[256];
+  for (int i = 0; i < N; i++) {
+    snprintf(ids[i], sizeof ids[i], "ing-%d", i);
+    snprintf(eps[i], sizeof eps[i], "inproc://ring-gossip-%d-%d", getpid(), i);
+    ring_config c = node_cfg(ids[i], zones[i], eps[i], i ? eps[i - 1] : NULL);
+    cr_assert_eq(ring_create(&c, &r[i], err, sizeof err), RT_OK, "%s", err);
+  }
+  ring_config wc = node_cfg(NULL, "", NULL, eps[N - 1]);
+  cr_assert_eq(ring_create(&wc, &r[N], err, sizeof err), RT_OK, "%s", err);
+  size_t nt;
+  cr_assert_null(ring_tokens(r[N], &nt));
+  cr_assert_eq(ring_set_state(r[N], RING_ACTIVE), RT_EINVAL, "a watcher has no state");
+
+  uint64_t t0 = rt_mono_ns();
+  cr_assert(WAIT_FOR(all_see(r, N + 1, N, RING_JOINING), 10000), "no convergence on JOINING");
+  printf("gossip: 5 members + 1 watcher converged in %.0f ms\n", (rt_mono_ns() - t0) / 1e6);
+
+  /* every member turns ACTIVE: all views converge, tokens included */
+  for (int i = 0; i < N; i++) {
+    cr_assert_eq(ring_set_state(r[i], RING_ACTIVE), RT_OK);
+  }
+  cr_assert(WAIT_FOR(all_see(r, N + 1, N, RING_ACTIVE), 10000), "no convergence on ACTIVE");
+  for (int i = 0; i <= N; i++) {
+    ring_snapshot *s = ring_snapshot_acquire(r[i]);
+    cr_assert_eq(ring_snapshot_tokens(s), N * 32);
+    cr_assert_eq(ring_snapshot_zone_count(s), 3);
+    ring_replication_set rs;
+    cr_assert_eq(ring_snapshot_get(s, 123456789u, RING_OP_WRITE, &rs), RT_OK);
+    cr_assert_eq(rs.n, 3);
+    ring_snapshot_release(s);
+  }
+  /* tokens generated after the first pull avoid each other */
+  ring_snapshot *s = ring_snapshot_acquire(r[0]);
+  uint32_t last = 0;
+  size_t seen = 0;
+  for (size_t i = 0; i < ring_snapshot_count(s); i++) {
+    seen += ring_snapshot_instance(s, i)->ntokens;
+  }
+  cr_assert_eq(seen, N * 32);
+  (void)last;
+  ring_snapshot_release(s);
+
+  /* a state change spreads */
+  cr_assert_eq(ring_set_state(r[3], RING_LEAVING), RT_OK);
+  cr_assert(WAIT_FOR(all_state(r, N + 1, "ing-3", RING_LEAVING), 10000));
+
+  /* a forget of a live member is undone by that member */
+  cr_assert_eq(ring_forget(r[0], "ing-1"), RT_OK);
+  cr_assert_eq(state_of(r[0], "ing-1"), -1, "gone locally at once");
+  cr_assert(WAIT_FOR(all_state(r, N + 1, "ing-1", RING_ACTIVE), 10000),
+            "a live member re-registers");
+
+  /* a member that stops for good is forgotten everywhere once one member forgets it */
+  ring_destroy(r[4]);
+  r[4] = NULL;
+  cr_assert_eq(ring_forget(r[1], "ing-4"), RT_OK);
+  cr_assert(WAIT_FOR(all_state(r, N + 1, "ing-4", -1), 10000), "the forget did not spread");
+  cr_assert_eq(ring_forget(r[1], "nobody"), RT_ENOTFOUND);
+
+  for (int i = 0; i <= N; i++) {
+    ring_destroy(r[i]);
+  }
+}
+
+Test(ring_gossip, unhealthy_detection_with_a_short_timeout) {
+  ring *r[3] = {0};
+  char eps[3][64];
+  char err[256];
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "ing-%d", i);
+    snprintf(eps[i], sizeof eps[i], "inproc://ring-health-%d-%d", getpid(), i);
+    ring_config c = node_cfg(id, i == 0 ? "a" : i == 1 ? "b" : "c", eps[i], i ? eps[0] : NULL);
+    c.heartbeat_period_ms = 50;
+    c.heartbeat_timeout_ms = 1000;
+    c.gossip_timeout_ms = 100;
+    cr_assert_eq(ring_create(&c, &r[i], err, sizeof err), RT_OK, "%s", err);
+    cr_assert_eq(ring_set_state(r[i], RING_ACTIVE), RT_OK);
+  }
+  cr_assert(WAIT_FOR(all_see(r, 3, 3, RING_ACTIVE), 10000));
+  /* stays healthy across several timeouts while heartbeating */
+  uint64_t until = rt_mono_ns() + 2500ull * 1000000;
+  while (rt_mono_ns() < until) {
+    cr_assert(healthy_of(r[0], "ing-2") == 1, "false unhealthy verdict");
+    nap_ms(20);
+  }
+  /* ing-2 dies silently */
+  uint64_t t0 = rt_mono_ns();
+  ring_destroy(r[2]);
+  r[2] = NULL;
+  cr_assert(WAIT_FOR(healthy_of(r[0], "ing-2") == 0 && healthy_of(r[1], "ing-2") == 0, 5000),
+            "dead member not detected");
+  double ms = (rt_mono_ns() - t0) / 1e6;
+  printf("health: a silent member was marked unhealthy after %.0f ms (timeout 1000 ms)\n", ms);
+  cr_assert(ms >= 700, "unhealthy too early: %.0f ms", ms);
+  /* writes skip it and still have a quorum */
+  ring_snapshot *s = ring_snapshot_acquire(r[0]);
+  long dead = ring_snapshot_find(s, "ing-2");
+  cr_assert_eq(ring_snapshot_instance(s, (size_t)dead)->state, RING_ACTIVE);
+  for (uint32_t k = 0; k < 4000000000u; k += 40000003) {
+    ring_replication_set rs;
+    cr_assert_eq(ring_snapshot_get(s, k, RING_OP_WRITE, &rs), RT_OK);
+    cr_assert_eq(rs.n, 2);
+    cr_assert_eq(rs.quorum, 2);
+    for (uint32_t j = 0; j < rs.n; j++) {
+      cr_assert_neq(rs.inst[j], (uint32_t)dead);
+    }
+  }
+  rt_buf b = RT_BUF_INIT;
+  ring_snapshot_json(s, 0, &b);
+  cr_assert(strstr(b.data, "\"healthy\":false"), "%s", b.data);
+  rt_buf_free(&b);
+  ring_snapshot_release(s);
+  ring_destroy(r[0]);
+  ring_destroy(r[1]);
+}
+
+/* Three members over tcp on loopback. Ports may be taken by other processes: retry. */
+Test(ring_gossip, tcp_loopback) {
+  ring *r[3] = {0};
+  char eps[3][64];
+  char err[256];
+  int base = 20000 + (getpid() % 20000);
+  for (int i = 0; i < 3; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "tcp-%d", i);
+    rt_err e = RT_EIO;
+    for (int attempt = 0; attempt < 20 && e != RT_OK; attempt++) {
+      snprintf(eps[i], sizeof eps[i], "tcp://127.0.0.1:%d", base + i * 37 + attempt * 101);
+      ring_config c = node_cfg(id, i == 0 ? "a" : i == 1 ? "b" : "c", eps[i], i ? eps[0] : NULL);
+      e = ring_create(&c, &r[i], err, sizeof err);
+    }
+    cr_assert_eq(e, RT_OK, "%s", err);
+    cr_assert_eq(ring_set_state(r[i], RING_ACTIVE), RT_OK);
+  }
+  cr_assert(WAIT_FOR(all_see(r, 3, 3, RING_ACTIVE), 15000), "no convergence over tcp");
+  for (int i = 0; i < 3; i++) {
+    ring_destroy(r[i]);
+  }
+}
+
+/* ring_join on a member that started alone; a dead join target is reported. */
+Test(ring_gossip, join_later_and_unreachable_peer) {
+  char err[256];
+  char ep0[64], ep1[64];
+  snprintf(ep0, sizeof ep0, "inproc://ring-join-%d-0", getpid());
+  snprintf(ep1, sizeof ep1, "inproc://ring-join-%d-1", getpid());
+  ring *a, *b;
+  ring_config ca = node_cfg("a", "a", ep0, NULL);
+  ring_config cb = node_cfg("b", "b", ep1, NULL);
+  cb.gossip_timeout_ms = 200;
+  cr_assert_eq(ring_create(&ca, &a, err, sizeof err), RT_OK, "%s", err);
+  cr_assert_eq(ring_create(&cb, &b, err, sizeof err), RT_OK, "%s", err);
+  cr_assert(sees(a, 1, RING_JOINING));
+  cr_assert_eq(ring_join(b, "inproc://ring-join-nobody", err, sizeof err), RT_EUNAVAIL);
+  cr_assert(strstr(err, "ring-join-nobody"), "%s", err);
+  cr_assert_eq(ring_join(b, " , ", err, sizeof err), RT_EINVAL);
+  cr_assert_eq(ring_join(b, ep0, err, sizeof err), RT_OK, "%s", err);
+  /* push-pull: both sides know both after one exchange */
+  cr_assert(sees(b, 2, RING_JOINING));
+  cr_assert(WAIT_FOR(sees(a, 2, RING_JOINING), 5000));
+  ring_destroy(a);
+  ring_destroy(b);
+}
+
+typedef struct reader_arg {
+  ring *r;
+  atomic_bool *stop;
+  atomic_long lookups;
+  long failures;
+} reader_arg;
+
+static void *reader(void *p) {
+  reader_arg *a = p;
+  uint64_t rng = 1;
+  while (!atomic_load(a->stop)) {
+    ring_snapshot *s = ring_snapshot_acquire(a->r);
+    for (int i = 0; i < 1000; i++) {
+      ring_replication_set rs;
+      if (ring_snapshot_get(s, (uint32_t)(ring_rand_next(&rng) >> 32), RING_OP_WRITE, &rs) !=
+          RT_OK) {
+        a->failures++;
+      }
+      for (uint32_t j = 0; j < rs.n; j++) {
+        if (!ring_snapshot_instance(s, rs.inst[j])->id[0]) {
+          a->failures++;
+        }
+      }
+      a->lookups++;
+    }
+    ring_snapshot_release(s);
+  }
+  return NULL;
+}
+
+Test(ring_gossip, lookups_while_the_ring_changes) {
+  char err[256];
+  ring_config c = node_cfg("solo", "a", NULL, NULL);
+  c.replication_factor = 1;
+  ring *r;
+  cr_assert_eq(ring_create(&c, &r, err, sizeof err), RT_OK, "%s", err);
+  cr_assert_eq(ring_set_state(r, RING_ACTIVE), RT_OK);
+  atomic_bool stop = false;
+  reader_arg args[2] = {{r, &stop, 0, 0}, {r, &stop, 0, 0}};
+  pthread_t th[2];
+  for (int i = 0; i < 2; i++) {
+    pthread_create(&th[i], NULL, reader, &args[i]);
+  }
+  uint64_t v0;
+  {
+    ring_snapshot *s = ring_snapshot_acquire(r);
+    v0 = ring_snapshot_version(s);
+    ring_snapshot_release(s);
+  }
+  /* keep publishing until both readers have done plenty of lookups across many snapshots */
+  uint64_t deadline = rt_mono_ns() + 20000ull * 1000000;
+  int beats = 0;
+  while ((beats < 200 || atomic_load(&args[0].lookups) < 20000 ||
+          atomic_load(&args[1].lookups) < 20000) &&
+         rt_mono_ns() < deadline) {
+    cr_assert_eq(ring_heartbeat(r), RT_OK);
+    beats++;
+  }
+  printf("lookups: %ld + %ld lookups during %d snapshot publications\n",
+         atomic_load(&args[0].lookups), atomic_load(&args[1].lookups), beats);
+  atomic_store(&stop, true);
+  for (int i = 0; i < 2; i++) {
+    pthread_join(th[i], NULL);
+    cr_assert_eq(args[i].failures, 0);
+    cr_assert(args[i].lookups > 0);
+  }
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  cr_assert(ring_snapshot_version(s) >= v0 + 200, "each heartbeat publishes a snapshot");
+  ring_snapshot_release(s);
+  ring_destroy(r);
+}

@@ -417,3 +417,76 @@ Test(ring_snapshot, token_collision_between_instances_resolves_the_same_everywhe
   ring_desc_destroy(x);
   ring_desc_destroy(y);
 }
+
+/* Every allocation of a build may fail: the build reports RT_ENOMEM and leaks nothing. */
+Test(ring_snapshot, out_of_memory_at_every_allocation) {
+  ring_desc *d;
+  cr_assert_eq(ring_desc_create(&d), RT_OK);
+  uint64_t rng = 17;
+  add_instances(d, &rng, 3, 2, 0, RING_ACTIVE);
+  int failures = 0;
+  for (long n = 0; n < 200; n++) {
+    ring_snapshot *s = NULL;
+    rt_alloc_fail_after(n);
+    rt_err e = ring_snapshot_build(d, NULL, &s);
+    rt_alloc_fail_after(-1);
+    if (e == RT_OK) {
+      cr_assert_eq(ring_snapshot_count(s), 6);
+      ring_snapshot_release(s);
+      break;
+    }
+    cr_assert_eq(e, RT_ENOMEM);
+    cr_assert_null(s);
+    failures++;
+  }
+  cr_assert_gt(failures, 10);
+  /* the descriptor too: a failed set or merge leaves it as it was */
+  for (long n = 0; n < 20; n++) {
+    uint32_t t[] = {1, 2, 3};
+    ring_instance in = {.id = "new-one", .zone = "z", .state = RING_ACTIVE, .heartbeat_ms = NOW,
+                        .tokens = t, .ntokens = 3};
+    rt_alloc_fail_after(n);
+    rt_err e = ring_desc_set(d, &in);
+    rt_alloc_fail_after(-1);
+    ring_instance got;
+    if (e == RT_OK) {
+      cr_assert(ring_desc_get(d, "new-one", &got));
+      break;
+    }
+    cr_assert_eq(e, RT_ENOMEM);
+    cr_assert_not(ring_desc_get(d, "new-one", &got));
+    cr_assert_eq(ring_desc_count(d), 6);
+  }
+  rt_buf b = RT_BUF_INIT;
+  rt_alloc_fail_after(0);
+  cr_assert_eq(ring_desc_encode(d, NULL, &b), RT_ENOMEM);
+  rt_alloc_fail_after(-1);
+  rt_buf_free(&b);
+  ring_desc_destroy(d);
+}
+
+/* Figures: build time and lookup cost at 30 and 120 instances. */
+Test(ring_snapshot, build_and_lookup_cost) {
+  int sizes[] = {10, 40};
+  for (size_t k = 0; k < 2; k++) {
+    ring_desc *d;
+    cr_assert_eq(ring_desc_create(&d), RT_OK);
+    uint64_t rng = 23;
+    add_instances(d, &rng, 3, sizes[k], 0, RING_ACTIVE);
+    uint64_t t0 = rt_mono_ns();
+    ring_snapshot *s = build(d, 3);
+    uint64_t t1 = rt_mono_ns();
+    uint64_t krng = 1, sum = 0;
+    int n = 1000000;
+    for (int i = 0; i < n; i++) {
+      ring_replication_set rs;
+      ring_snapshot_get(s, (uint32_t)(ring_rand_next(&krng) >> 32), RING_OP_WRITE, &rs);
+      sum += rs.inst[0];
+    }
+    uint64_t t2 = rt_mono_ns();
+    printf("cost: %d instances x 128 tokens: build %.2f ms, lookup %.0f ns (checksum %llu)\n",
+           3 * sizes[k], (t1 - t0) / 1e6, (double)(t2 - t1) / n, (unsigned long long)sum);
+    ring_snapshot_release(s);
+    ring_desc_destroy(d);
+  }
+}

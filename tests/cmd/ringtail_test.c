@@ -338,6 +338,13 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   cr_assert_eq(count(r.body, "\"__name__\""), 50, "%s", r.body);
   tc_free(&r);
 
+  /* PromQL on the same port, as Grafana asks */
+  cr_assert(tc_get(port, "/prometheus/api/v1/query?query=count%28count_over_time%28%7Bjob%3D%22loadgen%22%7D%5B2h%5D%29%29", &r));
+  cr_assert_eq(r.status, 200, "%s", r.body);
+  cr_assert(strstr(r.body, "\"resultType\":\"vector\""), "%s", r.body);
+  cr_assert(strstr(r.body, "\"50\"]"), "%s", r.body);
+  tc_free(&r);
+
   cr_assert(tc_get(port, "/metrics", &r));
   cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 500\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_samples_appended_total 500\n"), "%s", r.body);

@@ -6,6 +6,7 @@
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
+#include "common/buf.h"
 #include "common/chunk.h"
 #include "common/labels.h"
 #include "ingester/ingester.h"
@@ -173,6 +174,13 @@ rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_are
 rt_err ing_maintain(ing_ingester *ing);
 /* Counts the records in the wal column family (tests). */
 rt_err ing_wal_count(ing_ingester *ing, uint64_t *n);
+
+/* The decimal chunk encoding (ing_dchunk.c, used on disk only). Encodes n samples into b
+ * (reset first); false when some value is not a short decimal (then keep XOR). */
+bool ing_dchunk_encode(const ing_sample *s, size_t n, rt_buf *b);
+uint16_t ing_dchunk_count(const uint8_t *p, size_t len);
+/* Decodes all samples into out (cap >= count); false on corrupt data. */
+bool ing_dchunk_decode(const uint8_t *p, size_t len, ing_sample *out, size_t cap);
 
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);

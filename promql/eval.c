@@ -254,8 +254,8 @@ struct pql_sink {
 
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
-rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
-                    size_t count) {
+static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
+                       const double *vals, const pql_point *pts, size_t count) {
   qctx *q = sink->q;
   slot *sl = sink->sl;
   if (count == 0) {
@@ -294,15 +294,17 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
   f->p = p;
   size_t k = 0;
   for (size_t i = 0; i < count; i++) {
-    if (k > 0 && ts[i] <= p[k - 1].t) {
-      if (ts[i] == p[k - 1].t) {
-        p[k - 1].v = vals[i];
+    int64_t t = pts ? pts[i].t : ts[i];
+    double v = pts ? pts[i].v : vals[i];
+    if (k > 0 && t <= p[k - 1].t) {
+      if (t == p[k - 1].t) {
+        p[k - 1].v = v;
       }
       continue; /* out of order input: keep the first ordering */
     }
-    p[k].t = ts[i];
-    p[k].v = vals[i];
-    if (PQL_STALE(vals[i])) {
+    p[k].t = t;
+    p[k].v = v;
+    if (PQL_STALE(v)) {
       f->has_stale = true;
     }
     k++;
@@ -310,6 +312,16 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
   f->n = k;
   f->cap = count;
   return RT_OK;
+}
+
+rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
+                           size_t count) {
+  return sink_add(sink, labels, nlabels, NULL, NULL, pts, count);
+}
+
+rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
+                    size_t count) {
+  return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
 }
 
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t) {
@@ -382,7 +394,15 @@ static void fetch_all(qctx *q, const pql_expr *e) {
       pql_sink sink = {q, s};
       rt_err err = q->st->select(q->st->ctx, e->matchers, e->nmatchers, s->mint + 1, s->maxt, &sink);
       if (err != RT_OK) {
-        pql_ev_fail(q, err == RT_ETIMEDOUT ? "timeout" : err == RT_ECANCELED ? "canceled" : "execution",
+        if (err == RT_ELIMIT) {
+          pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
+        }
+        pql_ev_fail(q,
+                    err == RT_ETIMEDOUT   ? "timeout"
+                    : err == RT_ECANCELED ? "canceled"
+                    : err == RT_EUNAVAIL  ? "unavailable"
+                    : err == RT_ENOMEM    ? "internal"
+                                          : "execution",
                     "%s", rt_strerror(err));
       }
       if (s->n > 1) {

@@ -216,6 +216,7 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
   }
   t->id = id;
   t->max_t = INT64_MIN;
+  t->min_t = INT64_MAX;
   pthread_rwlock_init(&t->lock, NULL);
   *out = t;
   return RT_OK;

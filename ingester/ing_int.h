@@ -114,6 +114,7 @@ typedef struct ing_tenant {
   ing_pmap names;       /* interned name -> ing_lname* */
   ing_pmap meta;        /* interned family name -> ing_meta* */
   int64_t max_t;        /* newest sample of any series (for the OOO window) */
+  int64_t min_t;        /* oldest sample of any series */
 } ing_tenant;
 
 struct ing_ingester {

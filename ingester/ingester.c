@@ -476,6 +476,9 @@ static rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t
   if (ts > t->max_t) {
     t->max_t = ts;
   }
+  if (ts < t->min_t) {
+    t->min_t = ts;
+  }
   return err;
 }
 
@@ -1280,7 +1283,15 @@ static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail
 
 static bool ing_postings_any_in_range(const ing_tenant *t, const ing_postings *p, int64_t mint,
                                       int64_t maxt) {
+  bool all = mint <= t->min_t && maxt >= t->max_t; /* every sample is inside the range */
   for (uint32_t i = 0; i < p->n; i++) {
+    if (all) {
+      const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
+      if (s && s->first_t <= s->last_t) {
+        return true;
+      }
+      continue;
+    }
     const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
     if (s && ing_in_range(s, mint, maxt)) {
       return true;
@@ -1696,6 +1707,9 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     s->last_v = s->flushed_last_v = rec.last_v;
     if (rec.last_t != INT64_MIN && rec.last_t > t->max_t) {
       t->max_t = rec.last_t;
+    }
+    if (rec.first_t < t->min_t) {
+      t->min_t = rec.first_t;
     }
     if (rec.flushed_seq > *max_flushed) {
       *max_flushed = rec.flushed_seq;

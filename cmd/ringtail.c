@@ -708,6 +708,21 @@ int main(int argc, char **argv) {
     rt_config_free(&a.cfg);
     return 2;
   }
+  if (!(a.roles & ROLE_INGESTER)) {
+    /* without an ingester in this process, inproc:// would reach nothing */
+    if ((a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0]) {
+      fprintf(stderr, "ringtail: -distributor.ingester-addresses is required when the ingester "
+                      "runs in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+    if ((a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0]) {
+      fprintf(stderr, "ringtail: -querier.ingester-addresses is required when the ingester runs "
+                      "in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+  }
   rt_cfg = &a.cfg;
 
   /* Signals are taken synchronously by main with sigwait(); every thread created from here on

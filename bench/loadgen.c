@@ -66,6 +66,8 @@ typedef struct lg_opts {
   int max_retries;
   int timeout_ms;
   bool quiet;
+  bool dry_run;            /* build requests, send nothing: measures the generator itself */
+  bool pregen;             /* build every request before sending (needs --rounds) */
   const char *metric_prefix;
 } lg_opts;
 
@@ -73,7 +75,8 @@ static lg_opts opt;
 static FILE *verify_fp;
 static pthread_mutex_t verify_mu = PTHREAD_MUTEX_INITIALIZER;
 static atomic_bool stop_flag;
-static uint64_t deadline_ns;
+static _Atomic uint64_t deadline_ns;
+static pthread_barrier_t start_barrier;
 static char rt_host_header[300];
 
 typedef struct lg_stats {
@@ -142,7 +145,8 @@ static void sleep_ns(uint64_t ns) {
 }
 
 static bool time_is_up(void) {
-  return atomic_load(&stop_flag) || (deadline_ns && mono_ns() >= deadline_ns);
+  uint64_t d = atomic_load(&deadline_ns);
+  return atomic_load(&stop_flag) || (d && mono_ns() >= d);
 }
 
 static void on_signal(int sig) {
@@ -485,6 +489,11 @@ static char send_request(lg_conn *c, lg_thread *t, const char *body, size_t blen
                     opt.path, rt_host_header, opt.tenant ? "X-Scope-OrgID: " : "",
                     opt.tenant ? opt.tenant : "", opt.tenant ? "\r\n" : "", blen);
   uint64_t backoff = 20 * 1000000ull;
+  if (opt.dry_run) {
+    lat_add(&t->st, 0);
+    t->st.bytes_sent += blen;
+    return 'A';
+  }
   for (int attempt = 0;; attempt++) {
     while (c->fd < 0) {
       if (conn_open(c)) {
@@ -534,6 +543,34 @@ static char send_request(lg_conn *c, lg_thread *t, const char *body, size_t blen
   }
 }
 
+typedef struct lg_body {
+  char *data;
+  size_t len;
+  int64_t lo, hi, ts0;
+} lg_body;
+
+/* Sends one built body and accounts for it. Returns false when the run is over. */
+static bool send_and_count(lg_conn *c, lg_thread *t, const char *body, size_t blen, int64_t lo,
+                           int64_t hi, int64_t ts0, char *msg, size_t msglen) {
+  char r = send_request(c, t, body, blen, msg, msglen);
+  uint64_t ns = (uint64_t)(hi - lo) * (uint64_t)opt.samples_per_series;
+  if (r == 0) {
+    return false;
+  }
+  verify_line(r, lo, hi, ts0);
+  if (r == 'A') {
+    t->st.req_ok++;
+    t->st.samples_ok += ns;
+  } else if (r == 'R') {
+    t->st.req_rejected++;
+    t->st.samples_rejected += ns;
+  } else {
+    t->st.req_failed++;
+    t->st.samples_failed += ns;
+  }
+  return true;
+}
+
 static void *worker(void *arg) {
   lg_thread *t = arg;
   int k = opt.samples_per_series;
@@ -542,10 +579,33 @@ static void *worker(void *arg) {
   builder_init(&b, per_req, k);
   lg_conn c = {.fd = -1};
   char msg[512];
+  lg_body *bodies = NULL;
+  size_t nbodies = 0, capbodies = 0;
   int64_t slice = t->series_hi - t->series_lo;
+  if (opt.pregen && slice > 0) {
+    for (int64_t round = 0; round * k < opt.rounds; round++) {
+      int64_t ts0 = opt.start_ts + round * k * opt.step_ms;
+      for (int64_t lo = t->series_lo; lo < t->series_hi; lo += per_req) {
+        int64_t hi = RT_MIN(lo + per_req, t->series_hi);
+        size_t blen = builder_build(&b, lo, hi, ts0);
+        if (nbodies == capbodies) {
+          size_t ncap = capbodies ? capbodies * 2 : 1024;
+          bodies = rt_realloc(bodies, capbodies * sizeof(*bodies), ncap * sizeof(*bodies));
+          if (!bodies) {
+            fprintf(stderr, "loadgen: out of memory\n");
+            exit(2);
+          }
+          capbodies = ncap;
+        }
+        bodies[nbodies] = (lg_body){.data = xalloc(blen), .len = blen, .lo = lo, .hi = hi, .ts0 = ts0};
+        memcpy(bodies[nbodies].data, b.comp, blen);
+        nbodies++;
+      }
+    }
+  }
+  pthread_barrier_wait(&start_barrier);
   if (slice <= 0) {
-    builder_free(&b);
-    return NULL;
+    goto out;
   }
   uint64_t start = mono_ns();
   double interval_ns = 0;
@@ -554,6 +614,22 @@ static void *worker(void *arg) {
     interval_ns = (double)per_req * k / thread_rate * 1e9;
   }
   uint64_t nreq = 0;
+  if (opt.pregen) {
+    for (size_t i = 0; i < nbodies && !time_is_up(); i++) {
+      if (interval_ns > 0) {
+        uint64_t due = start + (uint64_t)(interval_ns * (double)nreq), now = mono_ns();
+        if (due > now) {
+          sleep_ns(due - now);
+        }
+      }
+      lg_body *bd = &bodies[i];
+      if (!send_and_count(&c, t, bd->data, bd->len, bd->lo, bd->hi, bd->ts0, msg, sizeof(msg))) {
+        break;
+      }
+      nreq++;
+    }
+    goto out;
+  }
   for (int64_t round = 0; opt.rounds == 0 || round * k < opt.rounds; round++) {
     int64_t ts0 = opt.start_ts + round * k * opt.step_ms;
     int64_t ts_last = ts0 + (int64_t)(k - 1) * opt.step_ms;
@@ -567,33 +643,23 @@ static void *worker(void *arg) {
       }
       int64_t hi = RT_MIN(lo + per_req, t->series_hi);
       if (interval_ns > 0) {
-        uint64_t due = start + (uint64_t)(interval_ns * (double)nreq);
-        uint64_t now = mono_ns();
+        uint64_t due = start + (uint64_t)(interval_ns * (double)nreq), now = mono_ns();
         if (due > now) {
           sleep_ns(due - now);
         }
       }
       size_t blen = builder_build(&b, lo, hi, ts0);
-      char r = send_request(&c, t, b.comp, blen, msg, sizeof(msg));
-      nreq++;
-      uint64_t ns = (uint64_t)(hi - lo) * (uint64_t)k;
-      if (r == 0) {
+      if (!send_and_count(&c, t, b.comp, blen, lo, hi, ts0, msg, sizeof(msg))) {
         goto out;
       }
-      verify_line(r, lo, hi, ts0);
-      if (r == 'A') {
-        t->st.req_ok++;
-        t->st.samples_ok += ns;
-      } else if (r == 'R') {
-        t->st.req_rejected++;
-        t->st.samples_rejected += ns;
-      } else {
-        t->st.req_failed++;
-        t->st.samples_failed += ns;
-      }
+      nreq++;
     }
   }
 out:
+  for (size_t i = 0; i < nbodies; i++) {
+    rt_free(bodies[i].data, bodies[i].len);
+  }
+  rt_free(bodies, capbodies * sizeof(*bodies));
   conn_close(&c);
   builder_free(&b);
   return NULL;
@@ -668,8 +734,9 @@ static int check_mode(const char *log_path, const char *dump_path) {
   ck_series *tab = xalloc(sizeof(ck_series) * (size_t)nseries);
   /* the dump */
   uint64_t dump_samples = 0, foreign = 0, bad_lines = 0, beyond = 0;
-  char pfx[80];
-  int pfxlen = snprintf(pfx, sizeof(pfx), "__name__=\"%s_", opt.metric_prefix);
+  char pfx[80], bare[80];
+  snprintf(pfx, sizeof(pfx), "__name__=\"%s_", opt.metric_prefix);
+  int barelen = snprintf(bare, sizeof(bare), "%s_", opt.metric_prefix);
   while (fgets(line, sizeof(line), df)) {
     char *open = strchr(line, '{');
     char *close = strrchr(line, '}');
@@ -677,7 +744,13 @@ static int check_mode(const char *log_path, const char *dump_path) {
       continue; /* tenant headers, comments */
     }
     *close = 0;
-    if (!strstr(open, pfx) || !strstr(open, "job=\"loadgen\"")) {
+    /* the metric name inside the braces, or before them (name{...}) */
+    const char *ls = line;
+    while (*ls == ' ' || *ls == '\t') {
+      ls++;
+    }
+    bool named = strstr(open, pfx) || (ls < open && !strncmp(ls, bare, (size_t)barelen));
+    if (!named || !strstr(open, "job=\"loadgen\"")) {
       foreign++;
       continue;
     }
@@ -711,9 +784,10 @@ static int check_mode(const char *log_path, const char *dump_path) {
     s->s[s->n++] = (ck_sample){.ts = ts, .v = v};
     dump_samples++;
   }
-  (void)pfxlen;
   for (int64_t i = 0; i < nseries; i++) {
-    qsort(tab[i].s, tab[i].n, sizeof(ck_sample), cmp_sample);
+    if (tab[i].n > 1) {
+      qsort(tab[i].s, tab[i].n, sizeof(ck_sample), cmp_sample);
+    }
   }
   /* pass 2: the log against the dump */
   rewind(lf);
@@ -839,7 +913,10 @@ static void usage(FILE *out) {
           "  --max-retries R            retries after I/O errors, 5xx and 429 (3)\n"
           "  --timeout MS               per-request socket timeout (10000)\n"
           "  --verify-log FILE          append one line per finished request (see bench/loadgen.c)\n"
-          "  --quiet                    print only the RESULT line\n");
+          "  --quiet                    print only the RESULT line\n"
+          "  --dry-run                  build and compress requests but send nothing\n"
+          "  --pregen                   build all --rounds requests first, then send: the timed\n"
+          "                             part costs the generator almost no CPU\n");
 }
 
 static bool parse_url(const char *url) {
@@ -911,6 +988,10 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--quiet")) {
       opt.quiet = true;
+    } else if (!strcmp(a, "--dry-run")) {
+      opt.dry_run = true;
+    } else if (!strcmp(a, "--pregen")) {
+      opt.pregen = true;
     } else if (ARG("--url")) {
       if (!parse_url(v)) {
         fprintf(stderr, "loadgen: bad --url %s (want http://host:port/path)\n", v);
@@ -998,11 +1079,12 @@ int main(int argc, char **argv) {
            opt.step_ms);
     fflush(stdout);
   }
-  lg_thread *th = xalloc(sizeof(lg_thread) * (size_t)opt.concurrency);
-  uint64_t t0 = mono_ns();
-  if (opt.duration_s > 0) {
-    deadline_ns = t0 + (uint64_t)(opt.duration_s * 1e9);
+  if (opt.pregen && opt.rounds <= 0) {
+    fprintf(stderr, "loadgen: --pregen needs --rounds\n");
+    return 2;
   }
+  lg_thread *th = xalloc(sizeof(lg_thread) * (size_t)opt.concurrency);
+  pthread_barrier_init(&start_barrier, NULL, (unsigned)opt.concurrency + 1);
   for (int i = 0; i < opt.concurrency; i++) {
     th[i].idx = i;
     th[i].series_lo = opt.series_offset + opt.series * i / opt.concurrency;
@@ -1011,6 +1093,12 @@ int main(int argc, char **argv) {
       fprintf(stderr, "loadgen: pthread_create failed\n");
       return 2;
     }
+  }
+  /* the clock starts when every connection has built what it builds up front */
+  pthread_barrier_wait(&start_barrier);
+  uint64_t t0 = mono_ns();
+  if (opt.duration_s > 0) {
+    atomic_store(&deadline_ns, t0 + (uint64_t)(opt.duration_s * 1e9));
   }
   lg_stats tot = {0};
   for (int i = 0; i < opt.concurrency; i++) {
@@ -1036,7 +1124,10 @@ int main(int argc, char **argv) {
     rt_free(s->lat_ms, s->caplat * sizeof(double));
   }
   rt_free(th, sizeof(lg_thread) * (size_t)opt.concurrency);
-  qsort(tot.lat_ms, tot.nlat, sizeof(double), cmp_double);
+  pthread_barrier_destroy(&start_barrier);
+  if (tot.nlat > 1) {
+    qsort(tot.lat_ms, tot.nlat, sizeof(double), cmp_double);
+  }
   double p50 = tot.nlat ? tot.lat_ms[(size_t)(0.50 * (double)(tot.nlat - 1))] : 0;
   double p99 = tot.nlat ? tot.lat_ms[(size_t)(0.99 * (double)(tot.nlat - 1))] : 0;
   double pmax = tot.nlat ? tot.lat_ms[tot.nlat - 1] : 0;

@@ -3,6 +3,7 @@
  * flags, a landing page) and shuts down cleanly on SIGINT/SIGTERM.
  *
  *   ringtail [flags]                                   run the roles
+ *   ringtail -version                                  print the version
  *   ringtail dump -ingester.data-dir=DIR [-tenant=T]    print a data directory's samples
  *
  * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
@@ -26,6 +27,7 @@
 #include "common/rpc.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
+#include "promql/promql.h"
 #include "distributor/distributor.h"
 
 #ifndef RT_VERSION
@@ -64,6 +66,7 @@ struct app {
   ing_ingester *ing;
   char ing_endpoint[256];
   qry_querier *qry;
+  pql_api *pql;           /* PromQL query API on the querier */
   dist_distributor *dist;
   /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
@@ -625,6 +628,9 @@ static rt_err start_querier(app *a) {
   if (rc == RT_OK) {
     rc = qry_register(a->qry, a->http);
   }
+  if (rc == RT_OK) {
+    rc = pql_api_register_querier(a->qry, a->http, &a->pql);
+  }
   if (rc != RT_OK) {
     rt_error("main", "cannot start the querier", "err=\"%s\"", rt_strerror(rc));
     return rc;
@@ -639,6 +645,8 @@ static void stop_all(app *a) {
     rt_http_server_destroy(a->http);   /* waits for requests in flight */
     a->http = NULL;
   }
+  pql_api_destroy(a->pql);
+  a->pql = NULL;
   if (a->qry) {
     qry_destroy(a->qry);
     a->qry = NULL;
@@ -659,6 +667,15 @@ static void stop_all(app *a) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "dump") == 0) {
     return cmd_dump(argc, argv);
+  }
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-version") == 0 || strcmp(argv[i], "--version") == 0) {
+      printf("ringtail, version %s (revision: %s)\n", RT_VERSION, RT_REVISION);
+      return 0;
+    }
+    if (strcmp(argv[i], "--") == 0) {
+      break;
+    }
   }
   static app a;
   pthread_mutex_init(&a.stats_mu, NULL);
@@ -700,6 +717,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ringtail: %s\n", err);
     rt_config_free(&a.cfg);
     return 2;
+  }
+  if (!(a.roles & ROLE_INGESTER)) {
+    /* without an ingester in this process, inproc:// would reach nothing */
+    if ((a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0]) {
+      fprintf(stderr, "ringtail: -distributor.ingester-addresses is required when the ingester "
+                      "runs in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+    if ((a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0]) {
+      fprintf(stderr, "ringtail: -querier.ingester-addresses is required when the ingester runs "
+                      "in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
   }
   rt_cfg = &a.cfg;
 

@@ -1,7 +1,10 @@
 /* distributor.c - one remote-write request end to end: decode, validate, forward to every
  * configured ingester over the RPC layer, map the outcome to the remote-write status codes. */
+#include <pthread.h>
+#include <snappy-c.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -11,6 +14,12 @@
 
 #define DIST_DEFAULT_INGESTER "inproc://ingester"
 #define DIST_MAX_INGESTERS RT_MAX_ENDPOINTS
+/* Request arenas are pooled: a typical remote-write request (up to a few thousand samples,
+ * a few hundred KB decompressed) fits in the first block, whose pages stay mapped between
+ * requests. Arenas that grew past DIST_ARENA_KEEP are freed instead of pooled. */
+#define DIST_ARENA_BLOCK (1u << 20)
+#define DIST_ARENA_POOL 8
+#define DIST_ARENA_KEEP (2u << 20)
 
 static const int dist_status_codes[DIST_NSTATUS] = DIST_STATUS_CODES;
 
@@ -26,12 +35,17 @@ typedef struct dist_counters {
   atomic_uint_least64_t metadata_received;
   atomic_uint_least64_t rejected[DIST_R_COUNT];
   atomic_uint_least64_t ingester_errors;
+  atomic_uint_least64_t inflight_bytes;
+  atomic_uint_least64_t inflight_rejected;
 } dist_counters;
 
 struct dist_distributor {
   dist_config cfg;
   rt_rpc_client *clients[DIST_MAX_INGESTERS];
   size_t nclients;
+  pthread_mutex_t pool_mu;
+  rt_arena *pool[DIST_ARENA_POOL];
+  size_t npool;
   dist_counters st;
 };
 
@@ -54,8 +68,12 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
   }
   d->cfg = *cfg;
   d->cfg.ingesters = NULL; /* borrowed during create only */
+  pthread_mutex_init(&d->pool_mu, NULL);
   if (d->cfg.timeout_ms <= 0) {
     d->cfg.timeout_ms = 2000;
+  }
+  if (d->cfg.max_inflight_bytes == 0) {
+    d->cfg.max_inflight_bytes = DIST_DEFAULT_INFLIGHT_BYTES;
   }
   const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
   const char *p = list;
@@ -105,6 +123,10 @@ void dist_destroy(dist_distributor *d) {
   for (size_t i = 0; i < d->nclients; i++) {
     rt_rpc_client_destroy(d->clients[i]);
   }
+  for (size_t i = 0; i < d->npool; i++) {
+    rt_arena_destroy(d->pool[i]);
+  }
+  pthread_mutex_destroy(&d->pool_mu);
   rt_free(d, sizeof *d);
 }
 
@@ -128,6 +150,31 @@ void dist_get_stats(const dist_distributor *d, dist_stats *out) {
     out->rejected[i] = GET(st->rejected[i]);
   }
   out->ingester_errors = GET(st->ingester_errors);
+  out->inflight_bytes = GET(st->inflight_bytes);
+  out->inflight_rejected = GET(st->inflight_rejected);
+}
+
+static rt_arena *arena_get(dist_distributor *d) {
+  rt_arena *a = NULL;
+  pthread_mutex_lock(&d->pool_mu);
+  if (d->npool) {
+    a = d->pool[--d->npool];
+  }
+  pthread_mutex_unlock(&d->pool_mu);
+  return a ? a : rt_arena_create(DIST_ARENA_BLOCK);
+}
+
+static void arena_put(dist_distributor *d, rt_arena *a) {
+  if (rt_arena_used(a) <= DIST_ARENA_KEEP) {
+    rt_arena_reset(a);
+    pthread_mutex_lock(&d->pool_mu);
+    if (d->npool < DIST_ARENA_POOL) {
+      d->pool[d->npool++] = a;
+      a = NULL;
+    }
+    pthread_mutex_unlock(&d->pool_mu);
+  }
+  rt_arena_destroy(a);
 }
 
 static void finish(dist_distributor *d, dist_push_out *out, int status) {
@@ -239,6 +286,8 @@ static int forward(dist_distributor *d, const char *tenant, const Prometheus__Wr
   return status;
 }
 
+static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out);
+
 void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) {
   char err[1024];
   rt_buf_reset(&out->msg);
@@ -257,7 +306,40 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
     finish(d, out, 415);
     return;
   }
-  rt_arena *arena = rt_arena_create(64 * 1024);
+  if (in->content_encoding && *in->content_encoding && strcasecmp(in->content_encoding, "snappy") != 0) {
+    rt_buf_printf(&out->msg, "unsupported Content-Encoding \"%.64s\": remote-write bodies are snappy-compressed",
+                  in->content_encoding);
+    finish(d, out, 415);
+    return;
+  }
+  /* reserve the declared decompressed size against the in-flight limit (the decoder checks
+   * the declared size against the per-request limit and the data against the declaration) */
+  size_t declared = 0;
+  if (in->body_len && snappy_uncompressed_length(in->body, in->body_len, &declared) != SNAPPY_OK) {
+    declared = 0;
+  }
+  if (declared > d->cfg.limits.max_decompressed_size && d->cfg.limits.max_decompressed_size) {
+    declared = 0; /* dist_decode answers 413 without allocating */
+  }
+  uint64_t cost = declared + in->body_len;
+  uint64_t before = atomic_fetch_add_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+  if (before > 0 && before + cost > d->cfg.max_inflight_bytes) {
+    atomic_fetch_sub_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+    ADD(d->st.inflight_rejected, 1);
+    rt_buf_printf(&out->msg,
+                  "too many remote-write bytes in flight (%llu + %llu > %zu): try again later",
+                  (unsigned long long)before, (unsigned long long)cost, d->cfg.max_inflight_bytes);
+    finish(d, out, 503);
+    return;
+  }
+  dist_handle(d, in, tenant, out);
+  atomic_fetch_sub_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+}
+
+/* The part of dist_push after the cheap checks and the in-flight reservation. */
+static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out) {
+  char err[1024];
+  rt_arena *arena = arena_get(d);
   if (!arena) {
     rt_buf_puts(&out->msg, "out of memory");
     finish(d, out, 500);
@@ -267,7 +349,7 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
   rt_err e = dist_decode(in->body, in->body_len, &d->cfg.limits, arena, &req, err, sizeof err);
   if (e != RT_OK) {
     rt_buf_puts(&out->msg, err[0] ? err : rt_strerror(e));
-    rt_arena_destroy(arena);
+    arena_put(d, arena);
     finish(d, out, e == RT_ELIMIT ? 413 : e == RT_EPROTO ? 400 : 500);
     return;
   }
@@ -306,6 +388,6 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
   } else {
     status = 200;
   }
-  rt_arena_destroy(arena);
+  arena_put(d, arena);
   finish(d, out, status);
 }

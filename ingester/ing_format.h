@@ -24,8 +24,10 @@
  *                   record flushed_seq, are in closed chunks; none after that is.
  *                   first_t/last_t/last_v: oldest and newest sample time in closed chunks
  *                   (INT64_MAX/INT64_MIN when none) and the value at last_t.
- *   chunk value:    u8 (ING_FORMAT_VERSION << 4 | RT_CHUNK_ENC_XOR), varint (maxt - mint),
- *                   then the chunk bytes exactly as common/chunk.h writes them.
+ *   chunk value:    u8 (ING_FORMAT_VERSION << 4 | encoding), varint (maxt - mint), then
+ *                   encoding RT_CHUNK_ENC_XOR (1): the chunk bytes exactly as common/chunk.h
+ *                   writes them; encoding ING_CHUNK_ENC_DECIMAL (2): the decimal chunk of
+ *                   ing_dchunk.c (u16 BE count, u8 exponent, bit stream). The smaller wins.
  *   WAL record:     u8 ING_WAL_MAGIC, u8 ING_FORMAT_VERSION, u32 BE tenant id, varint nseries,
  *                   nseries x (varint ref, varint nsamples, nsamples x (zvarint t - prev_t
  *                   (prev_t = 0 for the first), f64 value)).
@@ -43,6 +45,8 @@
 #define ING_SERIES_MAGIC 0x53 /* 'S' */
 #define ING_WAL_MAGIC 0x57    /* 'W' */
 #define ING_META_MAGIC 0x4d   /* 'M' */
+
+#define ING_CHUNK_ENC_DECIMAL 2
 
 #define ING_META_VERSION_KEY "v"
 #define ING_META_TENANT_PREFIX 't'

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <xxhash.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -315,11 +314,31 @@ static void ing_put_chunk(ing_ingester *ing, ing_tenant *t, ing_series *s, const
                           rt_buf *tmp) {
   uint8_t key[ING_CHUNK_KEY_LEN];
   ing_chunk_key(key, t->id, s->ref, mint, s->nchunks++);
+  /* on disk, the decimal encoding when it is smaller (ing_dchunk.c) */
+  uint8_t enc = RT_CHUNK_ENC_XOR;
+  rt_buf dec = RT_BUF_INIT;
+  uint16_t n = rt_chunk_count(bytes, len);
+  ing_sample *smp = n ? rt_alloc(n * sizeof *smp) : NULL;
+  if (smp) {
+    rt_chunk_iter it;
+    rt_chunk_iter_init(&it, bytes, len);
+    size_t k = 0;
+    while (k < n && rt_chunk_iter_next(&it, &smp[k].t, &smp[k].v)) {
+      k++;
+    }
+    if (k == n && ing_dchunk_encode(smp, n, &dec) && dec.len < len) {
+      enc = ING_CHUNK_ENC_DECIMAL;
+      bytes = (const uint8_t *)dec.data;
+      len = dec.len;
+    }
+    rt_free(smp, n * sizeof *smp);
+  }
   rt_buf_reset(tmp);
-  uint8_t fmt = (uint8_t)(ING_FORMAT_VERSION << 4 | RT_CHUNK_ENC_XOR);
+  uint8_t fmt = (uint8_t)(ING_FORMAT_VERSION << 4 | enc);
   rt_buf_append(tmp, &fmt, 1);
   ing_put_uvarint(tmp, (uint64_t)maxt - (uint64_t)mint);
   rt_buf_append(tmp, bytes, len);
+  rt_buf_free(&dec);
   rocksdb_writebatch_put_cf(wb, ing->cf[ING_CF_CHUNKS], (const char *)key, sizeof key, tmp->data,
                             tmp->len);
   ing_note_span(ing, maxt - mint, wb);
@@ -455,6 +474,9 @@ static rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t
   }
   if (ts > t->max_t) {
     t->max_t = ts;
+  }
+  if (ts < t->min_t) {
+    t->min_t = ts;
   }
   return err;
 }
@@ -651,39 +673,6 @@ static void ing_put_series_def(ing_ingester *ing, ing_tenant *t, const ing_serie
   }
 }
 
-/* rt_series_hash(t->name, ls, n) computed in one pass over a contiguous copy (XXH3 of the
- * concatenation equals the streamed hash); falls back to the streamed form on OOM. */
-static uint64_t ing_hash(const ing_tenant *t, const rt_label *ls, size_t n, rt_arena *arena) {
-  size_t tl = strlen(t->name), total = tl + 1;
-  size_t lens[64];
-  if (n > 32) {
-    return rt_series_hash(t->name, ls, n);
-  }
-  for (size_t i = 0; i < n; i++) {
-    lens[2 * i] = strlen(ls[i].name);
-    lens[2 * i + 1] = strlen(ls[i].value);
-    total += lens[2 * i] + lens[2 * i + 1] + 2;
-  }
-  char stackbuf[1024];
-  char *b = total <= sizeof stackbuf ? stackbuf : rt_arena_alloc(arena, total);
-  if (!b) {
-    return rt_series_hash(t->name, ls, n);
-  }
-  char *p = b;
-  memcpy(p, t->name, tl);
-  p += tl;
-  *p++ = (char)0xff;
-  for (size_t i = 0; i < n; i++) {
-    memcpy(p, ls[i].name, lens[2 * i]);
-    p += lens[2 * i];
-    *p++ = (char)0xff;
-    memcpy(p, ls[i].value, lens[2 * i + 1]);
-    p += lens[2 * i + 1];
-    *p++ = (char)0xff;
-  }
-  return XXH3_64bits(b, total);
-}
-
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena) {
   ringtail__push_response__init(resp);
@@ -742,10 +731,15 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
                           "series without labels", 0, NULL, ls, 0);
       continue;
     }
-    uint64_t h = ing_hash(t, ls, n, arena);
-    ing_series *s = ing_series_find(t, h, ls, n);
+    ing_key key;
+    uint64_t h;
+    err = ing_series_keys(t->name, ls, n, arena, &key, &h);
+    if (err) {
+      break;
+    }
+    ing_series *s = ing_series_find(t, key);
     if (!s) {
-      err = ing_series_add(t, h, ls, n, 0, &s);
+      err = ing_series_add(t, key, h, ls, n, 0, &s);
       if (err) {
         break;
       }
@@ -1027,6 +1021,32 @@ static rt_err ing_sel_add_chunk(ing_sel *e, rt_arena *arena, int64_t mint, int64
   return RT_OK;
 }
 
+/* Transcodes a decimal chunk to XOR (readers only see XOR chunks). */
+static rt_err ing_sel_add_decimal(ing_sel *e, rt_arena *arena, int64_t mint, int64_t maxt,
+                                  const uint8_t *data, size_t len) {
+  uint16_t n = ing_dchunk_count(data, len);
+  ing_sample *smp = rt_arena_alloc(arena, (n ? n : 1) * sizeof *smp);
+  if (!smp) {
+    return RT_ENOMEM;
+  }
+  if (!ing_dchunk_decode(data, len, smp, n)) {
+    return RT_EPROTO;
+  }
+  rt_xor_appender a;
+  rt_xor_appender_init(&a);
+  rt_err err = RT_OK;
+  for (uint16_t i = 0; i < n && !err; i++) {
+    err = rt_xor_append(&a, smp[i].t, smp[i].v);
+  }
+  if (!err) {
+    size_t xl;
+    const uint8_t *xb = rt_xor_bytes(&a, &xl);
+    err = ing_sel_add_chunk(e, arena, mint, maxt, xb, xl);
+  }
+  rt_xor_appender_fini(&a);
+  return err;
+}
+
 static int ing_chunk_cmp(const void *a, const void *b) {
   const Ringtail__Chunk *x = *(Ringtail__Chunk *const *)a, *y = *(Ringtail__Chunk *const *)b;
   return (x->mint > y->mint) - (x->mint < y->mint);
@@ -1059,7 +1079,8 @@ static rt_err ing_read_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_
     ing_rd r = {v, v + vl, false};
     const uint8_t *fmt = ing_get_bytes(&r, 1);
     uint64_t d = ing_get_uvarint(&r);
-    if (r.err || fmt[0] != (ING_FORMAT_VERSION << 4 | RT_CHUNK_ENC_XOR)) {
+    if (r.err || (fmt[0] != (ING_FORMAT_VERSION << 4 | RT_CHUNK_ENC_XOR) &&
+                  fmt[0] != (ING_FORMAT_VERSION << 4 | ING_CHUNK_ENC_DECIMAL))) {
       rt_warn(ING_LOG, "skipping a corrupt chunk", "tenant=%u ref=%u", tenant, e->ref);
       continue;
     }
@@ -1067,7 +1088,16 @@ static rt_err ing_read_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_
     if (cmaxt < mint) {
       continue;
     }
-    rt_err err = ing_sel_add_chunk(e, arena, cmint, cmaxt, r.p, (size_t)(r.end - r.p));
+    rt_err err;
+    if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
+      err = ing_sel_add_decimal(e, arena, cmint, cmaxt, r.p, (size_t)(r.end - r.p));
+      if (err == RT_EPROTO) {
+        rt_warn(ING_LOG, "skipping a corrupt chunk", "tenant=%u ref=%u", tenant, e->ref);
+        continue;
+      }
+    } else {
+      err = ing_sel_add_chunk(e, arena, cmint, cmaxt, r.p, (size_t)(r.end - r.p));
+    }
     if (err) {
       return err;
     }
@@ -1224,7 +1254,15 @@ static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail
 
 static bool ing_postings_any_in_range(const ing_tenant *t, const ing_postings *p, int64_t mint,
                                       int64_t maxt) {
+  bool all = mint <= t->min_t && maxt >= t->max_t; /* every sample is inside the range */
   for (uint32_t i = 0; i < p->n; i++) {
+    if (all) {
+      const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
+      if (s && s->first_t <= s->last_t) {
+        return true;
+      }
+      continue;
+    }
     const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
     if (s && ing_in_range(s, mint, maxt)) {
       return true;
@@ -1625,9 +1663,17 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
       rt_warn(ING_LOG, "skipping a corrupt series record", "ref=%u", ref);
       continue;
     }
-    uint64_t h = rt_series_hash(t->name, rec.labels, rec.n);
+    ing_key key;
+    uint64_t h;
     ing_series *s;
-    err = ing_series_add(t, h, rec.labels, rec.n, ref, &s);
+    err = ing_series_keys(t->name, rec.labels, rec.n, arena, &key, &h);
+    if (!err && ing_series_find(t, key)) {
+      rt_warn(ING_LOG, "skipping a duplicate series record", "ref=%u", ref);
+      continue;
+    }
+    if (!err) {
+      err = ing_series_add(t, key, h, rec.labels, rec.n, ref, &s);
+    }
     if (err) {
       break;
     }
@@ -1640,6 +1686,9 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     s->last_v = s->flushed_last_v = rec.last_v;
     if (rec.last_t != INT64_MIN && rec.last_t > t->max_t) {
       t->max_t = rec.last_t;
+    }
+    if (rec.first_t < t->min_t) {
+      t->min_t = rec.first_t;
     }
     if (rec.flushed_seq > *max_flushed) {
       *max_flushed = rec.flushed_seq;
@@ -2196,9 +2245,25 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
       }
       ing_dump_series *d = &c.per_tenant[ing_tenant_index(ing, t)][ref];
       ing_rd r = {v, v + vl, false};
-      ing_get_bytes(&r, 1);
+      const uint8_t *fmt = ing_get_bytes(&r, 1);
       ing_get_uvarint(&r);
       if (r.err) {
+        continue;
+      }
+      if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
+        size_t len = (size_t)(r.end - r.p);
+        uint16_t n = ing_dchunk_count(r.p, len);
+        ing_sample *smp = rt_alloc((n ? n : 1) * sizeof *smp);
+        if (!smp) {
+          err = RT_ENOMEM;
+          break;
+        }
+        if (ing_dchunk_decode(r.p, len, smp, n)) {
+          for (uint16_t i = 0; i < n && !err; i++) {
+            err = ing_dump_push(d, smp[i].t, smp[i].v);
+          }
+        }
+        rt_free(smp, (n ? n : 1) * sizeof *smp);
         continue;
       }
       rt_chunk_iter ci;

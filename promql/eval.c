@@ -254,8 +254,8 @@ struct pql_sink {
 
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
-rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
-                    size_t count) {
+static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
+                       const double *vals, const pql_point *pts, size_t count) {
   qctx *q = sink->q;
   slot *sl = sink->sl;
   if (count == 0) {
@@ -294,15 +294,17 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
   f->p = p;
   size_t k = 0;
   for (size_t i = 0; i < count; i++) {
-    if (k > 0 && ts[i] <= p[k - 1].t) {
-      if (ts[i] == p[k - 1].t) {
-        p[k - 1].v = vals[i];
+    int64_t t = pts ? pts[i].t : ts[i];
+    double v = pts ? pts[i].v : vals[i];
+    if (k > 0 && t <= p[k - 1].t) {
+      if (t == p[k - 1].t) {
+        p[k - 1].v = v;
       }
       continue; /* out of order input: keep the first ordering */
     }
-    p[k].t = ts[i];
-    p[k].v = vals[i];
-    if (PQL_STALE(vals[i])) {
+    p[k].t = t;
+    p[k].v = v;
+    if (PQL_STALE(v)) {
       f->has_stale = true;
     }
     k++;
@@ -310,6 +312,39 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
   f->n = k;
   f->cap = count;
   return RT_OK;
+}
+
+rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
+                           size_t count) {
+  return sink_add(sink, labels, nlabels, NULL, NULL, pts, count);
+}
+
+rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
+                    size_t count) {
+  return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
+}
+
+static int64_t off_of(qctx *q, const pql_expr *e) {
+  return e->doffset ? pql_dexpr_ms(e->doffset, q->range ? q->interval : 0, q->end - q->start) : e->offset;
+}
+
+static int64_t range_of(qctx *q, const pql_expr *e) {
+  if (!e->drange) {
+    return e->range;
+  }
+  int64_t r = pql_dexpr_ms(e->drange, q->range ? q->interval : 0, q->end - q->start);
+  if (r <= 0) {
+    pql_ev_fail(q, "bad_data", "duration must be greater than 0");
+  }
+  return r;
+}
+
+static int64_t step_of(qctx *q, const pql_expr *e) {
+  int64_t s = e->dstep ? pql_dexpr_ms(e->dstep, q->range ? q->interval : 0, q->end - q->start) : e->step;
+  if (e->dstep && s <= 0) {
+    pql_ev_fail(q, "bad_data", "duration must be greater than 0");
+  }
+  return s ? s : q->o.subquery_step_ms;
 }
 
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t) {
@@ -333,9 +368,9 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     if (vs->at != PQL_AT_NONE) {
       l = h = pql_at_time(q, vs, lo);
     }
-    l -= vs->offset;
-    h -= vs->offset;
-    l -= e->kind == PQL_N_MS ? e->range : q->o.lookback_ms;
+    l -= off_of(q, vs);
+    h -= off_of(q, vs);
+    l -= e->kind == PQL_N_MS ? range_of(q, e) : q->o.lookback_ms;
     slot *s = &q->slots[vs->slot];
     if (!s->used) {
       s->used = true;
@@ -352,8 +387,8 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     if (e->at != PQL_AT_NONE) {
       l = h = pql_at_time(q, e, lo);
     }
-    l -= e->offset + e->range;
-    h -= e->offset;
+    l -= off_of(q, e) + range_of(q, e);
+    h -= off_of(q, e);
     walk_ranges(q, e->a, l, h);
     return;
   }
@@ -382,7 +417,15 @@ static void fetch_all(qctx *q, const pql_expr *e) {
       pql_sink sink = {q, s};
       rt_err err = q->st->select(q->st->ctx, e->matchers, e->nmatchers, s->mint + 1, s->maxt, &sink);
       if (err != RT_OK) {
-        pql_ev_fail(q, err == RT_ETIMEDOUT ? "timeout" : err == RT_ECANCELED ? "canceled" : "execution",
+        if (err == RT_ELIMIT) {
+          pql_ev_fail(q, "execution", "query processing would load too many samples into memory in query execution");
+        }
+        pql_ev_fail(q,
+                    err == RT_ETIMEDOUT   ? "timeout"
+                    : err == RT_ECANCELED ? "canceled"
+                    : err == RT_EUNAVAIL  ? "unavailable"
+                    : err == RT_ENOMEM    ? "internal"
+                                          : "execution",
                     "%s", rt_strerror(err));
       }
       if (s->n > 1) {
@@ -427,7 +470,7 @@ static void check_limits(qctx *q) {
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
   slot *s = &q->slots[e->slot];
-  int64_t tt = pql_at_time(q, e, t) - e->offset;
+  int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
     ssize_t k = last_le(f->p, f->n, tt);
@@ -444,15 +487,16 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
   const pql_expr *vs = e->a;
   val r = {.type = PQL_MATRIX};
   slot *s = &q->slots[vs->slot];
-  int64_t tt = pql_at_time(q, vs, t) - vs->offset;
+  int64_t tt = pql_at_time(q, vs, t) - off_of(q, vs);
+  int64_t range = range_of(q, e);
   r.wend = tt;
-  r.wstart = tt - e->range;
-  r.range = e->range;
+  r.wstart = tt - range;
+  r.range = range;
   r.mx = pql_ev_alloc(q, (s->n ? s->n : 1) * sizeof *r.mx);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
     ssize_t hi = last_le(f->p, f->n, tt);
-    ssize_t lo = last_le(f->p, f->n, tt - e->range) + 1;
+    ssize_t lo = last_le(f->p, f->n, tt - range) + 1;
     if (hi < lo) {
       continue;
     }
@@ -485,23 +529,120 @@ typedef struct sqser {
   bool drop;
 } sqser;
 
+static void *qa_must(qctx *q, size_t n) {
+  void *p = rt_arena_alloc(q->qa, n ? n : 1);
+  if (!p) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return p;
+}
+
+/* Returns the label set m copied to the query arena (once per distinct set). */
+static const pql_ls *sqc_labels(qctx *q, sqcache *c, const pql_ls *m) {
+  if ((c->ln + 1) * 2 > c->lcap) {
+    size_t nc = c->lcap ? c->lcap * 2 : 64;
+    uint64_t *nk = qa_must(q, nc * sizeof *nk);
+    const pql_ls **nv = qa_must(q, nc * sizeof *nv);
+    memset(nv, 0, nc * sizeof *nv);
+    for (size_t i = 0; i < c->lcap; i++) {
+      if (c->lv[i]) {
+        size_t x = (size_t)(c->lk[i] * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nv[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        nk[x] = c->lk[i];
+        nv[x] = c->lv[i];
+      }
+    }
+    c->lk = nk;
+    c->lv = nv;
+    c->lcap = nc;
+  }
+  size_t x = (size_t)(m->hash * 0x9E3779B97F4A7C15ULL) & (c->lcap - 1);
+  while (c->lv[x]) {
+    if (c->lk[x] == m->hash) {
+      return c->lv[x];
+    }
+    x = (x + 1) & (c->lcap - 1);
+  }
+  pql_ls *cm = qa_must(q, sizeof *cm + m->n * sizeof(rt_label));
+  cm->n = m->n;
+  cm->hash = m->hash;
+  for (uint32_t k = 0; k < m->n; k++) {
+    cm->l[k].name = rt_arena_strndup(q->qa, m->l[k].name, strlen(m->l[k].name));
+    cm->l[k].value = rt_arena_strndup(q->qa, m->l[k].value, strlen(m->l[k].value));
+    if (!cm->l[k].name || !cm->l[k].value) {
+      pql_ev_fail(q, "internal", "out of memory");
+    }
+  }
+  c->lk[x] = m->hash;
+  c->lv[x] = cm;
+  c->ln++;
+  return cm;
+}
+
+/* The inner vector of subquery e at ts, evaluated once per query. */
+static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
+  sqcache *c = &q->sqc[e->slot];
+  /* lookups come in ascending order within a step; binary search the sorted times */
+  size_t lo = 0, hi = c->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c->ts[mid] < ts) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo < c->n && c->ts[lo] == ts) {
+    return &c->vecs[lo];
+  }
+  val v = pql_ev(q, e->a, ts);
+  vec cv = {0};
+  cv.n = cv.cap = v.v.n;
+  cv.s = qa_must(q, (v.v.n ? v.v.n : 1) * sizeof *cv.s);
+  for (size_t i = 0; i < v.v.n; i++) {
+    cv.s[i] = v.v.s[i];
+    cv.s[i].m = sqc_labels(q, c, v.v.s[i].m);
+  }
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 64;
+    int64_t *nt = qa_must(q, nc * sizeof *nt);
+    vec *nv = qa_must(q, nc * sizeof *nv);
+    if (c->n) {
+      memcpy(nt, c->ts, c->n * sizeof *nt);
+      memcpy(nv, c->vecs, c->n * sizeof *nv);
+    }
+    c->ts = nt;
+    c->vecs = nv;
+    c->cap = nc;
+  }
+  memmove(c->ts + lo + 1, c->ts + lo, (c->n - lo) * sizeof *c->ts);
+  memmove(c->vecs + lo + 1, c->vecs + lo, (c->n - lo) * sizeof *c->vecs);
+  c->ts[lo] = ts;
+  c->vecs[lo] = cv;
+  c->n++;
+  return &c->vecs[lo];
+}
+
 static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
-  int64_t tt = pql_at_time(q, e, t) - e->offset;
-  int64_t step = e->step ? e->step : q->o.subquery_step_ms;
-  int64_t lo = tt - e->range;
+  int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
+  int64_t step = step_of(q, e);
+  int64_t range = range_of(q, e);
+  int64_t lo = tt - range;
   int64_t start = step * (lo / step);
   if (start <= lo) {
     start += step;
   }
-  val r = {.type = PQL_MATRIX, .wstart = lo, .wend = tt, .range = e->range};
+  val r = {.type = PQL_MATRIX, .wstart = lo, .wend = tt, .range = range};
   hmap h;
   hmap_init(q, &h, 16);
   sqser *ss = NULL;
   size_t n = 0, cap = 0;
   for (int64_t ts = start; ts <= tt; ts += step) {
-    val v = pql_ev(q, e->a, ts);
-    for (size_t i = 0; i < v.v.n; i++) {
-      smp *s = &v.v.s[i];
+    const vec *vv = subq_inner(q, e, ts);
+    for (size_t i = 0; i < vv->n; i++) {
+      const smp *s = &vv->s[i];
       int32_t *slotp = hmap_slot(q, &h, s->m->hash, true);
       if (*slotp < 0) {
         if (n == cap) {
@@ -1350,6 +1491,8 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   q->sa = rt_arena_create(1 << 16);
   q->nslots = e->tree->nslots;
   q->slots = rt_calloc((size_t)q->nslots + 1, sizeof *q->slots);
+  q->nsubqs = e->tree->nsubqs;
+  q->sqc = rt_calloc((size_t)q->nsubqs + 1, sizeof *q->sqc);
   if (q->o.timeout_ms > 0) {
     q->deadline_ns = rt_mono_ns() + (uint64_t)q->o.timeout_ms * 1000000ULL;
   }
@@ -1359,7 +1502,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   uint64_t *oskeys = NULL;
   int32_t *osvals = NULL;
   size_t oscap = 0;
-  if (!q->qa || !q->sa || !q->slots) {
+  if (!q->qa || !q->sa || !q->slots || !q->sqc) {
     res->error_type = "internal";
     res->error = "out of memory";
     goto done;
@@ -1541,6 +1684,7 @@ done:
     rt_arena_destroy(q->sa);
   }
   rt_free(q->slots, 0);
+  rt_free(q->sqc, 0);
   rt_free(q, sizeof *q);
   *out = res;
   return RT_OK;

@@ -38,6 +38,15 @@ struct pql_func;
 
 struct pql_tree;
 
+/* A duration expression ([5m+1m], offset (step()*2)): values in seconds. Kept only when it
+ * depends on the query (step(), range()); constant ones are folded at parse time. */
+typedef struct pql_dexpr {
+  char op;                  /* 'n' number, 'd' duration literal, + - * / % ^, 'u' negate,
+                               's' step(), 'r' range(), 'm' min_of, 'M' max_of, 'p' parens */
+  double v;
+  struct pql_dexpr *a, *b;
+} pql_dexpr;
+
 struct pql_expr {
   pql_kind kind;
   struct pql_tree *tree;
@@ -60,6 +69,7 @@ struct pql_expr {
   /* MS, SUBQ */
   int64_t range;
   int64_t step;             /* SUBQ: 0 = default */
+  pql_dexpr *drange, *dstep, *doffset; /* query-dependent durations (see pql_dexpr) */
   /* children: MS/SUBQ/UNARY/PAREN: a; BIN: a, b; AGG: a = expr, b = param */
   struct pql_expr *a, *b;
   /* CALL */
@@ -101,6 +111,7 @@ typedef struct pql_tree {
   rt_matcher **mlists;      /* matcher arrays to fini */
   size_t nmlists, capmlists;
   int nslots;
+  int nsubqs;               /* subqueries get their own numbering in `slot` */
   char *query;
 } pql_tree;
 
@@ -111,5 +122,8 @@ void pql_format_duration(int64_t ms, rt_buf *b);
 void pql_quote_string(const char *s, rt_buf *b);
 /* Line:column (1-based) of a byte offset in q. */
 void pql_pos_linecol(const char *q, int off, int *line, int *col);
+/* Evaluates a duration expression to milliseconds for a query with the given step and range. */
+int64_t pql_dexpr_ms(const pql_dexpr *d, int64_t step_ms, int64_t range_ms);
+void pql_dexpr_format(const pql_dexpr *d, rt_buf *b);
 
 #endif

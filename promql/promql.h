@@ -53,6 +53,11 @@ typedef struct pql_sink pql_sink;
 rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
                     const double *vals, size_t count);
 
+/* Same with points laid out as pql_point (t, v) pairs. */
+typedef struct pql_point pql_point;
+rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
+                           size_t count);
+
 typedef struct pql_storage {
   void *ctx;
   /* Finds the series matching all matchers and adds their samples with mint <= t <= maxt
@@ -71,10 +76,10 @@ typedef struct pql_opts {
   int64_t timeout_ms;         /* 0 = none */
 } pql_opts;
 
-typedef struct pql_point {
+struct pql_point {
   int64_t t;
   double v;
-} pql_point;
+};
 
 typedef struct pql_series {
   rt_label *labels;   /* sorted */
@@ -124,5 +129,32 @@ void pql_memstore_destroy(pql_memstore *m);
 rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v);
 /* A storage view of m; valid while m lives. */
 pql_storage pql_memstore_storage(pql_memstore *m);
+
+/* ---- HTTP API ---- */
+
+typedef struct rt_http_server rt_http_server;
+typedef struct qry_querier qry_querier;
+typedef struct pql_api pql_api;
+
+/* Where the API finds a tenant's samples. storage_for fills *out for one query (called on the
+ * request's thread); storage_done, when set, releases it after the query. */
+typedef struct pql_api_backend {
+  rt_err (*storage_for)(void *ctx, const char *tenant, pql_storage *out);
+  void (*storage_done)(void *ctx, pql_storage *st);
+  void *ctx;
+  pql_opts opts;   /* engine options; timeout_ms 0 = 2 minutes */
+} pql_api_backend;
+
+/* Adds /api/v1/query, /api/v1/query_range, /api/v1/format_query and /api/v1/parse_query (GET and
+ * POST, also under /prometheus) to s. Copies be. *out is new even when a route could not be
+ * added; the caller destroys it with pql_api_destroy() after the server is destroyed. Call
+ * before rt_http_server_start(). */
+rt_err pql_api_register(rt_http_server *s, const pql_api_backend *be, pql_api **out);
+/* The same with the querier as the storage (tenant from X-Scope-OrgID). Borrows q. */
+rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out);
+void pql_api_destroy(pql_api *api);
+/* Appends a success answer for r as Prometheus' JSON (data, warnings, infos) to b; limit > 0
+ * truncates the series. Borrows r. */
+void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b);
 
 #endif

@@ -2,6 +2,7 @@
  * exact JSON, merging and de-duplication across ingesters, matchers of every kind, limits,
  * time ranges, tenants, Prometheus' error answers, and a failing ingester. */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 
 #include "common/log.h"
@@ -209,6 +210,21 @@ Test(api, exemplars_are_empty) {
         "end", "5", NULL);
   check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 400,
         BAD("1:1: parse error: no expression found in input"), NULL);
+  check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 200, OK("[]"), "query",
+        "sum(rate(http_requests_total{job=\"a\"}[5m])) by (le)", NULL);
+  check(Q2, QRY_EP_EXEMPLARS, "/api/v1/query_exemplars", NULL, 400,
+        BAD("1:7: parse error: unexpected \\\"}\\\" in label matching, expected string"),
+        "query", "up{a=~}", NULL);
+}
+
+Test(api, exemplars_of_a_query_without_selectors_are_204) {
+  rt_http_kv kv[] = {{"query", "1+1"}};
+  rt_http_req req = {.method = "GET", .path = "/api/v1/query_exemplars", .params = kv, .nparams = 1};
+  rt_http_resp resp = {.status = 200, .body = RT_BUF_INIT};
+  qry_api_handle(Q1, QRY_EP_EXEMPLARS, NULL, &req, &resp);
+  cr_assert_eq(resp.status, 204);
+  cr_assert_eq(resp.body.len, 0);
+  rt_buf_free(&resp.body);
 }
 
 Test(api, bad_parameters_get_prometheus_errors) {
@@ -356,4 +372,95 @@ Test(api, label_functions_directly) {
   cr_assert_eq(s.n, 1);
   cr_assert_str_eq(s.v[0], "i1");
   qry_strings_free(&s);
+}
+
+typedef struct reader_arg {
+  qry_querier *q;
+  int errors;
+} reader_arg;
+
+static void *reader(void *p) {
+  reader_arg *a = p;
+  qry_selector ps;
+  char err[256];
+  if (qry_selector_parse("{job=~\"a|x\"}", 12, 0, &ps, err, sizeof err) != RT_OK) {
+    a->errors++;
+    return NULL;
+  }
+  for (int i = 0; i < 40; i++) {
+    qry_result r;
+    if (qry_select(a->q, "anonymous", ps.m, ps.n, 0, INT64_MAX, NULL, &r, err, sizeof err) != RT_OK) {
+      a->errors++;
+      continue;
+    }
+    for (size_t k = 0; k < r.nseries; k++) {
+      if (k && rt_labels_cmp(r.series[k - 1].labels, r.series[k - 1].nlabels, r.series[k].labels,
+                             r.series[k].nlabels) >= 0) {
+        a->errors++;
+      }
+      for (size_t j = 1; j < r.series[k].nsamples; j++) {
+        if (r.series[k].samples[j].t <= r.series[k].samples[j - 1].t) {
+          a->errors++;
+        }
+      }
+    }
+    qry_result_free(&r);
+  }
+  qry_selector_fini(&ps);
+  return NULL;
+}
+
+Test(api, concurrent_reads_while_writing) {
+  enum { NR = 6 };
+  pthread_t th[NR];
+  reader_arg args[NR];
+  for (int i = 0; i < NR; i++) {
+    args[i] = (reader_arg){.q = Q2};
+    cr_assert_eq(pthread_create(&th[i], NULL, reader, &args[i]), 0);
+  }
+  for (int i = 0; i < 50; i++) {
+    char l[64];
+    snprintf(l, sizeof l, "__name__=w,job=x,n=%d", i % 7);
+    qt_push(&I1, "anonymous", l, 200000 + i * 1000, 10, 3, i, 1);
+  }
+  for (int i = 0; i < NR; i++) {
+    pthread_join(th[i], NULL);
+    cr_assert_eq(args[i].errors, 0, "reader %d saw %d problems", i, args[i].errors);
+  }
+  qry_result r;
+  sel(Q2, "anonymous", "w", 0, INT64_MAX, NULL, &r);
+  cr_assert_eq(r.nseries, 7);
+  cr_assert_eq(r.nsamples, 150);
+  qry_result_free(&r);
+}
+
+Test(api, allocation_failures_are_errors_not_crashes) {
+  qry_selector ps;
+  char err[256];
+  cr_assert_eq(qry_selector_parse("{job=~\"a|x\"}", 12, 0, &ps, err, sizeof err), RT_OK);
+  int ok = 0, failed = 0;
+  for (long n = 0; n < 400; n += 3) {
+    qry_result r;
+    rt_alloc_fail_after(n);
+    rt_err e = qry_select(Q2, "big", ps.m, ps.n, 0, INT64_MAX, NULL, &r, err, sizeof err);
+    rt_alloc_fail_after(-1);
+    if (e == RT_OK) {
+      cr_assert_eq(r.nseries, 1);
+      cr_assert_eq(r.series[0].nsamples, 500);
+      qry_result_free(&r);
+      ok++;
+    } else {
+      cr_assert_eq(r.nseries, 0);
+      cr_assert_null(r.priv);
+      failed++;
+    }
+  }
+  cr_assert_gt(failed, 0);
+  cr_assert_gt(ok, 0);
+  /* and the querier still works afterwards */
+  qry_result r;
+  cr_assert_eq(qry_select(Q2, "big", ps.m, ps.n, 0, INT64_MAX, NULL, &r, err, sizeof err), RT_OK, "%s", err);
+  cr_assert_eq(r.series[0].nsamples, 500);
+  qry_result_free(&r);
+  qry_selector_fini(&ps);
 }

@@ -111,9 +111,17 @@ Test(format, parse_time) {
   cr_assert_eq(t_ok("-292273086-05-16T16:47:06Z"), QRY_MIN_TIME_MS);
   cr_assert_eq(t_ok("292277025-08-18T07:12:54.999999999Z"), QRY_MAX_TIME_MS);
 
+  cr_assert_eq(t_ok("1_000"), 1000000);
+  cr_assert_eq(t_ok("0x1p4"), 16000);
+  cr_assert_eq(t_ok("0x_1_0p0"), 16000);
+  cr_assert_eq(t_ok("2023-11-14T22:13:20,5Z"), 1700000000500);
+  cr_assert_eq(t_ok("2023-11-15T22:13:20+24:00"), 1700000000000);
+  cr_assert_eq(t_ok("+Inf"), QRY_MAX_TIME_MS);
+  cr_assert_eq(t_ok("-inf"), QRY_MIN_TIME_MS);
+  cr_assert_eq(t_ok("NaN"), QRY_MIN_TIME_MS);
   const char *bad[] = {"x", "", " 1", "1 ", "2023-02-29T00:00:00Z", "2023-11-14 22:13:20Z",
-                       "2023-11-14T22:13:20", "2023-13-01T00:00:00Z", "1e", "0x10", "NaN", "Inf",
-                       "1e400", "2023-11-14T24:00:00Z"};
+                       "2023-11-14T22:13:20", "2023-13-01T00:00:00Z", "1e", "0x10", "1__0", "_1",
+                       "1_", "1e400", "2023-11-14T24:00:00Z", "2023-11-14t22:13:20Z", "1._5"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t ms;
     char err[256];
@@ -171,4 +179,23 @@ Test(format, merge_samples_sorts_and_keeps_first_of_each_timestamp) {
   qry_sample ok[] = {{1, 1}, {2, 2}};
   cr_assert_eq(qry_samples_merge(ok, 2), 2);
   cr_assert_eq(qry_samples_merge(ok, 0), 0);
+}
+
+static void js(const char *in, size_t n, const char *want) {
+  rt_buf b = RT_BUF_INIT;
+  qry_json_str(&b, in, n);
+  cr_assert_str_eq(b.data, want);
+  rt_buf_free(&b);
+}
+
+Test(format, json_strings_like_prometheus) {
+  js("plain", 5, "\"plain\"");
+  js("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
+  js("\n\r\t\b\f\x01", 6, "\"\\n\\r\\t\\u0008\\u000c\\u0001\"");
+  js("<a&b>", 5, "\"\\u003ca\\u0026b\\u003e\"");
+  js("h\xc3\xa9 \xf0\x9f\x98\x80", 8, "\"h\xc3\xa9 \xf0\x9f\x98\x80\"");
+  js("x\xffy\xc3", 4, "\"x\\ufffdy\\ufffd\"");
+  js("\xe2\x80\xa8|\xe2\x80\xa9", 7, "\"\\u2028|\\u2029\"");
+  js("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""); /* a surrogate is invalid UTF-8 */
+  js("", 0, "\"\"");
 }

@@ -1,0 +1,466 @@
+/* api.c - the PromQL HTTP API: /api/v1/query, /api/v1/query_range, /api/v1/format_query,
+ * /api/v1/parse_query (GET and POST, also under /prometheus), answering like Prometheus 3. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/config.h"
+#include "common/http.h"
+#include "promql/pql_int.h"
+#include "querier/querier.h"
+
+#define PQL_API_MAX_BODY (8u << 20)
+#define PQL_MAX_POINTS 11000
+
+struct pql_api {
+  pql_api_backend be;
+};
+
+static void bad_param(rt_http_resp *resp, const char *param, const char *msg) {
+  char b[2048];
+  snprintf(b, sizeof b, "invalid parameter \"%s\": %s", param, msg);
+  rt_http_api_error(resp, 400, "bad_data", b);
+}
+
+static int status_for(const char *type) {
+  if (strcmp(type, "bad_data") == 0) {
+    return 400;
+  }
+  if (strcmp(type, "execution") == 0) {
+    return 422;
+  }
+  if (strcmp(type, "timeout") == 0 || strcmp(type, "canceled") == 0 || strcmp(type, "unavailable") == 0) {
+    return 503;
+  }
+  if (strcmp(type, "not_found") == 0) {
+    return 404;
+  }
+  return 500;
+}
+
+/* Prometheus' parseDuration: float seconds or a duration string. */
+static bool parse_api_duration(const char *s, int64_t *ms, char *err, size_t errlen) {
+  char *end;
+  double d = strtod(s, &end);
+  if (*s && *end == 0 && end != s) {
+    double v = d * 1000;
+    if (isnan(v) || v > 9.2e18 || v < -9.2e18) {
+      snprintf(err, errlen, "cannot parse \"%s\" to a valid duration. It overflows int64", s);
+      return false;
+    }
+    *ms = (int64_t)llround(v);
+    return true;
+  }
+  if (pql_parse_duration(s, strlen(s), ms) == RT_OK) {
+    return true;
+  }
+  snprintf(err, errlen, "cannot parse \"%s\" to a valid duration", s);
+  return false;
+}
+
+static void put_labels_json(rt_buf *b, const rt_label *l, size_t n) {
+  rt_buf_putc(b, '{');
+  for (size_t i = 0; i < n; i++) {
+    if (i) {
+      rt_buf_putc(b, ',');
+    }
+    rt_buf_json_str(b, l[i].name, strlen(l[i].name));
+    rt_buf_putc(b, ':');
+    rt_buf_json_str(b, l[i].value, strlen(l[i].value));
+  }
+  rt_buf_putc(b, '}');
+}
+
+static void put_point(rt_buf *b, int64_t t, double v) {
+  char tb[64], vb[QRY_FLOAT_BUFSZ];
+  qry_format_ts(tb, t);
+  qry_format_float(vb, v);
+  rt_buf_printf(b, "[%s,\"%s\"]", tb, vb);
+}
+
+static void put_annots(rt_buf *b, const char *key, const char **a, size_t n) {
+  if (n == 0) {
+    return;
+  }
+  rt_buf_printf(b, ",\"%s\":[", key);
+  for (size_t i = 0; i < n; i++) {
+    if (i) {
+      rt_buf_putc(b, ',');
+    }
+    rt_buf_json_str(b, a[i], strlen(a[i]));
+  }
+  rt_buf_putc(b, ']');
+}
+
+void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b) {
+  rt_buf_puts(b, "{\"status\":\"success\",\"data\":{\"resultType\":");
+  size_t n = r->nseries;
+  if (limit > 0 && (size_t)limit < n) {
+    n = (size_t)limit;
+  }
+  switch (r->type) {
+  case PQL_SCALAR:
+    rt_buf_puts(b, "\"scalar\",\"result\":");
+    put_point(b, r->t, r->scalar);
+    break;
+  case PQL_STRING: {
+    char tb[64];
+    qry_format_ts(tb, r->t);
+    rt_buf_printf(b, "\"string\",\"result\":[%s,", tb);
+    rt_buf_json_str(b, r->str, strlen(r->str));
+    rt_buf_putc(b, ']');
+    break;
+  }
+  case PQL_VECTOR:
+    rt_buf_puts(b, "\"vector\",\"result\":[");
+    for (size_t i = 0; i < n; i++) {
+      const pql_series *s = &r->series[i];
+      rt_buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
+      put_labels_json(b, s->labels, s->nlabels);
+      rt_buf_puts(b, ",\"value\":");
+      put_point(b, s->points[0].t, s->points[0].v);
+      rt_buf_putc(b, '}');
+    }
+    rt_buf_putc(b, ']');
+    break;
+  default:
+    rt_buf_puts(b, "\"matrix\",\"result\":[");
+    for (size_t i = 0; i < n; i++) {
+      const pql_series *s = &r->series[i];
+      rt_buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
+      put_labels_json(b, s->labels, s->nlabels);
+      rt_buf_puts(b, ",\"values\":[");
+      for (size_t k = 0; k < s->npoints; k++) {
+        if (k) {
+          rt_buf_putc(b, ',');
+        }
+        put_point(b, s->points[k].t, s->points[k].v);
+      }
+      rt_buf_puts(b, "]}");
+    }
+    rt_buf_putc(b, ']');
+    break;
+  }
+  rt_buf_putc(b, '}');
+  put_annots(b, "warnings", r->warnings, r->nwarnings);
+  put_annots(b, "infos", r->infos, r->ninfos);
+  rt_buf_putc(b, '}');
+}
+
+static const char *tenant_of(const rt_http_req *req) {
+  const char *t = rt_http_header(req, "X-Scope-OrgID");
+  return t && t[0] ? t : QRY_DEFAULT_TENANT;
+}
+
+static bool common_params(const pql_api *api, const rt_http_req *req, rt_http_resp *resp, pql_opts *o,
+                          int64_t *limit) {
+  *o = api->be.opts;
+  if (o->timeout_ms <= 0) {
+    o->timeout_ms = 2 * 60 * 1000;
+  }
+  char err[512];
+  const char *to = rt_http_param(req, "timeout");
+  if (to && *to) {
+    int64_t ms;
+    if (!parse_api_duration(to, &ms, err, sizeof err)) {
+      bad_param(resp, "timeout", err);
+      return false;
+    }
+    if (ms > 0 && ms < o->timeout_ms) {
+      o->timeout_ms = ms;
+    }
+  }
+  const char *lb = rt_http_param(req, "lookback_delta");
+  if (lb && *lb) {
+    int64_t ms;
+    if (!parse_api_duration(lb, &ms, err, sizeof err)) {
+      bad_param(resp, "lookback_delta", err);
+      return false;
+    }
+    o->lookback_ms = ms;
+  }
+  *limit = 0;
+  const char *l = rt_http_param(req, "limit");
+  if (l && *l) {
+    char *end;
+    long long v = strtoll(l, &end, 10);
+    if (*end || v < 0) {
+      rt_http_api_error(resp, 400, "bad_data", "limit must be non-negative");
+      return false;
+    }
+    *limit = v;
+  }
+  return true;
+}
+
+static void answer(rt_http_resp *resp, pql_result *r, int64_t limit) {
+  if (r->error) {
+    rt_http_api_error(resp, status_for(r->error_type), r->error_type, r->error);
+    return;
+  }
+  resp->status = 200;
+  pql_result_json(r, limit, &resp->body);
+}
+
+static bool parse_query_param(const rt_http_req *req, rt_http_resp *resp, pql_expr **e) {
+  const char *q = rt_http_param(req, "query");
+  char err[1024];
+  rt_err rc = pql_parse(q ? q : "", e, err, sizeof err);
+  if (rc == RT_ENOMEM) {
+    rt_http_api_error(resp, 500, "internal", "out of memory");
+    return false;
+  }
+  if (rc != RT_OK) {
+    bad_param(resp, "query", err);
+    return false;
+  }
+  return true;
+}
+
+static void h_query(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  pql_api *api = ctx;
+  pql_opts o;
+  int64_t limit;
+  if (!common_params(api, req, resp, &o, &limit)) {
+    return;
+  }
+  int64_t t = rt_now_ms();
+  const char *ts = rt_http_param(req, "time");
+  char err[512];
+  if (ts && *ts && !qry_parse_time(ts, &t, err, sizeof err)) {
+    bad_param(resp, "time", err);
+    return;
+  }
+  pql_expr *e;
+  if (!parse_query_param(req, resp, &e)) {
+    return;
+  }
+  pql_storage st;
+  rt_err rc = api->be.storage_for(api->be.ctx, tenant_of(req), &st);
+  if (rc != RT_OK) {
+    pql_expr_free(e);
+    rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
+    return;
+  }
+  pql_result *r = NULL;
+  rc = pql_eval(&st, &o, e, t, t, 0, false, &r);
+  if (api->be.storage_done) {
+    api->be.storage_done(api->be.ctx, &st);
+  }
+  pql_expr_free(e);
+  if (rc != RT_OK) {
+    rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
+    return;
+  }
+  answer(resp, r, limit);
+  pql_result_free(r);
+}
+
+static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  pql_api *api = ctx;
+  pql_opts o;
+  int64_t limit;
+  if (!common_params(api, req, resp, &o, &limit)) {
+    return;
+  }
+  char err[512];
+  int64_t start, end, step;
+  const char *s = rt_http_param(req, "start");
+  if (!s || !*s) {
+    bad_param(resp, "start", "cannot parse \"\" to a valid timestamp");
+    return;
+  }
+  if (!qry_parse_time(s, &start, err, sizeof err)) {
+    bad_param(resp, "start", err);
+    return;
+  }
+  s = rt_http_param(req, "end");
+  if (!s || !*s) {
+    bad_param(resp, "end", "cannot parse \"\" to a valid timestamp");
+    return;
+  }
+  if (!qry_parse_time(s, &end, err, sizeof err)) {
+    bad_param(resp, "end", err);
+    return;
+  }
+  if (end < start) {
+    bad_param(resp, "end", "end timestamp must not be before start time");
+    return;
+  }
+  s = rt_http_param(req, "step");
+  if (!s || !*s) {
+    bad_param(resp, "step", "cannot parse \"\" to a valid duration");
+    return;
+  }
+  if (!parse_api_duration(s, &step, err, sizeof err)) {
+    bad_param(resp, "step", err);
+    return;
+  }
+  if (step <= 0) {
+    bad_param(resp, "step", "zero or negative query resolution step widths are not accepted. Try a positive integer");
+    return;
+  }
+  if ((end - start) / step > PQL_MAX_POINTS) {
+    rt_http_api_error(resp, 400, "bad_data",
+                      "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query "
+                      "resolution (?step=XX)");
+    return;
+  }
+  pql_expr *e;
+  if (!parse_query_param(req, resp, &e)) {
+    return;
+  }
+  pql_type ty = pql_expr_type(e);
+  if (ty != PQL_SCALAR && ty != PQL_VECTOR) {
+    char m[256];
+    snprintf(m, sizeof m, "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
+             ty == PQL_MATRIX ? "range vector" : "string");
+    pql_expr_free(e);
+    rt_http_api_error(resp, 400, "bad_data", m);
+    return;
+  }
+  pql_storage st;
+  rt_err rc = api->be.storage_for(api->be.ctx, tenant_of(req), &st);
+  if (rc != RT_OK) {
+    pql_expr_free(e);
+    rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
+    return;
+  }
+  pql_result *r = NULL;
+  rc = pql_eval(&st, &o, e, start, end, step, true, &r);
+  if (api->be.storage_done) {
+    api->be.storage_done(api->be.ctx, &st);
+  }
+  pql_expr_free(e);
+  if (rc != RT_OK) {
+    rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
+    return;
+  }
+  answer(resp, r, limit);
+  pql_result_free(r);
+}
+
+static void h_format(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)ctx;
+  pql_expr *e;
+  if (!parse_query_param(req, resp, &e)) {
+    return;
+  }
+  rt_buf f = RT_BUF_INIT;
+  pql_format(e, &f);
+  pql_expr_free(e);
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+  rt_buf_json_str(&resp->body, f.data ? f.data : "", f.len);
+  rt_buf_putc(&resp->body, '}');
+  rt_buf_free(&f);
+  resp->status = 200;
+}
+
+static void h_parse(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  (void)ctx;
+  pql_expr *e;
+  if (!parse_query_param(req, resp, &e)) {
+    return;
+  }
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+  pql_expr_json(e, &resp->body);
+  rt_buf_putc(&resp->body, '}');
+  pql_expr_free(e);
+  resp->status = 200;
+}
+
+rt_err pql_api_register(rt_http_server *s, const pql_api_backend *be, pql_api **out) {
+  *out = NULL;
+  pql_api *api = rt_calloc(1, sizeof *api);
+  if (!api) {
+    return RT_ENOMEM;
+  }
+  api->be = *be;
+  *out = api; /* routes may already point at it even if a later route fails */
+  static const struct {
+    const char *path;
+    rt_http_handler fn;
+  } routes[] = {
+      {"/api/v1/query", h_query},
+      {"/api/v1/query_range", h_query_range},
+      {"/api/v1/format_query", h_format},
+      {"/api/v1/parse_query", h_parse},
+  };
+  static const char *const methods[] = {"GET", "POST"};
+  for (size_t i = 0; i < RT_ARRAY_LEN(routes); i++) {
+    for (size_t m = 0; m < RT_ARRAY_LEN(methods); m++) {
+      rt_err err = rt_http_route(s, methods[m], routes[i].path, RT_HTTP_PROM_API, PQL_API_MAX_BODY, routes[i].fn, api);
+      if (err != RT_OK) {
+        return err;
+      }
+    }
+  }
+  return RT_OK;
+}
+
+void pql_api_destroy(pql_api *api) {
+  if (api) {
+    rt_free(api, sizeof *api);
+  }
+}
+
+/* ---- the querier as storage ---- */
+
+typedef struct qry_store {
+  qry_querier *q;
+  char tenant[256];
+  uint64_t max_samples;
+} qry_store;
+
+static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t mint, int64_t maxt,
+                               pql_sink *sink) {
+  qry_store *qs = ctx;
+  qry_result res;
+  char eb[512];
+  qry_select_opts o = {.max_samples = qs->max_samples};
+  rt_err rc = qry_select(qs->q, qs->tenant, m, n, mint, maxt, &o, &res, eb, sizeof eb);
+  if (rc != RT_OK) {
+    return rc;
+  }
+  for (size_t i = 0; i < res.nseries && rc == RT_OK; i++) {
+    const qry_series *s = &res.series[i];
+    rc = pql_sink_add_points(sink, s->labels, s->nlabels, (const pql_point *)s->samples, s->nsamples);
+  }
+  qry_result_free(&res);
+  return rc;
+}
+
+static rt_err qry_storage_for(void *ctx, const char *tenant, pql_storage *out) {
+  qry_store *qs = rt_calloc(1, sizeof *qs);
+  if (!qs) {
+    return RT_ENOMEM;
+  }
+  qs->q = ctx;
+  snprintf(qs->tenant, sizeof qs->tenant, "%s", tenant);
+  qs->max_samples = rt_cfg && rt_cfg->max_samples > 0 ? (uint64_t)rt_cfg->max_samples : 50000000;
+  out->ctx = qs;
+  out->select = qry_store_select;
+  return RT_OK;
+}
+
+static void qry_storage_done(void *ctx, pql_storage *st) {
+  (void)ctx;
+  rt_free(st->ctx, sizeof(qry_store));
+}
+
+_Static_assert(sizeof(qry_sample) == sizeof(pql_point), "qry_sample and pql_point share a layout");
+
+rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out) {
+  pql_api_backend be = {
+      .storage_for = qry_storage_for,
+      .storage_done = qry_storage_done,
+      .ctx = q,
+  };
+  if (rt_cfg) {
+    be.opts.timeout_ms = rt_cfg->query_timeout_ms;
+    be.opts.lookback_ms = rt_cfg->lookback_delta_ms;
+    be.opts.max_samples = rt_cfg->max_samples;
+  }
+  return pql_api_register(s, &be, out);
+}

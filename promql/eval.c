@@ -141,11 +141,18 @@ const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char 
   return pql_ls_make(q, tmp, n);
 }
 
+/* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__. */
 const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
-  if (!pql_ls_get(m, "__name__")) {
-    return m;
+  if (pql_ls_get(m, "__name__")) {
+    m = pql_ls_set(q, m, "__name__", "");
   }
-  return pql_ls_set(q, m, "__name__", "");
+  if (pql_ls_get(m, "__type__")) {
+    m = pql_ls_set(q, m, "__type__", "");
+  }
+  if (pql_ls_get(m, "__unit__")) {
+    m = pql_ls_set(q, m, "__unit__", "");
+  }
+  return m;
 }
 
 void pql_ls_string(const pql_ls *m, rt_buf *b) {

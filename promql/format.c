@@ -387,6 +387,16 @@ void pql_format(const pql_expr *e, rt_buf *b) {
         put_label_list(e->include, e->ninclude, b);
       }
     }
+    if (e->fill_l && e->fill_r && (e->fill_lv == e->fill_rv || (isnan(e->fill_lv) && isnan(e->fill_rv)))) {
+      rt_buf_printf(b, " fill(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+    } else {
+      if (e->fill_l) {
+        rt_buf_printf(b, " fill_left(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+      }
+      if (e->fill_r) {
+        rt_buf_printf(b, " fill_right(%s)", pql_format_float(e->fill_rv, fb, sizeof fb));
+      }
+    }
     rt_buf_putc(b, ' ');
     pql_format(e->b, b);
     return;

@@ -177,6 +177,15 @@ typedef struct ing_key {
 rt_err ing_series_keys(const char *tenant, const rt_label *labels, size_t n, rt_arena *arena,
                        ing_key *key, uint64_t *shard);
 ing_series *ing_series_find(ing_tenant *t, ing_key key);
+/* The first series whose key has the same low half (a likely match; for prefetching), or NULL. */
+static inline const ing_series *ing_series_peek(const ing_tenant *t, ing_key key) {
+  size_t mask = t->nslots - 1;
+  for (size_t i = key.lo & mask;; i = (i + 1) & mask) {
+    if (!t->slots[i].s || t->slots[i].lo == key.lo) {
+      return t->slots[i].s;
+    }
+  }
+}
 /* Adds a series with the next ref (or `ref` when nonzero, during recovery), interning the
  * labels and indexing it. Caller holds t->lock for writing. */
 rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,

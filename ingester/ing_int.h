@@ -205,6 +205,11 @@ uint16_t ing_dchunk_count(const uint8_t *p, size_t len);
 /* Decodes all samples into out (cap >= count); false on corrupt data. */
 bool ing_dchunk_decode(const uint8_t *p, size_t len, ing_sample *out, size_t cap);
 
+/* Decodes a ringtail.PushRequest into the arena (ing_decode.c): the same tree as
+ * ringtail__push_request__unpack() minus exemplars and histograms. RT_EPROTO on malformed
+ * input, RT_ENOMEM when the arena cannot grow. */
+rt_err ing_decode_push(const uint8_t *data, size_t len, rt_arena *arena, Ringtail__PushRequest **out);
+
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
 

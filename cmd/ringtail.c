@@ -3,6 +3,7 @@
  * flags, a landing page) and shuts down cleanly on SIGINT/SIGTERM.
  *
  *   ringtail [flags]                                   run the roles
+ *   ringtail -version                                  print the version
  *   ringtail dump -ingester.data-dir=DIR [-tenant=T]    print a data directory's samples
  *
  * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
@@ -666,6 +667,15 @@ static void stop_all(app *a) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "dump") == 0) {
     return cmd_dump(argc, argv);
+  }
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-version") == 0 || strcmp(argv[i], "--version") == 0) {
+      printf("ringtail, version %s (revision: %s)\n", RT_VERSION, RT_REVISION);
+      return 0;
+    }
+    if (strcmp(argv[i], "--") == 0) {
+      break;
+    }
   }
   static app a;
   pthread_mutex_init(&a.stats_mu, NULL);

@@ -247,6 +247,12 @@ Test(ringtail, help_lists_flags, .timeout = 30) {
   cr_assert(strstr(out, "-config.file"), "%s", out);
 }
 
+Test(ringtail, version, .timeout = 30) {
+  static char out[4096];
+  cr_assert_eq(run("-version", out, sizeof out), 0);
+  cr_assert(strstr(out, "ringtail, version " RT_VERSION), "%s", out);
+}
+
 Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
   static char out[65536];
   cr_assert_eq(run("-target=distributor,frobnicator", out, sizeof out), 2);

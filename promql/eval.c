@@ -841,14 +841,44 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
   hmap_init(q, &matched, L->n);
   hmap inserted;
   hmap_init(q, &inserted, L->n);
-  for (size_t i = 0; i < L->n; i++) {
-    smp *ls = &L->s[i];
-    uint64_t sig = bin_sig(e, ls->m);
-    int32_t ri = hmap_get(q, &rs, sig);
-    if (ri < 0) {
-      continue;
+  /* fill modifiers refer to the sides after the one-to-many swap */
+  bool fill_l = e->fill_l, fill_r = e->fill_r;
+  hmap lsigs;
+  if (fill_l) {
+    hmap_init(q, &lsigs, L->n);
+  }
+  size_t nl = L->n;
+  smp synth;
+  for (size_t i = 0; i < nl + (fill_l ? R->n : 0); i++) {
+    smp *ls;
+    smp *rsmp;
+    uint64_t sig;
+    if (i < nl) {
+      ls = &L->s[i];
+      sig = bin_sig(e, ls->m);
+      if (fill_l) {
+        *hmap_slot(q, &lsigs, sig, true) = 1;
+      }
+      int32_t ri = hmap_get(q, &rs, sig);
+      if (ri < 0) {
+        if (!fill_r) {
+          continue;
+        }
+        synth = (smp){match_labels(q, e, ls->m), e->fill_rv, t, false};
+        rsmp = &synth;
+      } else {
+        rsmp = &R->s[ri];
+      }
+    } else {
+      /* an R sample that no L sample matched: synthesize the L side */
+      rsmp = &R->s[i - nl];
+      sig = rsig[i - nl];
+      if (hmap_get(q, &lsigs, sig) >= 0) {
+        continue;
+      }
+      synth = (smp){match_labels(q, e, rsmp->m), e->fill_lv, t, false};
+      ls = &synth;
     }
-    smp *rsmp = &R->s[ri];
     double fl = ls->v, fr = rsmp->v;
     if (e->card == PQL_CARD_ONE_TO_MANY) {
       fl = rsmp->v;

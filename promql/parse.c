@@ -1388,6 +1388,58 @@ static pql_expr *parse_expr(parser *p, int min_prec) {
       tok bad = *mt;
       unexpected(p, &bad, NULL, NULL);
     }
+    /* fill(v), fill_left(v), fill_right(v): an identifier of that name directly followed by "(" */
+    for (;;) {
+      tok *ft = peek(p);
+      if (ft->type != T_IDENT) {
+        break;
+      }
+      int which = 0;
+      if (ft->len == 4 && strncmp(p->q + ft->pos, "fill", 4) == 0) {
+        which = 3;
+      } else if (ft->len == 9 && strncmp(p->q + ft->pos, "fill_left", 9) == 0) {
+        which = 1;
+      } else if (ft->len == 10 && strncmp(p->q + ft->pos, "fill_right", 10) == 0) {
+        which = 2;
+      }
+      if (!which) {
+        break;
+      }
+      int save = p->cur;
+      skip_space(p);
+      bool call = p->cur < p->qlen && p->q[p->cur] == '(';
+      p->cur = save;
+      if (!call) {
+        break;
+      }
+      tok fname = next(p);
+      if (pql_op_is_setop(ot.op)) {
+        perr(p, fname.pos, "fill modifiers are not allowed for set operators");
+      }
+      expect(p, T_LPAREN, "in fill modifier", "\"(\"");
+      tok v = next(p);
+      bool neg = false;
+      if (v.type == T_BINOP && (v.op == PQL_OP_SUB || v.op == PQL_OP_ADD)) {
+        neg = v.op == PQL_OP_SUB;
+        v = next(p);
+      }
+      if (v.type != T_NUM) {
+        unexpected(p, &v, "in fill modifier", "number");
+      }
+      double fv = parse_number_text(p, &v);
+      if (neg) {
+        fv = -fv;
+      }
+      expect(p, T_RPAREN, "in fill modifier", "\")\"");
+      if (which & 1) {
+        b->fill_l = true;
+        b->fill_lv = fv;
+      }
+      if (which & 2) {
+        b->fill_r = true;
+        b->fill_rv = fv;
+      }
+    }
     pql_expr *rhs = parse_expr(p, ot.op == PQL_OP_POW ? prec : prec + 1);
     b->b = rhs;
     b->end = rhs->end;

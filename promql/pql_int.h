@@ -91,6 +91,8 @@ struct pql_expr {
   pql_card card;
   char **include;           /* group_left/right labels */
   size_t ninclude;
+  bool fill_l, fill_r;      /* fill_left()/fill_right()/fill(): value for a missing side */
+  double fill_lv, fill_rv;
 };
 
 typedef struct pql_func {

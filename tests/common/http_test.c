@@ -314,6 +314,9 @@ Test(http, latency_histogram_per_route) {
   }
   cr_assert(tc_get(port, "/nope", &r));
   tc_free(&r);
+  cr_assert(tc_request(port, "BREW /nope HTTP/1.1\r\nHost: x\r\n\r\n", 33, &r, 5000));
+  cr_assert_eq(r.status, 404);
+  tc_free(&r);
   rt_buf out = RT_BUF_INIT;
   rt_metrics_expose(reg, &out);
   cr_assert(strstr(out.data,
@@ -323,6 +326,10 @@ Test(http, latency_histogram_per_route) {
   cr_assert(strstr(out.data, "ringtail_request_duration_seconds_count{method=\"GET\",route="
                              "\"notfound\",status_code=\"404\"} 1\n"),
             "%s", out.data);
+  cr_assert(strstr(out.data, "ringtail_request_duration_seconds_count{method=\"other\",route="
+                             "\"notfound\",status_code=\"404\"} 1\n"),
+            "%s", out.data);
+  cr_assert_null(strstr(out.data, "BREW"), "client-chosen methods are not label values");
   rt_buf_free(&out);
 }
 

@@ -10,6 +10,7 @@ static void dist_handle_push(void *ctx, const rt_http_req *req, rt_http_resp *re
       .body_len = req->body ? req->body_len : 0,
       .tenant = rt_http_header(req, "X-Scope-OrgID"),
       .content_type = rt_http_header(req, "Content-Type"),
+      .content_encoding = rt_http_header(req, "Content-Encoding"),
   };
   dist_push_out out = {.status = 500, .msg = RT_BUF_INIT};
   dist_push(d, &in, &out);

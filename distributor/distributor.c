@@ -1,8 +1,10 @@
 /* distributor.c - one remote-write request end to end: decode, validate, forward to every
  * configured ingester over the RPC layer, map the outcome to the remote-write status codes. */
 #include <pthread.h>
+#include <snappy-c.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 
 #include "common/log.h"
@@ -33,6 +35,8 @@ typedef struct dist_counters {
   atomic_uint_least64_t metadata_received;
   atomic_uint_least64_t rejected[DIST_R_COUNT];
   atomic_uint_least64_t ingester_errors;
+  atomic_uint_least64_t inflight_bytes;
+  atomic_uint_least64_t inflight_rejected;
 } dist_counters;
 
 struct dist_distributor {
@@ -67,6 +71,9 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
   pthread_mutex_init(&d->pool_mu, NULL);
   if (d->cfg.timeout_ms <= 0) {
     d->cfg.timeout_ms = 2000;
+  }
+  if (d->cfg.max_inflight_bytes == 0) {
+    d->cfg.max_inflight_bytes = DIST_DEFAULT_INFLIGHT_BYTES;
   }
   const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
   const char *p = list;
@@ -143,6 +150,8 @@ void dist_get_stats(const dist_distributor *d, dist_stats *out) {
     out->rejected[i] = GET(st->rejected[i]);
   }
   out->ingester_errors = GET(st->ingester_errors);
+  out->inflight_bytes = GET(st->inflight_bytes);
+  out->inflight_rejected = GET(st->inflight_rejected);
 }
 
 static rt_arena *arena_get(dist_distributor *d) {
@@ -277,6 +286,8 @@ static int forward(dist_distributor *d, const char *tenant, const Prometheus__Wr
   return status;
 }
 
+static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out);
+
 void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) {
   char err[1024];
   rt_buf_reset(&out->msg);
@@ -295,6 +306,39 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) 
     finish(d, out, 415);
     return;
   }
+  if (in->content_encoding && *in->content_encoding && strcasecmp(in->content_encoding, "snappy") != 0) {
+    rt_buf_printf(&out->msg, "unsupported Content-Encoding \"%.64s\": remote-write bodies are snappy-compressed",
+                  in->content_encoding);
+    finish(d, out, 415);
+    return;
+  }
+  /* reserve the declared decompressed size against the in-flight limit (the decoder checks
+   * the declared size against the per-request limit and the data against the declaration) */
+  size_t declared = 0;
+  if (in->body_len && snappy_uncompressed_length(in->body, in->body_len, &declared) != SNAPPY_OK) {
+    declared = 0;
+  }
+  if (declared > d->cfg.limits.max_decompressed_size && d->cfg.limits.max_decompressed_size) {
+    declared = 0; /* dist_decode answers 413 without allocating */
+  }
+  uint64_t cost = declared + in->body_len;
+  uint64_t before = atomic_fetch_add_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+  if (before > 0 && before + cost > d->cfg.max_inflight_bytes) {
+    atomic_fetch_sub_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+    ADD(d->st.inflight_rejected, 1);
+    rt_buf_printf(&out->msg,
+                  "too many remote-write bytes in flight (%llu + %llu > %zu): try again later",
+                  (unsigned long long)before, (unsigned long long)cost, d->cfg.max_inflight_bytes);
+    finish(d, out, 503);
+    return;
+  }
+  dist_handle(d, in, tenant, out);
+  atomic_fetch_sub_explicit(&d->st.inflight_bytes, cost, memory_order_relaxed);
+}
+
+/* The part of dist_push after the cheap checks and the in-flight reservation. */
+static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out) {
+  char err[1024];
   rt_arena *arena = arena_get(d);
   if (!arena) {
     rt_buf_puts(&out->msg, "out of memory");

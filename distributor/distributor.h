@@ -141,7 +141,12 @@ typedef struct dist_config {
                                  borrowed during dist_create only */
   int timeout_ms;             /* per ingester call */
   size_t max_recv_msg_size;   /* compressed body limit (the HTTP route's max_body) */
+  size_t max_inflight_bytes;  /* decompressed bytes of requests being handled at once; a request
+                                 that would go beyond gets 503 (retried by the sender);
+                                 0 = DIST_DEFAULT_INFLIGHT_BYTES */
 } dist_config;
+
+#define DIST_DEFAULT_INFLIGHT_BYTES ((size_t)1 << 30)
 
 void dist_config_from_rt(const rt_config *cfg, dist_config *out);
 
@@ -158,6 +163,7 @@ typedef struct dist_push_in {
   size_t body_len;
   const char *tenant;         /* X-Scope-OrgID or NULL (then "anonymous") */
   const char *content_type;   /* Content-Type or NULL */
+  const char *content_encoding; /* Content-Encoding or NULL (absent: snappy is assumed) */
 } dist_push_in;
 
 typedef struct dist_push_out {
@@ -192,6 +198,8 @@ typedef struct dist_stats {
   uint64_t metadata_received;
   uint64_t rejected[DIST_R_COUNT];     /* samples (and metadata) by reason */
   uint64_t ingester_errors;            /* failed ingester calls (timeouts, unavailable, ...) */
+  uint64_t inflight_bytes;             /* gauge: decompressed bytes of requests in progress */
+  uint64_t inflight_rejected;          /* requests answered 503 for the in-flight limit */
 } dist_stats;
 
 /* A consistent-enough snapshot (each counter read atomically). */

@@ -505,6 +505,102 @@ typedef struct sqser {
   bool drop;
 } sqser;
 
+static void *qa_must(qctx *q, size_t n) {
+  void *p = rt_arena_alloc(q->qa, n ? n : 1);
+  if (!p) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return p;
+}
+
+/* Returns the label set m copied to the query arena (once per distinct set). */
+static const pql_ls *sqc_labels(qctx *q, sqcache *c, const pql_ls *m) {
+  if ((c->ln + 1) * 2 > c->lcap) {
+    size_t nc = c->lcap ? c->lcap * 2 : 64;
+    uint64_t *nk = qa_must(q, nc * sizeof *nk);
+    const pql_ls **nv = qa_must(q, nc * sizeof *nv);
+    memset(nv, 0, nc * sizeof *nv);
+    for (size_t i = 0; i < c->lcap; i++) {
+      if (c->lv[i]) {
+        size_t x = (size_t)(c->lk[i] * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nv[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        nk[x] = c->lk[i];
+        nv[x] = c->lv[i];
+      }
+    }
+    c->lk = nk;
+    c->lv = nv;
+    c->lcap = nc;
+  }
+  size_t x = (size_t)(m->hash * 0x9E3779B97F4A7C15ULL) & (c->lcap - 1);
+  while (c->lv[x]) {
+    if (c->lk[x] == m->hash) {
+      return c->lv[x];
+    }
+    x = (x + 1) & (c->lcap - 1);
+  }
+  pql_ls *cm = qa_must(q, sizeof *cm + m->n * sizeof(rt_label));
+  cm->n = m->n;
+  cm->hash = m->hash;
+  for (uint32_t k = 0; k < m->n; k++) {
+    cm->l[k].name = rt_arena_strndup(q->qa, m->l[k].name, strlen(m->l[k].name));
+    cm->l[k].value = rt_arena_strndup(q->qa, m->l[k].value, strlen(m->l[k].value));
+    if (!cm->l[k].name || !cm->l[k].value) {
+      pql_ev_fail(q, "internal", "out of memory");
+    }
+  }
+  c->lk[x] = m->hash;
+  c->lv[x] = cm;
+  c->ln++;
+  return cm;
+}
+
+/* The inner vector of subquery e at ts, evaluated once per query. */
+static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
+  sqcache *c = &q->sqc[e->slot];
+  /* lookups come in ascending order within a step; binary search the sorted times */
+  size_t lo = 0, hi = c->n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (c->ts[mid] < ts) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  if (lo < c->n && c->ts[lo] == ts) {
+    return &c->vecs[lo];
+  }
+  val v = pql_ev(q, e->a, ts);
+  vec cv = {0};
+  cv.n = cv.cap = v.v.n;
+  cv.s = qa_must(q, (v.v.n ? v.v.n : 1) * sizeof *cv.s);
+  for (size_t i = 0; i < v.v.n; i++) {
+    cv.s[i] = v.v.s[i];
+    cv.s[i].m = sqc_labels(q, c, v.v.s[i].m);
+  }
+  if (c->n == c->cap) {
+    size_t nc = c->cap ? c->cap * 2 : 64;
+    int64_t *nt = qa_must(q, nc * sizeof *nt);
+    vec *nv = qa_must(q, nc * sizeof *nv);
+    if (c->n) {
+      memcpy(nt, c->ts, c->n * sizeof *nt);
+      memcpy(nv, c->vecs, c->n * sizeof *nv);
+    }
+    c->ts = nt;
+    c->vecs = nv;
+    c->cap = nc;
+  }
+  memmove(c->ts + lo + 1, c->ts + lo, (c->n - lo) * sizeof *c->ts);
+  memmove(c->vecs + lo + 1, c->vecs + lo, (c->n - lo) * sizeof *c->vecs);
+  c->ts[lo] = ts;
+  c->vecs[lo] = cv;
+  c->n++;
+  return &c->vecs[lo];
+}
+
 static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
   int64_t tt = pql_at_time(q, e, t) - e->offset;
   int64_t step = e->step ? e->step : q->o.subquery_step_ms;
@@ -519,9 +615,9 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
   sqser *ss = NULL;
   size_t n = 0, cap = 0;
   for (int64_t ts = start; ts <= tt; ts += step) {
-    val v = pql_ev(q, e->a, ts);
-    for (size_t i = 0; i < v.v.n; i++) {
-      smp *s = &v.v.s[i];
+    const vec *vv = subq_inner(q, e, ts);
+    for (size_t i = 0; i < vv->n; i++) {
+      const smp *s = &vv->s[i];
       int32_t *slotp = hmap_slot(q, &h, s->m->hash, true);
       if (*slotp < 0) {
         if (n == cap) {
@@ -1370,6 +1466,8 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   q->sa = rt_arena_create(1 << 16);
   q->nslots = e->tree->nslots;
   q->slots = rt_calloc((size_t)q->nslots + 1, sizeof *q->slots);
+  q->nsubqs = e->tree->nsubqs;
+  q->sqc = rt_calloc((size_t)q->nsubqs + 1, sizeof *q->sqc);
   if (q->o.timeout_ms > 0) {
     q->deadline_ns = rt_mono_ns() + (uint64_t)q->o.timeout_ms * 1000000ULL;
   }
@@ -1379,7 +1477,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   uint64_t *oskeys = NULL;
   int32_t *osvals = NULL;
   size_t oscap = 0;
-  if (!q->qa || !q->sa || !q->slots) {
+  if (!q->qa || !q->sa || !q->slots || !q->sqc) {
     res->error_type = "internal";
     res->error = "out of memory";
     goto done;
@@ -1561,6 +1659,7 @@ done:
     rt_arena_destroy(q->sa);
   }
   rt_free(q->slots, 0);
+  rt_free(q->sqc, 0);
   rt_free(q, sizeof *q);
   *out = res;
   return RT_OK;

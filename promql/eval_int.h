@@ -58,6 +58,16 @@ typedef struct slot {
   bool fetched;
 } slot;
 
+/* Inner results of a subquery by evaluation time, shared by all outer steps (query arena). */
+typedef struct sqcache {
+  int64_t *ts;
+  vec *vecs;
+  size_t n, cap;
+  uint64_t *lk;          /* label hash -> label set copied to the query arena */
+  const pql_ls **lv;
+  size_t ln, lcap;
+} sqcache;
+
 typedef struct qctx {
   const pql_storage *st;
   pql_opts o;
@@ -65,6 +75,8 @@ typedef struct qctx {
   rt_arena *sa;   /* per step */
   slot *slots;
   int nslots;
+  sqcache *sqc;
+  int nsubqs;
   int64_t start, end, interval;
   bool range;
   jmp_buf jb;

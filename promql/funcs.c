@@ -1002,7 +1002,7 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
   const pql_func *f = e->func;
   int id = f->id;
   val r = {.type = PQL_VECTOR};
-  val args[16];
+  val args[16] = {{0}};
   size_t na = e->nargs < 16 ? e->nargs : 16;
   if (id == F_TIMESTAMP) {
     const pql_expr *a = unwrap(e->args[0]);

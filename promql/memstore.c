@@ -16,7 +16,46 @@ typedef struct mseries {
 struct pql_memstore {
   mseries *s;
   size_t n, cap;
+  /* open-addressing index: label hash -> series index + 1 (0 = empty) */
+  uint64_t *hk;
+  uint32_t *hv;
+  size_t hcap;
 };
+
+static void idx_put(pql_memstore *m, uint64_t h, uint32_t v) {
+  size_t mask = m->hcap - 1;
+  size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & mask;
+  while (m->hv[i]) {
+    i = (i + 1) & mask;
+  }
+  m->hk[i] = h;
+  m->hv[i] = v;
+}
+
+static rt_err idx_grow(pql_memstore *m) {
+  size_t nc = m->hcap ? m->hcap * 2 : 64;
+  uint64_t *ok = m->hk;
+  uint32_t *ov = m->hv;
+  size_t oc = m->hcap;
+  m->hk = rt_calloc(nc, sizeof *m->hk);
+  m->hv = rt_calloc(nc, sizeof *m->hv);
+  if (!m->hk || !m->hv) {
+    rt_free(m->hk, 0);
+    rt_free(m->hv, 0);
+    m->hk = ok;
+    m->hv = ov;
+    return RT_ENOMEM;
+  }
+  m->hcap = nc;
+  for (size_t i = 0; i < oc; i++) {
+    if (ov[i]) {
+      idx_put(m, ok[i], ov[i]);
+    }
+  }
+  rt_free(ok, 0);
+  rt_free(ov, 0);
+  return RT_OK;
+}
 
 pql_memstore *pql_memstore_create(void) { return rt_calloc(1, sizeof(pql_memstore)); }
 
@@ -35,6 +74,8 @@ void pql_memstore_destroy(pql_memstore *m) {
     rt_free(s->vs, 0);
   }
   rt_free(m->s, 0);
+  rt_free(m->hk, 0);
+  rt_free(m->hv, 0);
   rt_free(m, sizeof *m);
 }
 
@@ -57,13 +98,20 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
   qsort(tmp, n, sizeof *tmp, lcmp);
   uint64_t h = pql_ls_hash(tmp, n);
   mseries *s = NULL;
-  for (size_t i = 0; i < m->n; i++) {
-    if (m->s[i].hash == h && rt_labels_cmp(m->s[i].labels, m->s[i].n, tmp, n) == 0) {
-      s = &m->s[i];
-      break;
+  if (m->hcap) {
+    size_t mask = m->hcap - 1;
+    for (size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & mask; m->hv[i]; i = (i + 1) & mask) {
+      mseries *c = &m->s[m->hv[i] - 1];
+      if (m->hk[i] == h && rt_labels_cmp(c->labels, c->n, tmp, n) == 0) {
+        s = c;
+        break;
+      }
     }
   }
   if (!s) {
+    if ((m->n + 1) * 2 > m->hcap && idx_grow(m) != RT_OK) {
+      return RT_ENOMEM;
+    }
     if (m->n == m->cap) {
       size_t nc = m->cap ? m->cap * 2 : 16;
       mseries *ns = rt_realloc(m->s, m->cap * sizeof *ns, nc * sizeof *ns);
@@ -86,6 +134,7 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
     s->n = n;
     s->hash = h;
     m->n++;
+    idx_put(m, h, (uint32_t)m->n);
   }
   /* find the insert position (appends are the common case) */
   size_t pos = s->len;
@@ -139,14 +188,27 @@ static rt_err mem_select(void *ctx, const rt_matcher *ms, size_t nm, int64_t min
     if (!ok) {
       continue;
     }
-    size_t lo = 0;
-    while (lo < s->len && s->ts[lo] < mint) {
-      lo++;
+    size_t lo = 0, hi = s->len;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (s->ts[mid] < mint) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
-    size_t hi = lo;
-    while (hi < s->len && s->ts[hi] <= maxt) {
-      hi++;
+    size_t a = lo;
+    hi = s->len;
+    while (lo < hi) {
+      size_t mid = (lo + hi) / 2;
+      if (s->ts[mid] <= maxt) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
+    hi = lo;
+    lo = a;
     if (hi > lo) {
       rt_err err = pql_sink_add(sink, s->labels, s->n, s->ts + lo, s->vs + lo, hi - lo);
       if (err != RT_OK) {

@@ -1122,6 +1122,7 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
         perr(p, lb.pos, "duration must be greater than 0");
       }
       pql_expr *sq = node(p, PQL_N_SUBQ, e->pos);
+      sq->slot = p->tree->nsubqs++;
       sq->a = e;
       sq->range = range;
       sq->step = step;

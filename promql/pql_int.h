@@ -101,6 +101,7 @@ typedef struct pql_tree {
   rt_matcher **mlists;      /* matcher arrays to fini */
   size_t nmlists, capmlists;
   int nslots;
+  int nsubqs;               /* subqueries get their own numbering in `slot` */
   char *query;
 } pql_tree;
 

@@ -539,7 +539,17 @@ static void api_exemplars(qry_querier *q, const char *tenant, const rt_http_req 
     api_error(resp, e == RT_ENOMEM ? "internal" : "bad_data", e == RT_ENOMEM ? "out of memory" : err);
     return;
   }
+  /* Prometheus answers 204 without a body when the query selects no series at all */
+  rt_buf tree = RT_BUF_INIT;
+  pql_expr_json(expr, &tree);
+  bool has_selector = tree.data && strstr(tree.data, "\"type\":\"vectorSelector\"");
+  rt_buf_free(&tree);
   pql_expr_free(expr);
+  if (!has_selector) {
+    rt_buf_reset(&resp->body);
+    resp->status = 204;
+    return;
+  }
   /* Ringtail keeps no exemplars yet: every valid request gets an empty list. */
   begin_success(resp);
   rt_buf_puts(&resp->body, "[]");

@@ -170,7 +170,7 @@ static bool parse_rfc3339(const char *s, int64_t *ms) {
   }
   size_t i = 19;
   int64_t nanos = 0;
-  if (s[i] == '.') {
+  if (s[i] == '.' || s[i] == ',') { /* Go accepts a comma as the decimal separator */
     i++;
     size_t fs = i;
     int64_t scale = 100000000;
@@ -190,7 +190,7 @@ static bool parse_rfc3339(const char *s, int64_t *ms) {
     off = 0;
   } else if ((s[i] == '+' || s[i] == '-') && i + 6 == n && s[i + 3] == ':') {
     int oh, om;
-    if (!digits_at(s + i + 1, 2, &oh) || !digits_at(s + i + 4, 2, &om) || oh > 23 || om > 59) {
+    if (!digits_at(s + i + 1, 2, &oh) || !digits_at(s + i + 4, 2, &om) || oh > 24 || om > 60) {
       return false;
     }
     off = (oh * 3600 + om * 60) * (s[i] == '-' ? -1 : 1);
@@ -202,7 +202,8 @@ static bool parse_rfc3339(const char *s, int64_t *ms) {
   return true;
 }
 
-/* A decimal float as Go's strconv.ParseFloat accepts it (no hex forms). */
+/* A float as Go's strconv.ParseFloat accepts it: decimal or hexadecimal (with a 'p' exponent)
+ * mantissa, '_' only between digits (or after the 0x prefix), "inf", "infinity", "nan". */
 static bool parse_go_float(const char *s, double *out) {
   const char *p = s;
   if (*p == '+' || *p == '-') {
@@ -212,38 +213,73 @@ static bool parse_go_float(const char *s, double *out) {
     *out = strtod(s, NULL);
     return true;
   }
-  bool dig = false;
-  while (isdigit((unsigned char)*p)) {
-    p++;
-    dig = true;
+  char clean[128];
+  size_t o = 0;
+  if (s != p) {
+    clean[o++] = *s;
   }
-  if (*p == '.') {
-    p++;
-    while (isdigit((unsigned char)*p)) {
-      p++;
+  bool hex = p[0] == '0' && (p[1] == 'x' || p[1] == 'X');
+  if (hex) {
+    clean[o++] = '0';
+    clean[o++] = 'x';
+    p += 2;
+  }
+  bool dig = false, prev_digit = hex, underscores = false;
+  for (;; p++) {
+    char c = *p;
+    bool isd = hex ? isxdigit((unsigned char)c) : isdigit((unsigned char)c);
+    if (isd) {
       dig = true;
+      prev_digit = true;
+    } else if (c == '_') {
+      if (!prev_digit || !(hex ? isxdigit((unsigned char)p[1]) : isdigit((unsigned char)p[1]))) {
+        return false;
+      }
+      underscores = true;
+      continue;
+    } else if (c == '.') {
+      prev_digit = false;
+    } else {
+      break;
     }
+    if (o + 1 >= sizeof clean) {
+      return false;
+    }
+    clean[o++] = c;
   }
+  (void)underscores;
   if (!dig) {
     return false;
   }
-  if (*p == 'e' || *p == 'E') {
-    p++;
+  if ((hex && (*p == 'p' || *p == 'P')) || (!hex && (*p == 'e' || *p == 'E'))) {
+    if (o + 1 >= sizeof clean) {
+      return false;
+    }
+    clean[o++] = *p++;
     if (*p == '+' || *p == '-') {
-      p++;
+      clean[o++] = *p++;
     }
     if (!isdigit((unsigned char)*p)) {
       return false;
     }
-    while (isdigit((unsigned char)*p)) {
+    while (isdigit((unsigned char)*p) || (*p == '_' && isdigit((unsigned char)p[1]))) {
+      if (*p != '_') {
+        if (o + 1 >= sizeof clean) {
+          return false;
+        }
+        clean[o++] = *p;
+      }
       p++;
     }
+  } else if (hex) {
+    return false; /* Go: hexadecimal mantissa requires a 'p' exponent */
   }
   if (*p) {
     return false;
   }
+  clean[o] = 0;
   errno = 0;
-  double v = strtod(s, NULL);
+  double v = strtod(clean, NULL);
   if (errno == ERANGE && isinf(v)) {
     return false;
   }
@@ -263,7 +299,12 @@ static int64_t sat_ms(double sec_f) {
 
 bool qry_parse_time(const char *s, int64_t *ms, char *errbuf, size_t errlen) {
   double f;
-  if (parse_go_float(s, &f) && !isnan(f) && !isinf(f)) {
+  if (parse_go_float(s, &f) && (isnan(f) || isinf(f))) {
+    /* Prometheus accepts these and ends up with an undefined time; pick the open ends. */
+    *ms = f > 0 ? QRY_MAX_TIME_MS : QRY_MIN_TIME_MS;
+    return true;
+  }
+  if (parse_go_float(s, &f)) {
     double ip;
     double frac = modf(f, &ip);
     double ns = round(frac * 1000) / 1000;

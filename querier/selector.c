@@ -167,6 +167,17 @@ static void go_quote_rune(char *out, size_t outlen, uint32_t cp) {
   rt_buf_free(&b);
 }
 
+/* Go's %#U of a rune: "U+0078 'x'", or just "U+000A" when it is not printable. */
+static void go_sharp_u(char *out, size_t outlen, uint32_t cp) {
+  if (cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0)) {
+    snprintf(out, outlen, "U+%04X", cp);
+    return;
+  }
+  char u[5] = {0};
+  utf8_encode(cp, u);
+  snprintf(out, outlen, "U+%04X '%s'", cp, u);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void perr(parser *p, size_t pos, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -318,9 +329,9 @@ static void lex_string(parser *p, tok *t) {
         if (cp >= 0x80) {
           utf8_decode((const unsigned char *)p->s + p->pos - 1, p->len - p->pos + 1, &cp);
         }
-        char r[16];
-        go_quote_rune(r, sizeof r, cp);
-        lex_error(t, start, "unknown escape sequence U+%04X %s", cp, r);
+        char r[24];
+        go_sharp_u(r, sizeof r, cp);
+        lex_error(t, start, "unknown escape sequence %s", r);
       }
       return;
     }
@@ -334,9 +345,9 @@ static void lex_string(parser *p, tok *t) {
       int d = is_digit(ch) ? ch - '0' : (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10
                                        : (ch >= 'A' && ch <= 'F') ? ch - 'A' + 10 : 99;
       if (d >= base) {
-        char r[16];
-        go_quote_rune(r, sizeof r, (uint32_t)ch);
-        lex_error(t, start, "illegal character U+%04X %s in escape sequence", (unsigned)ch, r);
+        char r[24];
+        go_sharp_u(r, sizeof r, (uint32_t)ch);
+        lex_error(t, start, "illegal character %s in escape sequence", r);
         return;
       }
       x = x * (uint32_t)base + (uint32_t)d;
@@ -455,6 +466,20 @@ static void lex_next(parser *p, tok *t) {
     t->type = colon ? T_METRIC_IDENT : T_IDENT;
     t->pos = s;
     t->len = p->pos - s;
+    /* Keywords that cannot name a metric (the grammar's metric_identifier leaves them out). */
+    static const char *const reserved[] = {"bool", "on", "ignoring", "group_left", "group_right"};
+    for (size_t k = 0; !colon && k < RT_ARRAY_LEN(reserved); k++) {
+      if (t->len == strlen(reserved[k]) && strncasecmp(p->s + s, reserved[k], t->len) == 0) {
+        t->type = T_OTHER;
+        snprintf(t->msg, sizeof t->msg, "<%.*s>", (int)t->len, p->s + s);
+        return;
+      }
+    }
+    if (!colon && t->len == 5 && strncasecmp(p->s + s, "atan2", 5) == 0) {
+      t->type = T_OTHER;
+      snprintf(t->msg, sizeof t->msg, "<op:%.*s>", (int)t->len, p->s + s);
+      return;
+    }
     /* Inf and NaN are number literals in PromQL. */
     if (!colon && ((t->len == 3 && strncasecmp(p->s + s, "inf", 3) == 0) ||
                    (t->len == 3 && strncasecmp(p->s + s, "nan", 3) == 0))) {
@@ -472,10 +497,6 @@ static void lex_next(parser *p, tok *t) {
     t->type = T_LBRACE;
     t->len = 1;
     p->in_braces = true;
-    return;
-  }
-  if (c == '}') {
-    lex_error(t, p->pos, "unexpected right brace '}'");
     return;
   }
   if (is_digit(c) || (c == '.' && p->pos + 1 < p->len && is_digit(p->s[p->pos + 1]))) {

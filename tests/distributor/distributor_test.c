@@ -18,6 +18,8 @@ typedef struct fake_ing {
   char first_name[64];
   /* what to answer */
   rt_err fail;               /* RT_OK = answer normally */
+  bool block;                /* hold every call until block is cleared */
+  pthread_cond_t cv;
   int error_series;          /* >= 0: report a duplicate-timestamp error for this series */
 } fake_ing;
 
@@ -29,6 +31,9 @@ static rt_err fake_push(void *ctx, const uint8_t *req, size_t len, rt_buf *reply
     return RT_EPROTO;
   }
   pthread_mutex_lock(&f->mu);
+  while (f->block) {
+    pthread_cond_wait(&f->cv, &f->mu);
+  }
   f->calls++;
   snprintf(f->tenant, sizeof f->tenant, "%s", pr->tenant);
   f->series = pr->n_timeseries;
@@ -82,6 +87,7 @@ static const char *EP = "inproc://dist-test-ingester";
 static void setup(void) {
   memset(&F, 0, sizeof F);
   pthread_mutex_init(&F.mu, NULL);
+  pthread_cond_init(&F.cv, NULL);
   F.error_series = -1;
   cr_assert_eq(rt_rpc_server_create(EP, methods, 1, &F, 2, &SRV), RT_OK);
   dist_config c;
@@ -101,6 +107,7 @@ static void teardown(void) {
   }
   rt_arena_destroy(A);
   pthread_mutex_destroy(&F.mu);
+  pthread_cond_destroy(&F.cv);
 }
 
 TestSuite(push, .init = setup, .fini = teardown);
@@ -345,5 +352,76 @@ Test(push, concurrent) {
   dist_get_stats(D, &st);
   cr_assert_eq(st.requests[0], 200);
   cr_assert_eq(st.samples_received, 200 * 10);
+  free(b);
+}
+
+Test(push, content_encoding) {
+  size_t n;
+  char *b = body_of(0, 1, &n);
+  dist_push_in in = {.body = b, .body_len = n, .content_encoding = "gzip"};
+  dist_push_out o = {.msg = RT_BUF_INIT};
+  dist_push(D, &in, &o);
+  cr_assert_eq(o.status, 415);
+  cr_assert(strstr(msg_of(&o), "unsupported Content-Encoding \"gzip\"") != NULL, "%s", msg_of(&o));
+  in.content_encoding = "Snappy";
+  dist_push(D, &in, &o);
+  cr_assert_eq(o.status, 200, "%s", msg_of(&o));
+  rt_buf_free(&o.msg);
+  free(b);
+}
+
+typedef struct bg_push {
+  char *body;
+  size_t len;
+  int status;
+} bg_push;
+
+static void *bg(void *p) {
+  bg_push *b = p;
+  dist_push_out o = push(b->body, b->len, NULL);
+  b->status = o.status;
+  rt_buf_free(&o.msg);
+  return NULL;
+}
+
+Test(push, inflight_limit) {
+  dist_destroy(D);
+  dist_config c;
+  memset(&c, 0, sizeof c);
+  dist_limits_default(&c.limits);
+  c.ingesters = EP;
+  c.timeout_ms = 5000;
+  c.max_inflight_bytes = 100;
+  cr_assert_eq(dist_create(&c, &D), RT_OK);
+  size_t n;
+  char *b = body_of(0, 1, &n);
+  pthread_mutex_lock(&F.mu);
+  F.block = true;
+  pthread_mutex_unlock(&F.mu);
+  bg_push first = {.body = b, .len = n};
+  pthread_t th;
+  pthread_create(&th, NULL, bg, &first);
+  /* wait until the first request holds its reservation */
+  dist_stats st;
+  uint64_t deadline = rt_mono_ns() + 5000000000ull;
+  do {
+    dist_get_stats(D, &st);
+  } while (st.inflight_bytes == 0 && rt_mono_ns() < deadline);
+  cr_assert_gt(st.inflight_bytes, 0);
+  dist_push_out o = push(b, n, NULL);
+  cr_assert_eq(o.status, 503);
+  cr_assert(strstr(msg_of(&o), "too many remote-write bytes in flight") != NULL, "%s", msg_of(&o));
+  pthread_mutex_lock(&F.mu);
+  F.block = false;
+  pthread_cond_broadcast(&F.cv);
+  pthread_mutex_unlock(&F.mu);
+  pthread_join(th, NULL);
+  cr_assert_eq(first.status, 200);
+  dist_get_stats(D, &st);
+  cr_assert_eq(st.inflight_bytes, 0);
+  cr_assert_eq(st.inflight_rejected, 1);
+  o = push(b, n, NULL);
+  cr_assert_eq(o.status, 200, "a single request above the limit is let through when alone");
+  rt_buf_free(&o.msg);
   free(b);
 }

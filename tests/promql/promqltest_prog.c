@@ -1089,6 +1089,49 @@ static bool touches_hist(pql_memstore *hist, const pql_expr *e) {
   return false;
 }
 
+/* Upstream's @ variants: every selector and subquery without @ (and not inside a subquery that
+ * has one) gets `@ <eval time>`; returns false when the expression calls a function whose result
+ * depends on the evaluation time. */
+static bool add_at(pql_expr *e, int64_t ts, bool under_at) {
+  if (!e) {
+    return true;
+  }
+  bool ok = true;
+  switch (e->kind) {
+  case PQL_N_VS:
+    if (!under_at && e->at == PQL_AT_NONE) {
+      e->at = PQL_AT_TIME;
+      e->at_ms = ts;
+    }
+    return true;
+  case PQL_N_MS: return add_at(e->a, ts, under_at);
+  case PQL_N_SUBQ:
+    if (!under_at && e->at == PQL_AT_NONE) {
+      e->at = PQL_AT_TIME;
+      e->at_ms = ts;
+    }
+    return add_at(e->a, ts, true);
+  case PQL_N_CALL: {
+    static const char *unsafe[] = {"days_in_month", "day_of_month", "day_of_week", "day_of_year", "hour",
+                                   "minute", "month", "year", "predict_linear", "time", "timestamp",
+                                   "start", "end", "range", "step"};
+    for (size_t i = 0; i < RT_ARRAY_LEN(unsafe); i++) {
+      if (strcmp(e->func->name, unsafe[i]) == 0) {
+        ok = false;
+      }
+    }
+    for (size_t i = 0; i < e->nargs; i++) {
+      ok &= add_at(e->args[i], ts, under_at);
+    }
+    return ok;
+  }
+  default:
+    ok &= add_at(e->a, ts, under_at);
+    ok &= add_at(e->b, ts, under_at);
+    return ok;
+  }
+}
+
 static void run_eval(runner *r, evalcmd *c) {
   char why[1024];
   const char *fail = NULL;
@@ -1142,6 +1185,38 @@ static void run_eval(runner *r, evalcmd *c) {
       } else {
         pql_result_free(rr);
       }
+    }
+    /* the @ variants at other evaluation times */
+    if (!fail && !c->matrix_expect && !c->is_string && pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
+      bool ok = add_at(pe, c->t, false);
+      rt_buf nb = RT_BUF_INIT;
+      pql_format(pe, &nb);
+      pql_expr_free(pe);
+      int64_t ts = c->t;
+      int64_t times[5] = {-10 * ts, 0, ts / 5, ts, 10 * ts};
+      size_t ntimes = 5;
+      if (ts == 0) {
+        times[0] = -1000;
+        times[1] = 0;
+        times[2] = 1000;
+        ntimes = 3;
+      }
+      for (size_t k = 0; ok && !fail && nb.data && k < ntimes; k++) {
+        pql_result *ar = NULL;
+        pql_query_instant(&st, &o, nb.data, times[k], &ar);
+        evalcmd tmp = *c;
+        tmp.warn = tmp.info = 0;
+        tmp.warn_msg = tmp.info_msg = tmp.warn_re = tmp.info_re = NULL;
+        fail = check_instant(&tmp, ar, false, times[k], why, sizeof why);
+        if (fail) {
+          rt_buf_printf(&detail, "(@ variant \"%s\" at %lld) ", nb.data, (long long)times[k]);
+          pql_result_free(res);
+          res = ar;
+        } else {
+          pql_result_free(ar);
+        }
+      }
+      rt_buf_free(&nb);
     }
   }
   if (fail) {

@@ -217,6 +217,16 @@ Test(api, exemplars_are_empty) {
         "query", "up{a=~}", NULL);
 }
 
+Test(api, exemplars_of_a_query_without_selectors_are_204) {
+  rt_http_kv kv[] = {{"query", "1+1"}};
+  rt_http_req req = {.method = "GET", .path = "/api/v1/query_exemplars", .params = kv, .nparams = 1};
+  rt_http_resp resp = {.status = 200, .body = RT_BUF_INIT};
+  qry_api_handle(Q1, QRY_EP_EXEMPLARS, NULL, &req, &resp);
+  cr_assert_eq(resp.status, 204);
+  cr_assert_eq(resp.body.len, 0);
+  rt_buf_free(&resp.body);
+}
+
 Test(api, bad_parameters_get_prometheus_errors) {
   check(Q2, QRY_EP_SERIES, "/api/v1/series", NULL, 400, BAD("no match[] parameter provided"), NULL);
   check(Q2, QRY_EP_SERIES, "/api/v1/series", NULL, 400,

@@ -111,9 +111,17 @@ Test(format, parse_time) {
   cr_assert_eq(t_ok("-292273086-05-16T16:47:06Z"), QRY_MIN_TIME_MS);
   cr_assert_eq(t_ok("292277025-08-18T07:12:54.999999999Z"), QRY_MAX_TIME_MS);
 
+  cr_assert_eq(t_ok("1_000"), 1000000);
+  cr_assert_eq(t_ok("0x1p4"), 16000);
+  cr_assert_eq(t_ok("0x_1_0p0"), 16000);
+  cr_assert_eq(t_ok("2023-11-14T22:13:20,5Z"), 1700000000500);
+  cr_assert_eq(t_ok("2023-11-15T22:13:20+24:00"), 1700000000000);
+  cr_assert_eq(t_ok("+Inf"), QRY_MAX_TIME_MS);
+  cr_assert_eq(t_ok("-inf"), QRY_MIN_TIME_MS);
+  cr_assert_eq(t_ok("NaN"), QRY_MIN_TIME_MS);
   const char *bad[] = {"x", "", " 1", "1 ", "2023-02-29T00:00:00Z", "2023-11-14 22:13:20Z",
-                       "2023-11-14T22:13:20", "2023-13-01T00:00:00Z", "1e", "0x10", "NaN", "Inf",
-                       "1e400", "2023-11-14T24:00:00Z"};
+                       "2023-11-14T22:13:20", "2023-13-01T00:00:00Z", "1e", "0x10", "1__0", "_1",
+                       "1_", "1e400", "2023-11-14T24:00:00Z", "2023-11-14t22:13:20Z", "1._5"};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     int64_t ms;
     char err[256];

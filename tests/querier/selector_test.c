@@ -148,7 +148,20 @@ Test(selector, parse_errors_read_like_prometheus) {
   parse_err("up{a=`b}", 0, "1:6: parse error: unterminated raw string");
   parse_err("up{a=\"b\\q\"}", 0, "1:6: parse error: unknown escape sequence U+0071 'q'");
   parse_err("up x", 0, "1:4: parse error: unexpected identifier \"x\"");
-  parse_err("up}", 0, "1:3: parse error: unexpected right brace '}'");
+  parse_err("up}", 0, "1:3: parse error: unexpected character: '}'");
+  parse_err("bool", 0, "1:1: parse error: unexpected <bool>");
+  parse_err("ON", 0, "1:1: parse error: unexpected <ON>");
+  parse_err("nan", 0, "1:1: parse error: unexpected number \"nan\"");
+  parse_err("\"up\"", 0, "1:1: parse error: unexpected string \"\\\"up\\\"\"");
+  parse_err("up,", 0, "1:3: parse error: unexpected \",\"");
+  parse_err("up{a=\"b\"}{c=\"d\"}", 0, "1:10: parse error: unexpected \"{\"");
+  parse_err("up{,}", 0, "1:4: parse error: unexpected \",\" in label matching, expected identifier or \"}\"");
+  parse_err("up{a=\"b\",,}", 0,
+            "1:10: parse error: unexpected \",\" in label matching, expected identifier or \"}\"");
+  parse_err("up{a='\\u12'}", 0, "1:6: parse error: illegal character U+0027 ''' in escape sequence");
+  parse_err("up{a=\"\\uD800\"}", 0, "1:6: parse error: escape sequence is an invalid Unicode code point");
+  parse_err("up{a=\"x\" # c", 0, "1:13: parse error: unexpected end of input inside braces");
+  parse_err("up{a!}", 0, "1:5: parse error: unexpected character after '!' inside braces: '}'");
   parse_err("1", 0, "1:1: parse error: unexpected number \"1\"");
   parse_err("up{a!x}", 0, "1:5: parse error: unexpected character after '!' inside braces: 'x'");
   parse_err("up{{", 0, "1:4: parse error: unexpected left brace '{'");

@@ -3,6 +3,7 @@
  * flags, a landing page) and shuts down cleanly on SIGINT/SIGTERM.
  *
  *   ringtail [flags]                                   run the roles
+ *   ringtail -version                                  print the version
  *   ringtail dump -ingester.data-dir=DIR [-tenant=T]    print a data directory's samples
  *
  * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
@@ -667,6 +668,15 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "dump") == 0) {
     return cmd_dump(argc, argv);
   }
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-version") == 0 || strcmp(argv[i], "--version") == 0) {
+      printf("ringtail, version %s (revision: %s)\n", RT_VERSION, RT_REVISION);
+      return 0;
+    }
+    if (strcmp(argv[i], "--") == 0) {
+      break;
+    }
+  }
   static app a;
   pthread_mutex_init(&a.stats_mu, NULL);
   a.start_time_s = (double)rt_now_ms() / 1000.0;
@@ -707,6 +717,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "ringtail: %s\n", err);
     rt_config_free(&a.cfg);
     return 2;
+  }
+  if (!(a.roles & ROLE_INGESTER)) {
+    /* without an ingester in this process, inproc:// would reach nothing */
+    if ((a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0]) {
+      fprintf(stderr, "ringtail: -distributor.ingester-addresses is required when the ingester "
+                      "runs in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+    if ((a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0]) {
+      fprintf(stderr, "ringtail: -querier.ingester-addresses is required when the ingester runs "
+                      "in another process\n");
+      rt_config_free(&a.cfg);
+      return 2;
+    }
   }
   rt_cfg = &a.cfg;
 

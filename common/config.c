@@ -668,7 +668,8 @@ rt_err rt_config_parse(rt_config *cfg, int argc, char **argv, bool *help, char *
 void rt_config_usage(FILE *out) {
   fprintf(out,
           "Usage: ringtail [flags]\n"
-          "       ringtail dump -ingester.data-dir=DIR [-tenant=T]\n\n"
+          "       ringtail dump -ingester.data-dir=DIR [-tenant=T]\n"
+          "       ringtail -version\n\n"
           "Every flag is also a key of the YAML file given with -config.file: -a.b-c=v is\n"
           "`a: {b_c: v}`. Flags override the file. Durations: 100ms, 30s, 5m, 2h, 1d, 1w;\n"
           "sizes: bytes or KiB/MiB/GiB (KB/MB/GB are the same base-2 units).\n\n"

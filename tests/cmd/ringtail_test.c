@@ -20,6 +20,23 @@ typedef struct proc {
   size_t log_len;
 } proc;
 
+/* Children still running when a test ends (a failed assertion skips its own cleanup) are
+ * killed by the suite's fini. */
+static pid_t children[8];
+static size_t nchildren;
+
+static void kill_children(void) {
+  for (size_t i = 0; i < nchildren; i++) {
+    if (children[i] > 0 && waitpid(children[i], NULL, WNOHANG) == 0) {
+      kill(children[i], SIGKILL);
+      waitpid(children[i], NULL, 0);
+    }
+  }
+  nchildren = 0;
+}
+
+TestSuite(ringtail, .fini = kill_children);
+
 /* Starts ringtail with args (NULL-terminated, without argv[0]). */
 static void start(proc *p, const char *const *args) {
   memset(p, 0, sizeof *p);
@@ -41,6 +58,9 @@ static void start(proc *p, const char *const *args) {
     _exit(127);
   }
   close(fds[1]);
+  if (nchildren < sizeof children / sizeof children[0]) {
+    children[nchildren++] = p->pid;
+  }
   p->err_fd = fds[0];
   fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
 }
@@ -209,7 +229,7 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
 /* Runs the binary to completion; returns the exit status and its stdout+stderr in out. */
 static int run(const char *args, char *out, size_t len) {
   char cmd[512];
-  snprintf(cmd, sizeof cmd, "%s %s 2>&1", BIN, args);
+  snprintf(cmd, sizeof cmd, "timeout -s KILL 20 %s %s 2>&1", BIN, args);
   FILE *f = popen(cmd, "r");
   cr_assert_not_null(f);
   size_t n = fread(out, 1, len - 1, f);
@@ -227,10 +247,20 @@ Test(ringtail, help_lists_flags, .timeout = 30) {
   cr_assert(strstr(out, "-config.file"), "%s", out);
 }
 
+Test(ringtail, version, .timeout = 30) {
+  static char out[4096];
+  cr_assert_eq(run("-version", out, sizeof out), 0);
+  cr_assert(strstr(out, "ringtail, version " RT_VERSION), "%s", out);
+}
+
 Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
   static char out[65536];
   cr_assert_eq(run("-target=distributor,frobnicator", out, sizeof out), 2);
   cr_assert(strstr(out, "unknown role \"frobnicator\""), "%s", out);
+  cr_assert_eq(run("-target=distributor", out, sizeof out), 2);
+  cr_assert(strstr(out, "-distributor.ingester-addresses is required"), "%s", out);
+  cr_assert_eq(run("-target=querier", out, sizeof out), 2);
+  cr_assert(strstr(out, "-querier.ingester-addresses is required"), "%s", out);
   cr_assert_eq(run("-no-such-flag", out, sizeof out), 2);
   cr_assert(strstr(out, "unknown flag -no-such-flag"), "%s", out);
   cr_assert_eq(run("serve", out, sizeof out), 2);
@@ -255,9 +285,9 @@ Test(ringtail, port_in_use_fails_cleanly, .timeout = 30) {
   cr_assert_eq(listen(fd, 1), 0);
   socklen_t sl = sizeof sa;
   getsockname(fd, (struct sockaddr *)&sa, &sl);
-  char args[128];
-  snprintf(args, sizeof args, "-target=querier -server.http-listen-address=127.0.0.1 "
-           "-server.http-listen-port=%d", ntohs(sa.sin_port));
+  char args[256];
+  snprintf(args, sizeof args, "-target=querier -querier.ingester-addresses=tcp://127.0.0.1:1 "
+           "-server.http-listen-address=127.0.0.1 -server.http-listen-port=%d", ntohs(sa.sin_port));
   static char out[65536];
   cr_assert_eq(run(args, out, sizeof out), 1);
   cr_assert(strstr(out, "Address already in use"), "%s", out);
@@ -312,6 +342,13 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   cr_assert(tc_get(port, "/prometheus/api/v1/series?match[]=%7Bjob%3D%22loadgen%22%7D", &r));
   cr_assert_eq(r.status, 200, "%s", r.body);
   cr_assert_eq(count(r.body, "\"__name__\""), 50, "%s", r.body);
+  tc_free(&r);
+
+  /* PromQL on the same port, as Grafana asks */
+  cr_assert(tc_get(port, "/prometheus/api/v1/query?query=count%28count_over_time%28%7Bjob%3D%22loadgen%22%7D%5B2h%5D%29%29", &r));
+  cr_assert_eq(r.status, 200, "%s", r.body);
+  cr_assert(strstr(r.body, "\"resultType\":\"vector\""), "%s", r.body);
+  cr_assert(strstr(r.body, "\"50\"]"), "%s", r.body);
   tc_free(&r);
 
   cr_assert(tc_get(port, "/metrics", &r));

@@ -1,8 +1,11 @@
 /* metrics.c - metric registry and the Prometheus text exposition format. See common/DESIGN.md.
  *
- * Locking: the registry mutex guards the family list, each family's child list and the
- * callback fields. Values are atomics updated without the mutex; a child is never freed
- * before the registry, so a pointer handed out stays valid. */
+ * Locking: `mu` guards the family list, each family's child list and the callback fields.
+ * Values are atomics updated without it; a child is never freed before the registry, so a
+ * pointer handed out stays valid. `fn_mu` serializes the callback children: adding, removing
+ * and calling them. A scrape calls the callbacks holding only fn_mu (so slow callbacks never
+ * hold up the lookups of request threads), stores their values in the children, then renders
+ * under mu. Lock order: fn_mu, then mu. */
 #include "common/metrics.h"
 
 #include <math.h>
@@ -38,6 +41,7 @@ typedef struct rt_mfamily {
 } rt_mfamily;
 
 struct rt_metrics {
+  pthread_mutex_t fn_mu;
   pthread_mutex_t mu;
   rt_mfamily *families;
 };
@@ -89,6 +93,7 @@ rt_err rt_metrics_create(rt_metrics **out) {
   if (!r) {
     return RT_ENOMEM;
   }
+  pthread_mutex_init(&r->fn_mu, NULL);
   pthread_mutex_init(&r->mu, NULL);
   *out = r;
   return RT_OK;
@@ -137,6 +142,7 @@ void rt_metrics_destroy(rt_metrics *r) {
     f = next;
   }
   pthread_mutex_destroy(&r->mu);
+  pthread_mutex_destroy(&r->fn_mu);
   rt_free(r, sizeof *r);
 }
 
@@ -417,6 +423,7 @@ rt_err rt_metrics_add_fn(rt_metrics *r, rt_metric_type type, const char *name, c
   }
   va_list ap;
   va_start(ap, label_names);
+  pthread_mutex_lock(&r->fn_mu);
   pthread_mutex_lock(&r->mu);
   rt_mfamily *f = family_get(r, type, true, name, help, NULL, 0, label_names);
   rt_mchild *c = f ? child_get(f, ap) : NULL;
@@ -425,6 +432,7 @@ rt_err rt_metrics_add_fn(rt_metrics *r, rt_metric_type type, const char *name, c
     c->ctx = ctx;
   }
   pthread_mutex_unlock(&r->mu);
+  pthread_mutex_unlock(&r->fn_mu);
   va_end(ap);
   return c ? RT_OK : (f ? RT_ENOMEM : RT_EINVAL);
 }
@@ -433,6 +441,7 @@ void rt_metrics_remove_fn(rt_metrics *r, void *ctx) {
   if (!r) {
     return;
   }
+  pthread_mutex_lock(&r->fn_mu);
   pthread_mutex_lock(&r->mu);
   for (rt_mfamily *f = r->families; f; f = f->next) {
     if (!f->is_fn) {
@@ -451,6 +460,7 @@ void rt_metrics_remove_fn(rt_metrics *r, void *ctx) {
     f->tail = pp;
   }
   pthread_mutex_unlock(&r->mu);
+  pthread_mutex_unlock(&r->fn_mu);
 }
 
 /* ---------- exposition ---------- */
@@ -529,10 +539,36 @@ static int family_cmp(const void *a, const void *b) {
   return strcmp((*(rt_mfamily *const *)a)->name, (*(rt_mfamily *const *)b)->name);
 }
 
+/* Calls every callback child and stores its value in the child's bits. Called with fn_mu
+ * held (so no callback child appears or disappears meanwhile) and without mu. */
+static void refresh_callbacks(rt_metrics *r) {
+  pthread_mutex_lock(&r->mu);
+  size_t n = 0;
+  for (rt_mfamily *f = r->families; f; f = f->next) {
+    for (rt_mchild *c = f->is_fn ? f->children : NULL; c; c = c->next) {
+      n++;
+    }
+  }
+  rt_mchild **v = n ? rt_calloc(n, sizeof *v) : NULL;
+  size_t k = 0;
+  for (rt_mfamily *f = r->families; f && v; f = f->next) {
+    for (rt_mchild *c = f->is_fn ? f->children : NULL; c; c = c->next) {
+      v[k++] = c;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  for (size_t i = 0; i < k; i++) {
+    atomic_store(&v[i]->bits, d2u(v[i]->fn(v[i]->ctx)));
+  }
+  rt_free(v, n * sizeof *v);
+}
+
 void rt_metrics_expose(rt_metrics *r, rt_buf *out) {
   if (!r) {
     return;
   }
+  pthread_mutex_lock(&r->fn_mu);
+  refresh_callbacks(r);
   pthread_mutex_lock(&r->mu);
   size_t n = 0;
   for (rt_mfamily *f = r->families; f; f = f->next) {
@@ -541,6 +577,7 @@ void rt_metrics_expose(rt_metrics *r, rt_buf *out) {
   rt_mfamily **sorted = rt_calloc(n ? n : 1, sizeof *sorted);
   if (!sorted) {
     pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->fn_mu);
     out->oom = true;
     return;
   }
@@ -559,9 +596,7 @@ void rt_metrics_expose(rt_metrics *r, rt_buf *out) {
     put_escaped(out, f->help, false);
     rt_buf_printf(out, "\n# TYPE %s %s\n", f->name, type_names[f->type]);
     for (const rt_mchild *c = f->children; c; c = c->next) {
-      if (f->is_fn) {
-        put_sample(out, f, c, "", NULL, c->fn(c->ctx));
-      } else if (f->type != RT_METRIC_HISTOGRAM) {
+      if (f->type != RT_METRIC_HISTOGRAM) {   /* callback children: refreshed above */
         put_sample(out, f, c, "", NULL, u2d(atomic_load(&c->bits)));
       } else {
         uint64_t cum = 0;
@@ -582,4 +617,5 @@ void rt_metrics_expose(rt_metrics *r, rt_buf *out) {
   }
   rt_free(sorted, n * sizeof *sorted);
   pthread_mutex_unlock(&r->mu);
+  pthread_mutex_unlock(&r->fn_mu);
 }

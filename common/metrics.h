@@ -65,8 +65,10 @@ void rt_histogram_observe(rt_histogram *h, double v);
 uint64_t rt_histogram_count(const rt_histogram *h);
 double rt_histogram_sum(const rt_histogram *h);
 
-/* A value read at scrape time (RocksDB sizes, process RSS). `fn` is called with the registry's
- * mutex held, from the scraping thread: it must not call back into this registry. type is
+/* A value read at scrape time (RocksDB sizes, process RSS). `fn` is called from the scraping
+ * thread, one scrape at a time; it may look up and update metrics of this registry but must
+ * not add or remove callbacks (that would deadlock). Request threads are not held up while it
+ * runs. type is
  * RT_METRIC_COUNTER or RT_METRIC_GAUGE. Registering the same name and label values again
  * replaces the callback. Borrows ctx until rt_metrics_remove_fn(r, ctx). */
 typedef double (*rt_metric_fn)(void *ctx);

@@ -206,16 +206,17 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
     return RT_ENOMEM;
   }
   t->name = rt_strdup(name);
-  t->nbuckets = 1024;
-  t->buckets = rt_calloc(t->nbuckets, sizeof *t->buckets);
-  if (!t->name || !t->buckets) {
+  t->nslots = 1024;
+  t->slots = rt_calloc(t->nslots, sizeof *t->slots);
+  if (!t->name || !t->slots) {
     rt_free(t->name, 0);
-    rt_free(t->buckets, t->nbuckets * sizeof *t->buckets);
+    rt_free(t->slots, t->nslots * sizeof *t->slots);
     rt_free(t, sizeof *t);
     return RT_ENOMEM;
   }
   t->id = id;
   t->max_t = INT64_MIN;
+  t->min_t = INT64_MAX;
   pthread_rwlock_init(&t->lock, NULL);
   *out = t;
   return RT_OK;
@@ -254,41 +255,84 @@ void ing_tenant_destroy(ing_tenant *t) {
   ing_pmap_fini(&t->meta);
   ing_intern_fini(&t->strings);
   ing_slab_free_all(&t->slab);
-  rt_free(t->buckets, t->nbuckets * sizeof *t->buckets);
+  rt_free(t->slots, t->nslots * sizeof *t->slots);
   rt_free(t->by_ref, t->by_ref_cap * sizeof *t->by_ref);
   pthread_rwlock_destroy(&t->lock);
   rt_free(t->name, 0);
   rt_free(t, sizeof *t);
 }
 
-ing_series *ing_series_find(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n) {
-  for (ing_series *s = t->buckets[hash & (t->nbuckets - 1)]; s; s = s->hnext) {
-    if (s->hash == hash && rt_labels_cmp(s->labels, s->nlabels, labels, n) == 0) {
-      return s;
-    }
+rt_err ing_series_keys(const char *tenant, const rt_label *ls, size_t n, rt_arena *arena,
+                       ing_key *key, uint64_t *shard) {
+  size_t tl = strlen(tenant), total = tl + 1;
+  for (size_t i = 0; i < n; i++) {
+    total += strlen(ls[i].name) + strlen(ls[i].value) + 2;
   }
-  return NULL;
+  char stackbuf[2048];
+  char *b = total <= sizeof stackbuf ? stackbuf : rt_arena_alloc(arena, total);
+  if (!b) {
+    return RT_ENOMEM;
+  }
+  char *p = b;
+  memcpy(p, tenant, tl);
+  p += tl;
+  *p++ = (char)0xff;
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(ls[i].name), vl = strlen(ls[i].value);
+    memcpy(p, ls[i].name, nl);
+    p += nl;
+    *p++ = (char)0xff;
+    memcpy(p, ls[i].value, vl);
+    p += vl;
+    *p++ = (char)0xff;
+  }
+  XXH128_hash_t h = XXH3_128bits(b, total);
+  key->lo = h.low64;
+  key->hi = h.high64;
+  if (shard) {
+    *shard = XXH3_64bits(b, total); /* == rt_series_hash(tenant, ls, n) */
+  }
+  return RT_OK;
 }
 
-static void ing_buckets_grow(ing_tenant *t) {
-  size_t ncap = t->nbuckets * 2;
-  ing_series **nb = rt_calloc(ncap, sizeof *nb);
-  if (!nb) {
-    return; /* keep the longer chains */
-  }
-  for (size_t i = 0; i < t->nbuckets; i++) {
-    ing_series *s = t->buckets[i];
-    while (s) {
-      ing_series *next = s->hnext;
-      size_t j = s->hash & (ncap - 1);
-      s->hnext = nb[j];
-      nb[j] = s;
-      s = next;
+ing_series *ing_series_find(ing_tenant *t, ing_key key) {
+  size_t mask = t->nslots - 1;
+  for (size_t i = key.lo & mask;; i = (i + 1) & mask) {
+    const ing_slot *sl = &t->slots[i];
+    if (!sl->s) {
+      return NULL;
+    }
+    if (sl->lo == key.lo && sl->s->key_hi == key.hi) {
+      return sl->s;
     }
   }
-  rt_free(t->buckets, t->nbuckets * sizeof *t->buckets);
-  t->buckets = nb;
-  t->nbuckets = ncap;
+}
+
+static void ing_slot_put(ing_slot *slots, size_t nslots, uint64_t lo, ing_series *s) {
+  size_t mask = nslots - 1;
+  size_t i = lo & mask;
+  while (slots[i].s) {
+    i = (i + 1) & mask;
+  }
+  slots[i].lo = lo;
+  slots[i].s = s;
+}
+
+static rt_err ing_slots_grow(ing_tenant *t) {
+  size_t ncap = t->nslots * 2;
+  ing_slot *ns = rt_calloc(ncap, sizeof *ns);
+  if (!ns) {
+    return RT_ENOMEM;
+  }
+  for (size_t i = 0; i < t->nslots; i++) {
+    if (t->slots[i].s) {
+      ing_slot_put(ns, ncap, t->slots[i].lo, t->slots[i].s);
+    }
+  }
+  rt_free(t->slots, t->nslots * sizeof *t->slots);
+  t->slots = ns;
+  t->nslots = ncap;
+  return RT_OK;
 }
 
 static rt_err ing_postings_add(ing_tenant *t, const char *name, const char *value, uint32_t ref) {
@@ -336,9 +380,12 @@ static rt_err ing_postings_add(ing_tenant *t, const char *name, const char *valu
   return RT_OK;
 }
 
-rt_err ing_series_add(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n, uint32_t ref,
-                      ing_series **out) {
+rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,
+                      uint32_t ref, ing_series **out) {
   *out = NULL;
+  if ((t->nseries + 2) * 2 > t->nslots && ing_slots_grow(t)) {
+    return RT_ENOMEM;
+  }
   if (n > UINT16_MAX) {
     return RT_ELIMIT;
   }
@@ -382,21 +429,17 @@ rt_err ing_series_add(ing_tenant *t, uint64_t hash, const rt_label *labels, size
     }
   }
   s->hash = hash;
+  s->key_hi = key.hi;
   s->labels = ls;
   s->nlabels = (uint16_t)n;
   s->ref = ref;
   rt_xor_appender_init(&s->head);
   s->first_t = s->flushed_first_t = INT64_MAX;
   s->last_t = s->flushed_last_t = INT64_MIN;
-  size_t b = hash & (t->nbuckets - 1);
-  s->hnext = t->buckets[b];
-  t->buckets[b] = s;
+  ing_slot_put(t->slots, t->nslots, key.lo, s);
   t->by_ref[ref] = s;
   if (ref > t->nseries) {
     t->nseries = ref;
-  }
-  if (t->nseries > t->nbuckets) {
-    ing_buckets_grow(t);
   }
   *out = s;
   return RT_OK;

@@ -58,8 +58,8 @@ typedef struct ing_sample {
 } ing_sample;
 
 typedef struct ing_series {
-  struct ing_series *hnext; /* hash chain */
-  uint64_t hash;            /* rt_series_hash(tenant, labels) */
+  uint64_t hash;            /* rt_series_hash(tenant, labels): shards */
+  uint64_t key_hi;          /* high half of the series key (ing_series_keys) */
   rt_label *labels;         /* slab; strings interned */
   uint32_t ref;
   uint16_t nlabels;
@@ -99,6 +99,11 @@ typedef struct ing_meta {
   char *help, *unit; /* rt_alloc'd */
 } ing_meta;
 
+typedef struct ing_slot {
+  uint64_t lo; /* low half of the key */
+  ing_series *s;
+} ing_slot;
+
 /* One tenant's head. The rwlock guards everything below it. */
 typedef struct ing_tenant {
   char *name;
@@ -106,14 +111,15 @@ typedef struct ing_tenant {
   pthread_rwlock_t lock;
   ing_slab slab;
   ing_intern strings;
-  ing_series **buckets; /* hash table by series hash */
-  size_t nbuckets;
+  struct ing_slot *slots; /* open addressing by the low half of the series key */
+  size_t nslots;          /* power of two; at most half full */
   ing_series **by_ref;  /* index = ref (1-based; 0 unused) */
   uint32_t nseries;     /* refs 1..nseries are in use */
   size_t by_ref_cap;
   ing_pmap names;       /* interned name -> ing_lname* */
   ing_pmap meta;        /* interned family name -> ing_meta* */
   int64_t max_t;        /* newest sample of any series (for the OOO window) */
+  int64_t min_t;        /* oldest sample of any series */
 } ing_tenant;
 
 struct ing_ingester {
@@ -162,11 +168,19 @@ enum { ING_CF_DEFAULT = 0, ING_CF_SERIES, ING_CF_POSTINGS, ING_CF_CHUNKS, ING_CF
 rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out);
 void ing_tenant_destroy(ing_tenant *t);
 /* Finds the series with these (sorted) labels; NULL if absent. Caller holds t->lock. */
-ing_series *ing_series_find(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n);
+/* The 128-bit series key: XXH3-128 over tenant, 0xff, name, 0xff, value, 0xff, ... (the bytes
+ * rt_series_hash hashes). Two label sets are the same series when their keys are equal (I10).
+ * Also returns rt_series_hash() through *shard when shard != NULL. */
+typedef struct ing_key {
+  uint64_t lo, hi;
+} ing_key;
+rt_err ing_series_keys(const char *tenant, const rt_label *labels, size_t n, rt_arena *arena,
+                       ing_key *key, uint64_t *shard);
+ing_series *ing_series_find(ing_tenant *t, ing_key key);
 /* Adds a series with the next ref (or `ref` when nonzero, during recovery), interning the
  * labels and indexing it. Caller holds t->lock for writing. */
-rt_err ing_series_add(ing_tenant *t, uint64_t hash, const rt_label *labels, size_t n, uint32_t ref,
-                      ing_series **out);
+rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,
+                      uint32_t ref, ing_series **out);
 /* Sorted refs of series matching all matchers (arena). Caller holds t->lock (read). */
 rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_arena *arena,
                          uint32_t **out, size_t *nout);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <xxhash.h>
 
 #include "common/buf.h"
 #include "common/log.h"
@@ -476,6 +475,9 @@ static rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t
   if (ts > t->max_t) {
     t->max_t = ts;
   }
+  if (ts < t->min_t) {
+    t->min_t = ts;
+  }
   return err;
 }
 
@@ -671,39 +673,6 @@ static void ing_put_series_def(ing_ingester *ing, ing_tenant *t, const ing_serie
   }
 }
 
-/* rt_series_hash(t->name, ls, n) computed in one pass over a contiguous copy (XXH3 of the
- * concatenation equals the streamed hash); falls back to the streamed form on OOM. */
-static uint64_t ing_hash(const ing_tenant *t, const rt_label *ls, size_t n, rt_arena *arena) {
-  size_t tl = strlen(t->name), total = tl + 1;
-  size_t lens[64];
-  if (n > 32) {
-    return rt_series_hash(t->name, ls, n);
-  }
-  for (size_t i = 0; i < n; i++) {
-    lens[2 * i] = strlen(ls[i].name);
-    lens[2 * i + 1] = strlen(ls[i].value);
-    total += lens[2 * i] + lens[2 * i + 1] + 2;
-  }
-  char stackbuf[1024];
-  char *b = total <= sizeof stackbuf ? stackbuf : rt_arena_alloc(arena, total);
-  if (!b) {
-    return rt_series_hash(t->name, ls, n);
-  }
-  char *p = b;
-  memcpy(p, t->name, tl);
-  p += tl;
-  *p++ = (char)0xff;
-  for (size_t i = 0; i < n; i++) {
-    memcpy(p, ls[i].name, lens[2 * i]);
-    p += lens[2 * i];
-    *p++ = (char)0xff;
-    memcpy(p, ls[i].value, lens[2 * i + 1]);
-    p += lens[2 * i + 1];
-    *p++ = (char)0xff;
-  }
-  return XXH3_64bits(b, total);
-}
-
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena) {
   ringtail__push_response__init(resp);
@@ -762,10 +731,15 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
                           "series without labels", 0, NULL, ls, 0);
       continue;
     }
-    uint64_t h = ing_hash(t, ls, n, arena);
-    ing_series *s = ing_series_find(t, h, ls, n);
+    ing_key key;
+    uint64_t h;
+    err = ing_series_keys(t->name, ls, n, arena, &key, &h);
+    if (err) {
+      break;
+    }
+    ing_series *s = ing_series_find(t, key);
     if (!s) {
-      err = ing_series_add(t, h, ls, n, 0, &s);
+      err = ing_series_add(t, key, h, ls, n, 0, &s);
       if (err) {
         break;
       }
@@ -1280,7 +1254,15 @@ static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail
 
 static bool ing_postings_any_in_range(const ing_tenant *t, const ing_postings *p, int64_t mint,
                                       int64_t maxt) {
+  bool all = mint <= t->min_t && maxt >= t->max_t; /* every sample is inside the range */
   for (uint32_t i = 0; i < p->n; i++) {
+    if (all) {
+      const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
+      if (s && s->first_t <= s->last_t) {
+        return true;
+      }
+      continue;
+    }
     const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
     if (s && ing_in_range(s, mint, maxt)) {
       return true;
@@ -1681,9 +1663,17 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
       rt_warn(ING_LOG, "skipping a corrupt series record", "ref=%u", ref);
       continue;
     }
-    uint64_t h = rt_series_hash(t->name, rec.labels, rec.n);
+    ing_key key;
+    uint64_t h;
     ing_series *s;
-    err = ing_series_add(t, h, rec.labels, rec.n, ref, &s);
+    err = ing_series_keys(t->name, rec.labels, rec.n, arena, &key, &h);
+    if (!err && ing_series_find(t, key)) {
+      rt_warn(ING_LOG, "skipping a duplicate series record", "ref=%u", ref);
+      continue;
+    }
+    if (!err) {
+      err = ing_series_add(t, key, h, rec.labels, rec.n, ref, &s);
+    }
     if (err) {
       break;
     }
@@ -1696,6 +1686,9 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     s->last_v = s->flushed_last_v = rec.last_v;
     if (rec.last_t != INT64_MIN && rec.last_t > t->max_t) {
       t->max_t = rec.last_t;
+    }
+    if (rec.first_t < t->min_t) {
+      t->min_t = rec.first_t;
     }
     if (rec.flushed_seq > *max_flushed) {
       *max_flushed = rec.flushed_seq;

@@ -324,6 +324,29 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
   return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
 }
 
+static int64_t off_of(qctx *q, const pql_expr *e) {
+  return e->doffset ? pql_dexpr_ms(e->doffset, q->range ? q->interval : 0, q->end - q->start) : e->offset;
+}
+
+static int64_t range_of(qctx *q, const pql_expr *e) {
+  if (!e->drange) {
+    return e->range;
+  }
+  int64_t r = pql_dexpr_ms(e->drange, q->range ? q->interval : 0, q->end - q->start);
+  if (r <= 0) {
+    pql_ev_fail(q, "bad_data", "duration must be greater than 0");
+  }
+  return r;
+}
+
+static int64_t step_of(qctx *q, const pql_expr *e) {
+  int64_t s = e->dstep ? pql_dexpr_ms(e->dstep, q->range ? q->interval : 0, q->end - q->start) : e->step;
+  if (e->dstep && s <= 0) {
+    pql_ev_fail(q, "bad_data", "duration must be greater than 0");
+  }
+  return s ? s : q->o.subquery_step_ms;
+}
+
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t) {
   switch (e->at) {
   case PQL_AT_TIME: return e->at_ms;
@@ -345,9 +368,9 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     if (vs->at != PQL_AT_NONE) {
       l = h = pql_at_time(q, vs, lo);
     }
-    l -= vs->offset;
-    h -= vs->offset;
-    l -= e->kind == PQL_N_MS ? e->range : q->o.lookback_ms;
+    l -= off_of(q, vs);
+    h -= off_of(q, vs);
+    l -= e->kind == PQL_N_MS ? range_of(q, e) : q->o.lookback_ms;
     slot *s = &q->slots[vs->slot];
     if (!s->used) {
       s->used = true;
@@ -364,8 +387,8 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     if (e->at != PQL_AT_NONE) {
       l = h = pql_at_time(q, e, lo);
     }
-    l -= e->offset + e->range;
-    h -= e->offset;
+    l -= off_of(q, e) + range_of(q, e);
+    h -= off_of(q, e);
     walk_ranges(q, e->a, l, h);
     return;
   }
@@ -447,7 +470,7 @@ static void check_limits(qctx *q) {
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
   slot *s = &q->slots[e->slot];
-  int64_t tt = pql_at_time(q, e, t) - e->offset;
+  int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
     ssize_t k = last_le(f->p, f->n, tt);
@@ -464,15 +487,16 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
   const pql_expr *vs = e->a;
   val r = {.type = PQL_MATRIX};
   slot *s = &q->slots[vs->slot];
-  int64_t tt = pql_at_time(q, vs, t) - vs->offset;
+  int64_t tt = pql_at_time(q, vs, t) - off_of(q, vs);
+  int64_t range = range_of(q, e);
   r.wend = tt;
-  r.wstart = tt - e->range;
-  r.range = e->range;
+  r.wstart = tt - range;
+  r.range = range;
   r.mx = pql_ev_alloc(q, (s->n ? s->n : 1) * sizeof *r.mx);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
     ssize_t hi = last_le(f->p, f->n, tt);
-    ssize_t lo = last_le(f->p, f->n, tt - e->range) + 1;
+    ssize_t lo = last_le(f->p, f->n, tt - range) + 1;
     if (hi < lo) {
       continue;
     }
@@ -602,14 +626,15 @@ static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
 }
 
 static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
-  int64_t tt = pql_at_time(q, e, t) - e->offset;
-  int64_t step = e->step ? e->step : q->o.subquery_step_ms;
-  int64_t lo = tt - e->range;
+  int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
+  int64_t step = step_of(q, e);
+  int64_t range = range_of(q, e);
+  int64_t lo = tt - range;
   int64_t start = step * (lo / step);
   if (start <= lo) {
     start += step;
   }
-  val r = {.type = PQL_MATRIX, .wstart = lo, .wend = tt, .range = e->range};
+  val r = {.type = PQL_MATRIX, .wstart = lo, .wend = tt, .range = range};
   hmap h;
   hmap_init(q, &h, 16);
   sqser *ss = NULL;
@@ -816,14 +841,44 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
   hmap_init(q, &matched, L->n);
   hmap inserted;
   hmap_init(q, &inserted, L->n);
-  for (size_t i = 0; i < L->n; i++) {
-    smp *ls = &L->s[i];
-    uint64_t sig = bin_sig(e, ls->m);
-    int32_t ri = hmap_get(q, &rs, sig);
-    if (ri < 0) {
-      continue;
+  /* fill modifiers refer to the sides after the one-to-many swap */
+  bool fill_l = e->fill_l, fill_r = e->fill_r;
+  hmap lsigs;
+  if (fill_l) {
+    hmap_init(q, &lsigs, L->n);
+  }
+  size_t nl = L->n;
+  smp synth;
+  for (size_t i = 0; i < nl + (fill_l ? R->n : 0); i++) {
+    smp *ls;
+    smp *rsmp;
+    uint64_t sig;
+    if (i < nl) {
+      ls = &L->s[i];
+      sig = bin_sig(e, ls->m);
+      if (fill_l) {
+        *hmap_slot(q, &lsigs, sig, true) = 1;
+      }
+      int32_t ri = hmap_get(q, &rs, sig);
+      if (ri < 0) {
+        if (!fill_r) {
+          continue;
+        }
+        synth = (smp){match_labels(q, e, ls->m), e->fill_rv, t, false};
+        rsmp = &synth;
+      } else {
+        rsmp = &R->s[ri];
+      }
+    } else {
+      /* an R sample that no L sample matched: synthesize the L side */
+      rsmp = &R->s[i - nl];
+      sig = rsig[i - nl];
+      if (hmap_get(q, &lsigs, sig) >= 0) {
+        continue;
+      }
+      synth = (smp){match_labels(q, e, rsmp->m), e->fill_lv, t, false};
+      ls = &synth;
     }
-    smp *rsmp = &R->s[ri];
     double fl = ls->v, fr = rsmp->v;
     if (e->card == PQL_CARD_ONE_TO_MANY) {
       fl = rsmp->v;

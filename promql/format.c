@@ -208,6 +208,46 @@ static void put_label_list(char **l, size_t n, rt_buf *b) {
   rt_buf_putc(b, ')');
 }
 
+void pql_dexpr_format(const pql_dexpr *d, rt_buf *b) {
+  char fb[400];
+  switch (d->op) {
+  case 'n': rt_buf_puts(b, pql_format_float(d->v, fb, sizeof fb)); return;
+  case 'd': pql_format_duration((int64_t)llround(d->v * 1000), b); return;
+  case 's': rt_buf_puts(b, "step()"); return;
+  case 'r': rt_buf_puts(b, "range()"); return;
+  case 'p':
+    rt_buf_putc(b, '(');
+    pql_dexpr_format(d->a, b);
+    rt_buf_putc(b, ')');
+    return;
+  case 'u':
+    rt_buf_putc(b, '-');
+    pql_dexpr_format(d->a, b);
+    return;
+  case 'm':
+  case 'M':
+    rt_buf_puts(b, d->op == 'm' ? "min_of(" : "max_of(");
+    pql_dexpr_format(d->a, b);
+    rt_buf_puts(b, ", ");
+    pql_dexpr_format(d->b, b);
+    rt_buf_putc(b, ')');
+    return;
+  default:
+    pql_dexpr_format(d->a, b);
+    rt_buf_printf(b, " %c ", d->op);
+    pql_dexpr_format(d->b, b);
+    return;
+  }
+}
+
+static void put_range(const pql_dexpr *d, int64_t ms, rt_buf *b) {
+  if (d) {
+    pql_dexpr_format(d, b);
+  } else {
+    pql_format_duration(ms, b);
+  }
+}
+
 static void put_at_offset(const pql_expr *e, rt_buf *b) {
   switch (e->at) {
   case PQL_AT_TIME: rt_buf_printf(b, " @ %.3f", (double)e->at_ms / 1000.0); break;
@@ -215,7 +255,14 @@ static void put_at_offset(const pql_expr *e, rt_buf *b) {
   case PQL_AT_END: rt_buf_puts(b, " @ end()"); break;
   default: break;
   }
-  if (e->offset != 0) {
+  if (e->doffset) {
+    bool paren = e->doffset->op != 'p';
+    rt_buf_puts(b, paren ? " offset (" : " offset ");
+    pql_dexpr_format(e->doffset, b);
+    if (paren) {
+      rt_buf_putc(b, ')');
+    }
+  } else if (e->offset != 0) {
     rt_buf_puts(b, " offset ");
     pql_format_duration(e->offset, b);
   }
@@ -277,9 +324,10 @@ void pql_format(const pql_expr *e, rt_buf *b) {
     pql_expr tmp = *e->a;
     tmp.at = PQL_AT_NONE;
     tmp.offset = 0;
+    tmp.doffset = NULL;
     put_vs(&tmp, b);
     rt_buf_putc(b, '[');
-    pql_format_duration(e->range, b);
+    put_range(e->drange, e->range, b);
     rt_buf_putc(b, ']');
     put_at_offset(e->a, b);
     return;
@@ -287,10 +335,10 @@ void pql_format(const pql_expr *e, rt_buf *b) {
   case PQL_N_SUBQ:
     pql_format(e->a, b);
     rt_buf_putc(b, '[');
-    pql_format_duration(e->range, b);
+    put_range(e->drange, e->range, b);
     rt_buf_putc(b, ':');
-    if (e->step) {
-      pql_format_duration(e->step, b);
+    if (e->step || e->dstep) {
+      put_range(e->dstep, e->step, b);
     }
     rt_buf_putc(b, ']');
     put_at_offset(e, b);
@@ -339,6 +387,16 @@ void pql_format(const pql_expr *e, rt_buf *b) {
         put_label_list(e->include, e->ninclude, b);
       }
     }
+    if (e->fill_l && e->fill_r && (e->fill_lv == e->fill_rv || (isnan(e->fill_lv) && isnan(e->fill_rv)))) {
+      rt_buf_printf(b, " fill(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+    } else {
+      if (e->fill_l) {
+        rt_buf_printf(b, " fill_left(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+      }
+      if (e->fill_r) {
+        rt_buf_printf(b, " fill_right(%s)", pql_format_float(e->fill_rv, fb, sizeof fb));
+      }
+    }
     rt_buf_putc(b, ' ');
     pql_format(e->b, b);
     return;
@@ -362,6 +420,9 @@ bool pql_expr_uses_query_times(const pql_expr *e) {
     return true;
   }
   if (e->kind == PQL_N_CALL && pql_func_is_query_time(e->func)) {
+    return true;
+  }
+  if (e->drange || e->dstep || e->doffset) {
     return true;
   }
   if (pql_expr_uses_query_times(e->a) || pql_expr_uses_query_times(e->b)) {

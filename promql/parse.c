@@ -620,27 +620,140 @@ static int64_t dur_of(parser *p, const tok *t) {
   return ms;
 }
 
-/* A duration in a range, step or offset position: a duration literal or a number of seconds. */
-static int64_t parse_duration_arg(parser *p, bool allow_neg, const char *ctx) {
+/* ---- duration expressions ---- */
+
+static pql_dexpr *dnode(parser *p, char op, pql_dexpr *a, pql_dexpr *b) {
+  pql_dexpr *d = palloc(p, sizeof *d);
+  d->op = op;
+  d->a = a;
+  d->b = b;
+  return d;
+}
+
+static bool dexpr_dynamic(const pql_dexpr *d) {
+  return d && (d->op == 's' || d->op == 'r' || dexpr_dynamic(d->a) || dexpr_dynamic(d->b));
+}
+
+static double dexpr_eval(const pql_dexpr *d, double step, double range) {
+  switch (d->op) {
+  case 'n':
+  case 'd': return d->v;
+  case 's': return step;
+  case 'r': return range;
+  case 'p': return dexpr_eval(d->a, step, range);
+  case 'u': return -dexpr_eval(d->a, step, range);
+  default: break;
+  }
+  double a = dexpr_eval(d->a, step, range), b = dexpr_eval(d->b, step, range);
+  switch (d->op) {
+  case '+': return a + b;
+  case '-': return a - b;
+  case '*': return a * b;
+  case '/': return a / b;
+  case '%': return fmod(a, b);
+  case '^': return pow(a, b);
+  case 'm': return isnan(a) || isnan(b) ? NAN : fmin(a, b);
+  case 'M': return isnan(a) || isnan(b) ? NAN : fmax(a, b);
+  default: return NAN;
+  }
+}
+
+int64_t pql_dexpr_ms(const pql_dexpr *d, int64_t step_ms, int64_t range_ms) {
+  double v = dexpr_eval(d, (double)step_ms / 1000.0, (double)range_ms / 1000.0) * 1000.0;
+  if (isnan(v) || v > 9.2e18 || v < -9.2e18) {
+    return 0;
+  }
+  return (int64_t)llround(v);
+}
+
+static pql_dexpr *dexpr_parse(parser *p, int min_prec);
+
+static bool ident_is(parser *p, const tok *t, const char *w) {
+  return t->type == T_IDENT && (size_t)t->len == strlen(w) && strncasecmp(p->q + t->pos, w, (size_t)t->len) == 0;
+}
+
+/* A primary: number, duration, (expr), step(), range(), min_of(a, b), max_of(a, b), with an
+ * optional sign. */
+static pql_dexpr *dexpr_primary(parser *p, const char *ctx, bool offset) {
   tok t = next(p);
-  bool neg = false;
-  if (allow_neg && t.type == T_BINOP && (t.op == PQL_OP_SUB || t.op == PQL_OP_ADD)) {
-    neg = t.op == PQL_OP_SUB;
-    t = next(p);
+  if (t.type == T_BINOP && (t.op == PQL_OP_SUB || t.op == PQL_OP_ADD)) {
+    /* binds looser than ^; after offset only the sign and one primary belong to the duration */
+    pql_dexpr *x = offset ? dexpr_primary(p, ctx, true) : dexpr_parse(p, 3);
+    return t.op == PQL_OP_SUB ? dnode(p, 'u', x, NULL) : x;
   }
-  int64_t ms;
+  if (t.type == T_NUM) {
+    pql_dexpr *d = dnode(p, 'n', NULL, NULL);
+    d->v = parse_number_text(p, &t);
+    return d;
+  }
   if (t.type == T_DUR) {
-    ms = dur_of(p, &t);
-  } else if (t.type == T_NUM) {
-    double v = parse_number_text(p, &t);
-    if (isnan(v) || isinf(v) || v * 1000 > 9.2e18 || v * 1000 < -9.2e18) {
-      perr(p, t.pos, "duration out of range");
-    }
-    ms = (int64_t)llround(v * 1000);
-  } else {
-    unexpected(p, &t, ctx, "duration");
+    pql_dexpr *d = dnode(p, 'd', NULL, NULL);
+    d->v = (double)dur_of(p, &t) / 1000.0;
+    return d;
   }
-  return neg ? -ms : ms;
+  if (t.type == T_LPAREN) {
+    pql_dexpr *x = dexpr_parse(p, 0);
+    expect(p, T_RPAREN, ctx, "\")\"");
+    return dnode(p, 'p', x, NULL);
+  }
+  if (ident_is(p, &t, "step") || ident_is(p, &t, "range")) {
+    expect(p, T_LPAREN, ctx, "\"(\"");
+    expect(p, T_RPAREN, ctx, "\")\"");
+    return dnode(p, tolower((unsigned char)p->q[t.pos]) == 's' ? 's' : 'r', NULL, NULL);
+  }
+  if (ident_is(p, &t, "min_of") || ident_is(p, &t, "max_of")) {
+    expect(p, T_LPAREN, ctx, "\"(\"");
+    pql_dexpr *a = dexpr_parse(p, 0);
+    expect(p, T_COMMA, ctx, "\",\"");
+    pql_dexpr *b = dexpr_parse(p, 0);
+    expect(p, T_RPAREN, ctx, "\")\"");
+    return dnode(p, tolower((unsigned char)p->q[t.pos + 1]) == 'i' ? 'm' : 'M', a, b);
+  }
+  unexpected(p, &t, ctx, "duration");
+}
+
+static pql_dexpr *dexpr_parse(parser *p, int min_prec) {
+  pql_dexpr *l = dexpr_primary(p, "in duration expression", false);
+  for (;;) {
+    tok *t = peek(p);
+    if (t->type != T_BINOP) {
+      return l;
+    }
+    int prec;
+    char op;
+    switch (t->op) {
+    case PQL_OP_ADD: prec = 1; op = '+'; break;
+    case PQL_OP_SUB: prec = 1; op = '-'; break;
+    case PQL_OP_MUL: prec = 2; op = '*'; break;
+    case PQL_OP_DIV: prec = 2; op = '/'; break;
+    case PQL_OP_MOD: prec = 2; op = '%'; break;
+    case PQL_OP_POW: prec = 4; op = '^'; break;
+    default: return l;
+    }
+    if (prec < min_prec) {
+      return l;
+    }
+    next(p);
+    pql_dexpr *r = dexpr_parse(p, op == '^' ? prec : prec + 1);
+    l = dnode(p, op, l, r);
+  }
+}
+
+/* Parses a duration in a bracket (full expression) or offset (one signed primary) position.
+ * Constant expressions are folded into *ms; query-dependent ones are returned. */
+static pql_dexpr *parse_dur_expr(parser *p, bool offset, int64_t *ms, int *pos) {
+  *pos = peek(p)->pos;
+  pql_dexpr *d = offset ? dexpr_primary(p, "in offset", true) : dexpr_parse(p, 0);
+  if (dexpr_dynamic(d)) {
+    *ms = 0;
+    return d;
+  }
+  double v = dexpr_eval(d, 0, 0) * 1000.0;
+  if (isnan(v) || isinf(v) || v > 9.2e18 || v < -9.2e18) {
+    perr(p, *pos, "duration out of range");
+  }
+  *ms = (int64_t)llround(v);
+  return NULL;
 }
 
 static void add_mlist(parser *p, rt_matcher *m) {
@@ -1076,7 +1189,9 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
     if (t->type == T_LBRACKET) {
       tok lb = next(p);
       p->in_brackets = true;
-      int64_t range = parse_duration_arg(p, false, "in subquery or range selector");
+      int64_t range;
+      int dpos;
+      pql_dexpr *drange = parse_dur_expr(p, false, &range, &dpos);
       tok c = next(p);
       if (c.type == T_RBRACKET) {
         p->in_brackets = false;
@@ -1089,12 +1204,13 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
         if (e->at != PQL_AT_NONE) {
           perr(p, lb.pos, "no @ modifiers allowed before range");
         }
-        if (range <= 0) {
+        if (range <= 0 && !drange) {
           perr(p, lb.pos, "duration must be greater than 0");
         }
         pql_expr *ms = node(p, PQL_N_MS, e->pos);
         ms->a = e;
         ms->range = range;
+        ms->drange = drange;
         ms->type = PQL_MATRIX;
         ms->end = c.pos + 1;
         e = ms;
@@ -1104,8 +1220,9 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
         unexpected(p, &c, "in subquery or range selector", "\":\" or \"]\"");
       }
       int64_t step = 0;
+      pql_dexpr *dstep = NULL;
       if (peek(p)->type != T_RBRACKET) {
-        step = parse_duration_arg(p, false, "in subquery");
+        dstep = parse_dur_expr(p, false, &step, &dpos);
       }
       tok rb = next(p);
       if (rb.type != T_RBRACKET) {
@@ -1115,13 +1232,15 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
       if (e->type != PQL_VECTOR) {
         perr(p, e->pos, "subquery is only allowed on instant vector, got %s instead", type_name(e->type));
       }
-      if (range <= 0) {
+      if (range <= 0 && !drange) {
         perr(p, lb.pos, "duration must be greater than 0");
       }
-      if (step < 0 || (step == 0 && p->q[rb.pos - 1] != ':' && !isspace((unsigned char)p->q[rb.pos - 1]))) {
+      if (!dstep && (step < 0 || (step == 0 && p->q[rb.pos - 1] != ':' && !isspace((unsigned char)p->q[rb.pos - 1])))) {
         perr(p, lb.pos, "duration must be greater than 0");
       }
       pql_expr *sq = node(p, PQL_N_SUBQ, e->pos);
+      sq->drange = drange;
+      sq->dstep = dstep;
       sq->slot = p->tree->nsubqs++;
       sq->a = e;
       sq->range = range;
@@ -1133,15 +1252,18 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
     }
     if (t->type == T_OFFSET) {
       tok ot = next(p);
-      int64_t off = parse_duration_arg(p, true, "in offset");
+      int64_t off;
+      int dpos;
+      pql_dexpr *doff = parse_dur_expr(p, true, &off, &dpos);
       pql_expr *target = e->kind == PQL_N_MS ? e->a : e;
       if (!is_selector_like(e)) {
         perr(p, ot.pos, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery");
       }
-      if (target->offset != 0) {
+      if (target->offset != 0 || target->doffset) {
         perr(p, ot.pos, "offset may not be set multiple times");
       }
       target->offset = off;
+      target->doffset = doff;
       e->end = p->have_peek ? p->peek.pos : p->cur;
       continue;
     }
@@ -1265,6 +1387,58 @@ static pql_expr *parse_expr(parser *p, int min_prec) {
     } else if (mt->type == T_GROUP_LEFT || mt->type == T_GROUP_RIGHT) {
       tok bad = *mt;
       unexpected(p, &bad, NULL, NULL);
+    }
+    /* fill(v), fill_left(v), fill_right(v): an identifier of that name directly followed by "(" */
+    for (;;) {
+      tok *ft = peek(p);
+      if (ft->type != T_IDENT) {
+        break;
+      }
+      int which = 0;
+      if (ft->len == 4 && strncmp(p->q + ft->pos, "fill", 4) == 0) {
+        which = 3;
+      } else if (ft->len == 9 && strncmp(p->q + ft->pos, "fill_left", 9) == 0) {
+        which = 1;
+      } else if (ft->len == 10 && strncmp(p->q + ft->pos, "fill_right", 10) == 0) {
+        which = 2;
+      }
+      if (!which) {
+        break;
+      }
+      int save = p->cur;
+      skip_space(p);
+      bool call = p->cur < p->qlen && p->q[p->cur] == '(';
+      p->cur = save;
+      if (!call) {
+        break;
+      }
+      tok fname = next(p);
+      if (pql_op_is_setop(ot.op)) {
+        perr(p, fname.pos, "fill modifiers are not allowed for set operators");
+      }
+      expect(p, T_LPAREN, "in fill modifier", "\"(\"");
+      tok v = next(p);
+      bool neg = false;
+      if (v.type == T_BINOP && (v.op == PQL_OP_SUB || v.op == PQL_OP_ADD)) {
+        neg = v.op == PQL_OP_SUB;
+        v = next(p);
+      }
+      if (v.type != T_NUM) {
+        unexpected(p, &v, "in fill modifier", "number");
+      }
+      double fv = parse_number_text(p, &v);
+      if (neg) {
+        fv = -fv;
+      }
+      expect(p, T_RPAREN, "in fill modifier", "\")\"");
+      if (which & 1) {
+        b->fill_l = true;
+        b->fill_lv = fv;
+      }
+      if (which & 2) {
+        b->fill_r = true;
+        b->fill_rv = fv;
+      }
     }
     pql_expr *rhs = parse_expr(p, ot.op == PQL_OP_POW ? prec : prec + 1);
     b->b = rhs;

@@ -38,6 +38,15 @@ struct pql_func;
 
 struct pql_tree;
 
+/* A duration expression ([5m+1m], offset (step()*2)): values in seconds. Kept only when it
+ * depends on the query (step(), range()); constant ones are folded at parse time. */
+typedef struct pql_dexpr {
+  char op;                  /* 'n' number, 'd' duration literal, + - * / % ^, 'u' negate,
+                               's' step(), 'r' range(), 'm' min_of, 'M' max_of, 'p' parens */
+  double v;
+  struct pql_dexpr *a, *b;
+} pql_dexpr;
+
 struct pql_expr {
   pql_kind kind;
   struct pql_tree *tree;
@@ -60,6 +69,7 @@ struct pql_expr {
   /* MS, SUBQ */
   int64_t range;
   int64_t step;             /* SUBQ: 0 = default */
+  pql_dexpr *drange, *dstep, *doffset; /* query-dependent durations (see pql_dexpr) */
   /* children: MS/SUBQ/UNARY/PAREN: a; BIN: a, b; AGG: a = expr, b = param */
   struct pql_expr *a, *b;
   /* CALL */
@@ -81,6 +91,8 @@ struct pql_expr {
   pql_card card;
   char **include;           /* group_left/right labels */
   size_t ninclude;
+  bool fill_l, fill_r;      /* fill_left()/fill_right()/fill(): value for a missing side */
+  double fill_lv, fill_rv;
 };
 
 typedef struct pql_func {
@@ -112,5 +124,8 @@ void pql_format_duration(int64_t ms, rt_buf *b);
 void pql_quote_string(const char *s, rt_buf *b);
 /* Line:column (1-based) of a byte offset in q. */
 void pql_pos_linecol(const char *q, int off, int *line, int *col);
+/* Evaluates a duration expression to milliseconds for a query with the given step and range. */
+int64_t pql_dexpr_ms(const pql_dexpr *d, int64_t step_ms, int64_t range_ms);
+void pql_dexpr_format(const pql_dexpr *d, rt_buf *b);
 
 #endif

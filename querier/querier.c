@@ -422,13 +422,23 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
       rt_labels_sort(e->labels, e->n);
     }
   }
-  if (nents > 1) {
-    qsort(ents, nents, sizeof *ents, qry_entry_cmp);
+  /* One ingester and one matcher set answer sorted and unique: check that in one pass and
+   * skip the sort and the grouping comparisons then. */
+  bool unique = true;
+  for (size_t i = 1; i < nents; i++) {
+    if (rt_labels_cmp(ents[i - 1].labels, ents[i - 1].n, ents[i].labels, ents[i].n) >= 0) {
+      unique = false;
+      break;
+    }
   }
-  size_t ngroups = 0;
-  for (size_t i = 0; i < nents; i++) {
-    if (i == 0 || rt_labels_cmp(ents[i - 1].labels, ents[i - 1].n, ents[i].labels, ents[i].n)) {
-      ngroups++;
+  size_t ngroups = nents;
+  if (!unique) {
+    qsort(ents, nents, sizeof *ents, qry_entry_cmp);
+    ngroups = 0;
+    for (size_t i = 0; i < nents; i++) {
+      if (i == 0 || rt_labels_cmp(ents[i - 1].labels, ents[i - 1].n, ents[i].labels, ents[i].n)) {
+        ngroups++;
+      }
     }
   }
   qry_series *series = rt_arena_alloc(res, (ngroups ? ngroups : 1) * sizeof *series);
@@ -439,7 +449,8 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
   size_t g = 0, total = 0;
   for (size_t i = 0; i < nents;) {
     size_t j = i + 1;
-    while (j < nents && rt_labels_cmp(ents[i].labels, ents[i].n, ents[j].labels, ents[j].n) == 0) {
+    while (!unique && j < nents &&
+           rt_labels_cmp(ents[i].labels, ents[i].n, ents[j].labels, ents[j].n) == 0) {
       j++;
     }
     qry_series *se = &series[g++];

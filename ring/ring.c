@@ -54,7 +54,8 @@ struct ring {
   ring_state state;
   int64_t hb_ms;
   int64_t registered_ms;
-  bool left; /* forgot itself: no heartbeats, no re-registration */
+  bool left;       /* forgot itself: no heartbeats, no re-registration */
+  bool registered; /* the own entry is in desc (set once, under mu) */
 
   pthread_mutex_t mu; /* desc, gen, peers, the own fields above, rng */
   ring_desc *desc;
@@ -181,8 +182,10 @@ static rt_err ring_absorb(ring *r, const uint8_t *data, size_t len, char **sende
     r->gen++;
   }
   if (err == RT_OK && ring_is_member(r) && self_seen > r->hb_ms) {
-    r->hb_ms = self_seen;
-    err = ring_self_put(r);
+    r->hb_ms = self_seen; /* the next own write is newer than anything seen */
+    if (r->registered) {
+      err = ring_self_put(r);
+    }
   }
   return err;
 }
@@ -412,7 +415,7 @@ static void ring_free_strs(char **v, size_t n) {
 static void ring_tick(ring *r) {
   int64_t now = rt_now_ms();
   pthread_mutex_lock(&r->mu);
-  if (ring_is_member(r) && now - r->hb_ms >= r->hb_period_ms) {
+  if (ring_is_member(r) && r->registered && now - r->hb_ms >= r->hb_period_ms) {
     ring_self_put(r);
   }
   if (ring_desc_gc(r->desc, now - r->tombstone_ttl_ms)) {
@@ -731,14 +734,8 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     }
     pthread_mutex_lock(&r->mu);
     r->registered_ms = rt_now_ms();
-    ring_instance seen;
-    if (ring_desc_get(r->desc, r->id, &seen)) {
-      r->hb_ms = seen.heartbeat_ms; /* so that the new entry is newer */
-      if (seen.state != RING_LEFT && seen.registered_ms > 0) {
-        r->registered_ms = seen.registered_ms;
-      }
-    }
     err = ring_self_put(r);
+    r->registered = err == RT_OK;
     pthread_mutex_unlock(&r->mu);
     if (err != RT_OK) {
       goto fail;

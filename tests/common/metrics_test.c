@@ -2,6 +2,9 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "common/metrics.h"
@@ -203,4 +206,44 @@ Test(metrics, out_of_memory_returns_null) {
 Test(metrics, default_registry_is_shared) {
   cr_assert_not_null(rt_metrics_default());
   cr_assert_eq(rt_metrics_default(), rt_metrics_default());
+}
+
+/* A slow callback that also uses the registry. */
+static atomic_int slow_started;
+static double slow_cb(void *ctx) {
+  rt_counter *c = rt_counter_get(reg, "ringtail_from_callback_total", "C.", NULL);
+  rt_counter_inc(c);
+  atomic_store(&slow_started, 1);
+  usleep(300000);
+  return *(double *)ctx;
+}
+
+static void *scrape(void *arg) {
+  (void)arg;
+  return expose();
+}
+
+Test(metrics, slow_callbacks_do_not_block_lookups) {
+  static double v = 5;
+  cr_assert_eq(rt_metrics_add_fn(reg, RT_METRIC_GAUGE, "ringtail_slow", "S.", slow_cb, &v, NULL),
+               RT_OK);
+  pthread_t t;
+  pthread_create(&t, NULL, scrape, NULL);
+  long deadline = 0;
+  while (!atomic_load(&slow_started) && deadline++ < 5000) {
+    usleep(1000);
+  }
+  cr_assert(atomic_load(&slow_started));
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  rt_counter *c = rt_counter_get(reg, "ringtail_during_scrape_total", "D.", NULL);
+  rt_counter_inc(c);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  double ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+  cr_assert_lt(ms, 150, "a lookup waited %.0f ms for a scrape", ms);
+  char *s;
+  pthread_join(t, (void **)&s);
+  cr_assert(strstr(s, "ringtail_slow 5\n"), "%s", s);
+  cr_assert(strstr(s, "ringtail_from_callback_total 1\n"), "%s", s);
+  free(s);
 }

@@ -70,6 +70,10 @@ static rt_err fake_push(void *ctx, const uint8_t *req, size_t len, rt_buf *reply
   }
   size_t n = ringtail__push_response__get_packed_size(&resp);
   rt_buf_reserve(reply, n);
+  if (reply->oom || !reply->data) {
+    ringtail__push_request__free_unpacked(pr, NULL);
+    return RT_ENOMEM;
+  }
   ringtail__push_response__pack(&resp, (uint8_t *)reply->data);
   reply->len = n;
   ringtail__push_request__free_unpacked(pr, NULL);
@@ -164,6 +168,7 @@ Test(push, tenant_header) {
   dist_push_out o = push(b, n, "team-a");
   cr_assert_eq(o.status, 200, "%s", msg_of(&o));
   cr_assert_str_eq(F.tenant, "team-a");
+  rt_buf_free(&o.msg);
   o = push(b, n, "../etc");
   cr_assert_eq(o.status, 400);
   cr_assert(strstr(msg_of(&o), "unsupported character '/'") != NULL, "%s", msg_of(&o));
@@ -221,6 +226,7 @@ Test(push, ingester_failure_is_5xx) {
   cr_assert_eq(o.status, 500);
   cr_assert(strstr(msg_of(&o), "disk on fire") != NULL, "%s", msg_of(&o));
   F.fail = RT_EUNAVAIL;
+  rt_buf_free(&o.msg);
   o = push(b, n, NULL);
   cr_assert_eq(o.status, 503, "%s", msg_of(&o));
   rt_buf_free(&o.msg);
@@ -255,14 +261,17 @@ Test(push, bad_bodies) {
   dist_push_out o = push("garbage!", 8, NULL);
   cr_assert_eq(o.status, 400);
   cr_assert(strstr(msg_of(&o), "snappy") != NULL, "%s", msg_of(&o));
+  rt_buf_free(&o.msg);
   o = push(NULL, 0, NULL);
   cr_assert_eq(o.status, 400);
   const char bomb[] = {(char)0x80, (char)0x80, (char)0x80, (char)0x80, 0x04, 0x00};
+  rt_buf_free(&o.msg);
   o = push(bomb, sizeof bomb, NULL);
   cr_assert_eq(o.status, 413);
   const char notpb[] = "\x05\x10\x0a\x7f\x00\x01";
   size_t bl;
   char *b = rw_snappy(notpb, 5, &bl);
+  rt_buf_free(&o.msg);
   o = push(b, bl, NULL);
   cr_assert_eq(o.status, 400);
   cr_assert(strstr(msg_of(&o), "malformed protobuf") != NULL, "%s", msg_of(&o));
@@ -420,8 +429,26 @@ Test(push, inflight_limit) {
   dist_get_stats(D, &st);
   cr_assert_eq(st.inflight_bytes, 0);
   cr_assert_eq(st.inflight_rejected, 1);
+  rt_buf_free(&o.msg);
   o = push(b, n, NULL);
   cr_assert_eq(o.status, 200, "a single request above the limit is let through when alone");
+  rt_buf_free(&o.msg);
+  free(b);
+}
+
+Test(push, out_of_memory) {
+  size_t n;
+  char *b = body_of(1, 3, &n);
+  for (long k = 0; k < 40; k++) {
+    rt_alloc_fail_after(k);
+    dist_push_out o = push(b, n, NULL);
+    rt_alloc_fail_after(-1);
+    cr_assert(o.status == 400 || o.status == 500 || o.status == 503, "k=%ld: %d %s", k, o.status, msg_of(&o));
+    rt_buf_free(&o.msg);
+  }
+  dist_push_out o = push(b, n, NULL);
+  cr_assert_eq(o.status, 400, "%s", msg_of(&o));
+  cr_assert_eq(F.series, 3);
   rt_buf_free(&o.msg);
   free(b);
 }

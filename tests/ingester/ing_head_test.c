@@ -1,5 +1,6 @@
 /* ing_head_test.c - the inverted index: every matcher kind, empty-matching matchers,
  * intersections, label names and values, sharding. */
+#include "common/labels.h"
 #include "ing_util.h"
 
 static char *dir;
@@ -188,6 +189,15 @@ Test(head, many_series_intersections) {
     cr_assert_eq(ing_select(ing, &req, &sr, A), RT_OK);
     cr_assert_gt(sr.n_series, 300);
     total += sr.n_series;
+    /* the shard is rt_series_hash(tenant, labels) % count, as every component computes it */
+    for (size_t i = 0; i < sr.n_series; i++) {
+      rt_label ls[8];
+      for (size_t l = 0; l < sr.series[i]->n_labels; l++) {
+        ls[l].name = sr.series[i]->labels[l]->name;
+        ls[l].value = sr.series[i]->labels[l]->value;
+      }
+      cr_assert_eq(rt_series_hash("grid", ls, sr.series[i]->n_labels) % 4, s);
+    }
   }
   cr_assert_eq(total, 2000);
 }

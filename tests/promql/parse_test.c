@@ -138,3 +138,101 @@ Test(eval, memstore_roundtrip) {
   pql_result_free(r);
   pql_memstore_destroy(m);
 }
+
+/* Every expression of the upstream test files: printing is a fixed point (print(parse(print(e)))
+ * == print(e)) and no prefix of the text crashes the parser. */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void roundtrip_file(const char *path, int *checked) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    return;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) >= 0) {
+    char *p = line;
+    while (*p == ' ' || *p == '\t') {
+      p++;
+    }
+    if (strncmp(p, "eval", 4) != 0) {
+      continue;
+    }
+    char *q = strstr(p, " at ");
+    if (q) {
+      q += 4;
+      while (*q && *q != ' ') {
+        q++;
+      }
+    } else if ((q = strstr(p, " step "))) {
+      q += 6;
+      while (*q == ' ') {
+        q++;
+      }
+      while (*q && *q != ' ') {
+        q++;
+      }
+    } else {
+      continue;
+    }
+    while (*q == ' ') {
+      q++;
+    }
+    size_t n = strlen(q);
+    while (n && (q[n - 1] == '\n' || q[n - 1] == ' ')) {
+      q[--n] = 0;
+    }
+    pql_expr *e = NULL;
+    char err[512];
+    if (pql_parse(q, &e, err, sizeof err) == RT_OK) {
+      rt_buf a = RT_BUF_INIT, b = RT_BUF_INIT;
+      pql_format(e, &a);
+      pql_expr_free(e);
+      cr_assert_eq(pql_parse(a.data, &e, err, sizeof err), RT_OK, "reparse of %s (from %s): %s", a.data, q, err);
+      pql_format(e, &b);
+      pql_expr_free(e);
+      cr_expect_str_eq(b.data, a.data, "printing is not a fixed point for %s", q);
+      rt_buf_free(&a);
+      rt_buf_free(&b);
+      (*checked)++;
+    }
+    for (size_t k = 0; k < n; k++) {
+      char *pre = strndup(q, k);
+      if (pql_parse(pre, &e, err, sizeof err) == RT_OK) {
+        pql_expr_free(e);
+      } else {
+        cr_expect(strstr(err, "parse error") != NULL, "odd error for %s: %s", pre, err);
+      }
+      free(pre);
+    }
+  }
+  free(line);
+  fclose(f);
+}
+
+Test(parse, upstream_expressions_roundtrip) {
+  const char *dirs[] = {RT_SOURCE_DIR "/../shared/promqltest", RT_SOURCE_DIR "/../../shared/promqltest"};
+  int checked = 0;
+  for (size_t d = 0; d < 2; d++) {
+    DIR *dir = opendir(dirs[d]);
+    if (!dir) {
+      continue;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+      if (strstr(de->d_name, ".test")) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dirs[d], de->d_name);
+        roundtrip_file(path, &checked);
+      }
+    }
+    closedir(dir);
+    break;
+  }
+  if (checked == 0) {
+    cr_skip_test("upstream test files not found");
+  }
+  cr_expect_gt(checked, 1000);
+}

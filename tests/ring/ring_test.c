@@ -332,3 +332,91 @@ Test(ring_gossip, lookups_while_the_ring_changes) {
   ring_snapshot_release(s);
   ring_destroy(r);
 }
+
+/* ---------------------------------------------------------------- separate processes */
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+static char mp_dir[128];
+
+/* A member in its own process (tests/ring/ringnode_prog.c), killed with us if we die. */
+static pid_t spawn_member(int i, const char *ep, const char *join) {
+  char id[16], dir[200], zone[4];
+  snprintf(id, sizeof id, "proc-%d", i);
+  snprintf(dir, sizeof dir, "%s/data-%d", mp_dir, i);
+  snprintf(zone, sizeof zone, "%c", 'a' + i);
+  pid_t pid = fork();
+  if (pid != 0) {
+    return pid;
+  }
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  execl(RT_BINARY_DIR "/ringnode_prog", "ringnode_prog", id, zone, ep, join, dir, "1000",
+        (char *)NULL);
+  _exit(127);
+}
+
+static bool tokens_of(ring *r, const char *id, uint32_t *out, size_t cap, size_t *n) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  long i = ring_snapshot_find(s, id);
+  bool ok = i >= 0;
+  if (ok) {
+    const ring_instance *in = ring_snapshot_instance(s, (size_t)i);
+    *n = RT_MIN(cap, in->ntokens);
+    memcpy(out, in->tokens, *n * sizeof *out);
+  }
+  ring_snapshot_release(s);
+  return ok;
+}
+
+/* Three members as processes over ipc://, a watcher here; kill -9 one, see it go unhealthy,
+ * start it again on its data directory: healthy, ACTIVE, same tokens. */
+Test(ring_gossip, separate_processes_kill_and_restart) {
+  snprintf(mp_dir, sizeof mp_dir, "/tmp/ring-mp-XXXXXX");
+  cr_assert_not_null(mkdtemp(mp_dir));
+  char eps[3][200];
+  pid_t pids[3];
+  for (int i = 0; i < 3; i++) {
+    snprintf(eps[i], sizeof eps[i], "ipc://%s/gossip-%d.sock", mp_dir, i);
+  }
+  /* fork before this process touches ZeroMQ */
+  for (int i = 0; i < 3; i++) {
+    pids[i] = spawn_member(i, eps[i], i ? eps[0] : eps[1]);
+  }
+  ring_config wc = node_cfg(NULL, "", NULL, eps[0]);
+  wc.heartbeat_timeout_ms = 1000;
+  ring *w;
+  char err[256];
+  cr_assert_eq(ring_create(&wc, &w, err, sizeof err), RT_OK, "%s", err);
+  cr_assert(WAIT_FOR(sees(w, 3, RING_ACTIVE), 15000), "processes did not converge");
+  uint32_t before[32], after[32];
+  size_t nb = 0, na = 0;
+  cr_assert(tokens_of(w, "proc-2", before, 32, &nb));
+  cr_assert_eq(nb, 32);
+
+  kill(pids[2], SIGKILL);
+  waitpid(pids[2], NULL, 0);
+  cr_assert(WAIT_FOR(healthy_of(w, "proc-2") == 0, 10000), "killed member still healthy");
+  ring_snapshot *s = ring_snapshot_acquire(w);
+  ring_replication_set rs;
+  cr_assert_eq(ring_snapshot_get(s, 42, RING_OP_WRITE, &rs), RT_OK, "one zone down keeps quorum");
+  cr_assert_eq(rs.n, 2);
+  ring_snapshot_release(s);
+
+  pids[2] = spawn_member(2, eps[2], eps[0]);
+  cr_assert(WAIT_FOR(sees(w, 3, RING_ACTIVE), 15000), "restarted member did not come back");
+  cr_assert(tokens_of(w, "proc-2", after, 32, &na));
+  cr_assert_eq(na, nb);
+  cr_assert(memcmp(before, after, nb * sizeof *before) == 0, "restart must keep the tokens");
+
+  ring_destroy(w);
+  for (int i = 0; i < 3; i++) {
+    kill(pids[i], SIGKILL);
+    waitpid(pids[i], NULL, 0);
+  }
+  char cmd[200];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", mp_dir);
+  cr_assert_eq(system(cmd), 0);
+}

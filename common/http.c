@@ -71,14 +71,35 @@ static const char *status_label(int status, char *buf, size_t len) {
   return buf;
 }
 
+/* The method as a metric label: the usual ones, else "other" (no unbounded label values). */
+static const char *method_label(const char *m) {
+  static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
+  for (size_t i = 0; i < RT_ARRAY_LEN(known); i++) {
+    if (strcmp(m, known[i]) == 0) {
+      return known[i];
+    }
+  }
+  return "other";
+}
+
 static void observe(rt_http_server *s, const char *method, const char *route_label, int status,
-                    uint64_t start_ns) {
+                    uint64_t start_ns, const char *path) {
   char code[16];
+  double secs = (double)(rt_mono_ns() - start_ns) / 1e9;
   rt_histogram *h = rt_histogram_get(
       s->metrics, "ringtail_request_duration_seconds",
       "Time (in seconds) spent serving HTTP requests.", NULL, 0, "method,route,status_code",
-      method, route_label, status_label(status, code, sizeof code));
-  rt_histogram_observe(h, (double)(rt_mono_ns() - start_ns) / 1e9);
+      method_label(method), route_label, status_label(status, code, sizeof code));
+  rt_histogram_observe(h, secs);
+  char p[201];
+  size_t n = 0;
+  for (const char *c = path ? path : ""; *c && n < sizeof p - 1; c++) {
+    unsigned char u = (unsigned char)*c;
+    p[n++] = (u < 0x20 || u == '"' || u == '\\' || u == 0x7f) ? '_' : (char)u;
+  }
+  p[n] = 0;
+  rt_debug("http", "request", "method=%s path=\"%s\" status=%d duration_ms=%.3f",
+           method_label(method), p, status, secs * 1e3);
 }
 
 static void free_buf_cb(void *cls) { rt_free(cls, 0); }
@@ -149,7 +170,7 @@ static enum MHD_Result queue_error(req_state *st, struct MHD_Connection *conn, c
     rt_buf_puts(&resp.headers, extra_header);
   }
   st->responded = true;
-  observe(st->s, method, st->rt ? st->rt->label : "notfound", status, st->start_ns);
+  observe(st->s, method, st->rt ? st->rt->label : "notfound", status, st->start_ns, st->url);
   return queue(conn, &resp, close_conn);
 }
 
@@ -175,7 +196,7 @@ static void raw_error(req_state *st, struct MHD_Connection *conn, const char *me
   rt_buf_free(&body);
   rt_buf_free(&resp.body);
   st->responded = true;
-  observe(st->s, method, st->rt ? st->rt->label : "notfound", status, st->start_ns);
+  observe(st->s, method, st->rt ? st->rt->label : "notfound", status, st->start_ns, st->url);
 }
 
 static int hexval(char c) {
@@ -379,7 +400,7 @@ static enum MHD_Result run_handler(req_state *st, struct MHD_Connection *conn,
   free_params(kv, nkv, cap);
   st->responded = true;
   int status = resp.body.oom ? 500 : (resp.status ? resp.status : 200);
-  observe(st->s, method, st->rt->label, status, st->start_ns);
+  observe(st->s, method, st->rt->label, status, st->start_ns, st->url);
   return queue(conn, &resp, false);
 }
 

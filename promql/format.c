@@ -268,44 +268,84 @@ static void put_at_offset(const pql_expr *e, rt_buf *b) {
   }
 }
 
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
 static void put_vs(const pql_expr *e, rt_buf *b) {
   bool name_legacy = e->name && metric_name_legacy(e->name);
   if (name_legacy) {
     rt_buf_puts(b, e->name);
   }
-  size_t shown = 0;
-  for (size_t i = 0; i < e->nmatchers; i++) {
-    if (e->name && i == 0) {
+  /* matchers as strings, sorted (the name matcher implied by the metric name is left out) */
+  char **ms = rt_calloc(e->nmatchers + 1, sizeof *ms);
+  size_t n = 0;
+  for (size_t i = 0; ms && i < e->nmatchers; i++) {
+    const rt_matcher *m = &e->matchers[i];
+    if (e->name && m->type == RT_MATCH_EQ && strcmp(m->name, "__name__") == 0 && strcmp(m->value, e->name) == 0 &&
+        m->value[0]) {
       continue;
     }
-    shown++;
+    rt_buf mb = RT_BUF_INIT;
+    put_label_name(m->name, &mb);
+    static const char *ops[] = {"=", "!=", "=~", "!~"};
+    rt_buf_puts(&mb, ops[m->type]);
+    pql_quote_string(m->value, &mb);
+    size_t len;
+    ms[n] = rt_buf_steal(&mb, &len);
+    if (ms[n]) {
+      n++;
+    }
   }
-  if (shown == 0 && name_legacy) {
-    put_at_offset(e, b);
+  if (n > 1) {
+    qsort(ms, n, sizeof *ms, cmp_str);
+  }
+  if (n > 0 || (e->name && !name_legacy)) {
+    rt_buf_putc(b, '{');
+    bool first = true;
+    if (e->name && !name_legacy) {
+      pql_quote_string(e->name, b);
+      first = false;
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (!first) {
+        rt_buf_putc(b, ',');
+      }
+      first = false;
+      rt_buf_puts(b, ms[i]);
+    }
+    rt_buf_putc(b, '}');
+  }
+  for (size_t i = 0; i < n; i++) {
+    rt_free(ms[i], 0);
+  }
+  rt_free(ms, 0);
+  put_at_offset(e, b);
+}
+
+/* Go's fmt.Sprint of a float64: shortest digits, exponent form below 1e-4 and from 1e21. */
+static void put_go_number(double v, rt_buf *b) {
+  char fb[400];
+  if (isnan(v) || isinf(v) || v == 0) {
+    rt_buf_puts(b, pql_format_float(v, fb, sizeof fb));
     return;
   }
-  rt_buf_putc(b, '{');
-  bool first = true;
-  if (e->name && !name_legacy) {
-    pql_quote_string(e->name, b);
-    first = false;
-  }
-  for (size_t i = 0; i < e->nmatchers; i++) {
-    const rt_matcher *m = &e->matchers[i];
-    if (e->name && i == 0) {
-      continue;
+  char e[64];
+  int prec;
+  for (prec = 0; prec < 17; prec++) {
+    snprintf(e, sizeof e, "%.*e", prec, v);
+    if (strtod(e, NULL) == v) {
+      break;
     }
-    if (!first) {
-      rt_buf_puts(b, ", ");
-    }
-    first = false;
-    put_label_name(m->name, b);
-    static const char *ops[] = {"=", "!=", "=~", "!~"};
-    rt_buf_puts(b, ops[m->type]);
-    pql_quote_string(m->value, b);
   }
-  rt_buf_putc(b, '}');
-  put_at_offset(e, b);
+  int exp10 = atoi(strchr(e, 'e') + 1);
+  if (exp10 < -4 || exp10 >= 21) {
+    /* mantissa without trailing zeros, exponent with at least two digits */
+    char *ep = strchr(e, 'e');
+    *ep = 0;
+    rt_buf_puts(b, e);
+    rt_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
+    return;
+  }
+  rt_buf_puts(b, pql_format_float(v, fb, sizeof fb));
 }
 
 void pql_format(const pql_expr *e, rt_buf *b) {
@@ -315,8 +355,9 @@ void pql_format(const pql_expr *e, rt_buf *b) {
     if (e->num_is_dur && isfinite(e->num)) {
       pql_format_duration((int64_t)llround(e->num * 1000), b);
     } else {
-      rt_buf_puts(b, pql_format_float(e->num, fb, sizeof fb));
+      put_go_number(e->num, b);
     }
+    (void)fb;
     return;
   case PQL_N_STR: pql_quote_string(e->str, b); return;
   case PQL_N_VS: put_vs(e, b); return;

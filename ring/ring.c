@@ -27,8 +27,9 @@ typedef struct ring_client {
   int64_t retry_ms; /* not picked for gossip before this time (backoff after failures) */
 } ring_client;
 
-/* Longest backoff for a peer that keeps failing. */
-#define RING_BACKOFF_MAX_MS 30000
+/* Longest backoff for a peer that keeps failing (short enough that members started in any
+ * order find each other within seconds). */
+#define RING_BACKOFF_MAX_MS 5000
 
 struct ring {
   /* configuration (strings owned) */
@@ -436,6 +437,19 @@ static void ring_tick(ring *r) {
   }
   ring_free_strs(peers, n);
   ring_publish(r, false);
+}
+
+rt_err ring_flush(ring *r) {
+  char **peers;
+  size_t n = ring_pick_peers(r, &peers);
+  size_t ok = 0;
+  for (size_t i = 0; i < n; i++) {
+    char err[256] = "";
+    ok += ring_exchange(r, peers[i], err, sizeof err) == RT_OK;
+  }
+  ring_free_strs(peers, n);
+  ring_publish(r, false);
+  return ok || !n ? RT_OK : RT_EUNAVAIL;
 }
 
 static void *ring_thread_main(void *arg) {

@@ -222,6 +222,11 @@ rt_err ring_heartbeat(ring *r);
 /* Moves the own instance to `state` (JOINING/ACTIVE/LEAVING), with a new heartbeat, publishes a
  * snapshot and wakes the gossip thread. RT_EINVAL for a watcher or RING_LEFT. */
 rt_err ring_set_state(ring *r, ring_state state);
+/* Runs one gossip round now on the calling thread (e.g. after ring_set_state(LEAVING) and
+ * before ring_destroy(), so that the change is out before the process stops). RT_OK when a
+ * peer answered or there is none; RT_EUNAVAIL when every picked peer failed. Blocks up to the
+ * gossip timeout per peer. */
+rt_err ring_flush(ring *r);
 /* Forgets instance `id` (a dead one): replaces it by a tombstone that spreads by gossip. An
  * instance that is still alive re-registers itself when it hears of it. Forgetting the own
  * instance stops its heartbeat and re-registration. RT_ENOTFOUND when unknown. */

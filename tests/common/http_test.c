@@ -40,6 +40,16 @@ static void teapot(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   (void)req;
 }
 
+static void long_text(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  char big[3000];
+  memset(big, 'a', sizeof big - 1);
+  big[sizeof big - 1] = 0;
+  rt_buf_puts(&resp->body, "replaced");
+  rt_http_text(resp, 202, "%s|%d", big, 42);
+  (void)ctx;
+  (void)req;
+}
+
 static void setup(void) {
   cr_assert_eq(rt_metrics_create(&reg), RT_OK);
   rt_http_config cfg = {.listen_addr = "127.0.0.1", .port = 0, .max_body_bytes = 1024,
@@ -55,6 +65,7 @@ static void setup(void) {
                              echo, NULL),
                RT_OK);
   cr_assert_eq(rt_http_route(srv, "GET", "/teapot", 0, 0, teapot, NULL), RT_OK);
+  cr_assert_eq(rt_http_route(srv, "GET", "/long", 0, 0, long_text, NULL), RT_OK);
   cr_assert_eq(rt_http_server_start(srv), RT_OK);
   port = rt_http_server_port(srv);
   cr_assert_gt(port, 0);
@@ -314,6 +325,9 @@ Test(http, latency_histogram_per_route) {
   }
   cr_assert(tc_get(port, "/nope", &r));
   tc_free(&r);
+  cr_assert(tc_request(port, "BREW /nope HTTP/1.1\r\nHost: x\r\n\r\n", 33, &r, 5000));
+  cr_assert_eq(r.status, 404);
+  tc_free(&r);
   rt_buf out = RT_BUF_INIT;
   rt_metrics_expose(reg, &out);
   cr_assert(strstr(out.data,
@@ -323,6 +337,10 @@ Test(http, latency_histogram_per_route) {
   cr_assert(strstr(out.data, "ringtail_request_duration_seconds_count{method=\"GET\",route="
                              "\"notfound\",status_code=\"404\"} 1\n"),
             "%s", out.data);
+  cr_assert(strstr(out.data, "ringtail_request_duration_seconds_count{method=\"other\",route="
+                             "\"notfound\",status_code=\"404\"} 1\n"),
+            "%s", out.data);
+  cr_assert_null(strstr(out.data, "BREW"), "client-chosen methods are not label values");
   rt_buf_free(&out);
 }
 
@@ -345,4 +363,25 @@ Test(http_misc, port_in_use_is_an_error) {
   cr_assert_eq(rt_http_server_start(b), RT_EIO);
   rt_http_server_destroy(b);
   rt_http_server_destroy(a);
+}
+
+Test(http, long_text_response) {
+  tc_resp r;
+  cr_assert(tc_get(port, "/long", &r));
+  cr_assert_eq(r.status, 202);
+  cr_assert_eq(r.body_len, 2999 + 3);
+  cr_assert_eq(r.body[0], 'a');
+  cr_assert_str_eq(r.body + 2999, "|42");
+  char h[64];
+  cr_assert_str_eq(tc_header(&r, "Content-Type", h, sizeof h), "text/plain; charset=utf-8");
+  tc_free(&r);
+}
+
+Test(http, head_request_on_a_get_route) {
+  tc_resp r;
+  const char *req = "HEAD /teapot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  cr_assert(tc_request(port, req, strlen(req), &r, 5000));
+  cr_assert_eq(r.status, 418);
+  cr_assert_eq(r.body_len, 0);
+  tc_free(&r);
 }

@@ -41,7 +41,10 @@ Test(parse, numbers) {
   check_fmt("nan", "NaN");
   check_fmt("- - - 1", "-1");
   check_fmt("5m", "5m");
-  check_fmt("12.34e-6", "0.00001234");
+  check_fmt("12.34e-6", "1.234e-05");
+  check_fmt("1e21", "1e+21");
+  check_fmt("123456789012345678901", "123456789012345680000");
+  check_fmt("0.0001", "0.0001");
 }
 
 Test(parse, strings) {
@@ -53,7 +56,12 @@ Test(parse, strings) {
 
 Test(parse, selectors) {
   check_fmt("foo", "foo");
-  check_fmt("foo{a=\"b\", c!~\"d.*\"}", "foo{a=\"b\", c!~\"d.*\"}");
+  check_fmt("foo{c!~\"d.*\", a=\"b\"}", "foo{a=\"b\",c!~\"d.*\"}");
+  check_fmt("sum without () (x)", "sum without () (x)");
+  check_fmt("a - on () c", "a - on () c");
+  check_fmt("a - on(b) group_left c", "a - on (b) group_left () c");
+  check_fmt("a - ignoring() c", "a - c");
+  check_fmt("sum by() (x)", "sum(x)");
   check_fmt("{\"my.metric\"}", "{\"my.metric\"}");
   check_fmt("{__name__=\"x\"}", "{__name__=\"x\"}");
   check_fmt("foo[5m]", "foo[5m]");

@@ -411,8 +411,18 @@ Test(ring_gossip, separate_processes_kill_and_restart) {
   cr_assert_eq(na, nb);
   cr_assert(memcmp(before, after, nb * sizeof *before) == 0, "restart must keep the tokens");
 
+  /* a graceful stop announces LEAVING before the process exits */
+  kill(pids[1], SIGTERM);
+  int status;
+  cr_assert_eq(waitpid(pids[1], &status, 0), pids[1]);
+  cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  cr_assert(WAIT_FOR(state_of(w, "proc-1") == RING_LEAVING, 5000), "LEAVING not announced");
+
   ring_destroy(w);
   for (int i = 0; i < 3; i++) {
+    if (i == 1) {
+      continue;
+    }
     kill(pids[i], SIGKILL);
     waitpid(pids[i], NULL, 0);
   }

@@ -64,6 +64,7 @@ int main(int argc, char **argv) {
     pause();
   }
   ring_set_state(r, RING_LEAVING);
+  ring_flush(r);
   rt_http_server_destroy(srv);
   ring_destroy(r);
   return 0;

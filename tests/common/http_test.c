@@ -385,3 +385,35 @@ Test(http, head_request_on_a_get_route) {
   cr_assert_eq(r.body_len, 0);
   tc_free(&r);
 }
+
+Test(http, early_answers_with_a_body_pending) {
+  tc_resp r;
+  const char *body = "x=1&y=2";
+  cr_assert(tc_post(port, "/nope", "application/x-www-form-urlencoded", body, strlen(body), &r));
+  cr_assert_eq(r.status, 404);
+  tc_free(&r);
+  cr_assert(tc_post(port, "/teapot", "application/x-www-form-urlencoded", body, strlen(body), &r));
+  cr_assert_eq(r.status, 405);
+  tc_free(&r);
+  /* and on a kept-alive connection the next request still works */
+  int fd = tc_connect(port);
+  cr_assert_geq(fd, 0);
+  const char *req = "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                    "GET /any?k=v HTTP/1.1\r\nHost: x\r\n\r\n";
+  cr_assert(tc_send(fd, req, strlen(req)));
+  cr_assert(tc_read(fd, &r, 5000));
+  cr_assert_eq(r.status, 404);
+  bool closed = false;
+  char h[32];
+  if (tc_header(&r, "Connection", h, sizeof h) && strcasecmp(h, "close") == 0) {
+    closed = true;
+  }
+  tc_free(&r);
+  if (!closed) {
+    cr_assert(tc_read(fd, &r, 5000));
+    cr_assert_eq(r.status, 200, "%s", r.head ? r.head : "");
+    cr_assert(strstr(r.body, "[k]=[v]"), "%s", r.body);
+    tc_free(&r);
+  }
+  close(fd);
+}

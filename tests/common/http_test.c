@@ -417,3 +417,25 @@ Test(http, early_answers_with_a_body_pending) {
   }
   close(fd);
 }
+
+Test(http, out_of_memory_at_every_step_never_crashes) {
+  const char *body = "match[]=b&end=2";
+  int answered_500 = 0;
+  for (long n = 0; n < 40; n++) {
+    tc_resp r;
+    rt_alloc_fail_after(n);
+    bool ok = tc_post(port, "/api/v1/series?match[]=a", "application/x-www-form-urlencoded", body,
+                      strlen(body), &r);
+    rt_alloc_fail_after(-1);
+    /* an answer (200 or 500) or a dropped connection, never a hang */
+    cr_assert(ok, "no answer at n=%ld", n);
+    cr_assert(r.status == 200 || r.status == 500 || (r.status == 0 && r.closed), "n=%ld: %d", n,
+              r.status);
+    answered_500 += r.status == 500;
+    tc_free(&r);
+    cr_assert(tc_get(port, "/any", &r));
+    cr_assert_eq(r.status, 200, "the server still serves after n=%ld", n);
+    tc_free(&r);
+  }
+  cr_assert_gt(answered_500, 0, "some failure must have been reported as a 500");
+}

@@ -207,19 +207,12 @@ static dist_reason reason_of(Ringtail__SampleError code) {
  * merges the first ingester's per-series errors into rep. */
 static int forward(dist_distributor *d, const char *tenant, const Prometheus__WriteRequest *wr,
                    size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg) {
-  Ringtail__PushRequest pr = RINGTAIL__PUSH_REQUEST__INIT;
-  pr.tenant = (char *)tenant;
-  pr.n_timeseries = wr->n_timeseries;
-  pr.timeseries = wr->timeseries;
-  pr.n_metadata = wr->n_metadata;
-  pr.metadata = wr->metadata;
-  size_t size = ringtail__push_request__get_packed_size(&pr);
-  uint8_t *buf = rt_arena_alloc(arena, size ? size : 1);
-  if (!buf) {
+  uint8_t *buf;
+  size_t size;
+  if (dist_encode_push(tenant, wr, arena, &buf, &size) != RT_OK) {
     rt_buf_puts(msg, "out of memory encoding the ingester push");
     return 500;
   }
-  ringtail__push_request__pack(&pr, buf);
 
   rt_buf reply = RT_BUF_INIT;
   char err[512];

@@ -676,8 +676,8 @@ void rt_config_usage(FILE *out) {
           "Flags:\n");
   for (size_t i = 0; i < NKEYS; i++) {
     const key *k = &keys[i];
-    fprintf(out, "  -%s %s\n    \t%s", k->name, k->type == K_BOOL ? "" : type_name(k->type),
-            k->help);
+    fprintf(out, "  -%s%s%s\n    \t%s", k->name, k->type == K_BOOL ? "" : " ",
+            k->type == K_BOOL ? "" : type_name(k->type), k->help);
     if (k->choices) {
       fprintf(out, " One of: %s.", k->choices);
     }

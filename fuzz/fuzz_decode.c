@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "distributor/distributor.h"
+#include "distributor/dist_int.h"
 #include "fuzz_seeds.h"
 #include "rpc.pb-c.h"
 
@@ -102,16 +102,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } else {
     dist_report rep;
     dist_validate(&req, &L, FUZZ_NOW, &rep);
-    Ringtail__PushRequest pr = RINGTAIL__PUSH_REQUEST__INIT;
-    pr.tenant = "fuzz";
-    pr.n_timeseries = req.wr->n_timeseries;
-    pr.timeseries = req.wr->timeseries;
-    pr.n_metadata = req.wr->n_metadata;
-    pr.metadata = req.wr->metadata;
-    size_t n = ringtail__push_request__get_packed_size(&pr);
-    uint8_t *buf = rt_arena_alloc(arena, n ? n : 1);
-    if (buf && ringtail__push_request__pack(&pr, buf) != n) {
-      abort();
+    /* what the distributor sends on must decode to exactly the validated request */
+    uint8_t *buf;
+    size_t n;
+    if (dist_encode_push("fuzz", req.wr, arena, &buf, &n) == RT_OK) {
+      ProtobufCAllocator al = rt_arena_pb_allocator(arena);
+      Ringtail__PushRequest *pr = ringtail__push_request__unpack(&al, n, buf);
+      if (!pr || strcmp(pr->tenant, "fuzz") != 0) {
+        abort();
+      }
+      Prometheus__WriteRequest back = PROMETHEUS__WRITE_REQUEST__INIT;
+      back.n_timeseries = pr->n_timeseries;
+      back.timeseries = pr->timeseries;
+      back.n_metadata = pr->n_metadata;
+      back.metadata = pr->metadata;
+      compare(req.wr, &back);
     }
   }
   rt_arena_destroy(arena);

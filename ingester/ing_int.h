@@ -177,6 +177,15 @@ typedef struct ing_key {
 rt_err ing_series_keys(const char *tenant, const rt_label *labels, size_t n, rt_arena *arena,
                        ing_key *key, uint64_t *shard);
 ing_series *ing_series_find(ing_tenant *t, ing_key key);
+/* The first series whose key has the same low half (a likely match; for prefetching), or NULL. */
+static inline const ing_series *ing_series_peek(const ing_tenant *t, ing_key key) {
+  size_t mask = t->nslots - 1;
+  for (size_t i = key.lo & mask;; i = (i + 1) & mask) {
+    if (!t->slots[i].s || t->slots[i].lo == key.lo) {
+      return t->slots[i].s;
+    }
+  }
+}
 /* Adds a series with the next ref (or `ref` when nonzero, during recovery), interning the
  * labels and indexing it. Caller holds t->lock for writing. */
 rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,
@@ -195,6 +204,11 @@ bool ing_dchunk_encode(const ing_sample *s, size_t n, rt_buf *b);
 uint16_t ing_dchunk_count(const uint8_t *p, size_t len);
 /* Decodes all samples into out (cap >= count); false on corrupt data. */
 bool ing_dchunk_decode(const uint8_t *p, size_t len, ing_sample *out, size_t cap);
+
+/* Decodes a ringtail.PushRequest into the arena (ing_decode.c): the same tree as
+ * ringtail__push_request__unpack() minus exemplars and histograms. RT_EPROTO on malformed
+ * input, RT_ENOMEM when the arena cannot grow. */
+rt_err ing_decode_push(const uint8_t *data, size_t len, rt_arena *arena, Ringtail__PushRequest **out);
 
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);

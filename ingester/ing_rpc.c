@@ -48,8 +48,33 @@ static rt_err ing_pack(const ProtobufCMessage *msg, rt_buf *reply) {
     return err;                                                                                    \
   }
 
-ING_HANDLER(ing_handle_push, Ringtail__PushRequest, ringtail__push_request__unpack,
-            Ringtail__PushResponse, ringtail__push_response__init, ing_push)
+/* Push decodes with ing_decode_push (no allocation per message). */
+static rt_err ing_handle_push(void *ctx, const uint8_t *req, size_t req_len, rt_buf *reply,
+                              char *errbuf, size_t errlen) {
+  ing_ingester *ing = ctx;
+  rt_arena *arena = rt_arena_create(req_len + ING_RPC_ARENA);
+  if (!arena) {
+    return RT_ENOMEM;
+  }
+  Ringtail__PushRequest *r;
+  rt_err err = ing_decode_push(req, req_len, arena, &r);
+  if (err) {
+    snprintf(errbuf, errlen, "%s", err == RT_EPROTO ? "malformed Ringtail__PushRequest request"
+                                                     : rt_strerror(err));
+    rt_arena_destroy(arena);
+    return err;
+  }
+  Ringtail__PushResponse resp;
+  ringtail__push_response__init(&resp);
+  err = ing_push(ing, r, &resp, arena);
+  if (err) {
+    snprintf(errbuf, errlen, "%s", rt_strerror(err));
+  } else {
+    err = ing_pack(&resp.base, reply);
+  }
+  rt_arena_destroy(arena);
+  return err;
+}
 ING_HANDLER(ing_handle_select, Ringtail__SelectRequest, ringtail__select_request__unpack,
             Ringtail__SelectResponse, ringtail__select_response__init, ing_select)
 ING_HANDLER(ing_handle_label_names, Ringtail__LabelsRequest, ringtail__labels_request__unpack,

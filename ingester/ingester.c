@@ -524,6 +524,10 @@ typedef struct ing_push_entry {
   ing_series *s;
   ing_sample *acc; /* accepted samples (arena) */
   size_t nacc;
+  rt_label *ls;    /* sorted labels (arena; strings borrowed from the request) */
+  size_t n;
+  ing_key key;
+  uint64_t hash;
 } ing_push_entry;
 
 static int ing_label_ptr_cmp(const void *a, const void *b) {
@@ -563,6 +567,67 @@ static bool ing_find_sample(const ing_series *s, int64_t ts, double *v) {
     }
   }
   return false;
+}
+
+/* Is ts present in one of the series' closed chunks? Reads RocksDB; only for out-of-order
+ * samples older than the head. Caller holds t->lock (chunks of s cannot change). */
+static bool ing_find_closed(ing_ingester *ing, const ing_tenant *t, const ing_series *s, int64_t ts,
+                            double *v) {
+  if (s->nchunks == 0 || ts < s->flushed_first_t || ts > s->flushed_last_t) {
+    return false;
+  }
+  int64_t span = atomic_load(&ing->max_span);
+  int64_t from = (uint64_t)ts - (uint64_t)INT64_MIN < (uint64_t)span ? INT64_MIN : ts - span;
+  uint8_t key[ING_CHUNK_KEY_LEN];
+  ing_chunk_key(key, t->id, s->ref, from, 0);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_CHUNKS]);
+  bool found = false;
+  for (rocksdb_iter_seek(it, (const char *)key, sizeof key); !found && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    if (kl != ING_CHUNK_KEY_LEN || memcmp(k, key, 8) != 0) {
+      break;
+    }
+    int64_t cmint = (int64_t)(ing_get_u64(k + 8) ^ (1ull << 63));
+    if (cmint > ts) {
+      break;
+    }
+    const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    ing_rd r = {val, val + vl, false};
+    const uint8_t *fmt = ing_get_bytes(&r, 1);
+    uint64_t d = ing_get_uvarint(&r);
+    if (r.err || (int64_t)((uint64_t)cmint + d) < ts) {
+      continue;
+    }
+    size_t len = (size_t)(r.end - r.p);
+    if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
+      uint16_t n = ing_dchunk_count(r.p, len);
+      ing_sample *smp = rt_alloc((n ? n : 1) * sizeof *smp);
+      if (smp && ing_dchunk_decode(r.p, len, smp, n)) {
+        for (uint16_t i = 0; i < n && !found; i++) {
+          if (smp[i].t == ts) {
+            *v = smp[i].v;
+            found = true;
+          }
+        }
+      }
+      rt_free(smp, (n ? n : 1) * sizeof *smp);
+    } else {
+      rt_chunk_iter ci;
+      rt_chunk_iter_init(&ci, r.p, len);
+      int64_t ct;
+      double cv;
+      while (!found && rt_chunk_iter_next(&ci, &ct, &cv)) {
+        if (ct == ts) {
+          *v = cv;
+          found = true;
+        }
+      }
+    }
+  }
+  rocksdb_iter_destroy(it);
+  return found;
 }
 
 static rt_err ing_add_error(Ringtail__PushResponse *resp, rt_arena *arena, size_t *cap, uint32_t index,
@@ -697,8 +762,45 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   rt_buf tmp = RT_BUF_INIT, rec = RT_BUF_INIT;
   bool need_write = false;
 
+  /* labels and series keys need no lock */
+  for (size_t i = 0; i < req->n_timeseries && !err; i++) {
+    const Prometheus__TimeSeries *ts = req->timeseries[i];
+    ing_push_entry *e = &ents[i];
+    memset(e, 0, sizeof *e);
+    size_t n = ts->n_labels;
+    e->ls = rt_arena_alloc(arena, (n ? n : 1) * sizeof *e->ls);
+    if (!e->ls) {
+      err = RT_ENOMEM;
+      break;
+    }
+    bool sorted = true;
+    for (size_t k = 0; k < n; k++) {
+      e->ls[k].name = ts->labels[k]->name ? ts->labels[k]->name : "";
+      e->ls[k].value = ts->labels[k]->value ? ts->labels[k]->value : "";
+      if (k && strcmp(e->ls[k - 1].name, e->ls[k].name) >= 0) {
+        sorted = false;
+      }
+    }
+    if (!sorted) {
+      qsort(e->ls, n, sizeof *e->ls, ing_label_ptr_cmp);
+    }
+    e->n = n;
+    if (n > 0) {
+      err = ing_series_keys(t->name, e->ls, n, arena, &e->key, &e->hash);
+    }
+  }
+  if (err) {
+    rocksdb_writebatch_destroy(wb);
+    rocksdb_writebatch_destroy(cb);
+    return err;
+  }
+
   pthread_rwlock_wrlock(&t->lock);
   uint64_t seq = atomic_fetch_add(&ing->next_seq, 1);
+  /* start the cache misses of the lookups early: the slots now, series a few entries ahead */
+  for (size_t i = 0; i < req->n_timeseries; i++) {
+    __builtin_prefetch(&t->slots[ents[i].key.lo & (t->nslots - 1)]);
+  }
   int64_t ooo_min = ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN
                         ? t->max_t - ing->cfg.ooo_window_ms
                         : INT64_MAX;
@@ -706,37 +808,22 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   /* phase 1: find or create each series and check each sample against the head (I5) */
   for (size_t i = 0; i < req->n_timeseries && !err; i++) {
     const Prometheus__TimeSeries *ts = req->timeseries[i];
-    ents[i].s = NULL;
-    ents[i].nacc = 0;
-    ents[i].acc = NULL;
-    size_t n = ts->n_labels;
-    rt_label *ls = rt_arena_alloc(arena, (n ? n : 1) * sizeof *ls);
-    if (!ls) {
-      err = RT_ENOMEM;
-      break;
-    }
-    bool sorted = true;
-    for (size_t k = 0; k < n; k++) {
-      ls[k].name = ts->labels[k]->name ? ts->labels[k]->name : "";
-      ls[k].value = ts->labels[k]->value ? ts->labels[k]->value : "";
-      if (k && strcmp(ls[k - 1].name, ls[k].name) >= 0) {
-        sorted = false;
+    if (i + 4 < req->n_timeseries) {
+      const ing_series *ahead = ing_series_peek(t, ents[i + 4].key);
+      if (ahead) {
+        __builtin_prefetch(ahead);
+        __builtin_prefetch((const char *)ahead + 64);
       }
     }
-    if (!sorted) {
-      qsort(ls, n, sizeof *ls, ing_label_ptr_cmp);
-    }
+    size_t n = ents[i].n;
+    rt_label *ls = ents[i].ls;
     if (n == 0) {
       err = ing_add_error(resp, arena, &errcap, (uint32_t)i, RINGTAIL__SAMPLE_ERROR__SAMPLE_LIMIT,
                           "series without labels", 0, NULL, ls, 0);
       continue;
     }
-    ing_key key;
-    uint64_t h;
-    err = ing_series_keys(t->name, ls, n, arena, &key, &h);
-    if (err) {
-      break;
-    }
+    ing_key key = ents[i].key;
+    uint64_t h = ents[i].hash;
     ing_series *s = ing_series_find(t, key);
     if (!s) {
       err = ing_series_add(t, key, h, ls, n, 0, &s);
@@ -782,7 +869,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
         }
       } else if (st >= ooo_min) {
         double old;
-        if (ing_find_sample(s, st, &old)) {
+        if (ing_find_sample(s, st, &old) || ing_find_closed(ing, t, s, st, &old)) {
           if (ing_f64_bits(old) == ing_f64_bits(sv)) {
             dups++;
           } else {

@@ -6,8 +6,9 @@
 #      both (`ringtail -target=all` on /api/v1/push, `prometheus --web.enable-remote-write-receiver`
 #      on /api/v1/write); samples/s, p50/p99 request latency, and the ratio.
 #   2. bytes per sample on disk: a real Prometheus scrapes itself and a node exporter every second
-#      and remote-writes to ringtail for --disk-seconds; after a clean stop (chunks closed) the data
-#      directory's size divided by the samples stored.
+#      and remote-writes to ringtail for --disk-seconds; after a clean stop, every chunk closed and
+#      the database compacted (flush_prog), the data directory's size divided by the samples
+#      stored.
 #   3. resident memory per active series: ringtail's RSS growth when --mem-series series (1M by
 #      default) each receive --mem-samples samples, divided by the series count.
 #
@@ -25,7 +26,7 @@ concurrency=4
 spr=2000
 mem_series=1000000
 mem_samples=2
-disk_seconds=150
+disk_seconds=240
 skip=
 build=$ROOT/build
 while [ $# -gt 0 ]; do
@@ -138,6 +139,12 @@ EOF
   kill -TERM "$ppid_"; it_wait_exit "$ppid_" 60; untrack "$ppid_"
   kill -TERM "$npid"; it_wait_exit "$npid" 10; untrack "$npid"
   rt_stop >/dev/null
+  # close every head chunk and compact, so the directory holds the data as it settles
+  if [ -x "$build/flush_prog" ]; then
+    "$build/flush_prog" "$IT_TMP/rt-disk" | sed 's/^/  /'
+  else
+    echo "  ($build/flush_prog not built: measuring the directory as ringtail left it)"
+  fi
   "$RINGTAIL_BIN" dump -ingester.data-dir="$IT_TMP/rt-disk" >"$IT_TMP/disk-dump.txt" 2>/dev/null
   nsamples=$(grep -c '}' "$IT_TMP/disk-dump.txt")
   nseries=$(grep '}' "$IT_TMP/disk-dump.txt" | sed 's/}.*/}/' | sort -u | wc -l)
@@ -145,7 +152,7 @@ EOF
   sst=$(find "$IT_TMP/rt-disk" -name '*.sst' -printf '%s\n' | awk '{s += $1} END {print s + 0}')
   logs=$(find "$IT_TMP/rt-disk" \( -name 'LOG' -o -name 'LOG.old*' \) -printf '%s\n' | awk '{s += $1} END {print s + 0}')
   prom_blocks=$(dir_bytes "$IT_TMP/prom-disk")
-  echo "  ringtail stored $nsamples samples of $nseries series"
+  echo "  ringtail stored $nsamples samples of $nseries series ($((nsamples / (nseries > 0 ? nseries : 1))) per series)"
   python3 - "$nsamples" "$total" "$sst" "$logs" "$prom_blocks" <<'EOF'
 import sys
 n, total, sst, logs, prom = (int(x) for x in sys.argv[1:])

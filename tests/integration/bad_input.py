@@ -92,6 +92,7 @@ case("length-delimited field running past the end",
 case("decompressed size above the limit (snappy header says 1 GiB)",
      rw.varint(1 << 30) + b"\0" * 64, (400, 413))
 case("GET on the push endpoint", None, (405,), method="GET")
+case("Content-Encoding: gzip", good, 415, headers={"Content-Encoding": "gzip"})
 
 # --- validation ---
 case("series without __name__", rw_body(([("instance", "a"), ("job", "x")], [(now, 1)])), 400,
@@ -150,6 +151,12 @@ result(st == 413 and sent < (100 << 20),
        "100 MiB body -> %s after %.1f MiB sent in %.1fs (want 413 before the body is read)"
        % (st, sent / 1048576.0, secs))
 alive("100 MiB body")
+
+st, sent, secs = rw.send_huge(host, port, "/api/v1/push", 100 << 20, chunked=True)
+result(st == 413 and sent < (100 << 20),
+       "100 MiB chunked body (no Content-Length) -> %s after %.1f MiB sent in %.1fs (want 413)"
+       % (st, sent / 1048576.0, secs))
+alive("100 MiB chunked body")
 
 wait = conn_timeout_s * 3 + 5
 st, closed, secs = rw.slow_client(host, port, "/api/v1/push", 100000, 100, wait)

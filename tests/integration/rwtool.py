@@ -123,9 +123,11 @@ def get(host, port, path, timeout=10):
 
 
 def raw_headers(path, host, port, length, extra=""):
+    """length None: Transfer-Encoding: chunked."""
+    size = "Transfer-Encoding: chunked" if length is None else "Content-Length: %d" % length
     return ("POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/x-protobuf\r\n"
             "Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n"
-            "Content-Length: %d\r\n%s\r\n" % (path, host, port, length, extra)).encode()
+            "%s\r\n%s\r\n" % (path, host, port, size, extra)).encode()
 
 
 def read_status(sock, deadline):
@@ -157,16 +159,19 @@ def _status(buf):
     return None
 
 
-def send_huge(host, port, path, total, deadline_s=60):
-    """Announces a body of `total` bytes and streams it until the server answers or closes.
-    Returns (status or None, bytes of body sent before the answer, seconds)."""
+def send_huge(host, port, path, total, deadline_s=60, chunked=False):
+    """Announces a body of `total` bytes (or sends it with chunked transfer encoding) and streams
+    it until the server answers or closes. Returns (status or None, bytes of body sent before the
+    answer, seconds)."""
     t0 = time.monotonic()
     s = socket.create_connection((host, port), timeout=10)
     sent = 0
     status = None
     try:
-        s.sendall(raw_headers(path, host, port, total))
+        s.sendall(raw_headers(path, host, port, None if chunked else total))
         chunk = b"\0" * (1 << 20)
+        if chunked:
+            chunk = b"%x\r\n" % len(chunk) + chunk + b"\r\n"
         s.setblocking(False)
         import select
         while sent < total and time.monotonic() - t0 < deadline_s:

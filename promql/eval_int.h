@@ -30,6 +30,10 @@ typedef struct rser {
   const pql_point *p;
   size_t n;
   bool drop;
+  /* anchored/smoothed selectors: p also holds the neighbour before the window (before) and,
+   * for smoothed, the one after it (after) */
+  uint8_t ext;
+  bool before, after;
 } rser;
 
 typedef struct val {

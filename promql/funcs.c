@@ -182,7 +182,45 @@ static double linreg(const pql_point *p, size_t n, int64_t icept, double *interc
   return slope;
 }
 
+/* rate/increase/delta over anchored or smoothed windows: no extrapolation; smoothed counts the
+ * boundary segments in proportion to how much of them lies inside the window. */
+static bool extended_rate(const val *m, const rser *s, bool counter, bool israte, double *out) {
+  const pql_point *p = s->p;
+  size_t n = s->n;
+  double total = 0;
+  if (s->ext == PQL_EXT_ANCHORED && !counter) {
+    total = p[n - 1].v - p[0].v;
+  } else {
+    for (size_t i = 1; i < n; i++) {
+      double inc = p[i].v - p[i - 1].v;
+      if (counter && p[i].v < p[i - 1].v) {
+        inc = p[i].v;
+      }
+      if (s->ext == PQL_EXT_SMOOTHED) {
+        double a = (double)p[i - 1].t, b = (double)p[i].t;
+        double lo = a, hi = b;
+        if (i == 1 && s->before) {
+          lo = (double)m->wstart;
+        }
+        if (i == n - 1 && s->after) {
+          hi = (double)m->wend;
+        }
+        inc *= (hi - lo) / (b - a);
+      }
+      total += inc;
+    }
+  }
+  if (israte) {
+    total /= (double)m->range / 1000.0;
+  }
+  *out = total;
+  return true;
+}
+
 static bool extrapolated_rate(const val *m, const rser *s, bool counter, bool israte, double *out) {
+  if (s->ext) {
+    return extended_rate(m, s, counter, israte, out);
+  }
   if (s->n < 2) {
     return false;
   }
@@ -1015,6 +1053,22 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     return r;
   }
   for (size_t i = 0; i < na; i++) {
+    const pql_expr *a = e->args[i];
+    if (a->kind == PQL_N_MS && a->a->ext) {
+      static const char *anch[] = {"changes", "delta", "increase", "rate", "resets"};
+      static const char *smooth[] = {"delta", "increase", "rate"};
+      bool sm = a->a->ext == PQL_EXT_SMOOTHED;
+      const char **ok = sm ? smooth : anch;
+      size_t nok = sm ? RT_ARRAY_LEN(smooth) : RT_ARRAY_LEN(anch);
+      bool allowed = false;
+      for (size_t k = 0; k < nok; k++) {
+        allowed |= strcmp(ok[k], f->name) == 0;
+      }
+      if (!allowed) {
+        pql_ev_fail(q, "execution", "%s modifier can only be used with: %s - not with %s", sm ? "smoothed" : "anchored",
+                    sm ? "delta, increase, rate" : "changes, delta, increase, rate, resets", f->name);
+      }
+    }
     args[i] = pql_ev(q, e->args[i], t);
   }
   switch (id) {

@@ -1267,6 +1267,25 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
       e->end = p->have_peek ? p->peek.pos : p->cur;
       continue;
     }
+    if (t->type == T_IDENT && ((t->len == 8 && strncmp(p->q + t->pos, "anchored", 8) == 0) ||
+                               (t->len == 8 && strncmp(p->q + t->pos, "smoothed", 8) == 0))) {
+      tok mt = next(p);
+      pql_expr *target = e->kind == PQL_N_MS ? e->a : e;
+      bool smoothed = p->q[mt.pos] == 's';
+      if (target->kind != PQL_N_VS) {
+        perr(p, mt.pos, "%s modifier must be preceded by an instant vector selector or range vector selector",
+             smoothed ? "smoothed" : "anchored");
+      }
+      if (target->ext) {
+        perr(p, mt.pos, "duplicate %s modifier", smoothed ? "smoothed" : "anchored");
+      }
+      if (!smoothed && e->kind != PQL_N_MS) {
+        perr(p, mt.pos, "anchored modifier can only be used with range vector selectors");
+      }
+      target->ext = smoothed ? PQL_EXT_SMOOTHED : PQL_EXT_ANCHORED;
+      e->end = mt.pos + mt.len;
+      continue;
+    }
     if (t->type == T_AT) {
       tok at = next(p);
       pql_expr *target = e->kind == PQL_N_MS ? e->a : e;

@@ -335,6 +335,8 @@ static int64_t off_of(qctx *q, const pql_expr *e) {
   return e->doffset ? pql_dexpr_ms(e->doffset, q->range ? q->interval : 0, q->end - q->start) : e->offset;
 }
 
+int64_t pql_off_of(qctx *q, const pql_expr *e) { return off_of(q, e); }
+
 static int64_t range_of(qctx *q, const pql_expr *e) {
   if (!e->drange) {
     return e->range;
@@ -403,6 +405,25 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     walk_ranges(q, e->a, l, h);
     return;
   }
+  case PQL_N_CALL:
+    if (e->b) {
+      /* info(): the info series are read at the reference times of the first argument, which
+       * lie inside what the argument's selectors read */
+      walk_ranges(q, e->args[0], lo, hi);
+      int64_t mn = lo - q->o.lookback_ms, mx = hi;
+      for (int i = 0; i < q->nslots; i++) {
+        if (q->slots[i].used) {
+          mn = RT_MIN(mn, q->slots[i].mint);
+          mx = RT_MAX(mx, q->slots[i].maxt);
+        }
+      }
+      slot *s = &q->slots[e->b->slot];
+      s->used = true;
+      s->mint = mn - q->o.lookback_ms;
+      s->maxt = mx;
+      return;
+    }
+    break;
   default: break;
   }
   walk_ranges(q, e->a, lo, hi);
@@ -420,6 +441,9 @@ static int fser_cmp(const void *a, const void *b) {
 static void fetch_all(qctx *q, const pql_expr *e) {
   if (!e) {
     return;
+  }
+  if (e->kind == PQL_N_CALL && e->b) {
+    fetch_all(q, e->b);
   }
   if (e->kind == PQL_N_VS) {
     slot *s = &q->slots[e->slot];
@@ -449,7 +473,9 @@ static void fetch_all(qctx *q, const pql_expr *e) {
     return;
   }
   fetch_all(q, e->a);
-  fetch_all(q, e->b);
+  if (e->kind != PQL_N_CALL) {
+    fetch_all(q, e->b);
+  }
   for (size_t i = 0; i < e->nargs; i++) {
     fetch_all(q, e->args[i]);
   }
@@ -467,6 +493,20 @@ static ssize_t last_le(const pql_point *p, size_t n, int64_t ts) {
     }
   }
   return (ssize_t)lo - 1;
+}
+
+/* info(): the series of the hidden selector e with a sample at ts (latest one per metric name
+ * and identifying labels wins). Returns a vector whose t is the sample time. */
+void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out) {
+  slot *s = &q->slots[e->slot];
+  for (size_t i = 0; i < s->n; i++) {
+    fser *f = &s->s[i];
+    ssize_t k = last_le(f->p, f->n, ts);
+    if (k < 0 || f->p[k].t <= ts - q->o.lookback_ms || PQL_STALE(f->p[k].v)) {
+      continue;
+    }
+    pql_vec_push(q, out, f->m, f->p[k].v, f->p[k].t, false);
+  }
 }
 
 static void check_limits(qctx *q) {

@@ -117,6 +117,8 @@ void pql_check_dups(qctx *q, const vec *v);
 void pql_kahan_inc(double inc, double *sum, double *c);
 double pql_quantile(double qv, double *vals, size_t n);
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
+void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out);
+int64_t pql_off_of(qctx *q, const pql_expr *e);
 
 #define PQL_STALE(v) rt_is_stale_nan(v)
 /* qsort that tolerates empty (NULL) arrays. */

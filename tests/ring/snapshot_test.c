@@ -278,6 +278,16 @@ Test(ring_snapshot, state_and_health_rules) {
     (void)leaving_read;
   }
   cr_assert(with_dead > 0);
+  /* whole-zone readers: zone a has its LEAVING one, zone b not its JOINING one */
+  uint32_t zr[8];
+  size_t healthy;
+  cr_assert_eq(ring_snapshot_zone_readers(s, 0, zr, 8, &healthy), 2);
+  cr_assert_eq(healthy, 2);
+  cr_assert_eq(ring_snapshot_zone_readers(s, 1, zr, 8, &healthy), 1);
+  cr_assert_str_eq(ring_snapshot_instance(s, zr[0])->id, "ing-b-01");
+  cr_assert_eq(ring_snapshot_zone_readers(s, 2, zr, 1, &healthy), 2);
+  cr_assert_eq(healthy, 1);
+  cr_assert_eq(ring_snapshot_zone_readers(s, 3, zr, 8, NULL), 0);
   ring_snapshot_release(s);
 
   /* a second dead zone: quorum lost for the keys that map to both dead instances */

@@ -569,6 +569,67 @@ static bool ing_find_sample(const ing_series *s, int64_t ts, double *v) {
   return false;
 }
 
+/* Is ts present in one of the series' closed chunks? Reads RocksDB; only for out-of-order
+ * samples older than the head. Caller holds t->lock (chunks of s cannot change). */
+static bool ing_find_closed(ing_ingester *ing, const ing_tenant *t, const ing_series *s, int64_t ts,
+                            double *v) {
+  if (s->nchunks == 0 || ts < s->flushed_first_t || ts > s->flushed_last_t) {
+    return false;
+  }
+  int64_t span = atomic_load(&ing->max_span);
+  int64_t from = (uint64_t)ts - (uint64_t)INT64_MIN < (uint64_t)span ? INT64_MIN : ts - span;
+  uint8_t key[ING_CHUNK_KEY_LEN];
+  ing_chunk_key(key, t->id, s->ref, from, 0);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_CHUNKS]);
+  bool found = false;
+  for (rocksdb_iter_seek(it, (const char *)key, sizeof key); !found && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    if (kl != ING_CHUNK_KEY_LEN || memcmp(k, key, 8) != 0) {
+      break;
+    }
+    int64_t cmint = (int64_t)(ing_get_u64(k + 8) ^ (1ull << 63));
+    if (cmint > ts) {
+      break;
+    }
+    const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    ing_rd r = {val, val + vl, false};
+    const uint8_t *fmt = ing_get_bytes(&r, 1);
+    uint64_t d = ing_get_uvarint(&r);
+    if (r.err || (int64_t)((uint64_t)cmint + d) < ts) {
+      continue;
+    }
+    size_t len = (size_t)(r.end - r.p);
+    if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
+      uint16_t n = ing_dchunk_count(r.p, len);
+      ing_sample *smp = rt_alloc((n ? n : 1) * sizeof *smp);
+      if (smp && ing_dchunk_decode(r.p, len, smp, n)) {
+        for (uint16_t i = 0; i < n && !found; i++) {
+          if (smp[i].t == ts) {
+            *v = smp[i].v;
+            found = true;
+          }
+        }
+      }
+      rt_free(smp, (n ? n : 1) * sizeof *smp);
+    } else {
+      rt_chunk_iter ci;
+      rt_chunk_iter_init(&ci, r.p, len);
+      int64_t ct;
+      double cv;
+      while (!found && rt_chunk_iter_next(&ci, &ct, &cv)) {
+        if (ct == ts) {
+          *v = cv;
+          found = true;
+        }
+      }
+    }
+  }
+  rocksdb_iter_destroy(it);
+  return found;
+}
+
 static rt_err ing_add_error(Ringtail__PushResponse *resp, rt_arena *arena, size_t *cap, uint32_t index,
                             Ringtail__SampleError code, const char *what, int64_t ts,
                             const ing_series *s, const rt_label *labels, size_t nlabels) {
@@ -808,7 +869,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
         }
       } else if (st >= ooo_min) {
         double old;
-        if (ing_find_sample(s, st, &old)) {
+        if (ing_find_sample(s, st, &old) || ing_find_closed(ing, t, s, st, &old)) {
           if (ing_f64_bits(old) == ing_f64_bits(sv)) {
             dups++;
           } else {

@@ -198,13 +198,32 @@ Test(ingester, out_of_order_window) {
   cr_assert_eq(vs[1], 2.5);
   cr_assert_eq(vs[4], 1.5);
 
+  /* duplicates are found in closed chunks too */
+  cr_assert_eq(ing_flush(ing), RT_OK);
+  cr_assert_eq(tu_push1(ing, "t", "__name__=o", 102000, 102000, &resp, A), RT_OK);
+  cr_assert_eq(resp.samples_duplicate, 1);
+  cr_assert_eq(resp.samples_accepted, 0);
+  cr_assert_eq(tu_push1(ing, "t", "__name__=o", 101000, 3.5, &resp, A), RT_OK);
+  cr_assert_eq(resp.n_errors, 1);
+  cr_assert_eq(resp.errors[0]->code, RINGTAIL__SAMPLE_ERROR__SAMPLE_DUPLICATE_TIMESTAMP);
+  cr_assert_eq(tu_push1(ing, "t", "__name__=o", 103000, 3.5, &resp, A), RT_OK);
+  cr_assert_eq(resp.samples_accepted, 1);
+  n = get_samples(ing, "t", "__name__=o", ts, vs, 16);
+  cr_assert_eq(n, 9);
+  ing_destroy(ing);
+  ing = open_ing(cfg);
+  n = get_samples(ing, "t", "__name__=o", ts, vs, 16);
+  cr_assert_eq(n, 9);
+  cr_assert_eq(ts[3], 103000);
+
   /* the same after a restart (WAL replay of out-of-order samples) */
   ing_destroy(ing);
   ing = open_ing(cfg);
   n = get_samples(ing, "t", "__name__=o", ts, vs, 16);
-  cr_assert_eq(n, 8);
+  cr_assert_eq(n, 9);
+  int64_t want2[] = {100000, 101000, 102000, 103000, 104000, 105000, 106000, 108000, 110000};
   for (size_t i = 0; i < n; i++) {
-    cr_assert_eq(ts[i], want[i], "i=%zu", i);
+    cr_assert_eq(ts[i], want2[i], "i=%zu", i);
   }
   cr_assert_eq(vs[1], 2.5);
   ing_destroy(ing);

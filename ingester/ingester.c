@@ -1073,6 +1073,11 @@ typedef struct ing_sel {
   size_t nchunks, cap;
 } ing_sel;
 
+static int ing_sel_ref_cmp(const void *a, const void *b) {
+  const ing_sel *x = *(ing_sel *const *)a, *y = *(ing_sel *const *)b;
+  return (x->ref > y->ref) - (x->ref < y->ref);
+}
+
 static int ing_sel_cmp(const void *a, const void *b) {
   const ing_sel *x = a, *y = b;
   return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
@@ -1274,10 +1279,23 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ro, ing->cf[ING_CF_CHUNKS]);
+    /* read in key (ref) order, not label order: the iterator then moves forward through the
+     * table and decompresses each block once */
+    ing_sel **order = rt_arena_alloc(arena, (nsel ? nsel : 1) * sizeof *order);
+    if (!order) {
+      err = RT_ENOMEM;
+    }
     for (size_t i = 0; !err && i < nsel; i++) {
-      err = ing_read_chunks(ing, it, t->id, &sel[i], mint, maxt, arena);
-      if (!err && sel[i].nchunks > 1) {
-        qsort(sel[i].chunks, sel[i].nchunks, sizeof *sel[i].chunks, ing_chunk_cmp);
+      order[i] = &sel[i];
+    }
+    if (!err && nsel > 1) {
+      qsort(order, nsel, sizeof *order, ing_sel_ref_cmp);
+    }
+    for (size_t i = 0; !err && i < nsel; i++) {
+      ing_sel *e = order[i];
+      err = ing_read_chunks(ing, it, t->id, e, mint, maxt, arena);
+      if (!err && e->nchunks > 1) {
+        qsort(e->chunks, e->nchunks, sizeof *e->chunks, ing_chunk_cmp);
       }
     }
     rocksdb_iter_destroy(it);

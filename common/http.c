@@ -177,10 +177,10 @@ static enum MHD_Result queue_error(req_state *st, struct MHD_Connection *conn, c
 /* Writes a complete error response directly on the socket (best effort, non-blocking); used
  * where libmicrohttpd cannot queue one. The caller then drops the connection. */
 static void raw_error(req_state *st, struct MHD_Connection *conn, const char *method, int status,
-                      const char *reason, const char *msg) {
+                      const char *reason, const char *type, const char *msg) {
   rt_buf body = RT_BUF_INIT;
   rt_http_resp resp = {.status = status};
-  rt_http_api_error(&resp, status, "bad_data", msg);
+  rt_http_api_error(&resp, status, type, msg);
   rt_buf_printf(&body,
                 "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                 "Connection: close\r\n\r\n",
@@ -474,7 +474,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
       snprintf(msg, sizeof msg, "request body too large: over the limit of %zu bytes", st->max);
       /* libmicrohttpd cannot queue a response while a body is arriving: write the 413
        * straight to the socket and drop the connection without reading the rest. */
-      raw_error(st, conn, method, 413, "Payload Too Large", msg);
+      raw_error(st, conn, method, 413, "Payload Too Large", "bad_data", msg);
       return MHD_NO;
     }
     if (st->len + n + 1 > st->cap) {
@@ -487,7 +487,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
       }
       char *nb = rt_realloc(st->body, st->cap, ncap);
       if (!nb) {
-        return queue_error(st, conn, method, 500, "internal", "out of memory", NULL, true);
+        raw_error(st, conn, method, 500, "Internal Server Error", "internal", "out of memory");
+        return MHD_NO;
       }
       st->body = nb;
       st->cap = ncap;

@@ -203,6 +203,26 @@ static dist_reason reason_of(Ringtail__SampleError code) {
   }
 }
 
+typedef struct push_call {
+  dist_distributor *d;
+  rt_rpc_client *c;
+  const uint8_t *buf;
+  size_t size;
+  rt_err e;
+  rt_buf reply;
+  char err[512];
+  pthread_t th;
+  bool threaded;
+} push_call;
+
+static void *push_call_main(void *arg) {
+  push_call *pc = arg;
+  pc->err[0] = 0;
+  pc->e = rt_rpc_call(pc->c, "ingester.Push", pc->buf, pc->size, pc->d->cfg.timeout_ms, &pc->reply, pc->err,
+                      sizeof pc->err);
+  return NULL;
+}
+
 /* Sends the push to every ingester. Returns the HTTP status for transport failures (5xx) or 0;
  * merges the first ingester's per-series errors into rep. */
 static int forward(dist_distributor *d, const char *tenant, const Prometheus__WriteRequest *wr,
@@ -214,12 +234,34 @@ static int forward(dist_distributor *d, const char *tenant, const Prometheus__Wr
     return 500;
   }
 
-  rt_buf reply = RT_BUF_INIT;
-  char err[512];
+  /* one call per ingester, in parallel when there are several */
+  push_call *calls = rt_arena_alloc(arena, d->nclients * sizeof *calls);
+  if (!calls) {
+    rt_buf_puts(msg, "out of memory");
+    return 500;
+  }
+  for (size_t i = 0; i < d->nclients; i++) {
+    calls[i] = (push_call){.d = d, .c = d->clients[i], .buf = buf, .size = size, .reply = RT_BUF_INIT};
+  }
+  for (size_t i = 1; i < d->nclients; i++) {
+    calls[i].threaded = pthread_create(&calls[i].th, NULL, push_call_main, &calls[i]) == 0;
+    if (!calls[i].threaded) {
+      push_call_main(&calls[i]);
+    }
+  }
+  push_call_main(&calls[0]);
+  for (size_t i = 1; i < d->nclients; i++) {
+    if (calls[i].threaded) {
+      pthread_join(calls[i].th, NULL);
+    }
+  }
+
   int status = 0;
   bool counted = false;
   for (size_t i = 0; i < d->nclients; i++) {
-    rt_err e = rt_rpc_call(d->clients[i], "ingester.Push", buf, size, d->cfg.timeout_ms, &reply, err, sizeof err);
+    rt_err e = calls[i].e;
+    const char *err = calls[i].err;
+    rt_buf reply = calls[i].reply;
     if (e != RT_OK) {
       ADD(d->st.ingester_errors, 1);
       if (!status) {
@@ -275,7 +317,9 @@ static int forward(dist_distributor *d, const char *tenant, const Prometheus__Wr
       rep->samples_rejected += rejected;
     }
   }
-  rt_buf_free(&reply);
+  for (size_t i = 0; i < d->nclients; i++) {
+    rt_buf_free(&calls[i].reply);
+  }
   return status;
 }
 

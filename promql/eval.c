@@ -141,11 +141,18 @@ const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char 
   return pql_ls_make(q, tmp, n);
 }
 
+/* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__. */
 const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
-  if (!pql_ls_get(m, "__name__")) {
-    return m;
+  if (pql_ls_get(m, "__name__")) {
+    m = pql_ls_set(q, m, "__name__", "");
   }
-  return pql_ls_set(q, m, "__name__", "");
+  if (pql_ls_get(m, "__type__")) {
+    m = pql_ls_set(q, m, "__type__", "");
+  }
+  if (pql_ls_get(m, "__unit__")) {
+    m = pql_ls_set(q, m, "__unit__", "");
+  }
+  return m;
 }
 
 void pql_ls_string(const pql_ls *m, rt_buf *b) {
@@ -328,6 +335,8 @@ static int64_t off_of(qctx *q, const pql_expr *e) {
   return e->doffset ? pql_dexpr_ms(e->doffset, q->range ? q->interval : 0, q->end - q->start) : e->offset;
 }
 
+int64_t pql_off_of(qctx *q, const pql_expr *e) { return off_of(q, e); }
+
 static int64_t range_of(qctx *q, const pql_expr *e) {
   if (!e->drange) {
     return e->range;
@@ -371,6 +380,10 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     l -= off_of(q, vs);
     h -= off_of(q, vs);
     l -= e->kind == PQL_N_MS ? range_of(q, e) : q->o.lookback_ms;
+    if (vs->ext) {
+      l -= q->o.lookback_ms;
+      h += q->o.lookback_ms;
+    }
     slot *s = &q->slots[vs->slot];
     if (!s->used) {
       s->used = true;
@@ -392,6 +405,25 @@ static void walk_ranges(qctx *q, const pql_expr *e, int64_t lo, int64_t hi) {
     walk_ranges(q, e->a, l, h);
     return;
   }
+  case PQL_N_CALL:
+    if (e->b) {
+      /* info(): the info series are read at the reference times of the first argument, which
+       * lie inside what the argument's selectors read */
+      walk_ranges(q, e->args[0], lo, hi);
+      int64_t mn = lo - q->o.lookback_ms, mx = hi;
+      for (int i = 0; i < q->nslots; i++) {
+        if (q->slots[i].used) {
+          mn = RT_MIN(mn, q->slots[i].mint);
+          mx = RT_MAX(mx, q->slots[i].maxt);
+        }
+      }
+      slot *s = &q->slots[e->b->slot];
+      s->used = true;
+      s->mint = mn - q->o.lookback_ms;
+      s->maxt = mx;
+      return;
+    }
+    break;
   default: break;
   }
   walk_ranges(q, e->a, lo, hi);
@@ -409,6 +441,9 @@ static int fser_cmp(const void *a, const void *b) {
 static void fetch_all(qctx *q, const pql_expr *e) {
   if (!e) {
     return;
+  }
+  if (e->kind == PQL_N_CALL && e->b) {
+    fetch_all(q, e->b);
   }
   if (e->kind == PQL_N_VS) {
     slot *s = &q->slots[e->slot];
@@ -438,7 +473,9 @@ static void fetch_all(qctx *q, const pql_expr *e) {
     return;
   }
   fetch_all(q, e->a);
-  fetch_all(q, e->b);
+  if (e->kind != PQL_N_CALL) {
+    fetch_all(q, e->b);
+  }
   for (size_t i = 0; i < e->nargs; i++) {
     fetch_all(q, e->args[i]);
   }
@@ -456,6 +493,20 @@ static ssize_t last_le(const pql_point *p, size_t n, int64_t ts) {
     }
   }
   return (ssize_t)lo - 1;
+}
+
+/* info(): the series of the hidden selector e with a sample at ts (latest one per metric name
+ * and identifying labels wins). Returns a vector whose t is the sample time. */
+void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out) {
+  slot *s = &q->slots[e->slot];
+  for (size_t i = 0; i < s->n; i++) {
+    fser *f = &s->s[i];
+    ssize_t k = last_le(f->p, f->n, ts);
+    if (k < 0 || f->p[k].t <= ts - q->o.lookback_ms || PQL_STALE(f->p[k].v)) {
+      continue;
+    }
+    pql_vec_push(q, out, f->m, f->p[k].v, f->p[k].t, false);
+  }
 }
 
 static void check_limits(qctx *q) {
@@ -477,7 +528,13 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
     if (k < 0 || f->p[k].t <= tt - q->o.lookback_ms || PQL_STALE(f->p[k].v)) {
       continue;
     }
-    pql_vec_push(q, &r.v, f->m, f->p[k].v, f->p[k].t, false);
+    double v = f->p[k].v;
+    if (e->ext == PQL_EXT_SMOOTHED && f->p[k].t < tt && (size_t)k + 1 < f->n && !PQL_STALE(f->p[k + 1].v) &&
+        f->p[k + 1].t - tt <= q->o.lookback_ms) {
+      const pql_point *a = &f->p[k], *b = &f->p[k + 1];
+      v = a->v + (b->v - a->v) * (double)(tt - a->t) / (double)(b->t - a->t);
+    }
+    pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
   }
   q->cur_samples += (int64_t)r.v.n;
   return r;
@@ -497,7 +554,41 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
     fser *f = &s->s[i];
     ssize_t hi = last_le(f->p, f->n, tt);
     ssize_t lo = last_le(f->p, f->n, tt - range) + 1;
-    if (hi < lo) {
+    if (hi < lo && !vs->ext) {
+      continue;
+    }
+    if (vs->ext) {
+      /* window points plus the neighbour before (and after, smoothed) within the lookback */
+      ssize_t b = lo - 1, a = hi + 1;
+      while (b >= 0 && PQL_STALE(f->p[b].v)) {
+        b--;
+      }
+      bool hb = b >= 0 && f->p[b].t > tt - range - q->o.lookback_ms;
+      while ((size_t)a < f->n && PQL_STALE(f->p[a].v)) {
+        a++;
+      }
+      bool ha = vs->ext == PQL_EXT_SMOOTHED && (size_t)a < f->n && f->p[a].t - tt <= q->o.lookback_ms;
+      size_t cap = (size_t)(hi - lo + 1) + 2;
+      pql_point *cp = pql_ev_alloc(q, cap * sizeof *cp);
+      size_t k = 0;
+      if (hb) {
+        cp[k++] = f->p[b];
+      }
+      size_t inwin = 0;
+      for (ssize_t j = lo; j <= hi; j++) {
+        if (!PQL_STALE(f->p[j].v)) {
+          cp[k++] = f->p[j];
+          inwin++;
+        }
+      }
+      if (inwin == 0 && !(vs->ext == PQL_EXT_SMOOTHED && hb && ha)) {
+        continue;
+      }
+      if (ha) {
+        cp[k++] = f->p[a];
+      }
+      r.mx[r.nmx++] = (rser){f->m, cp, k, false, vs->ext, hb, ha};
+      q->cur_samples += (int64_t)k;
       continue;
     }
     const pql_point *pp = f->p + lo;
@@ -516,7 +607,7 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
       pp = cp;
       n = k;
     }
-    r.mx[r.nmx++] = (rser){f->m, pp, n, false};
+    r.mx[r.nmx++] = (rser){f->m, pp, n, false, 0, false, false};
     q->cur_samples += (int64_t)n;
   }
   return r;
@@ -675,7 +766,7 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
   }
   r.mx = pql_ev_alloc(q, (n ? n : 1) * sizeof *r.mx);
   for (size_t i = 0; i < n; i++) {
-    r.mx[r.nmx++] = (rser){ss[i].m, ss[i].p, ss[i].n, ss[i].drop};
+    r.mx[r.nmx++] = (rser){ss[i].m, ss[i].p, ss[i].n, ss[i].drop, 0, false, false};
   }
   return r;
 }

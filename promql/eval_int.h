@@ -30,6 +30,10 @@ typedef struct rser {
   const pql_point *p;
   size_t n;
   bool drop;
+  /* anchored/smoothed selectors: p also holds the neighbour before the window (before) and,
+   * for smoothed, the one after it (after) */
+  uint8_t ext;
+  bool before, after;
 } rser;
 
 typedef struct val {
@@ -113,6 +117,8 @@ void pql_check_dups(qctx *q, const vec *v);
 void pql_kahan_inc(double inc, double *sum, double *c);
 double pql_quantile(double qv, double *vals, size_t n);
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
+void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out);
+int64_t pql_off_of(qctx *q, const pql_expr *e);
 
 #define PQL_STALE(v) rt_is_stale_nan(v)
 /* qsort that tolerates empty (NULL) arrays. */

@@ -249,6 +249,9 @@ static void put_range(const pql_dexpr *d, int64_t ms, rt_buf *b) {
 }
 
 static void put_at_offset(const pql_expr *e, rt_buf *b) {
+  if (e->ext) {
+    rt_buf_puts(b, e->ext == PQL_EXT_SMOOTHED ? " smoothed" : " anchored");
+  }
   switch (e->at) {
   case PQL_AT_TIME: rt_buf_printf(b, " @ %.3f", (double)e->at_ms / 1000.0); break;
   case PQL_AT_START: rt_buf_puts(b, " @ start()"); break;
@@ -365,6 +368,7 @@ void pql_format(const pql_expr *e, rt_buf *b) {
     pql_expr tmp = *e->a;
     tmp.at = PQL_AT_NONE;
     tmp.offset = 0;
+    tmp.ext = 0;
     tmp.doffset = NULL;
     put_vs(&tmp, b);
     rt_buf_putc(b, '[');

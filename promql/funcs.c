@@ -182,7 +182,45 @@ static double linreg(const pql_point *p, size_t n, int64_t icept, double *interc
   return slope;
 }
 
+/* rate/increase/delta over anchored or smoothed windows: no extrapolation; smoothed counts the
+ * boundary segments in proportion to how much of them lies inside the window. */
+static bool extended_rate(const val *m, const rser *s, bool counter, bool israte, double *out) {
+  const pql_point *p = s->p;
+  size_t n = s->n;
+  double total = 0;
+  if (s->ext == PQL_EXT_ANCHORED && !counter) {
+    total = p[n - 1].v - p[0].v;
+  } else {
+    for (size_t i = 1; i < n; i++) {
+      double inc = p[i].v - p[i - 1].v;
+      if (counter && p[i].v < p[i - 1].v) {
+        inc = p[i].v;
+      }
+      if (s->ext == PQL_EXT_SMOOTHED) {
+        double a = (double)p[i - 1].t, b = (double)p[i].t;
+        double lo = a, hi = b;
+        if (i == 1 && s->before) {
+          lo = (double)m->wstart;
+        }
+        if (i == n - 1 && s->after) {
+          hi = (double)m->wend;
+        }
+        inc *= (hi - lo) / (b - a);
+      }
+      total += inc;
+    }
+  }
+  if (israte) {
+    total /= (double)m->range / 1000.0;
+  }
+  *out = total;
+  return true;
+}
+
 static bool extrapolated_rate(const val *m, const rser *s, bool counter, bool israte, double *out) {
+  if (s->ext) {
+    return extended_rate(m, s, counter, israte, out);
+  }
   if (s->n < 2) {
     return false;
   }
@@ -996,6 +1034,136 @@ static val fn_histogram_quantile(qctx *q, const pql_expr *e, double qv, vec *in,
   return r;
 }
 
+/* ---- info() ---- */
+
+/* The time the first argument of info() reads its samples at: @ and offset of the selector or
+ * subquery it is built on. */
+static int64_t info_ref_time(qctx *q, const pql_expr *e, int64_t t) {
+  switch (e->kind) {
+  case PQL_N_VS: return pql_at_time(q, e, t) - pql_off_of(q, e);
+  case PQL_N_MS: return pql_at_time(q, e->a, t) - pql_off_of(q, e->a);
+  case PQL_N_SUBQ: return info_ref_time(q, e->a, pql_at_time(q, e, t) - pql_off_of(q, e));
+  case PQL_N_PAREN:
+  case PQL_N_UNARY: return info_ref_time(q, e->a, t);
+  case PQL_N_AGG: return info_ref_time(q, e->a, t);
+  case PQL_N_BIN: return e->a->type == PQL_VECTOR ? info_ref_time(q, e->a, t) : info_ref_time(q, e->b, t);
+  case PQL_N_CALL:
+    for (size_t i = 0; i < e->nargs; i++) {
+      if (e->args[i]->type == PQL_VECTOR || e->args[i]->type == PQL_MATRIX) {
+        return info_ref_time(q, e->args[i], t);
+      }
+    }
+    return t;
+  default: return t;
+  }
+}
+
+static bool str_eq0(const char *a, const char *b) { return strcmp(a ? a : "", b ? b : "") == 0; }
+
+static val fn_info(qctx *q, const pql_expr *e, val *base, int64_t t) {
+  val r = {.type = PQL_VECTOR};
+  const pql_expr *hv = e->b;
+  const pql_expr *sel = e->nargs > 1 ? e->args[1] : NULL;
+  vec infos = {0};
+  pql_info_series(q, hv, info_ref_time(q, e->args[0], t), &infos);
+  for (size_t i = 0; i < base->v.n; i++) {
+    smp *s = &base->v.s[i];
+    /* info series themselves pass through */
+    bool is_info = false;
+    for (size_t k = 0; k < hv->nmatchers; k++) {
+      is_info |= hv->matchers[k].type == RT_MATCH_EQ || hv->matchers[k].type == RT_MATCH_RE;
+    }
+    for (size_t k = 0; k < hv->nmatchers; k++) {
+      const char *v = pql_ls_get(s->m, hv->matchers[k].name);
+      is_info &= rt_matcher_matches(&hv->matchers[k], v ? v : "");
+    }
+    if (is_info) {
+      pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+      continue;
+    }
+    const char *inst = pql_ls_get(s->m, "instance"), *job = pql_ls_get(s->m, "job");
+    const pql_ls *m = s->m;
+    bool used = false;
+    for (size_t j = 0; j < infos.n; j++) {
+      const smp *in = &infos.s[j];
+      if (!str_eq0(pql_ls_get(in->m, "instance"), inst) || !str_eq0(pql_ls_get(in->m, "job"), job)) {
+        continue;
+      }
+      /* a newer info series with the same name and identifying labels wins */
+      const char *nm = pql_ls_get(in->m, "__name__");
+      bool newer = false;
+      for (size_t k = 0; k < infos.n; k++) {
+        const smp *o = &infos.s[k];
+        if (k != j && str_eq0(pql_ls_get(o->m, "__name__"), nm) && str_eq0(pql_ls_get(o->m, "instance"), inst) &&
+            str_eq0(pql_ls_get(o->m, "job"), job) && (o->t > in->t || (o->t == in->t && k > j))) {
+          newer = true;
+        }
+      }
+      if (newer) {
+        continue;
+      }
+      bool ok = true;
+      for (size_t k = 0; sel && k < sel->nmatchers; k++) {
+        const rt_matcher *dm = &sel->matchers[k];
+        if (strcmp(dm->name, "__name__") == 0) {
+          continue;
+        }
+        const char *v = pql_ls_get(in->m, dm->name);
+        ok &= rt_matcher_matches(dm, v ? v : "");
+      }
+      if (!ok) {
+        continue;
+      }
+      used = true;
+      for (uint32_t k = 0; k < in->m->n; k++) {
+        const char *ln = in->m->l[k].name;
+        if (!strcmp(ln, "__name__") || !strcmp(ln, "instance") || !strcmp(ln, "job") || pql_ls_get(s->m, ln)) {
+          continue;
+        }
+        const char *prev = pql_ls_get(m, ln);
+        if (prev) {
+          if (strcmp(prev, in->m->l[k].value) != 0) {
+            pql_ev_fail(q, "execution", "conflicting label: \"%s\" has different values in the info series joined by info()",
+                        ln);
+          }
+          continue;
+        }
+        bool wanted = true;
+        bool any_data = false;
+        for (size_t x = 0; sel && x < sel->nmatchers; x++) {
+          if (strcmp(sel->matchers[x].name, "__name__") != 0) {
+            any_data = true;
+          }
+        }
+        if (any_data) {
+          wanted = false;
+          for (size_t x = 0; x < sel->nmatchers; x++) {
+            if (strcmp(sel->matchers[x].name, ln) == 0) {
+              wanted = true;
+            }
+          }
+        }
+        if (wanted) {
+          m = pql_ls_set(q, m, ln, in->m->l[k].value);
+        }
+      }
+    }
+    if (!used) {
+      bool keep = true;
+      for (size_t k = 0; sel && k < sel->nmatchers; k++) {
+        if (strcmp(sel->matchers[k].name, "__name__") != 0 && !rt_matcher_matches_empty(&sel->matchers[k])) {
+          keep = false;
+        }
+      }
+      if (!keep) {
+        continue;
+      }
+    }
+    pql_vec_push(q, &r.v, m, s->v, t, s->drop);
+  }
+  return r;
+}
+
 /* ---------------- dispatcher ---------------- */
 
 val pql_call(qctx *q, const pql_expr *e, int64_t t) {
@@ -1015,6 +1183,25 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     return r;
   }
   for (size_t i = 0; i < na; i++) {
+    const pql_expr *a = e->args[i];
+    if (id == F_INFO && i == 1) {
+      break; /* the label selector of info() is not evaluated */
+    }
+    if (a->kind == PQL_N_MS && a->a->ext) {
+      static const char *anch[] = {"changes", "delta", "increase", "rate", "resets"};
+      static const char *smooth[] = {"delta", "increase", "rate"};
+      bool sm = a->a->ext == PQL_EXT_SMOOTHED;
+      const char **ok = sm ? smooth : anch;
+      size_t nok = sm ? RT_ARRAY_LEN(smooth) : RT_ARRAY_LEN(anch);
+      bool allowed = false;
+      for (size_t k = 0; k < nok; k++) {
+        allowed |= strcmp(ok[k], f->name) == 0;
+      }
+      if (!allowed) {
+        pql_ev_fail(q, "execution", "%s modifier can only be used with: %s - not with %s", sm ? "smoothed" : "anchored",
+                    sm ? "delta, increase, rate" : "changes, delta, increase, rate, resets", f->name);
+      }
+    }
     args[i] = pql_ev(q, e->args[i], t);
   }
   switch (id) {
@@ -1164,11 +1351,8 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
   case F_HISTOGRAM_SUM:
   case F_HISTOGRAM_STDDEV:
   case F_HISTOGRAM_STDVAR:
-  case F_INFO:
-    if (id == F_INFO) {
-      return args[0];
-    }
     return r; /* float samples are ignored by the native-histogram functions */
+  case F_INFO: return fn_info(q, e, &args[0], t);
   default: break;
   }
   /* range-vector functions */

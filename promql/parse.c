@@ -53,6 +53,7 @@ typedef struct parser {
   int cur;           /* lexer position */
   bool in_braces;
   bool in_brackets;
+  bool info_arg;     /* parsing the label selector argument of info() */
   bool have_peek;
   tok peek;
   pql_tree *tree;
@@ -964,7 +965,7 @@ static pql_expr *parse_selector(parser *p, int pos, const char *name, int name_l
     memmove(vs->matchers + 1, vs->matchers, (vs->nmatchers - 1) * sizeof *vs->matchers);
     vs->matchers[0] = tmp;
   }
-  bool nonempty = false;
+  bool nonempty = p->info_arg;
   for (size_t i = 0; i < vs->nmatchers; i++) {
     if (!rt_matcher_matches_empty(&vs->matchers[i])) {
       nonempty = true;
@@ -996,7 +997,9 @@ static pql_expr *parse_call(parser *p, tok *nt) {
     next(p);
   } else {
     for (;;) {
+      p->info_arg = strcmp(f->name, "info") == 0 && c->nargs == 1;
       pql_expr *a = parse_expr(p, 0);
+      p->info_arg = false;
       if (c->nargs == cap) {
         size_t ncap = cap ? cap * 2 : 4;
         pql_expr **na = palloc(p, ncap * sizeof *na);
@@ -1046,6 +1049,38 @@ static pql_expr *parse_call(parser *p, tok *nt) {
       k = na - 1;
     }
     check_type(p, c->args[i], f->args[k], ctx);
+  }
+  if (strcmp(f->name, "info") == 0) {
+    /* the info series to join: the __name__ matchers of the selector, or target_info */
+    if (c->nargs > 1 && c->args[1]->kind != PQL_N_VS) {
+      perr(p, c->args[1]->pos, "expected label selector as the second argument of info()");
+    }
+    pql_expr *hv = node(p, PQL_N_VS, c->pos);
+    hv->type = PQL_VECTOR;
+    hv->slot = p->tree->nslots++;
+    size_t cap2 = 0;
+    if (c->nargs > 1) {
+      const pql_expr *sel = c->args[1];
+      for (size_t i = 0; i < sel->nmatchers; i++) {
+        const rt_matcher *m = &sel->matchers[i];
+        if (strcmp(m->name, "__name__") == 0) {
+          vs_add_matcher(p, hv, m->type, m->name, m->value, sel->pos, &cap2);
+        }
+      }
+    }
+    if (hv->nmatchers == 0) {
+      vs_add_matcher(p, hv, RT_MATCH_EQ, "__name__", "target_info", c->pos, &cap2);
+    } else {
+      bool positive = false;
+      for (size_t i = 0; i < hv->nmatchers; i++) {
+        positive |= hv->matchers[i].type == RT_MATCH_EQ || hv->matchers[i].type == RT_MATCH_RE;
+      }
+      if (!positive) {
+        /* only negative name matchers: they narrow down the info metrics (names ending in _info) */
+        vs_add_matcher(p, hv, RT_MATCH_RE, "__name__", ".+_info", c->pos, &cap2);
+      }
+    }
+    c->b = hv;
   }
   return c;
 }
@@ -1265,6 +1300,25 @@ static pql_expr *parse_postfix(parser *p, pql_expr *e) {
       target->offset = off;
       target->doffset = doff;
       e->end = p->have_peek ? p->peek.pos : p->cur;
+      continue;
+    }
+    if (t->type == T_IDENT && ((t->len == 8 && strncmp(p->q + t->pos, "anchored", 8) == 0) ||
+                               (t->len == 8 && strncmp(p->q + t->pos, "smoothed", 8) == 0))) {
+      tok mt = next(p);
+      pql_expr *target = e->kind == PQL_N_MS ? e->a : e;
+      bool smoothed = p->q[mt.pos] == 's';
+      if (target->kind != PQL_N_VS) {
+        perr(p, mt.pos, "%s modifier must be preceded by an instant vector selector or range vector selector",
+             smoothed ? "smoothed" : "anchored");
+      }
+      if (target->ext) {
+        perr(p, mt.pos, "duplicate %s modifier", smoothed ? "smoothed" : "anchored");
+      }
+      if (!smoothed && e->kind != PQL_N_MS) {
+        perr(p, mt.pos, "anchored modifier can only be used with range vector selectors");
+      }
+      target->ext = smoothed ? PQL_EXT_SMOOTHED : PQL_EXT_ANCHORED;
+      e->end = mt.pos + mt.len;
       continue;
     }
     if (t->type == T_AT) {

@@ -32,6 +32,8 @@ typedef enum pql_op {
 
 typedef enum pql_card { PQL_CARD_ONE_TO_ONE, PQL_CARD_MANY_TO_ONE, PQL_CARD_ONE_TO_MANY, PQL_CARD_MANY_TO_MANY } pql_card;
 
+enum { PQL_EXT_ANCHORED = 1, PQL_EXT_SMOOTHED = 2 };
+
 typedef enum pql_at { PQL_AT_NONE, PQL_AT_TIME, PQL_AT_START, PQL_AT_END } pql_at;
 
 struct pql_func;
@@ -64,6 +66,7 @@ struct pql_expr {
   int slot;                 /* index of the selector (fetch slot) */
   /* VS, SUBQ (MS keeps them on its VS) */
   int64_t offset;
+  uint8_t ext;              /* VS: 0, PQL_EXT_ANCHORED or PQL_EXT_SMOOTHED */
   pql_at at;
   int64_t at_ms;
   /* MS, SUBQ */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/labels.h"
 #include "ring.pb-c.h"
 #include "ring/ring_int.h"
 
@@ -89,8 +90,14 @@ static long ring_desc_find(const ring_desc *d, const char *id) {
   return -(long)lo - 1;
 }
 
+/* Strings from peers end up in /ring JSON and HTML: bounded and valid UTF-8. */
+static bool ring_str_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  return s && n <= RING_MAX_STR && rt_utf8_valid(s, n);
+}
+
 static rt_err ring_instance_check(const ring_instance *inst) {
-  if (!inst->id || !inst->id[0] || strlen(inst->id) > RING_MAX_STR) {
+  if (!inst->id || !inst->id[0] || !ring_str_ok(inst->id)) {
     return RT_EINVAL;
   }
   if ((unsigned)inst->state > RING_LEFT) {
@@ -106,7 +113,7 @@ static rt_err ring_instance_check(const ring_instance *inst) {
   }
   const char *strs[] = {inst->zone, inst->http_addr, inst->rpc_addr, inst->gossip_addr};
   for (size_t i = 0; i < RT_ARRAY_LEN(strs); i++) {
-    if (strs[i] && strlen(strs[i]) > RING_MAX_STR) {
+    if (strs[i] && !ring_str_ok(strs[i])) {
       return RT_EINVAL;
     }
   }
@@ -350,7 +357,6 @@ rt_err ring_desc_encode(const ring_desc *d, const char *sender_addr, rt_buf *out
   return err;
 }
 
-static bool ring_str_ok(const char *s) { return s && strlen(s) <= RING_MAX_STR; }
 
 rt_err ring_desc_decode_merge(ring_desc *d, const uint8_t *data, size_t len, const char *self_id,
                               int64_t *self_seen, size_t *changed, char **sender_addr,
@@ -378,7 +384,7 @@ rt_err ring_desc_decode_merge(ring_desc *d, const uint8_t *data, size_t len, con
       why = "empty instance id";
     } else if (!ring_str_ok(m->id) || !ring_str_ok(m->zone) || !ring_str_ok(m->http_addr) ||
                !ring_str_ok(m->rpc_addr) || !ring_str_ok(m->gossip_addr)) {
-      why = "string field too long";
+      why = "string field too long or not UTF-8";
     } else if ((unsigned)m->state > RING_LEFT) {
       why = "unknown state";
     } else if (m->n_tokens > RING_MAX_TOKENS_PER_INSTANCE) {

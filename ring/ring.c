@@ -751,6 +751,11 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     err = ring_self_put(r);
     r->registered = err == RT_OK;
     pthread_mutex_unlock(&r->mu);
+    if (err == RT_EINVAL) {
+      snprintf(errbuf, errlen,
+               "invalid instance: id, zone and addresses must be UTF-8 of at most %d bytes",
+               RING_MAX_STR);
+    }
     if (err != RT_OK) {
       goto fail;
     }

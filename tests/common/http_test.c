@@ -385,3 +385,98 @@ Test(http, head_request_on_a_get_route) {
   cr_assert_eq(r.body_len, 0);
   tc_free(&r);
 }
+
+Test(http, early_answers_with_a_body_pending) {
+  tc_resp r;
+  const char *body = "x=1&y=2";
+  cr_assert(tc_post(port, "/nope", "application/x-www-form-urlencoded", body, strlen(body), &r));
+  cr_assert_eq(r.status, 404);
+  tc_free(&r);
+  cr_assert(tc_post(port, "/teapot", "application/x-www-form-urlencoded", body, strlen(body), &r));
+  cr_assert_eq(r.status, 405);
+  tc_free(&r);
+  /* and on a kept-alive connection the next request still works */
+  int fd = tc_connect(port);
+  cr_assert_geq(fd, 0);
+  const char *req = "POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                    "GET /any?k=v HTTP/1.1\r\nHost: x\r\n\r\n";
+  cr_assert(tc_send(fd, req, strlen(req)));
+  cr_assert(tc_read(fd, &r, 5000));
+  cr_assert_eq(r.status, 404);
+  bool closed = false;
+  char h[32];
+  if (tc_header(&r, "Connection", h, sizeof h) && strcasecmp(h, "close") == 0) {
+    closed = true;
+  }
+  tc_free(&r);
+  if (!closed) {
+    cr_assert(tc_read(fd, &r, 5000));
+    cr_assert_eq(r.status, 200, "%s", r.head ? r.head : "");
+    cr_assert(strstr(r.body, "[k]=[v]"), "%s", r.body);
+    tc_free(&r);
+  }
+  close(fd);
+}
+
+Test(http, out_of_memory_at_every_step_never_crashes) {
+  const char *body = "match[]=b&end=2";
+  int answered_500 = 0;
+  for (long n = 0; n < 40; n++) {
+    tc_resp r;
+    rt_alloc_fail_after(n);
+    bool ok = tc_post(port, "/api/v1/series?match[]=a", "application/x-www-form-urlencoded", body,
+                      strlen(body), &r);
+    rt_alloc_fail_after(-1);
+    /* an answer (200 or 500) or a dropped connection, never a hang */
+    cr_assert(ok, "no answer at n=%ld", n);
+    cr_assert(r.status == 200 || r.status == 500 || (r.status == 0 && r.closed), "n=%ld: %d", n,
+              r.status);
+    answered_500 += r.status == 500;
+    tc_free(&r);
+    cr_assert(tc_get(port, "/any", &r));
+    cr_assert_eq(r.status, 200, "the server still serves after n=%ld", n);
+    tc_free(&r);
+  }
+  cr_assert_gt(answered_500, 0, "some failure must have been reported as a 500");
+}
+
+Test(http_misc, connection_limit) {
+  rt_http_server *s;
+  rt_metrics *m;
+  cr_assert_eq(rt_metrics_create(&m), RT_OK);
+  rt_http_config cfg = {.listen_addr = "127.0.0.1", .port = 0, .max_conns = 2,
+                        .conn_timeout_s = 10, .metrics = m};
+  cr_assert_eq(rt_http_server_create(&cfg, &s), RT_OK);
+  cr_assert_eq(rt_http_route(s, "GET", "/any", 0, 0, echo, NULL), RT_OK);
+  cr_assert_eq(rt_http_server_start(s), RT_OK);
+  int p = rt_http_server_port(s);
+  int a = tc_connect(p), b = tc_connect(p);
+  cr_assert(a >= 0 && b >= 0);
+  /* make sure both are accepted and served */
+  const char *req = "GET /any HTTP/1.1\r\nHost: x\r\n\r\n";
+  tc_resp r;
+  cr_assert(tc_send(a, req, strlen(req)) && tc_read(a, &r, 5000) && r.status == 200);
+  tc_free(&r);
+  cr_assert(tc_send(b, req, strlen(req)) && tc_read(b, &r, 5000) && r.status == 200);
+  tc_free(&r);
+  /* a third connection is refused (closed without an answer) */
+  cr_assert(tc_request(p, req, strlen(req), &r, 5000));
+  cr_assert_eq(r.status, 0);
+  cr_assert(r.closed);
+  tc_free(&r);
+  close(a);
+  close(b);
+  /* once they are gone, new connections are served again */
+  long deadline = tc_now_ms() + 5000;
+  bool served = false;
+  while (!served && tc_now_ms() < deadline) {
+    served = tc_get(p, "/any", &r) && r.status == 200;
+    tc_free(&r);
+    if (!served) {
+      usleep(20000);
+    }
+  }
+  cr_assert(served);
+  rt_http_server_destroy(s);
+  rt_metrics_destroy(m);
+}

@@ -452,3 +452,43 @@ Test(push, out_of_memory) {
   rt_buf_free(&o.msg);
   free(b);
 }
+
+Test(push, several_ingesters) {
+  static fake_ing F2;
+  memset(&F2, 0, sizeof F2);
+  pthread_mutex_init(&F2.mu, NULL);
+  pthread_cond_init(&F2.cv, NULL);
+  F2.error_series = -1;
+  rt_rpc_server *srv2;
+  cr_assert_eq(rt_rpc_server_create("inproc://dist-test-ingester-2", methods, 1, &F2, 2, &srv2), RT_OK);
+  dist_destroy(D);
+  dist_config c;
+  memset(&c, 0, sizeof c);
+  dist_limits_default(&c.limits);
+  c.ingesters = "inproc://dist-test-ingester,inproc://dist-test-ingester-2";
+  c.timeout_ms = 2000;
+  cr_assert_eq(dist_create(&c, &D), RT_OK);
+  size_t n;
+  char *b = body_of(0, 2, &n);
+  dist_push_out o = push(b, n, "t");
+  cr_assert_eq(o.status, 200, "%s", msg_of(&o));
+  cr_assert_eq(F.calls, 1);
+  cr_assert_eq(F2.calls, 1);
+  cr_assert_str_eq(F2.tenant, "t");
+  cr_assert_eq(F2.samples, 4);
+  /* one replica failing fails the push (the sender retries) */
+  F2.fail = RT_EIO;
+  rt_buf_free(&o.msg);
+  o = push(b, n, "t");
+  cr_assert_eq(o.status, 500);
+  cr_assert(strstr(msg_of(&o), "inproc://dist-test-ingester-2") != NULL, "%s", msg_of(&o));
+  cr_assert_eq(F.calls, 2);
+  dist_stats st;
+  dist_get_stats(D, &st);
+  cr_assert_eq(st.samples_accepted, 8, "counted once per push");
+  rt_buf_free(&o.msg);
+  free(b);
+  rt_rpc_server_destroy(srv2);
+  pthread_mutex_destroy(&F2.mu);
+  pthread_cond_destroy(&F2.cv);
+}

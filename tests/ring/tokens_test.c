@@ -226,3 +226,25 @@ Test(ring_tokens, unwritable_data_dir_is_an_error) {
   cr_assert_null(r);
   cr_assert(strstr(err, "ringtail-cannot-exist") != NULL, "%s", err);
 }
+
+Test(ring_tokens, bad_config_is_reported) {
+  ring_config c;
+  ring_config_defaults(&c);
+  char err[256];
+  ring *r;
+  c.instance_id = "bad\xff";
+  cr_assert_eq(ring_create(&c, &r, err, sizeof err), RT_EINVAL);
+  cr_assert(strstr(err, "UTF-8"), "%s", err);
+  c.instance_id = "ok";
+  c.replication_factor = 0;
+  cr_assert_eq(ring_create(&c, &r, err, sizeof err), RT_EINVAL);
+  cr_assert(strstr(err, "replication factor"), "%s", err);
+  c.replication_factor = 3;
+  c.num_tokens = 0;
+  cr_assert_eq(ring_create(&c, &r, err, sizeof err), RT_EINVAL);
+  cr_assert(strstr(err, "number of tokens"), "%s", err);
+  c.num_tokens = 8;
+  c.gossip_bind = "bogus://endpoint";
+  cr_assert_neq(ring_create(&c, &r, err, sizeof err), RT_OK);
+  cr_assert(strstr(err, "bogus://endpoint"), "%s", err);
+}

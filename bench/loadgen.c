@@ -571,6 +571,15 @@ static bool send_and_count(lg_conn *c, lg_thread *t, const char *body, size_t bl
   return true;
 }
 
+static void pace(uint64_t start, double ns_per_sample, uint64_t nsent) {
+  if (ns_per_sample > 0) {
+    uint64_t due = start + (uint64_t)(ns_per_sample * (double)nsent), now = mono_ns();
+    if (due > now) {
+      sleep_ns(due - now);
+    }
+  }
+}
+
 static void *worker(void *arg) {
   lg_thread *t = arg;
   int k = opt.samples_per_series;
@@ -608,25 +617,17 @@ static void *worker(void *arg) {
     goto out;
   }
   uint64_t start = mono_ns();
-  double interval_ns = 0;
-  if (opt.rate > 0) {
-    double thread_rate = opt.rate / opt.concurrency;
-    interval_ns = (double)per_req * k / thread_rate * 1e9;
-  }
-  uint64_t nreq = 0;
+  /* pacing: a request is due when the samples sent before it match the thread's share of --rate */
+  double ns_per_sample = opt.rate > 0 ? 1e9 * opt.concurrency / opt.rate : 0;
+  uint64_t nsent = 0;
   if (opt.pregen) {
     for (size_t i = 0; i < nbodies && !time_is_up(); i++) {
-      if (interval_ns > 0) {
-        uint64_t due = start + (uint64_t)(interval_ns * (double)nreq), now = mono_ns();
-        if (due > now) {
-          sleep_ns(due - now);
-        }
-      }
       lg_body *bd = &bodies[i];
+      pace(start, ns_per_sample, nsent);
       if (!send_and_count(&c, t, bd->data, bd->len, bd->lo, bd->hi, bd->ts0, msg, sizeof(msg))) {
         break;
       }
-      nreq++;
+      nsent += (uint64_t)(bd->hi - bd->lo) * (uint64_t)k;
     }
     goto out;
   }
@@ -642,17 +643,12 @@ static void *worker(void *arg) {
         goto out;
       }
       int64_t hi = RT_MIN(lo + per_req, t->series_hi);
-      if (interval_ns > 0) {
-        uint64_t due = start + (uint64_t)(interval_ns * (double)nreq), now = mono_ns();
-        if (due > now) {
-          sleep_ns(due - now);
-        }
-      }
+      pace(start, ns_per_sample, nsent);
       size_t blen = builder_build(&b, lo, hi, ts0);
       if (!send_and_count(&c, t, b.comp, blen, lo, hi, ts0, msg, sizeof(msg))) {
         goto out;
       }
-      nreq++;
+      nsent += (uint64_t)(hi - lo) * (uint64_t)k;
     }
   }
 out:

@@ -808,6 +808,9 @@ int main(int argc, char **argv) {
   int sig = 0;
   sigwait(&sigs, &sig);
   rt_info("main", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  /* A second signal ends the process at once (acknowledged samples are in the WAL already):
+   * only this thread has the signals unblocked, so the default action applies. */
+  pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
 
 out:
   stop_all(&a);

@@ -126,6 +126,13 @@ long ring_snapshot_find(const ring_snapshot *s, const char *id);
 size_t ring_snapshot_zone_count(const ring_snapshot *s);
 const char *ring_snapshot_zone(const ring_snapshot *s, size_t z); /* sorted by name */
 
+/* Instances of zone z that serve reads (ACTIVE or LEAVING; a JOINING instance holds no data
+ * yet), as indexes in id order. Stores up to cap in out and returns how many there are.
+ * *healthy (may be NULL) counts the healthy ones among them. For fan-out readers that query
+ * whole zones. */
+size_t ring_snapshot_zone_readers(const ring_snapshot *s, size_t z, uint32_t *out, size_t cap,
+                                  size_t *healthy);
+
 typedef enum ring_op {
   RING_OP_WRITE = 0, /* healthy ACTIVE instances; JOINING/LEAVING are replaced in their zone */
   RING_OP_READ = 1,  /* healthy ACTIVE or LEAVING instances; JOINING is replaced in its zone */

@@ -96,6 +96,26 @@ long ring_snapshot_find(const ring_snapshot *s, const char *id) {
   return -1;
 }
 
+size_t ring_snapshot_zone_readers(const ring_snapshot *s, size_t z, uint32_t *out, size_t cap,
+                                  size_t *healthy) {
+  size_t n = 0, h = 0;
+  for (size_t i = 0; i < s->ninst; i++) {
+    const ring_instance *in = &s->inst[i];
+    if (in->zone_index != z || (in->state != RING_ACTIVE && in->state != RING_LEAVING)) {
+      continue;
+    }
+    if (n < cap) {
+      out[n] = (uint32_t)i;
+    }
+    n++;
+    h += in->healthy;
+  }
+  if (healthy) {
+    *healthy = h;
+  }
+  return n;
+}
+
 static int ring_str_cmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }

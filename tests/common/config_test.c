@@ -312,3 +312,43 @@ Test(config, usage_lists_every_key_with_default) {
   cr_assert(strstr(text, "-config.file"), "%s", text);
   free(text);
 }
+
+Test(config, out_of_memory_never_crashes_or_leaks) {
+  const char *f = yaml_file("ingester:\n  data_dir: ./y\ndistributor:\n  ingester_addresses: [a, b]\n");
+  char flag[128];
+  snprintf(flag, sizeof flag, "-config.file=%s", f);
+  const char *argv[] = {"ringtail", flag, "-target=ingester", "-querier.timeout=1m"};
+  bool succeeded = false;
+  for (long n = 0; n < 200 && !succeeded; n++) {
+    rt_config c;
+    rt_config_defaults(&c);
+    rt_alloc_fail_after(n);
+    rt_err rc = rt_config_parse(&c, 4, (char **)argv, &help, rest, &nrest, err, sizeof err);
+    rt_alloc_fail_after(-1);
+    if (rc == RT_OK) {
+      succeeded = true;
+      cr_assert_str_eq(c.data_dir, "./y");
+      cr_assert_str_eq(c.target, "ingester");
+      cr_assert_str_eq(c.distributor_ingesters, "a,b");
+    } else {
+      cr_assert(rc == RT_ENOMEM || rc == RT_EINVAL, "n=%ld rc=%d", n, rc);
+    }
+    rt_config_free(&c);
+  }
+  unlink(f);
+  cr_assert(succeeded);
+}
+
+Test(config, yaml_flow_style_and_quoted_values) {
+  const char *f = yaml_file("ingester: {data_dir: './flow dir', wal_sync: \"none\"}\n"
+                            "validation: {reject_old_samples: no, max_length_label_name: 64}\n");
+  char flag[128];
+  snprintf(flag, sizeof flag, "-config.file=%s", f);
+  const char *argv[] = {"ringtail", flag};
+  cr_assert_eq(parse(2, argv), RT_OK, "%s", err);
+  unlink(f);
+  cr_assert_str_eq(cfg.data_dir, "./flow dir");
+  cr_assert_str_eq(cfg.wal_sync, "none");
+  cr_assert_not(cfg.reject_old_samples);
+  cr_assert_eq(cfg.max_label_name_length, 64);
+}

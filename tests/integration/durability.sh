@@ -9,7 +9,8 @@
 #     every unacknowledged request completely or not at all, and nothing that was never sent
 #     (ringtail-loadgen --check);
 #   - after a restart, /api/v1/series and /api/v1/label/series/values must list every series that
-#     has an acknowledged sample.
+#     has an acknowledged sample, and count_over_time over /api/v1/query must count, per series,
+#     exactly the samples of the dump.
 # Knobs: RT_DURABILITY_KILLS (default 22), RT_DURABILITY_SERIES (default 400).
 source "$(dirname "$0")/lib.bash"
 
@@ -124,6 +125,17 @@ if rt_get /api/v1/label/series/values >"$IT_TMP/values.json"; then
   check "/api/v1/label/series/values lists every acknowledged series ($missing missing)" [ "$missing" = 0 ]
 else
   notok "/api/v1/label/series/values answers"
+fi
+# sample level through the query API: per series, as many samples as the dump holds
+awk '/job="loadgen"/ {match($0, /series="[0-9]+"/); print substr($0, RSTART + 8, RLENGTH - 9)}' \
+  "$IT_TMP/dump.txt" | sort -n | uniq -c | awk '{print $2, $1}' >"$IT_TMP/dump_counts"
+if rt_get /api/v1/query --data-urlencode 'query=count_over_time({job="loadgen"}[3d])' \
+     --data-urlencode "time=$(date +%s)" >"$IT_TMP/query.json"; then
+  jq -r '.data.result[] | "\(.metric.series) \(.value[1])"' "$IT_TMP/query.json" | sort -n >"$IT_TMP/query_counts"
+  differ=$(diff "$IT_TMP/dump_counts" "$IT_TMP/query_counts" | grep -c '^[<>]')
+  check "count_over_time per series over /api/v1/query equals the dump ($(wc -l <"$IT_TMP/query_counts") series, $differ lines differ)" [ "$differ" = 0 ]
+else
+  notok "/api/v1/query answers count_over_time"
 fi
 check "ringtail stops cleanly" rt_stop
 finish

@@ -414,7 +414,7 @@ static void ing_mark_unflushed(ing_series *s, uint64_t seq) {
 static rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t ts, double v,
                         uint64_t seq, rocksdb_writebatch_t *wb, rt_buf *tmp) {
   rt_err err = RT_OK;
-  if (s->last_t == INT64_MIN || ts > s->last_t) {
+  if (s->first_t > s->last_t /* no sample yet */ || ts > s->last_t) {
     if (s->head.count > 0 &&
         (s->head.count >= ing->cfg.chunk_max_samples ||
          (uint64_t)ts - (uint64_t)s->head.mint >= (uint64_t)ing->cfg.chunk_max_age_ms)) {
@@ -801,9 +801,11 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   for (size_t i = 0; i < req->n_timeseries; i++) {
     __builtin_prefetch(&t->slots[ents[i].key.lo & (t->nslots - 1)]);
   }
-  int64_t ooo_min = ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN
-                        ? t->max_t - ing->cfg.ooo_window_ms
-                        : INT64_MAX;
+  int64_t ooo_min = INT64_MAX; /* out-of-order samples at or after this are accepted */
+  if (ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN) {
+    ooo_min = t->max_t < INT64_MIN + ing->cfg.ooo_window_ms ? INT64_MIN
+                                                            : t->max_t - ing->cfg.ooo_window_ms;
+  }
 
   /* phase 1: find or create each series and check each sample against the head (I5) */
   for (size_t i = 0; i < req->n_timeseries && !err; i++) {
@@ -849,6 +851,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
       s->chk_batch = seq;
       s->chk_t = s->last_t;
       s->chk_v = s->last_v;
+      s->chk_empty = s->first_t > s->last_t;
     }
     bool reported = false;
     for (size_t k = 0; k < ts->n_samples && !err; k++) {
@@ -856,10 +859,11 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
       double sv = ts->samples[k]->value;
       Ringtail__SampleError code = RINGTAIL__SAMPLE_ERROR__SAMPLE_OK;
       const char *what = NULL;
-      if (s->chk_t == INT64_MIN || st > s->chk_t) {
+      if (s->chk_empty || st > s->chk_t) {
         ents[i].acc[ents[i].nacc++] = (ing_sample){st, sv};
         s->chk_t = st;
         s->chk_v = sv;
+        s->chk_empty = false;
       } else if (st == s->chk_t) {
         if (ing_f64_bits(sv) == ing_f64_bits(s->chk_v)) {
           dups++;

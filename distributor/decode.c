@@ -151,9 +151,10 @@ static int str_check(const uint8_t *s, size_t n) {
   return rt_utf8_valid((const char *)s + i, n - i) ? 0 : 2;
 }
 
-/* Copies a string field into the pool. *check gets str_check's verdict. */
-static char *pb_str(pb_dec *d, const pb_rd *sub, int *check) {
+/* Copies a string field into the pool. *check gets str_check's verdict, *len the length. */
+static char *pb_str(pb_dec *d, const pb_rd *sub, int *check, uint32_t *len) {
   size_t n = (size_t)(sub->end - sub->p);
+  *len = (uint32_t)n; /* n < 4 GiB: bounded by the decompressed-size limit */
   if (n == 0) {
     *check = 0;
     return (char *)"";
@@ -203,12 +204,14 @@ static rt_err pb_truncated(pb_dec *d, const pb_rd *r, const uint8_t *at, const c
 
 /* ---------------------------------------------------------------- messages */
 
-static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk, int *value_chk) {
+static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, uint32_t *lens, int *name_chk,
+                        int *value_chk) {
   static const Prometheus__Label init = PROMETHEUS__LABEL__INIT;
   *l = init;
   l->name = (char *)"";
   l->value = (char *)"";
   *name_chk = *value_chk = 0;
+  lens[0] = lens[1] = 0;
   uint32_t f;
   unsigned wt;
   int t;
@@ -223,9 +226,9 @@ static rt_err dec_label(pb_dec *d, pb_rd *r, Prometheus__Label *l, int *name_chk
         return pb_truncated(d, r, at, "Label", f, wt);
       }
       if (f == 1) {
-        l->name = pb_str(d, &sub, name_chk);
+        l->name = pb_str(d, &sub, name_chk, &lens[0]);
       } else {
-        l->value = pb_str(d, &sub, value_chk);
+        l->value = pb_str(d, &sub, value_chk, &lens[1]);
       }
     } else if (!pb_skip(r, wt)) {
       return pb_truncated(d, r, at, "Label", f, wt);
@@ -319,7 +322,8 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   if (nl) {
     Prometheus__Label *ls = rt_arena_alloc(d->arena, nl * sizeof *ls);
     ts->labels = rt_arena_alloc(d->arena, nl * sizeof *ts->labels);
-    if (!ls || !ts->labels) {
+    info->lens = rt_arena_alloc(d->arena, 2 * nl * sizeof *info->lens);
+    if (!ls || !ts->labels || !info->lens) {
       return RT_ENOMEM;
     }
     for (size_t i = 0; i < nl; i++) {
@@ -346,7 +350,7 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
       rt_err e;
       if (f == 1) {
         int nc, vc;
-        e = dec_label(d, &sub, ts->labels[ts->n_labels], &nc, &vc);
+        e = dec_label(d, &sub, ts->labels[ts->n_labels], &info->lens[2 * ts->n_labels], &nc, &vc);
         ts->n_labels++;
         if (e == RT_OK && (nc || vc) && !info->bad_label) {
           info->bad_label = (uint32_t)ts->n_labels;
@@ -401,7 +405,8 @@ static rt_err dec_metadata(pb_dec *d, pb_rd *r, Prometheus__MetricMetadata *m, u
         return pb_truncated(d, r, at, "MetricMetadata", f, wt);
       }
       int chk;
-      char *s = pb_str(d, &sub, &chk);
+      uint32_t slen;
+      char *s = pb_str(d, &sub, &chk, &slen);
       if (chk) {
         *bad = 1;
       }

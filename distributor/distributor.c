@@ -225,11 +225,11 @@ static void *push_call_main(void *arg) {
 
 /* Sends the push to every ingester. Returns the HTTP status for transport failures (5xx) or 0;
  * merges the first ingester's per-series errors into rep. */
-static int forward(dist_distributor *d, const char *tenant, const Prometheus__WriteRequest *wr,
+static int forward(dist_distributor *d, const char *tenant, const dist_request *req,
                    size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg) {
   uint8_t *buf;
   size_t size;
-  if (dist_encode_push(tenant, wr, arena, &buf, &size) != RT_OK) {
+  if (dist_encode_push(tenant, req, arena, &buf, &size) != RT_OK) {
     rt_buf_puts(msg, "out of memory encoding the ingester push");
     return 500;
   }
@@ -402,7 +402,7 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
   int status = 0;
   size_t forwarded = rep.samples_total - rep.samples_rejected;
   if (req.wr->n_timeseries || req.wr->n_metadata) {
-    status = forward(d, tenant, req.wr, forwarded, arena, &rep, &out->msg);
+    status = forward(d, tenant, &req, forwarded, arena, &rep, &out->msg);
   }
   for (int i = 0; i < DIST_R_COUNT; i++) {
     if (rep.rejected[i]) {

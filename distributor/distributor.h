@@ -46,6 +46,8 @@ typedef struct dist_series_info {
   uint32_t bad_label;        /* 0, or 1 + index of the first label whose name or value is not
                                 valid UTF-8 or holds a NUL byte */
   uint8_t bad_what;          /* DIST_BAD_* for bad_label */
+  uint32_t *lens;            /* byte lengths of each label's name and value (2 per label, in
+                                label order; kept in step by dist_validate), or NULL */
 } dist_series_info;
 
 enum {
@@ -58,8 +60,9 @@ enum {
 
 typedef struct dist_request {
   Prometheus__WriteRequest *wr;   /* the message; every pointer in it is arena memory */
-  dist_series_info *info;         /* wr->n_timeseries entries, or NULL (then dist_validate
-                                     checks UTF-8 itself and assumes no NUL bytes) */
+  dist_series_info *info;         /* wr->n_timeseries entries (dist_validate keeps them in step
+                                     with wr->timeseries), or NULL (then dist_validate checks
+                                     UTF-8 itself and assumes no NUL bytes) */
   uint8_t *metadata_bad;          /* wr->n_metadata entries (nonzero: a string is not valid
                                      UTF-8 or holds a NUL byte), or NULL */
   size_t decompressed_len;

@@ -29,13 +29,10 @@ static inline uint8_t *vput(uint8_t *p, uint64_t v) {
 /* Size of a length-delimited field with a one-byte tag holding n bytes. */
 static inline size_t ldsize(size_t n) { return 1 + vsize(n) + n; }
 
-static inline size_t strfield(const char *s) {
-  size_t n = strlen(s);
-  return n ? ldsize(n) : 0;
-}
+static inline size_t lenfield(size_t n) { return n ? ldsize(n) : 0; }
+static inline size_t strfield(const char *s) { return lenfield(strlen(s)); }
 
-static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const char *s) {
-  size_t n = strlen(s);
+static inline uint8_t *put_strn(uint8_t *p, uint8_t tag, const char *s, size_t n) {
   if (n) {
     *p++ = tag;
     p = vput(p, n);
@@ -45,7 +42,19 @@ static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const char *s) {
   return p;
 }
 
-static inline size_t label_size(const Prometheus__Label *l) { return strfield(l->name) + strfield(l->value); }
+static inline uint8_t *put_str(uint8_t *p, uint8_t tag, const char *s) { return put_strn(p, tag, s, strlen(s)); }
+
+/* Name and value lengths of label k: from the decoder's table when there is one. */
+static inline void label_lens(const Prometheus__TimeSeries *ts, const uint32_t *lens, size_t k, size_t *nl,
+                              size_t *vl) {
+  if (lens) {
+    *nl = lens[2 * k];
+    *vl = lens[2 * k + 1];
+  } else {
+    *nl = strlen(ts->labels[k]->name);
+    *vl = strlen(ts->labels[k]->value);
+  }
+}
 
 static inline size_t sample_size(const Prometheus__Sample *s) {
   uint64_t bits;
@@ -53,10 +62,12 @@ static inline size_t sample_size(const Prometheus__Sample *s) {
   return (bits ? 9 : 0) + (s->timestamp ? 1 + vsize((uint64_t)s->timestamp) : 0);
 }
 
-static size_t series_size(const Prometheus__TimeSeries *ts) {
+static size_t series_size(const Prometheus__TimeSeries *ts, const uint32_t *lens) {
   size_t n = 0;
   for (size_t i = 0; i < ts->n_labels; i++) {
-    n += ldsize(label_size(ts->labels[i]));
+    size_t nl, vl;
+    label_lens(ts, lens, i, &nl, &vl);
+    n += ldsize(lenfield(nl) + lenfield(vl));
   }
   for (size_t i = 0; i < ts->n_samples; i++) {
     n += ldsize(sample_size(ts->samples[i]));
@@ -69,8 +80,8 @@ static size_t metadata_size(const Prometheus__MetricMetadata *m) {
   return n + strfield(m->metric_family_name) + strfield(m->help) + strfield(m->unit);
 }
 
-rt_err dist_encode_push(const char *tenant, const Prometheus__WriteRequest *wr, rt_arena *arena, uint8_t **out,
-                        size_t *len) {
+rt_err dist_encode_push(const char *tenant, const dist_request *req, rt_arena *arena, uint8_t **out, size_t *len) {
+  const Prometheus__WriteRequest *wr = req->wr;
   *out = NULL;
   *len = 0;
   size_t *sizes = NULL;
@@ -82,7 +93,7 @@ rt_err dist_encode_push(const char *tenant, const Prometheus__WriteRequest *wr, 
   }
   size_t total = strfield(tenant);
   for (size_t i = 0; i < wr->n_timeseries; i++) {
-    sizes[i] = series_size(wr->timeseries[i]);
+    sizes[i] = series_size(wr->timeseries[i], req->info ? req->info[i].lens : NULL);
     total += ldsize(sizes[i]);
   }
   for (size_t i = 0; i < wr->n_metadata; i++) {
@@ -95,14 +106,17 @@ rt_err dist_encode_push(const char *tenant, const Prometheus__WriteRequest *wr, 
   uint8_t *p = put_str(buf, 0x0a, tenant);
   for (size_t i = 0; i < wr->n_timeseries; i++) {
     const Prometheus__TimeSeries *ts = wr->timeseries[i];
+    const uint32_t *lens = req->info ? req->info[i].lens : NULL;
     *p++ = 0x12;
     p = vput(p, sizes[i]);
     for (size_t k = 0; k < ts->n_labels; k++) {
       const Prometheus__Label *l = ts->labels[k];
+      size_t nl, vl;
+      label_lens(ts, lens, k, &nl, &vl);
       *p++ = 0x0a;
-      p = vput(p, label_size(l));
-      p = put_str(p, 0x0a, l->name);
-      p = put_str(p, 0x12, l->value);
+      p = vput(p, lenfield(nl) + lenfield(vl));
+      p = put_strn(p, 0x0a, l->name, nl);
+      p = put_strn(p, 0x12, l->value, vl);
     }
     for (size_t k = 0; k < ts->n_samples; k++) {
       const Prometheus__Sample *s = ts->samples[k];

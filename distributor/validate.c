@@ -206,9 +206,10 @@ static bool metric_name_legacy(const char *s, size_t n) {
 
 /* Checks and compacts the labels of one series. Returns DIST_R_OK or the problem, after
  * recording it as the first problem when it is. */
-static dist_reason check_labels(Prometheus__TimeSeries *ts, const dist_series_info *info,
+static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *info,
                                 const dist_limits *lim, dist_report *rep) {
   Prometheus__Label **ls = ts->labels;
+  uint32_t *lens = info ? info->lens : NULL;
   size_t n = ts->n_labels, out = 0;
   const char *prev = NULL;
   bool has_name = false;
@@ -216,7 +217,7 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, const dist_series_in
   for (size_t i = 0; i < n; i++) {
     Prometheus__Label *l = ls[i];
     const char *name = l->name, *value = l->value;
-    size_t nl = strlen(name), vl = strlen(value);
+    size_t nl = lens ? lens[2 * i] : strlen(name), vl = lens ? lens[2 * i + 1] : strlen(value);
     if (info && info->bad_label == i + 1) {
       bool in_name = info->bad_what == DIST_BAD_NAME_NUL || info->bad_what == DIST_BAD_NAME_UTF8;
       bool nul = info->bad_what == DIST_BAD_NAME_NUL || info->bad_what == DIST_BAD_VALUE_NUL;
@@ -273,7 +274,12 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, const dist_series_in
       return DIST_R_INVALID_LABEL_VALUE;
     }
     if (vl > 0) {
-      ls[out++] = l; /* an empty value means the label is absent */
+      /* an empty value means the label is absent */
+      if (lens) {
+        lens[2 * out] = (uint32_t)nl;
+        lens[2 * out + 1] = (uint32_t)vl;
+      }
+      ls[out++] = l;
     }
   }
   if (!has_name) {
@@ -361,7 +367,7 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
   rep->series_total = wr->n_timeseries;
   for (size_t i = 0; i < wr->n_timeseries; i++) {
     Prometheus__TimeSeries *ts = wr->timeseries[i];
-    const dist_series_info *info = req->info ? &req->info[i] : NULL;
+    dist_series_info *info = req->info ? &req->info[i] : NULL;
     size_t nh = info ? info->n_histograms : ts->n_histograms;
     size_t ns = ts->n_samples;
     rep->samples_total += ns;
@@ -438,6 +444,9 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
         rep->series_rejected++;
       }
       continue;
+    }
+    if (req->info && kept != i) {
+      req->info[kept] = req->info[i];
     }
     wr->timeseries[kept++] = ts;
   }

@@ -105,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     /* what the distributor sends on must decode to exactly the validated request */
     uint8_t *buf;
     size_t n;
-    if (dist_encode_push("fuzz", req.wr, arena, &buf, &n) == RT_OK) {
+    if (dist_encode_push("fuzz", &req, arena, &buf, &n) == RT_OK) {
       ProtobufCAllocator al = rt_arena_pb_allocator(arena);
       Ringtail__PushRequest *pr = ringtail__push_request__unpack(&al, n, buf);
       if (!pr || strcmp(pr->tenant, "fuzz") != 0) {

@@ -89,6 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (size_t j = 0; j < ts->n_labels; j++) {
         const char *n = ts->labels[j]->name, *v = ts->labels[j]->value;
         check(*v != 0);
+        if (req.info) {
+          /* the decoder's length table stays in step with the compacted labels */
+          check(req.info[i].lens[2 * j] == strlen(n) && req.info[i].lens[2 * j + 1] == strlen(v));
+        }
         check(rt_utf8_valid(n, strlen(n)) && rt_utf8_valid(v, strlen(v)));
         check(j == 0 || strcmp(ts->labels[j - 1]->name, n) < 0);
         check(strlen(n) <= (size_t)L.max_label_name_length && strlen(v) <= (size_t)L.max_label_value_length);

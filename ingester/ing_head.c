@@ -217,7 +217,12 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
   t->id = id;
   t->max_t = INT64_MIN;
   t->min_t = INT64_MAX;
-  pthread_rwlock_init(&t->lock, NULL);
+  /* pushes (writers) must not starve behind a steady stream of selects (readers) */
+  pthread_rwlockattr_t attr;
+  pthread_rwlockattr_init(&attr);
+  pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&t->lock, &attr);
+  pthread_rwlockattr_destroy(&attr);
   *out = t;
   return RT_OK;
 }

@@ -142,6 +142,7 @@ struct ing_ingester {
   atomic_uint_least64_t next_seq;
   atomic_int_least64_t max_span; /* largest chunk span written (ms) */
   atomic_int broken;             /* rt_err after a storage failure that left state unsure */
+  atomic_uint_least64_t wal_truncated; /* WAL records below this were deleted */
 
   /* group commit */
   pthread_mutex_t sync_mu;

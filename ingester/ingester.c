@@ -1073,6 +1073,11 @@ typedef struct ing_sel {
   size_t nchunks, cap;
 } ing_sel;
 
+static int ing_sel_ref_cmp(const void *a, const void *b) {
+  const ing_sel *x = *(ing_sel *const *)a, *y = *(ing_sel *const *)b;
+  return (x->ref > y->ref) - (x->ref < y->ref);
+}
+
 static int ing_sel_cmp(const void *a, const void *b) {
   const ing_sel *x = a, *y = b;
   return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
@@ -1274,10 +1279,23 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ro, ing->cf[ING_CF_CHUNKS]);
+    /* read in key (ref) order, not label order: the iterator then moves forward through the
+     * table and decompresses each block once */
+    ing_sel **order = rt_arena_alloc(arena, (nsel ? nsel : 1) * sizeof *order);
+    if (!order) {
+      err = RT_ENOMEM;
+    }
     for (size_t i = 0; !err && i < nsel; i++) {
-      err = ing_read_chunks(ing, it, t->id, &sel[i], mint, maxt, arena);
-      if (!err && sel[i].nchunks > 1) {
-        qsort(sel[i].chunks, sel[i].nchunks, sizeof *sel[i].chunks, ing_chunk_cmp);
+      order[i] = &sel[i];
+    }
+    if (!err && nsel > 1) {
+      qsort(order, nsel, sizeof *order, ing_sel_ref_cmp);
+    }
+    for (size_t i = 0; !err && i < nsel; i++) {
+      ing_sel *e = order[i];
+      err = ing_read_chunks(ing, it, t->id, e, mint, maxt, arena);
+      if (!err && e->nchunks > 1) {
+        qsort(e->chunks, e->nchunks, sizeof *e->chunks, ing_chunk_cmp);
       }
     }
     rocksdb_iter_destroy(it);
@@ -1922,22 +1940,33 @@ static rt_err ing_replay(ing_ingester *ing, uint64_t *last_seq) {
 /* ------------------------------------------------------------------ maintenance */
 
 /* Deletes WAL records that every series has flushed past (I2). */
+#define ING_SCAN_STEP 4096 /* series per lock hold in maintenance scans */
+
 static rt_err ing_truncate_wal(ing_ingester *ing) {
+  /* The scan takes each tenant lock for ING_SCAN_STEP series at a time so that pushes are not
+   * held up. That is safe: a push that took its sequence before `bound` was read holds its
+   * tenant lock until its samples are applied, so every later lock hold sees them (I2). */
   uint64_t bound = atomic_load(&ing->next_seq);
   pthread_rwlock_rdlock(&ing->tenants_lock);
   for (size_t i = 0; i < ing->ntenants; i++) {
     ing_tenant *t = ing->tenants[i];
-    pthread_rwlock_rdlock(&t->lock);
-    for (uint32_t r = 1; r <= t->nseries; r++) {
-      const ing_series *s = t->by_ref[r];
-      if (s && s->unflushed_seq && s->unflushed_seq < bound) {
-        bound = s->unflushed_seq;
+    for (uint32_t r0 = 1;; r0 += ING_SCAN_STEP) {
+      pthread_rwlock_rdlock(&t->lock);
+      uint32_t end = t->nseries;
+      for (uint32_t r = r0; r <= end && r < r0 + ING_SCAN_STEP; r++) {
+        const ing_series *s = t->by_ref[r];
+        if (s && s->unflushed_seq && s->unflushed_seq < bound) {
+          bound = s->unflushed_seq;
+        }
+      }
+      pthread_rwlock_unlock(&t->lock);
+      if (r0 + ING_SCAN_STEP > end) {
+        break;
       }
     }
-    pthread_rwlock_unlock(&t->lock);
   }
   pthread_rwlock_unlock(&ing->tenants_lock);
-  if (bound <= 1) {
+  if (bound <= 1 || bound <= atomic_load(&ing->wal_truncated)) {
     return RT_OK;
   }
   uint8_t from[8], to[8];
@@ -1946,42 +1975,52 @@ static rt_err ing_truncate_wal(ing_ingester *ing) {
   char *dberr = NULL;
   rocksdb_delete_range_cf(ing->db, ing->wopts, ing->cf[ING_CF_WAL], (const char *)from, 8,
                           (const char *)to, 8, &dberr);
-  return ing_dberr(dberr, "truncate wal");
+  rt_err err = ing_dberr(dberr, "truncate wal");
+  if (!err) {
+    atomic_store(&ing->wal_truncated, bound);
+  }
+  return err;
 }
 
 /* Closes the head chunks of series that have not received samples for chunk_max_age (by the
  * tenant's newest sample time), so that idle series do not pin the WAL. */
 static rt_err ing_close_idle(ing_ingester *ing) {
   rt_err err = RT_OK;
+  rt_buf tmp = RT_BUF_INIT;
   pthread_rwlock_rdlock(&ing->tenants_lock);
   for (size_t i = 0; i < ing->ntenants && !err; i++) {
     ing_tenant *t = ing->tenants[i];
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rt_buf tmp = RT_BUF_INIT;
-    pthread_rwlock_wrlock(&t->lock);
-    for (uint32_t r = 1; r <= t->nseries && !err; r++) {
-      ing_series *s = t->by_ref[r];
-      if (!s || (s->head.count == 0 && s->nooo == 0)) {
-        continue;
+    for (uint32_t r0 = 1; !err; r0 += ING_SCAN_STEP) {
+      rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+      pthread_rwlock_wrlock(&t->lock);
+      uint32_t end = t->nseries;
+      for (uint32_t r = r0; r <= end && r < r0 + ING_SCAN_STEP && !err; r++) {
+        ing_series *s = t->by_ref[r];
+        if (!s || (s->head.count == 0 && s->nooo == 0)) {
+          continue;
+        }
+        int64_t newest = s->head.count ? s->head.maxt : s->ooo[s->nooo - 1].t;
+        if ((uint64_t)t->max_t - (uint64_t)newest > (uint64_t)ing->cfg.chunk_max_age_ms) {
+          err = ing_close_series(ing, t, s, wb, &tmp);
+        }
       }
-      int64_t newest = s->head.count ? s->head.maxt : s->ooo[s->nooo - 1].t;
-      if ((uint64_t)t->max_t - (uint64_t)newest > (uint64_t)ing->cfg.chunk_max_age_ms) {
-        err = ing_close_series(ing, t, s, wb, &tmp);
+      if (!err && rocksdb_writebatch_count(wb) > 0) {
+        char *dberr = NULL;
+        rocksdb_write(ing->db, ing->wopts, wb, &dberr);
+        err = ing_dberr(dberr, "write idle chunks");
       }
-    }
-    if (!err && rocksdb_writebatch_count(wb) > 0) {
-      char *dberr = NULL;
-      rocksdb_write(ing->db, ing->wopts, wb, &dberr);
-      err = ing_dberr(dberr, "write idle chunks");
       if (err) {
-        atomic_store(&ing->broken, (int)err);
+        atomic_store(&ing->broken, (int)err); /* head and chunks may be out of step (I9) */
+      }
+      pthread_rwlock_unlock(&t->lock);
+      rocksdb_writebatch_destroy(wb);
+      if (r0 + ING_SCAN_STEP > end) {
+        break;
       }
     }
-    pthread_rwlock_unlock(&t->lock);
-    rocksdb_writebatch_destroy(wb);
-    rt_buf_free(&tmp);
   }
   pthread_rwlock_unlock(&ing->tenants_lock);
+  rt_buf_free(&tmp);
   return err;
 }
 

@@ -71,7 +71,8 @@ struct ring {
   size_t nclients;
   size_t capclients;
 
-  pthread_mutex_t snap_mu; /* snap, snap_gen, version */
+  pthread_mutex_t snap_mu; /* snap (written under mu and snap_mu, so either lock reads it),
+                              snap_gen and version (under mu) */
   ring_snapshot *snap;
   uint64_t snap_gen;
   uint64_t version;
@@ -193,22 +194,18 @@ static rt_err ring_absorb(ring *r, const uint8_t *data, size_t len, char **sende
 
 /* ------------------------------------------------------------------ snapshots */
 
-/* Rebuilds and publishes a snapshot when the descriptor changed or a health verdict flipped. */
+/* Rebuilds and publishes a snapshot when the descriptor changed or a health verdict flipped.
+ * Runs under r->mu (then snap_mu for the swap), so concurrent publishers install in order. */
 static void ring_publish(ring *r, bool force) {
   int64_t now = rt_now_ms();
-  pthread_mutex_lock(&r->snap_mu);
-  ring_snapshot *cur = r->snap ? ring_snapshot_dup(r->snap) : NULL;
-  uint64_t cur_gen = r->snap_gen;
-  pthread_mutex_unlock(&r->snap_mu);
-
   pthread_mutex_lock(&r->mu);
-  bool need = force || !cur || cur_gen != r->gen;
+  ring_snapshot *cur = r->snap; /* only replaced under mu, so safe to read here */
+  bool need = force || !cur || r->snap_gen != r->gen;
   for (size_t i = 0; !need && i < ring_snapshot_count(cur); i++) {
     const ring_instance *in = ring_snapshot_instance(cur, i);
     bool healthy = r->hb_timeout_ms <= 0 || now - in->heartbeat_ms <= r->hb_timeout_ms;
     need = healthy != in->healthy;
   }
-  ring_snapshot_release(cur);
   if (!need) {
     pthread_mutex_unlock(&r->mu);
     return;
@@ -216,19 +213,21 @@ static void ring_publish(ring *r, bool force) {
   ring_snapshot_opts o = {
       .replication_factor = r->rf, .heartbeat_timeout_ms = r->hb_timeout_ms, .now_ms = now};
   ring_snapshot *s;
-  uint64_t gen = r->gen;
   rt_err err = ring_snapshot_build(r->desc, &o, &s);
+  ring_snapshot *old = NULL;
+  if (err == RT_OK) {
+    pthread_mutex_lock(&r->snap_mu);
+    ring_snapshot_set_version(s, ++r->version);
+    old = r->snap;
+    r->snap = s;
+    r->snap_gen = r->gen;
+    pthread_mutex_unlock(&r->snap_mu);
+  }
   pthread_mutex_unlock(&r->mu);
   if (err != RT_OK) {
     rt_error("ring", "cannot build a ring snapshot", "err=\"%s\"", rt_strerror(err));
     return;
   }
-  pthread_mutex_lock(&r->snap_mu);
-  ring_snapshot_set_version(s, ++r->version);
-  ring_snapshot *old = r->snap;
-  r->snap = s;
-  r->snap_gen = gen;
-  pthread_mutex_unlock(&r->snap_mu);
   ring_snapshot_release(old);
 }
 
@@ -464,7 +463,7 @@ static void *ring_thread_main(void *arg) {
     }
     if (!r->wake) {
       struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
       int64_t ns = ts.tv_nsec + (r->interval_ms % 1000) * 1000000;
       ts.tv_sec += r->interval_ms / 1000 + ns / 1000000000;
       ts.tv_nsec = ns % 1000000000;
@@ -577,6 +576,16 @@ rt_err ring_join(ring *r, const char *endpoints, char *errbuf, size_t errlen) {
 static rt_err ring_init_tokens(ring *r, char *errbuf, size_t errlen) {
   char path[4096] = "";
   if (r->data_dir && r->data_dir[0]) {
+    /* mkdir -p */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", r->data_dir);
+    for (char *p = tmp + 1; *p; p++) {
+      if (*p == '/') {
+        *p = 0;
+        mkdir(tmp, 0755);
+        *p = '/';
+      }
+    }
     if (mkdir(r->data_dir, 0755) != 0 && errno != EEXIST) {
       snprintf(errbuf, errlen, "cannot create data directory %s: %s", r->data_dir,
                strerror(errno));
@@ -698,7 +707,11 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   pthread_mutex_init(&r->cmu, NULL);
   pthread_mutex_init(&r->snap_mu, NULL);
   pthread_mutex_init(&r->wmu, NULL);
-  pthread_cond_init(&r->wcv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
+  pthread_cond_init(&r->wcv, &ca);
+  pthread_condattr_destroy(&ca);
   r->id = member ? rt_strdup(cfg->instance_id) : NULL;
   r->zone = ring_dup_or_empty(cfg->zone);
   r->http_addr = ring_dup_or_empty(cfg->http_addr);

@@ -344,6 +344,19 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   cr_assert_eq(count(r.body, "\"__name__\""), 50, "%s", r.body);
   tc_free(&r);
 
+  /* samples from 1970 are rejected, and counted by reason */
+  snprintf(cmd, sizeof cmd,
+           RT_BINARY_DIR "/ringtail-loadgen --url http://127.0.0.1:%d/api/v1/push --series 5 "
+                         "--rounds 1 --duration 0 --concurrency 1 --start-ts 1000 "
+                         "--metric-prefix ancient --quiet",
+           port);
+  f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  n = fread(out, 1, sizeof out - 1, f);
+  out[n] = 0;
+  pclose(f);
+  cr_assert(strstr(out, "requests_rejected=1 "), "%s", out);
+
   /* PromQL on the same port, as Grafana asks */
   cr_assert(tc_get(port, "/prometheus/api/v1/query?query=count%28count_over_time%28%7Bjob%3D%22loadgen%22%7D%5B2h%5D%29%29", &r));
   cr_assert_eq(r.status, 200, "%s", r.body);
@@ -352,11 +365,15 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   tc_free(&r);
 
   cr_assert(tc_get(port, "/metrics", &r));
-  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 500\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 505\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_samples_appended_total 500\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_active_series 50\n"), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"200\"} 10\n"), "%s",
             r.body);
+  cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"400\"} 1\n"), "%s",
+            r.body);
+  cr_assert(strstr(r.body, "ringtail_discarded_samples_total{reason=\"sample_too_old\"} 5\n"),
+            "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_request_duration_seconds_count{method=\"POST\",route=\"api_"
                            "v1_push\",status_code=\"200\"} 10\n"),
             "%s", r.body);

@@ -338,3 +338,17 @@ Test(config, out_of_memory_never_crashes_or_leaks) {
   unlink(f);
   cr_assert(succeeded);
 }
+
+Test(config, yaml_flow_style_and_quoted_values) {
+  const char *f = yaml_file("ingester: {data_dir: './flow dir', wal_sync: \"none\"}\n"
+                            "validation: {reject_old_samples: no, max_length_label_name: 64}\n");
+  char flag[128];
+  snprintf(flag, sizeof flag, "-config.file=%s", f);
+  const char *argv[] = {"ringtail", flag};
+  cr_assert_eq(parse(2, argv), RT_OK, "%s", err);
+  unlink(f);
+  cr_assert_str_eq(cfg.data_dir, "./flow dir");
+  cr_assert_str_eq(cfg.wal_sync, "none");
+  cr_assert_not(cfg.reject_old_samples);
+  cr_assert_eq(cfg.max_label_name_length, 64);
+}

@@ -439,3 +439,44 @@ Test(http, out_of_memory_at_every_step_never_crashes) {
   }
   cr_assert_gt(answered_500, 0, "some failure must have been reported as a 500");
 }
+
+Test(http_misc, connection_limit) {
+  rt_http_server *s;
+  rt_metrics *m;
+  cr_assert_eq(rt_metrics_create(&m), RT_OK);
+  rt_http_config cfg = {.listen_addr = "127.0.0.1", .port = 0, .max_conns = 2,
+                        .conn_timeout_s = 10, .metrics = m};
+  cr_assert_eq(rt_http_server_create(&cfg, &s), RT_OK);
+  cr_assert_eq(rt_http_route(s, "GET", "/any", 0, 0, echo, NULL), RT_OK);
+  cr_assert_eq(rt_http_server_start(s), RT_OK);
+  int p = rt_http_server_port(s);
+  int a = tc_connect(p), b = tc_connect(p);
+  cr_assert(a >= 0 && b >= 0);
+  /* make sure both are accepted and served */
+  const char *req = "GET /any HTTP/1.1\r\nHost: x\r\n\r\n";
+  tc_resp r;
+  cr_assert(tc_send(a, req, strlen(req)) && tc_read(a, &r, 5000) && r.status == 200);
+  tc_free(&r);
+  cr_assert(tc_send(b, req, strlen(req)) && tc_read(b, &r, 5000) && r.status == 200);
+  tc_free(&r);
+  /* a third connection is refused (closed without an answer) */
+  cr_assert(tc_request(p, req, strlen(req), &r, 5000));
+  cr_assert_eq(r.status, 0);
+  cr_assert(r.closed);
+  tc_free(&r);
+  close(a);
+  close(b);
+  /* once they are gone, new connections are served again */
+  long deadline = tc_now_ms() + 5000;
+  bool served = false;
+  while (!served && tc_now_ms() < deadline) {
+    served = tc_get(p, "/any", &r) && r.status == 200;
+    tc_free(&r);
+    if (!served) {
+      usleep(20000);
+    }
+  }
+  cr_assert(served);
+  rt_http_server_destroy(s);
+  rt_metrics_destroy(m);
+}

@@ -40,7 +40,7 @@ Test(encode, same_bytes_as_protobuf_c) {
   Prometheus__WriteRequest *w = sample_request(v, 6);
   uint8_t *mine;
   size_t n;
-  cr_assert_eq(dist_encode_push("tenant-1", w, A, &mine, &n), RT_OK);
+  cr_assert_eq(dist_encode_push("tenant-1", &(dist_request){.wr = w}, A, &mine, &n), RT_OK);
   Ringtail__PushRequest pr = RINGTAIL__PUSH_REQUEST__INIT;
   pr.tenant = "tenant-1";
   pr.n_timeseries = w->n_timeseries;
@@ -60,7 +60,7 @@ Test(encode, exact_doubles_and_extremes) {
   Prometheus__WriteRequest *w = sample_request(v, 6);
   uint8_t *mine;
   size_t n;
-  cr_assert_eq(dist_encode_push("", w, A, &mine, &n), RT_OK);
+  cr_assert_eq(dist_encode_push("", &(dist_request){.wr = w}, A, &mine, &n), RT_OK);
   Ringtail__PushRequest *pr = ringtail__push_request__unpack(NULL, n, mine);
   cr_assert_not_null(pr);
   cr_assert_str_eq(pr->tenant, "");
@@ -85,6 +85,6 @@ Test(encode, empty) {
   Prometheus__WriteRequest w = PROMETHEUS__WRITE_REQUEST__INIT;
   uint8_t *mine;
   size_t n;
-  cr_assert_eq(dist_encode_push("", &w, A, &mine, &n), RT_OK);
+  cr_assert_eq(dist_encode_push("", &(dist_request){.wr = &w}, A, &mine, &n), RT_OK);
   cr_assert_eq(n, 0);
 }

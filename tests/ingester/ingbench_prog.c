@@ -183,11 +183,49 @@ int main(int argc, char **argv) {
   printf("rss: start %ld KiB, after open %ld KiB, after push %ld KiB: %.0f bytes/series\n", rss0, rss1,
          rss2, (double)(rss2 - rss1) * 1024.0 / (double)st.active_series);
   printf("chunks closed while pushing: %llu\n", (unsigned long long)st.chunks_closed);
+  if (getenv("REOPEN")) {
+    /* recovery time with the WAL tail not flushed */
+    ing_destroy(ing);
+    uint64_t r0 = rt_mono_ns();
+    if (ing_create(&cfg, &ing) != RT_OK) {
+      return 1;
+    }
+    printf("reopen (series scan + WAL replay) took %.2fs, rss %ld KiB\n",
+           (double)(rt_mono_ns() - r0) / 1e9, rss_kib());
+  }
   uint64_t f0 = rt_mono_ns();
   if (ing_flush(ing) != RT_OK) {
     return 1;
   }
   printf("flush took %.2fs\n", (double)(rt_mono_ns() - f0) / 1e9);
+  {
+    /* one select of every series over all time: closed chunks read and transcoded */
+    rt_arena *a = rt_arena_create(1 << 20);
+    Ringtail__SelectRequest sreq;
+    ringtail__select_request__init(&sreq);
+    sreq.tenant = "bench";
+    Prometheus__LabelMatcher m, *mp = &m;
+    prometheus__label_matcher__init(&m);
+    m.name = "job";
+    m.value = "node";
+    sreq.matchers = &mp;
+    sreq.n_matchers = 1;
+    Ringtail__SelectResponse sr;
+    uint64_t s0 = rt_mono_ns();
+    if (ing_select(ing, &sreq, &sr, a) == RT_OK) {
+      size_t nch = 0, bytes = 0;
+      for (size_t i = 0; i < sr.n_series; i++) {
+        nch += sr.series[i]->n_chunks;
+        for (size_t c = 0; c < sr.series[i]->n_chunks; c++) {
+          bytes += sr.series[i]->chunks[c]->data.len;
+        }
+      }
+      double secs = (double)(rt_mono_ns() - s0) / 1e9;
+      printf("select of %zu series, %zu chunks, %zu bytes in %.3fs (%.0f samples/s)\n", sr.n_series,
+             nch, bytes, secs, (double)acc / secs);
+    }
+    rt_arena_destroy(a);
+  }
   ing_destroy(ing);
   char db[4096];
   snprintf(db, sizeof db, "%s/db", argv[1]);

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/rpc.h"
 #include "ring/ring_format.h"
 #include "ring/ring_int.h"
@@ -85,7 +86,46 @@ struct ring {
   pthread_t thr;
 
   rt_rpc_server *srv;
+
+  /* metrics (children of r->metrics; NULL when a lookup failed, updates then do nothing) */
+  rt_metrics *metrics;
+  rt_gauge *m_members[4]; /* JOINING, ACTIVE, LEAVING, unhealthy */
+  rt_gauge *m_tokens;
+  rt_counter *m_out_ok, *m_out_err, *m_in_ok, *m_in_err, *m_builds;
 };
+
+static void ring_metrics_init(ring *r, rt_metrics *m) {
+  r->metrics = m ? m : rt_metrics_default();
+  static const char *const states[4] = {"JOINING", "ACTIVE", "LEAVING", "unhealthy"};
+  for (int i = 0; i < 4; i++) {
+    r->m_members[i] = rt_gauge_get(r->metrics, "ringtail_ring_members",
+                                   "Ring instances by state (unhealthy ones counted apart) as "
+                                   "this process sees them.",
+                                   "state", states[i]);
+  }
+  r->m_tokens = rt_gauge_get(r->metrics, "ringtail_ring_tokens", "Tokens in the ring.", NULL);
+  const char *h = "Gossip exchanges by direction and result.";
+  const char *n = "ringtail_ring_gossip_exchanges_total";
+  r->m_out_ok = rt_counter_get(r->metrics, n, h, "direction,result", "out", "ok");
+  r->m_out_err = rt_counter_get(r->metrics, n, h, "direction,result", "out", "error");
+  r->m_in_ok = rt_counter_get(r->metrics, n, h, "direction,result", "in", "ok");
+  r->m_in_err = rt_counter_get(r->metrics, n, h, "direction,result", "in", "error");
+  r->m_builds = rt_counter_get(r->metrics, "ringtail_ring_snapshots_total",
+                               "Ring snapshots built and published.", NULL);
+}
+
+static void ring_metrics_snapshot(ring *r, const ring_snapshot *s) {
+  double c[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < ring_snapshot_count(s); i++) {
+    const ring_instance *in = ring_snapshot_instance(s, i);
+    c[in->healthy ? (int)in->state : 3] += 1;
+  }
+  for (int i = 0; i < 4; i++) {
+    rt_gauge_set(r->m_members[i], c[i]);
+  }
+  rt_gauge_set(r->m_tokens, (double)ring_snapshot_tokens(s));
+  rt_counter_inc(r->m_builds);
+}
 
 static const rt_rpc_method ring_methods[] = {{RING_GOSSIP_METHOD, ring_handle_gossip}};
 
@@ -222,6 +262,7 @@ static void ring_publish(ring *r, bool force) {
     r->snap = s;
     r->snap_gen = r->gen;
     pthread_mutex_unlock(&r->snap_mu);
+    ring_metrics_snapshot(r, s);
   }
   pthread_mutex_unlock(&r->mu);
   if (err != RT_OK) {
@@ -332,6 +373,7 @@ static rt_err ring_exchange(ring *r, const char *addr, char *errbuf, size_t errl
     pthread_mutex_unlock(&r->mu);
   }
   ring_client_outcome(r, addr, err == RT_OK);
+  rt_counter_inc(err == RT_OK ? r->m_out_ok : r->m_out_err);
   rt_buf_free(&rep);
   return err;
 }
@@ -348,6 +390,7 @@ rt_err ring_handle_gossip(void *ctx, const uint8_t *req, size_t req_len, rt_buf 
   }
   pthread_mutex_unlock(&r->mu);
   rt_free(sender, 0);
+  rt_counter_inc(err == RT_OK ? r->m_in_ok : r->m_in_err);
   if (err == RT_EPROTO) {
     rt_warn("ring", "rejected gossip", "err=\"%s\"", errbuf);
   }
@@ -731,6 +774,7 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   r->tombstone_ttl_ms = cfg->tombstone_ttl_ms > 0 ? cfg->tombstone_ttl_ms : 10 * 60 * 1000;
   r->rng = cfg->seed ? cfg->seed : ring_rand_seed();
   r->state = RING_JOINING;
+  ring_metrics_init(r, cfg->metrics);
   rt_err err = RT_ENOMEM;
   if ((member && !r->id) || !r->zone || !r->http_addr || !r->rpc_addr || !r->gossip_addr ||
       (cfg->data_dir && !r->data_dir) || (cfg->gossip_bind && !r->gossip_bind) ||

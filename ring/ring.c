@@ -781,6 +781,10 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
       ring_desc_create(&r->desc) != RT_OK) {
     goto fail;
   }
+  if (strstr(r->gossip_addr, "0.0.0.0") || strchr(r->gossip_addr, '*')) {
+    rt_warn("ring", "the gossip endpoint is a wildcard; set the advertised endpoint so that peers "
+            "on other hosts can reach this one", "gossip=%s", r->gossip_addr);
+  }
   if (r->gossip_bind) {
     err = rt_rpc_server_create(r->gossip_bind, ring_methods, RT_ARRAY_LEN(ring_methods), r, 1,
                                &r->srv);

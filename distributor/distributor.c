@@ -184,8 +184,31 @@ static void arena_put(dist_distributor *d, rt_arena *a) {
   rt_arena_destroy(a);
 }
 
+/* Copies s into buf as the inside of a logfmt quoted value (\" \\ \n escaped), cut to fit. */
+static const char *log_quote(char *buf, size_t len, const char *s, size_t n) {
+  size_t o = 0;
+  for (size_t i = 0; i < n && o + 3 < len; i++) {
+    char c = s[i];
+    if (c == '"' || c == '\\') {
+      buf[o++] = '\\';
+      buf[o++] = c;
+    } else if (c == '\n' || c == '\r' || c == '\t') {
+      buf[o++] = ' ';
+    } else {
+      buf[o++] = c;
+    }
+  }
+  buf[o] = 0;
+  return buf;
+}
+
 static void finish(dist_distributor *d, dist_push_out *out, int status) {
   out->status = status;
+  if (status >= 400 && status < 500) {
+    char q[600];
+    rt_debug("distributor", "push rejected", "status=%d err=\"%s\"", status,
+             log_quote(q, sizeof q, out->msg.data ? out->msg.data : "", out->msg.len));
+  }
   for (int i = 0; i < DIST_NSTATUS; i++) {
     if (dist_status_codes[i] == status) {
       ADD(d->st.requests[i], 1);

@@ -8,14 +8,7 @@
 
 #include "distributor/dist_int.h"
 
-static inline size_t vsize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    n++;
-  }
-  return n;
-}
+static inline size_t vsize(uint64_t v) { return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7; }
 
 static inline uint8_t *vput(uint8_t *p, uint64_t v) {
   while (v >= 0x80) {

@@ -274,12 +274,7 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
       return DIST_R_INVALID_LABEL_VALUE;
     }
     if (vl > 0) {
-      /* an empty value means the label is absent */
-      if (lens) {
-        lens[2 * out] = (uint32_t)nl;
-        lens[2 * out + 1] = (uint32_t)vl;
-      }
-      ls[out++] = l;
+      out++;
     }
   }
   if (!has_name) {
@@ -292,6 +287,22 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
              lim->max_label_names_per_series);
     first_problem(rep, DIST_R_MAX_LABEL_NAMES, head, NULL, NULL, 0, ts);
     return DIST_R_MAX_LABEL_NAMES;
+  }
+  if (out != n) {
+    /* drop empty values (an empty value means the label is absent); done only now so that a
+     * message about this series shows its labels as received */
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+      size_t vl = lens ? lens[2 * i + 1] : strlen(ls[i]->value);
+      if (vl == 0) {
+        continue;
+      }
+      if (lens) {
+        lens[2 * k] = lens[2 * i];
+        lens[2 * k + 1] = (uint32_t)vl;
+      }
+      ls[k++] = ls[i];
+    }
   }
   ts->n_labels = out;
   return DIST_R_OK;

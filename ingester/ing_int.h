@@ -64,6 +64,7 @@ typedef struct ing_series {
   uint32_t ref;
   uint16_t nlabels;
   bool persisted;           /* series definition is in the series CF */
+  bool chk_empty;           /* push check state: no sample yet (see chk_batch) */
   rt_xor_appender head;     /* open chunk */
   int64_t first_t, last_t;  /* oldest / newest sample ever (INT64_MAX / INT64_MIN: none) */
   double last_v;            /* value at last_t */

@@ -414,7 +414,7 @@ static void ing_mark_unflushed(ing_series *s, uint64_t seq) {
 static rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t ts, double v,
                         uint64_t seq, rocksdb_writebatch_t *wb, rt_buf *tmp) {
   rt_err err = RT_OK;
-  if (s->last_t == INT64_MIN || ts > s->last_t) {
+  if (s->first_t > s->last_t /* no sample yet */ || ts > s->last_t) {
     if (s->head.count > 0 &&
         (s->head.count >= ing->cfg.chunk_max_samples ||
          (uint64_t)ts - (uint64_t)s->head.mint >= (uint64_t)ing->cfg.chunk_max_age_ms)) {
@@ -801,9 +801,11 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   for (size_t i = 0; i < req->n_timeseries; i++) {
     __builtin_prefetch(&t->slots[ents[i].key.lo & (t->nslots - 1)]);
   }
-  int64_t ooo_min = ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN
-                        ? t->max_t - ing->cfg.ooo_window_ms
-                        : INT64_MAX;
+  int64_t ooo_min = INT64_MAX; /* out-of-order samples at or after this are accepted */
+  if (ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN) {
+    ooo_min = t->max_t < INT64_MIN + ing->cfg.ooo_window_ms ? INT64_MIN
+                                                            : t->max_t - ing->cfg.ooo_window_ms;
+  }
 
   /* phase 1: find or create each series and check each sample against the head (I5) */
   for (size_t i = 0; i < req->n_timeseries && !err; i++) {
@@ -849,6 +851,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
       s->chk_batch = seq;
       s->chk_t = s->last_t;
       s->chk_v = s->last_v;
+      s->chk_empty = s->first_t > s->last_t;
     }
     bool reported = false;
     for (size_t k = 0; k < ts->n_samples && !err; k++) {
@@ -856,10 +859,11 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
       double sv = ts->samples[k]->value;
       Ringtail__SampleError code = RINGTAIL__SAMPLE_ERROR__SAMPLE_OK;
       const char *what = NULL;
-      if (s->chk_t == INT64_MIN || st > s->chk_t) {
+      if (s->chk_empty || st > s->chk_t) {
         ents[i].acc[ents[i].nacc++] = (ing_sample){st, sv};
         s->chk_t = st;
         s->chk_v = sv;
+        s->chk_empty = false;
       } else if (st == s->chk_t) {
         if (ing_f64_bits(sv) == ing_f64_bits(s->chk_v)) {
           dups++;
@@ -2298,9 +2302,69 @@ static rt_err ing_dump_wal_sample(void *ctx, ing_tenant *t, ing_series *s, int64
   return ing_dump_push(d, ts, v);
 }
 
-static int ing_sample_cmp(const void *a, const void *b) {
-  const ing_sample *x = a, *y = b;
-  return (x->t > y->t) - (x->t < y->t);
+typedef struct ing_tagged {
+  int64_t t;
+  double v;
+  size_t i; /* position: ties keep their order */
+} ing_tagged;
+
+static int ing_tagged_cmp(const void *a, const void *b) {
+  const ing_tagged *x = a, *y = b;
+  if (x->t != y->t) {
+    return (x->t > y->t) - (x->t < y->t);
+  }
+  return (x->i > y->i) - (x->i < y->i);
+}
+
+/* Appends every sample of the closed chunks of (tenant, ref) to d. */
+static rt_err ing_dump_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_t tenant, uint32_t ref,
+                              ing_dump_series *d) {
+  uint8_t key[ING_CHUNK_KEY_LEN];
+  ing_chunk_key(key, tenant, ref, INT64_MIN, 0);
+  rt_err err = RT_OK;
+  for (rocksdb_iter_seek(it, (const char *)key, sizeof key); !err && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    if (kl != ING_CHUNK_KEY_LEN || memcmp(k, key, 8) != 0) {
+      break;
+    }
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    ing_rd r = {v, v + vl, false};
+    const uint8_t *fmt = ing_get_bytes(&r, 1);
+    ing_get_uvarint(&r);
+    if (r.err) {
+      continue;
+    }
+    size_t len = (size_t)(r.end - r.p);
+    if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
+      uint16_t n = ing_dchunk_count(r.p, len);
+      ing_sample *smp = rt_alloc((n ? n : 1) * sizeof *smp);
+      if (!smp) {
+        return RT_ENOMEM;
+      }
+      if (ing_dchunk_decode(r.p, len, smp, n)) {
+        for (uint16_t i = 0; i < n && !err; i++) {
+          err = ing_dump_push(d, smp[i].t, smp[i].v);
+        }
+      }
+      rt_free(smp, (n ? n : 1) * sizeof *smp);
+      continue;
+    }
+    rt_chunk_iter ci;
+    rt_chunk_iter_init(&ci, r.p, len);
+    int64_t ts;
+    double val;
+    while (!err && rt_chunk_iter_next(&ci, &ts, &val)) {
+      err = ing_dump_push(d, ts, val);
+    }
+  }
+  if (!err) {
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    err = ing_dberr(dberr, "read chunks");
+  }
+  return err;
 }
 
 static void ing_fmt_value(char *buf, size_t cap, double v) {
@@ -2354,61 +2418,6 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
       }
     }
   }
-  /* closed chunks */
-  if (!err) {
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_CHUNKS]);
-    for (rocksdb_iter_seek_to_first(it); !err && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-      size_t kl, vl;
-      const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
-      const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
-      if (kl != ING_CHUNK_KEY_LEN) {
-        continue;
-      }
-      ing_tenant *t = ing_tenant_by_id(ing, ing_get_u32(k));
-      uint32_t ref = ing_get_u32(k + 4);
-      if (!t || ref == 0 || ref > t->nseries) {
-        continue;
-      }
-      ing_dump_series *d = &c.per_tenant[ing_tenant_index(ing, t)][ref];
-      ing_rd r = {v, v + vl, false};
-      const uint8_t *fmt = ing_get_bytes(&r, 1);
-      ing_get_uvarint(&r);
-      if (r.err) {
-        continue;
-      }
-      if ((fmt[0] & 0xf) == ING_CHUNK_ENC_DECIMAL) {
-        size_t len = (size_t)(r.end - r.p);
-        uint16_t n = ing_dchunk_count(r.p, len);
-        ing_sample *smp = rt_alloc((n ? n : 1) * sizeof *smp);
-        if (!smp) {
-          err = RT_ENOMEM;
-          break;
-        }
-        if (ing_dchunk_decode(r.p, len, smp, n)) {
-          for (uint16_t i = 0; i < n && !err; i++) {
-            err = ing_dump_push(d, smp[i].t, smp[i].v);
-          }
-        }
-        rt_free(smp, (n ? n : 1) * sizeof *smp);
-        continue;
-      }
-      rt_chunk_iter ci;
-      rt_chunk_iter_init(&ci, r.p, (size_t)(r.end - r.p));
-      int64_t ts;
-      double val;
-      while (!err && rt_chunk_iter_next(&ci, &ts, &val)) {
-        err = ing_dump_push(d, ts, val);
-      }
-    }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    if (!err) {
-      err = ing_dberr(dberr, "read chunks");
-    } else if (dberr) {
-      rocksdb_free(dberr);
-    }
-    rocksdb_iter_destroy(it);
-  }
   /* the WAL tail */
   if (!err) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_WAL]);
@@ -2448,6 +2457,8 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
     }
   }
   char lb[16384], vb[64];
+  rocksdb_iterator_t *cit =
+      err ? NULL : rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_CHUNKS]);
   for (size_t i = 0; !err && i < ing->ntenants; i++) {
     ing_tenant *t = ts_sorted[i];
     if (tenant && tenant[0] && strcmp(tenant, t->name) != 0) {
@@ -2466,29 +2477,39 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
       }
     }
     qsort(ss, nss, sizeof *ss, ing_sref_cmp);
-    for (size_t k = 0; k < nss; k++) {
-      ing_dump_series *d = &c.per_tenant[ti][ss[k]->ref];
-      /* stable by time; a later write of the same timestamp (OOO replace) wins */
-      for (size_t a = 1; a < d->n; a++) {
-        ing_sample x = d->s[a];
-        size_t b = a;
-        while (b > 0 && d->s[b - 1].t > x.t) {
-          d->s[b] = d->s[b - 1];
-          b--;
-        }
-        d->s[b] = x;
+    for (size_t k = 0; k < nss && !err; k++) {
+      /* one series at a time: its closed chunks, then its WAL samples (later ones win a tie) */
+      ing_dump_series all = {0};
+      err = ing_dump_chunks(ing, cit, t->id, ss[k]->ref, &all);
+      const ing_dump_series *w = &c.per_tenant[ti][ss[k]->ref];
+      for (size_t a = 0; !err && a < w->n; a++) {
+        err = ing_dump_push(&all, w->s[a].t, w->s[a].v);
       }
-      (void)ing_sample_cmp;
+      ing_tagged *tg = !err && all.n ? rt_alloc(all.n * sizeof *tg) : NULL;
+      if (!err && all.n && !tg) {
+        err = RT_ENOMEM;
+      }
+      for (size_t a = 0; tg && a < all.n; a++) {
+        tg[a] = (ing_tagged){all.s[a].t, all.s[a].v, a};
+      }
+      if (tg && all.n > 1) {
+        qsort(tg, all.n, sizeof *tg, ing_tagged_cmp);
+      }
       ing_labels_format(ss[k]->labels, ss[k]->nlabels, lb, sizeof lb);
-      for (size_t a = 0; a < d->n; a++) {
-        if (a + 1 < d->n && d->s[a + 1].t == d->s[a].t) {
+      for (size_t a = 0; tg && a < all.n; a++) {
+        if (a + 1 < all.n && tg[a + 1].t == tg[a].t) {
           continue;
         }
-        ing_fmt_value(vb, sizeof vb, d->s[a].v);
-        fprintf(out, "%s %s %lld %s\n", t->name, lb, (long long)d->s[a].t, vb);
+        ing_fmt_value(vb, sizeof vb, tg[a].v);
+        fprintf(out, "%s %s %lld %s\n", t->name, lb, (long long)tg[a].t, vb);
       }
+      rt_free(tg, all.n * sizeof *tg);
+      rt_free(all.s, all.cap * sizeof *all.s);
     }
     rt_free(ss, (t->nseries + 1) * sizeof *ss);
+  }
+  if (cit) {
+    rocksdb_iter_destroy(cit);
   }
   rt_free(ts_sorted, ing->ntenants * sizeof *ts_sorted);
   if (c.per_tenant) {

@@ -98,6 +98,7 @@ uint64_t pql_ls_hash(const rt_label *l, size_t n) {
 const pql_ls *pql_ls_make(qctx *q, const rt_label *l, size_t n) {
   pql_ls *m = pql_ev_alloc(q, sizeof *m + n * sizeof(rt_label));
   m->n = (uint32_t)n;
+  m->stable = 0;
   if (n) {
     memcpy(m->l, l, n * sizeof *l);
   }
@@ -141,8 +142,62 @@ const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char 
   return pql_ls_make(q, tmp, n);
 }
 
-/* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__. */
+static const pql_ls *drop_name_uncached(qctx *q, const pql_ls *m);
+
+/* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__.
+ * Results for label sets that live for the whole query are cached by address. */
 const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
+  if (!m->stable) {
+    return drop_name_uncached(q, m);
+  }
+  if ((q->dn_n + 1) * 2 > q->dn_cap) {
+    size_t nc = q->dn_cap ? q->dn_cap * 2 : 256;
+    uintptr_t *nk = rt_arena_alloc(q->qa, nc * sizeof *nk);
+    const pql_ls **nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!nk || !nv) {
+      return drop_name_uncached(q, m);
+    }
+    memset(nv, 0, nc * sizeof *nv);
+    for (size_t i = 0; i < q->dn_cap; i++) {
+      if (q->dn_v[i]) {
+        size_t x = (size_t)((q->dn_k[i] >> 4) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nv[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        nk[x] = q->dn_k[i];
+        nv[x] = q->dn_v[i];
+      }
+    }
+    q->dn_k = nk;
+    q->dn_v = nv;
+    q->dn_cap = nc;
+  }
+  uintptr_t key = (uintptr_t)m;
+  size_t x = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ULL) & (q->dn_cap - 1);
+  while (q->dn_v[x]) {
+    if (q->dn_k[x] == key) {
+      return q->dn_v[x];
+    }
+    x = (x + 1) & (q->dn_cap - 1);
+  }
+  const pql_ls *d = drop_name_uncached(q, m);
+  if (d != m) {
+    /* copy to the query arena so that the cached value outlives the step */
+    pql_ls *c = rt_arena_alloc(q->qa, sizeof *c + d->n * sizeof(rt_label));
+    if (!c) {
+      return d;
+    }
+    memcpy(c, d, sizeof *c + d->n * sizeof(rt_label)); /* strings are the fetched ones */
+    c->stable = 1;
+    d = c;
+  }
+  q->dn_k[x] = key;
+  q->dn_v[x] = d;
+  q->dn_n++;
+  return d;
+}
+
+static const pql_ls *drop_name_uncached(qctx *q, const pql_ls *m) {
   if (pql_ls_get(m, "__name__")) {
     m = pql_ls_set(q, m, "__name__", "");
   }
@@ -295,6 +350,7 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
     }
   }
   m->hash = pql_ls_hash(m->l, nlabels);
+  m->stable = 1;
   fser *f = &sl->s[sl->n++];
   memset(f, 0, sizeof *f);
   f->m = m;
@@ -495,6 +551,26 @@ static ssize_t last_le(const pql_point *p, size_t n, int64_t ts) {
   return (ssize_t)lo - 1;
 }
 
+/* last_le() that first tries a few positions forward from *hint (the answer of the previous,
+ * usually slightly earlier, lookup), then falls back to binary search. */
+static ssize_t last_le_hint(const pql_point *p, size_t n, int64_t ts, size_t *hint) {
+  size_t h = *hint;
+  if (h < n && p[h].t <= ts) {
+    for (int k = 0; k < 8; k++) {
+      if (h + 1 >= n || p[h + 1].t > ts) {
+        *hint = h;
+        return (ssize_t)h;
+      }
+      h++;
+    }
+  }
+  ssize_t r = last_le(p, n, ts);
+  if (r >= 0) {
+    *hint = (size_t)r;
+  }
+  return r;
+}
+
 /* info(): the series of the hidden selector e with a sample at ts (latest one per metric name
  * and identifying labels wins). Returns a vector whose t is the sample time. */
 void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out) {
@@ -524,7 +600,7 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
-    ssize_t k = last_le(f->p, f->n, tt);
+    ssize_t k = last_le_hint(f->p, f->n, tt, &f->hint_hi);
     if (k < 0 || f->p[k].t <= tt - q->o.lookback_ms || PQL_STALE(f->p[k].v)) {
       continue;
     }
@@ -552,8 +628,8 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
   r.mx = pql_ev_alloc(q, (s->n ? s->n : 1) * sizeof *r.mx);
   for (size_t i = 0; i < s->n; i++) {
     fser *f = &s->s[i];
-    ssize_t hi = last_le(f->p, f->n, tt);
-    ssize_t lo = last_le(f->p, f->n, tt - range) + 1;
+    ssize_t hi = last_le_hint(f->p, f->n, tt, &f->hint_hi);
+    ssize_t lo = last_le_hint(f->p, f->n, tt - range, &f->hint_lo) + 1;
     if (hi < lo && !vs->ext) {
       continue;
     }
@@ -658,6 +734,7 @@ static const pql_ls *sqc_labels(qctx *q, sqcache *c, const pql_ls *m) {
   }
   pql_ls *cm = qa_must(q, sizeof *cm + m->n * sizeof(rt_label));
   cm->n = m->n;
+  cm->stable = 1;
   cm->hash = m->hash;
   for (uint32_t k = 0; k < m->n; k++) {
     cm->l[k].name = rt_arena_strndup(q->qa, m->l[k].name, strlen(m->l[k].name));
@@ -1083,6 +1160,53 @@ static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
   return XXH64_digest(&st);
 }
 
+/* group_key() cached per aggregation node and label set for label sets that live for the
+ * whole query (the common case: samples straight from selectors or range functions). */
+static uint64_t group_key_cached(qctx *q, const pql_expr *e, const pql_ls *m) {
+  if (!m->stable) {
+    return group_key(e, m);
+  }
+  if ((q->gk_n + 1) * 2 > q->gk_cap) {
+    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
+    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
+    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
+    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!ne || !nm || !nv) {
+      return group_key(e, m);
+    }
+    memset(nm, 0, nc * sizeof *nm);
+    for (size_t i = 0; i < q->gk_cap; i++) {
+      if (q->gk_m[i]) {
+        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nm[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        ne[x] = q->gk_e[i];
+        nm[x] = q->gk_m[i];
+        nv[x] = q->gk_v[i];
+      }
+    }
+    q->gk_e = ne;
+    q->gk_m = nm;
+    q->gk_v = nv;
+    q->gk_cap = nc;
+  }
+  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
+  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
+  while (q->gk_m[x]) {
+    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
+      return q->gk_v[x];
+    }
+    x = (x + 1) & (q->gk_cap - 1);
+  }
+  uint64_t k = group_key(e, m);
+  q->gk_e[x] = ke;
+  q->gk_m[x] = km;
+  q->gk_v[x] = k;
+  q->gk_n++;
+  return k;
+}
+
 static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
   rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
   size_t n = 0;
@@ -1273,7 +1397,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
                        pql_ev_strdup(q, pql_format_float(s->v, fb, sizeof fb), strlen(fb)));
       key = cvm->hash;
     } else {
-      key = group_key(e, s->m);
+      key = group_key_cached(q, e, s->m);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;
@@ -1705,7 +1829,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         vv->s[i].m = pql_ls_drop_name(q, vv->s[i].m);
       }
     }
-    pql_check_dups(q, vv);
+    /* duplicates are found while merging: a series that already has a point at ts */
     for (size_t i = 0; i < vv->n; i++) {
       smp *s = &vv->s[i];
       /* find or add the output series */
@@ -1768,6 +1892,9 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         osvals[x] = (int32_t)nos++;
       } else {
         o = &os[osvals[x]];
+      }
+      if (o->n > 0 && o->p[o->n - 1].t == ts) {
+        pql_ev_fail(q, "execution", "vector cannot contain metrics with the same labelset");
       }
       if (o->n == o->cap) {
         size_t nc = o->cap ? o->cap * 2 : 16;

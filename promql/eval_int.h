@@ -9,6 +9,7 @@
 /* A label set: sorted pairs plus its hash. Strings live in an arena of the query. */
 typedef struct pql_ls {
   uint32_t n;
+  uint32_t stable;   /* lives in the query arena for the whole query (cacheable by address) */
   uint64_t hash;
   rt_label l[];
 } pql_ls;
@@ -52,6 +53,7 @@ typedef struct fser {
   pql_point *p;
   size_t n, cap;
   bool has_stale;
+  size_t hint_hi, hint_lo; /* positions found at the previous step: steps move forward */
 } fser;
 
 typedef struct slot {
@@ -95,8 +97,14 @@ typedef struct qctx {
   int64_t cur_samples;
   uint64_t deadline_ns;
   unsigned steps;
-  /* fetch slot lookup while collecting */
-  struct fser_map *fmap;
+  /* stable label set -> the same without __name__ (query arena), by address */
+  uintptr_t *dn_k;
+  const pql_ls **dn_v;
+  size_t dn_n, dn_cap;
+  /* (aggregation node, stable label set) -> group key, by address */
+  uintptr_t *gk_e, *gk_m;
+  uint64_t *gk_v;
+  size_t gk_n, gk_cap;
 } qctx;
 
 _Noreturn void pql_ev_fail(qctx *q, const char *errtype, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PQL_MAX_DEPTH 1000 /* nesting limit of expressions, protects the stack */
+
 typedef enum tok_type {
   T_EOF,
   T_IDENT,
@@ -54,6 +56,7 @@ typedef struct parser {
   bool in_braces;
   bool in_brackets;
   bool info_arg;     /* parsing the label selector argument of info() */
+  int depth;         /* nesting of parse_expr calls, bounded to protect the stack */
   bool have_peek;
   tok peek;
   pql_tree *tree;
@@ -713,7 +716,18 @@ static pql_dexpr *dexpr_primary(parser *p, const char *ctx, bool offset) {
   unexpected(p, &t, ctx, "duration");
 }
 
+static pql_dexpr *dexpr_parse_inner(parser *p, int min_prec);
+
 static pql_dexpr *dexpr_parse(parser *p, int min_prec) {
+  if (++p->depth > PQL_MAX_DEPTH) {
+    perr(p, peek(p)->pos, "expression nested too deeply (more than %d levels)", PQL_MAX_DEPTH);
+  }
+  pql_dexpr *d = dexpr_parse_inner(p, min_prec);
+  p->depth--;
+  return d;
+}
+
+static pql_dexpr *dexpr_parse_inner(parser *p, int min_prec) {
   pql_dexpr *l = dexpr_primary(p, "in duration expression", false);
   for (;;) {
     tok *t = peek(p);
@@ -774,6 +788,7 @@ static void add_mlist(parser *p, rt_matcher *m) {
 /* ---------------- grammar ---------------- */
 
 static pql_expr *parse_expr(parser *p, int min_prec);
+static pql_expr *parse_expr_inner(parser *p, int min_prec);
 
 static int op_prec(pql_op op) {
   switch (op) {
@@ -1393,6 +1408,15 @@ static pql_expr *parse_unary(parser *p) {
 }
 
 static pql_expr *parse_expr(parser *p, int min_prec) {
+  if (++p->depth > PQL_MAX_DEPTH) {
+    perr(p, peek(p)->pos, "expression nested too deeply (more than %d levels)", PQL_MAX_DEPTH);
+  }
+  pql_expr *r = parse_expr_inner(p, min_prec);
+  p->depth--;
+  return r;
+}
+
+static pql_expr *parse_expr_inner(parser *p, int min_prec) {
   pql_expr *lhs = parse_unary(p);
   for (;;) {
     tok *t = peek(p);

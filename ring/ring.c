@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/rpc.h"
 #include "ring/ring_format.h"
 #include "ring/ring_int.h"
@@ -71,7 +72,8 @@ struct ring {
   size_t nclients;
   size_t capclients;
 
-  pthread_mutex_t snap_mu; /* snap, snap_gen, version */
+  pthread_mutex_t snap_mu; /* snap (written under mu and snap_mu, so either lock reads it),
+                              snap_gen and version (under mu) */
   ring_snapshot *snap;
   uint64_t snap_gen;
   uint64_t version;
@@ -84,7 +86,46 @@ struct ring {
   pthread_t thr;
 
   rt_rpc_server *srv;
+
+  /* metrics (children of r->metrics; NULL when a lookup failed, updates then do nothing) */
+  rt_metrics *metrics;
+  rt_gauge *m_members[4]; /* JOINING, ACTIVE, LEAVING, unhealthy */
+  rt_gauge *m_tokens;
+  rt_counter *m_out_ok, *m_out_err, *m_in_ok, *m_in_err, *m_builds;
 };
+
+static void ring_metrics_init(ring *r, rt_metrics *m) {
+  r->metrics = m ? m : rt_metrics_default();
+  static const char *const states[4] = {"JOINING", "ACTIVE", "LEAVING", "unhealthy"};
+  for (int i = 0; i < 4; i++) {
+    r->m_members[i] = rt_gauge_get(r->metrics, "ringtail_ring_members",
+                                   "Ring instances by state (unhealthy ones counted apart) as "
+                                   "this process sees them.",
+                                   "state", states[i]);
+  }
+  r->m_tokens = rt_gauge_get(r->metrics, "ringtail_ring_tokens", "Tokens in the ring.", NULL);
+  const char *h = "Gossip exchanges by direction and result.";
+  const char *n = "ringtail_ring_gossip_exchanges_total";
+  r->m_out_ok = rt_counter_get(r->metrics, n, h, "direction,result", "out", "ok");
+  r->m_out_err = rt_counter_get(r->metrics, n, h, "direction,result", "out", "error");
+  r->m_in_ok = rt_counter_get(r->metrics, n, h, "direction,result", "in", "ok");
+  r->m_in_err = rt_counter_get(r->metrics, n, h, "direction,result", "in", "error");
+  r->m_builds = rt_counter_get(r->metrics, "ringtail_ring_snapshots_total",
+                               "Ring snapshots built and published.", NULL);
+}
+
+static void ring_metrics_snapshot(ring *r, const ring_snapshot *s) {
+  double c[4] = {0, 0, 0, 0};
+  for (size_t i = 0; i < ring_snapshot_count(s); i++) {
+    const ring_instance *in = ring_snapshot_instance(s, i);
+    c[in->healthy ? (int)in->state : 3] += 1;
+  }
+  for (int i = 0; i < 4; i++) {
+    rt_gauge_set(r->m_members[i], c[i]);
+  }
+  rt_gauge_set(r->m_tokens, (double)ring_snapshot_tokens(s));
+  rt_counter_inc(r->m_builds);
+}
 
 static const rt_rpc_method ring_methods[] = {{RING_GOSSIP_METHOD, ring_handle_gossip}};
 
@@ -193,22 +234,18 @@ static rt_err ring_absorb(ring *r, const uint8_t *data, size_t len, char **sende
 
 /* ------------------------------------------------------------------ snapshots */
 
-/* Rebuilds and publishes a snapshot when the descriptor changed or a health verdict flipped. */
+/* Rebuilds and publishes a snapshot when the descriptor changed or a health verdict flipped.
+ * Runs under r->mu (then snap_mu for the swap), so concurrent publishers install in order. */
 static void ring_publish(ring *r, bool force) {
   int64_t now = rt_now_ms();
-  pthread_mutex_lock(&r->snap_mu);
-  ring_snapshot *cur = r->snap ? ring_snapshot_dup(r->snap) : NULL;
-  uint64_t cur_gen = r->snap_gen;
-  pthread_mutex_unlock(&r->snap_mu);
-
   pthread_mutex_lock(&r->mu);
-  bool need = force || !cur || cur_gen != r->gen;
+  ring_snapshot *cur = r->snap; /* only replaced under mu, so safe to read here */
+  bool need = force || !cur || r->snap_gen != r->gen;
   for (size_t i = 0; !need && i < ring_snapshot_count(cur); i++) {
     const ring_instance *in = ring_snapshot_instance(cur, i);
     bool healthy = r->hb_timeout_ms <= 0 || now - in->heartbeat_ms <= r->hb_timeout_ms;
     need = healthy != in->healthy;
   }
-  ring_snapshot_release(cur);
   if (!need) {
     pthread_mutex_unlock(&r->mu);
     return;
@@ -216,19 +253,22 @@ static void ring_publish(ring *r, bool force) {
   ring_snapshot_opts o = {
       .replication_factor = r->rf, .heartbeat_timeout_ms = r->hb_timeout_ms, .now_ms = now};
   ring_snapshot *s;
-  uint64_t gen = r->gen;
   rt_err err = ring_snapshot_build(r->desc, &o, &s);
+  ring_snapshot *old = NULL;
+  if (err == RT_OK) {
+    pthread_mutex_lock(&r->snap_mu);
+    ring_snapshot_set_version(s, ++r->version);
+    old = r->snap;
+    r->snap = s;
+    r->snap_gen = r->gen;
+    pthread_mutex_unlock(&r->snap_mu);
+    ring_metrics_snapshot(r, s);
+  }
   pthread_mutex_unlock(&r->mu);
   if (err != RT_OK) {
     rt_error("ring", "cannot build a ring snapshot", "err=\"%s\"", rt_strerror(err));
     return;
   }
-  pthread_mutex_lock(&r->snap_mu);
-  ring_snapshot_set_version(s, ++r->version);
-  ring_snapshot *old = r->snap;
-  r->snap = s;
-  r->snap_gen = gen;
-  pthread_mutex_unlock(&r->snap_mu);
   ring_snapshot_release(old);
 }
 
@@ -333,6 +373,7 @@ static rt_err ring_exchange(ring *r, const char *addr, char *errbuf, size_t errl
     pthread_mutex_unlock(&r->mu);
   }
   ring_client_outcome(r, addr, err == RT_OK);
+  rt_counter_inc(err == RT_OK ? r->m_out_ok : r->m_out_err);
   rt_buf_free(&rep);
   return err;
 }
@@ -349,6 +390,7 @@ rt_err ring_handle_gossip(void *ctx, const uint8_t *req, size_t req_len, rt_buf 
   }
   pthread_mutex_unlock(&r->mu);
   rt_free(sender, 0);
+  rt_counter_inc(err == RT_OK ? r->m_in_ok : r->m_in_err);
   if (err == RT_EPROTO) {
     rt_warn("ring", "rejected gossip", "err=\"%s\"", errbuf);
   }
@@ -464,7 +506,7 @@ static void *ring_thread_main(void *arg) {
     }
     if (!r->wake) {
       struct timespec ts;
-      clock_gettime(CLOCK_REALTIME, &ts);
+      clock_gettime(CLOCK_MONOTONIC, &ts);
       int64_t ns = ts.tv_nsec + (r->interval_ms % 1000) * 1000000;
       ts.tv_sec += r->interval_ms / 1000 + ns / 1000000000;
       ts.tv_nsec = ns % 1000000000;
@@ -577,6 +619,16 @@ rt_err ring_join(ring *r, const char *endpoints, char *errbuf, size_t errlen) {
 static rt_err ring_init_tokens(ring *r, char *errbuf, size_t errlen) {
   char path[4096] = "";
   if (r->data_dir && r->data_dir[0]) {
+    /* mkdir -p */
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", r->data_dir);
+    for (char *p = tmp + 1; *p; p++) {
+      if (*p == '/') {
+        *p = 0;
+        mkdir(tmp, 0755);
+        *p = '/';
+      }
+    }
     if (mkdir(r->data_dir, 0755) != 0 && errno != EEXIST) {
       snprintf(errbuf, errlen, "cannot create data directory %s: %s", r->data_dir,
                strerror(errno));
@@ -698,7 +750,11 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   pthread_mutex_init(&r->cmu, NULL);
   pthread_mutex_init(&r->snap_mu, NULL);
   pthread_mutex_init(&r->wmu, NULL);
-  pthread_cond_init(&r->wcv, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
+  pthread_cond_init(&r->wcv, &ca);
+  pthread_condattr_destroy(&ca);
   r->id = member ? rt_strdup(cfg->instance_id) : NULL;
   r->zone = ring_dup_or_empty(cfg->zone);
   r->http_addr = ring_dup_or_empty(cfg->http_addr);
@@ -718,11 +774,16 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   r->tombstone_ttl_ms = cfg->tombstone_ttl_ms > 0 ? cfg->tombstone_ttl_ms : 10 * 60 * 1000;
   r->rng = cfg->seed ? cfg->seed : ring_rand_seed();
   r->state = RING_JOINING;
+  ring_metrics_init(r, cfg->metrics);
   rt_err err = RT_ENOMEM;
   if ((member && !r->id) || !r->zone || !r->http_addr || !r->rpc_addr || !r->gossip_addr ||
       (cfg->data_dir && !r->data_dir) || (cfg->gossip_bind && !r->gossip_bind) ||
       ring_desc_create(&r->desc) != RT_OK) {
     goto fail;
+  }
+  if (strstr(r->gossip_addr, "0.0.0.0") || strchr(r->gossip_addr, '*')) {
+    rt_warn("ring", "the gossip endpoint is a wildcard; set the advertised endpoint so that peers "
+            "on other hosts can reach this one", "gossip=%s", r->gossip_addr);
   }
   if (r->gossip_bind) {
     err = rt_rpc_server_create(r->gossip_bind, ring_methods, RT_ARRAY_LEN(ring_methods), r, 1,

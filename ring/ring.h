@@ -207,6 +207,7 @@ typedef struct ring_config {
   int64_t heartbeat_timeout_ms; /* 60000 */
   int64_t tombstone_ttl_ms;     /* how long a forget is remembered, 10 minutes */
   uint64_t seed;                /* token PRNG seed; 0 = from the OS */
+  struct rt_metrics *metrics;   /* where ringtail_ring_* metrics go; NULL = the default registry */
 } ring_config;
 
 void ring_config_defaults(ring_config *cfg);

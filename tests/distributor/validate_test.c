@@ -388,3 +388,24 @@ Test(validate, tenant_ids) {
   long_id[150] = 0;
   cr_assert(dist_tenant_valid(long_id, err, sizeof err));
 }
+
+Test(validate, message_shows_the_labels_as_received) {
+  static const char *const kv[] = {"__name__", "up", "a", "", "b", "x", "b", "y", NULL};
+  expect_rejected(kv, DIST_R_DUPLICATE_LABEL_NAMES,
+                  "received a series with duplicate label name, label: \"b\" series: "
+                  "\"up{a=\\\"\\\",b=\\\"x\\\",b=\\\"y\\\"}\"");
+}
+
+Test(validate, empty_values_dropped_in_step_with_lengths) {
+  static const char *const kv[] = {"__name__", "up", "a", "", "bb", "xyz", "c", "", "dddd", "v", NULL};
+  dist_request r = run1(kv);
+  cr_assert_eq(R.first, DIST_R_OK, "%s", R.msg);
+  Prometheus__TimeSeries *s = r.wr->timeseries[0];
+  cr_assert_eq(s->n_labels, 3);
+  const uint32_t *lens = r.info[0].lens;
+  for (size_t i = 0; i < s->n_labels; i++) {
+    cr_assert_eq(lens[2 * i], strlen(s->labels[i]->name));
+    cr_assert_eq(lens[2 * i + 1], strlen(s->labels[i]->value));
+  }
+  cr_assert_str_eq(s->labels[2]->name, "dddd");
+}

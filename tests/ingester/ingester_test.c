@@ -610,3 +610,45 @@ Test(ingester, allocation_failures) {
   cr_assert_geq(got, acked, "acknowledged %d, found %d", acked, got);
   ing_destroy(ing);
 }
+
+Test(ingester, extreme_timestamps) {
+  ing_config cfg = tu_cfg(dir);
+  cfg.chunk_max_samples = 3;
+  cfg.ooo_window_ms = 1000;
+  ing_ingester *ing = open_ing(cfg);
+  Ringtail__PushResponse resp;
+  int64_t want[] = {INT64_MIN, INT64_MIN + 1, -1, 0, 1, INT64_MAX - 1, INT64_MAX};
+  for (size_t i = 0; i < RT_ARRAY_LEN(want); i++) {
+    cr_assert_eq(tu_push1(ing, "t", "__name__=x", want[i], (double)i, &resp, A), RT_OK);
+    cr_assert_eq(resp.samples_accepted, 1, "ts %lld", (long long)want[i]);
+  }
+  /* the first sample at INT64_MIN is a real sample: pushing it again is a duplicate */
+  cr_assert_eq(tu_push1(ing, "t", "__name__=y", INT64_MIN, 1, &resp, A), RT_OK);
+  cr_assert_eq(tu_push1(ing, "t", "__name__=y", INT64_MIN, 1, &resp, A), RT_OK);
+  cr_assert_eq(resp.samples_duplicate, 1);
+  cr_assert_eq(tu_push1(ing, "t", "__name__=y", INT64_MIN, 2, &resp, A), RT_OK);
+  cr_assert_eq(resp.n_errors, 1);
+  int64_t ts[16];
+  double vs[16];
+  for (int round = 0; round < 2; round++) {
+    size_t n = get_samples(ing, "t", "__name__=x", ts, vs, 16);
+    cr_assert_eq(n, RT_ARRAY_LEN(want));
+    for (size_t i = 0; i < n; i++) {
+      cr_assert_eq(ts[i], want[i]);
+      cr_assert_eq(vs[i], (double)i);
+    }
+    cr_assert_eq(get_samples(ing, "t", "__name__=y", ts, vs, 16), 1);
+    ing_destroy(ing);
+    ing = open_ing(cfg);
+  }
+  /* dump reads the same */
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  cr_assert_eq(ing_dump(dir, "t", f), RT_OK);
+  fclose(f);
+  cr_assert(strstr(buf, "{__name__=\"x\"} -9223372036854775808 0\n"), "%s", buf);
+  cr_assert(strstr(buf, "{__name__=\"x\"} 9223372036854775807 6\n"), "%s", buf);
+  free(buf);
+  ing_destroy(ing);
+}

@@ -1,6 +1,7 @@
 /* parse_test.c - PromQL lexer, parser and printer. */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "promql/promql.h"
@@ -101,6 +102,25 @@ Test(parse, errors) {
   check_err("foo offset 1m offset 2m", "1:15: parse error: offset may not be set multiple times");
   check_err("1 and 2", "1:1: parse error: set operator \"and\" not allowed in binary scalar expression");
   check_err("", "1:1: parse error: no expression found in input");
+}
+
+Test(parse, deep_nesting_is_an_error) {
+  size_t n = 200000;
+  char *q = malloc(2 * n + 2);
+  memset(q, '(', n);
+  q[n] = '1';
+  memset(q + n + 1, ')', n);
+  q[2 * n + 1] = 0;
+  pql_expr *e = NULL;
+  char err[512];
+  cr_assert_eq(pql_parse(q, &e, err, sizeof err), RT_EINVAL);
+  cr_expect(strstr(err, "nested too deeply") != NULL, "%s", err);
+  memset(q, '-', n);
+  q[n] = '1';
+  q[n + 1] = 0;
+  cr_assert_eq(pql_parse(q, &e, err, sizeof err), RT_EINVAL);
+  free(q);
+  check_fmt("((((1))))", "((((1))))");
 }
 
 Test(parse, float_format) {

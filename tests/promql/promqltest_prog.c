@@ -1,6 +1,9 @@
 /* promqltest_prog.c - runs the upstream PromQL test files against Ringtail's engine.
  *
- * usage: promqltest_prog [--verbose] [--require-core] [--only FILE] [DIR]
+ * usage: promqltest_prog [--verbose] [--require-core] [--only FILE[,FILE..]] [--port PORT] [DIR]
+ * With --port, the end-to-end mode: every load block is remote-written to the ringtail listening
+ * on 127.0.0.1:PORT (started with -validation.reject-old-samples=false), one tenant per file and
+ * `clear`, and every eval runs through its HTTP API.
  * DIR defaults to the shared promqltest directory next to the repository. Prints per file how
  * many evals passed, failed and were skipped (with the reason of each skip) and a summary.
  * Exit status: 2 on usage or I/O errors; 1 with --require-core when an eval of a core file
@@ -811,6 +814,36 @@ static const char *check_range(const evalcmd *c, const pql_result *r, char *why,
   return NULL;
 }
 
+#include "tests/promql/promqltest_e2e.h"
+
+/* Query wrappers: the in-process engine, or the server in the end-to-end mode. */
+static pql_result *run_instant(const pql_storage *st, const pql_opts *o, const char *q, int64_t t) {
+  pql_result *r = NULL;
+  if (e2e_port) {
+    return e2e_query(q, t, t, 0);
+  }
+  pql_query_instant(st, o, q, t, &r);
+  return r;
+}
+
+static pql_result *run_range(const pql_storage *st, const pql_opts *o, const char *q, int64_t a, int64_t b,
+                             int64_t step) {
+  pql_result *r = NULL;
+  if (e2e_port) {
+    return e2e_query(q, a, b, step);
+  }
+  pql_query_range(st, o, q, a, b, step, &r);
+  return r;
+}
+
+static void free_res(pql_result *r) {
+  if (e2e_port) {
+    e2e_free(r);
+  } else {
+    pql_result_free(r);
+  }
+}
+
 /* ---------------- file runner ---------------- */
 
 typedef struct runner {
@@ -863,6 +896,7 @@ static bool word_in(const char *hay, const char *w) {
 
 static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *cmd, int64_t step, bool nhcb) {
   (void)cmd;
+  e2e_block blk = {0};
   for (; *i < nl; (*i)++) {
     char *l = trim(lines[*i]);
     if (!*l) {
@@ -921,8 +955,14 @@ static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *
         pql_memstore_add(r->ms, ls.l, ls.n, (int64_t)k * step, sv.v[k].v);
       }
     }
+    if (e2e_port && !sv.hist) {
+      e2e_block_add(&blk, &ls, &sv, step);
+    }
     rt_free(sv.v, 0);
     lset_free(&ls);
+  }
+  if (e2e_port) {
+    e2e_block_send(&blk, r->file);
   }
 }
 
@@ -1162,10 +1202,10 @@ static void run_eval(runner *r, evalcmd *c) {
   pql_opts o = {.lookback_ms = 300000, .subquery_step_ms = 60000, .max_samples = 50000000};
   pql_result *res = NULL;
   if (c->range) {
-    pql_query_range(&st, &o, c->expr, c->start, c->end, c->step, &res);
+    res = run_range(&st, &o, c->expr, c->start, c->end, c->step);
     fail = check_range(c, res, why, sizeof why);
   } else {
-    pql_query_instant(&st, &o, c->expr, c->t, &res);
+    res = run_instant(&st, &o, c->expr, c->t);
     fail = check_instant(c, res, false, c->t, why, sizeof why);
     pql_expr *pe = NULL;
     bool qt = false;
@@ -1175,15 +1215,14 @@ static void run_eval(runner *r, evalcmd *c) {
       pql_expr_free(pe);
     }
     if (!fail && !c->ordered && !c->matrix_expect && !c->is_string && !qt) {
-      pql_result *rr = NULL;
-      pql_query_range(&st, &o, c->expr, c->t - 60000, c->t + 60000, 60000, &rr);
+      pql_result *rr = run_range(&st, &o, c->expr, c->t - 60000, c->t + 60000, 60000);
       fail = check_instant(c, rr, true, c->t, why, sizeof why);
       if (fail) {
         rt_buf_puts(&detail, "(range mode) ");
-        pql_result_free(res);
+        free_res(res);
         res = rr;
       } else {
-        pql_result_free(rr);
+        free_res(rr);
       }
     }
     /* the @ variants at other evaluation times */
@@ -1202,18 +1241,17 @@ static void run_eval(runner *r, evalcmd *c) {
         ntimes = 3;
       }
       for (size_t k = 0; ok && !fail && nb.data && k < ntimes; k++) {
-        pql_result *ar = NULL;
-        pql_query_instant(&st, &o, nb.data, times[k], &ar);
+        pql_result *ar = run_instant(&st, &o, nb.data, times[k]);
         evalcmd tmp = *c;
         tmp.warn = tmp.info = 0;
         tmp.warn_msg = tmp.info_msg = tmp.warn_re = tmp.info_re = NULL;
         fail = check_instant(&tmp, ar, false, times[k], why, sizeof why);
         if (fail) {
           rt_buf_printf(&detail, "(@ variant \"%s\" at %lld) ", nb.data, (long long)times[k]);
-          pql_result_free(res);
+          free_res(res);
           res = ar;
         } else {
-          pql_result_free(ar);
+          free_res(ar);
         }
       }
       rt_buf_free(&nb);
@@ -1241,7 +1279,7 @@ static void run_eval(runner *r, evalcmd *c) {
     r->st.passed++;
   }
   rt_buf_free(&detail);
-  pql_result_free(res);
+  free_res(res);
 }
 
 static int run_file(const char *path, const char *name, filestat *out, runner *r) {
@@ -1266,6 +1304,7 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
   r->file = name;
   r->ms = pql_memstore_create();
   r->hist = pql_memstore_create();
+  e2e_new_tenant(name);
   for (size_t i = 0; i < nl; i++) {
     char *l = trim(lines[i]);
     if (!*l || l[0] == '#') {
@@ -1276,6 +1315,7 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
       r->ms = pql_memstore_create();
       pql_memstore_destroy(r->hist);
       r->hist = pql_memstore_create();
+      e2e_new_tenant(name);
       for (size_t k = 0; k < r->nhist; k++) {
         free(r->hist_names[k]);
       }
@@ -1382,8 +1422,10 @@ int main(int argc, char **argv) {
       require_core = true;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
+    } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+      e2e_port = atoi(argv[++i]);
     } else if (argv[i][0] == '-') {
-      fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME] [DIR]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME[,NAME...]] [--port PORT] [DIR]\n", argv[0]);
       return 2;
     } else {
       dir = argv[i];
@@ -1415,7 +1457,20 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nn; i++) {
     char base[256];
     snprintf(base, sizeof base, "%.*s", (int)(strlen(names[i]) - 5), names[i]);
-    if (only && strcmp(only, base) != 0) {
+    bool selected = !only;
+    if (only) {
+      const char *p = only;
+      size_t bl = strlen(base);
+      while (*p) {
+        const char *c = strchr(p, ',');
+        size_t l = c ? (size_t)(c - p) : strlen(p);
+        if (l == bl && strncmp(p, base, l) == 0) {
+          selected = true;
+        }
+        p += l + (c ? 1 : 0);
+      }
+    }
+    if (!selected) {
       free(names[i]);
       continue;
     }

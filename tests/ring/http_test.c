@@ -21,6 +21,7 @@ Test(ring_http, page_json_and_forget) {
   rc.zone = "a";
   rc.http_addr = "127.0.0.1:9009";
   rc.num_tokens = 16;
+  rc.metrics = reg;
   char err[256];
   ring *r;
   cr_assert_eq(ring_create(&rc, &r, err, sizeof err), RT_OK, "%s", err);
@@ -30,6 +31,12 @@ Test(ring_http, page_json_and_forget) {
   int port = rt_http_server_port(srv);
 
   tc_resp resp;
+  rt_buf m0 = RT_BUF_INIT;
+  rt_metrics_expose(reg, &m0);
+  cr_assert(strstr(m0.data, "ringtail_ring_members{state=\"ACTIVE\"} 1"), "%s", m0.data);
+  cr_assert(strstr(m0.data, "ringtail_ring_tokens 16"), "%s", m0.data);
+  rt_buf_free(&m0);
+
   cr_assert(tc_get(port, "/ring", &resp));
   cr_assert_eq(resp.status, 200, "%s", resp.head);
   char ct[128];
@@ -69,6 +76,12 @@ Test(ring_http, page_json_and_forget) {
   ring_snapshot *s = ring_snapshot_acquire(r);
   cr_assert_eq(ring_snapshot_count(s), 0, "forgotten (its own instance: no re-registration)");
   ring_snapshot_release(s);
+
+  rt_buf m = RT_BUF_INIT;
+  rt_metrics_expose(reg, &m);
+  cr_assert(strstr(m.data, "ringtail_ring_members{state=\"ACTIVE\"} 0"), "%s", m.data);
+  cr_assert(strstr(m.data, "ringtail_ring_snapshots_total"), "%s", m.data);
+  rt_buf_free(&m);
 
   rt_http_server_destroy(srv);
   ring_destroy(r);

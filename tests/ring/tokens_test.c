@@ -192,6 +192,20 @@ Test(ring_tokens, restart_keeps_tokens, .init = mkdir_tmp, .fini = rm_tmp) {
   ring_destroy(r);
 }
 
+Test(ring_tokens, data_dir_is_created, .init = mkdir_tmp, .fini = rm_tmp) {
+  char sub[300];
+  snprintf(sub, sizeof sub, "%s/x/y/z", dir);
+  ring_config c = member_cfg("ing-1");
+  c.data_dir = sub;
+  char err[256];
+  ring *r;
+  cr_assert_eq(ring_create(&c, &r, err, sizeof err), RT_OK, "%s", err);
+  char path[400];
+  snprintf(path, sizeof path, "%s/%s", sub, RING_TOKENS_FILE);
+  cr_assert_eq(access(path, R_OK), 0);
+  ring_destroy(r);
+}
+
 Test(ring_tokens, corrupt_file_at_start_is_set_aside, .init = mkdir_tmp, .fini = rm_tmp) {
   char path[300];
   snprintf(path, sizeof path, "%s/%s", dir, RING_TOKENS_FILE);

@@ -143,7 +143,21 @@ void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b) {
     break;
   }
   rt_buf_putc(b, '}');
-  put_annots(b, "warnings", r->warnings, r->nwarnings);
+  bool truncated = (r->type == PQL_VECTOR || r->type == PQL_MATRIX) && n < r->nseries;
+  if (truncated) {
+    /* the limit parameter cut the answer: say so, as Prometheus does */
+    const char **w = rt_calloc(r->nwarnings + 1, sizeof *w);
+    if (w) {
+      for (size_t i = 0; i < r->nwarnings; i++) {
+        w[i] = r->warnings[i];
+      }
+      w[r->nwarnings] = "results truncated due to limit";
+      put_annots(b, "warnings", w, r->nwarnings + 1);
+      rt_free(w, (r->nwarnings + 1) * sizeof *w);
+    }
+  } else {
+    put_annots(b, "warnings", r->warnings, r->nwarnings);
+  }
   put_annots(b, "infos", r->infos, r->ninfos);
   rt_buf_putc(b, '}');
 }

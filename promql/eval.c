@@ -1160,6 +1160,53 @@ static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
   return XXH64_digest(&st);
 }
 
+/* group_key() cached per aggregation node and label set for label sets that live for the
+ * whole query (the common case: samples straight from selectors or range functions). */
+static uint64_t group_key_cached(qctx *q, const pql_expr *e, const pql_ls *m) {
+  if (!m->stable) {
+    return group_key(e, m);
+  }
+  if ((q->gk_n + 1) * 2 > q->gk_cap) {
+    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
+    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
+    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
+    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!ne || !nm || !nv) {
+      return group_key(e, m);
+    }
+    memset(nm, 0, nc * sizeof *nm);
+    for (size_t i = 0; i < q->gk_cap; i++) {
+      if (q->gk_m[i]) {
+        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nm[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        ne[x] = q->gk_e[i];
+        nm[x] = q->gk_m[i];
+        nv[x] = q->gk_v[i];
+      }
+    }
+    q->gk_e = ne;
+    q->gk_m = nm;
+    q->gk_v = nv;
+    q->gk_cap = nc;
+  }
+  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
+  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
+  while (q->gk_m[x]) {
+    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
+      return q->gk_v[x];
+    }
+    x = (x + 1) & (q->gk_cap - 1);
+  }
+  uint64_t k = group_key(e, m);
+  q->gk_e[x] = ke;
+  q->gk_m[x] = km;
+  q->gk_v[x] = k;
+  q->gk_n++;
+  return k;
+}
+
 static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
   rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
   size_t n = 0;
@@ -1350,7 +1397,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
                        pql_ev_strdup(q, pql_format_float(s->v, fb, sizeof fb), strlen(fb)));
       key = cvm->hash;
     } else {
-      key = group_key(e, s->m);
+      key = group_key_cached(q, e, s->m);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;

@@ -101,6 +101,10 @@ typedef struct qctx {
   uintptr_t *dn_k;
   const pql_ls **dn_v;
   size_t dn_n, dn_cap;
+  /* (aggregation node, stable label set) -> group key, by address */
+  uintptr_t *gk_e, *gk_m;
+  uint64_t *gk_v;
+  size_t gk_n, gk_cap;
 } qctx;
 
 _Noreturn void pql_ev_fail(qctx *q, const char *errtype, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

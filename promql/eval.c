@@ -586,6 +586,9 @@ void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out) {
 }
 
 static void check_limits(qctx *q) {
+  if (q->cur_samples > q->peak_samples) {
+    q->peak_samples = q->cur_samples;
+  }
   if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
     pql_ev_fail(q, "timeout", "query timed out in query execution");
   }
@@ -1763,8 +1766,11 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     pql_ev_fail(q, "bad_data", "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
                 e->type == PQL_MATRIX ? "range vector" : "string");
   }
+  uint64_t t0 = rt_mono_ns();
   walk_ranges(q, e, start, end);
   fetch_all(q, e);
+  res->prep_ns = rt_mono_ns() - t0;
+  q->t_eval0 = rt_mono_ns();
   if (!range) {
     val v = pql_ev(q, e, start);
     res->type = v.type;
@@ -1924,6 +1930,13 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
 done:
   res->samples_total = q->samples_total;
+  if (q->cur_samples > q->peak_samples) {
+    q->peak_samples = q->cur_samples;
+  }
+  res->samples_peak = q->peak_samples;
+  if (q->t_eval0) {
+    res->eval_ns = rt_mono_ns() - q->t_eval0;
+  }
   finish_annots(q, ri);
   if (q->qa) {
     rt_arena_destroy(q->qa);

@@ -95,6 +95,8 @@ typedef struct qctx {
   const char *query;
   int64_t samples_total;
   int64_t cur_samples;
+  int64_t peak_samples;
+  uint64_t t_eval0;     /* when evaluation (after fetching) started; 0 = not yet */
   uint64_t deadline_ns;
   unsigned steps;
   /* stable label set -> the same without __name__ (query arena), by address */

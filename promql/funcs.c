@@ -615,8 +615,7 @@ typedef struct sort_ctx {
   bool desc;
 } sort_ctx;
 
-static sort_ctx g_sort; /* qsort has no context argument; queries run this sort on one thread at a time */
-static __thread sort_ctx *t_sort;
+static __thread sort_ctx *t_sort; /* qsort has no context argument: the sort's context, per thread */
 
 static int cmp_by_label(const void *x, const void *y) {
   const smp *a = x, *b = y;
@@ -1270,7 +1269,6 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       PQL_QSORT(r.v.s, r.v.n, sizeof *r.v.s, cmp_by_label);
       t_sort = NULL;
     }
-    (void)g_sort;
     return r;
   }
   case F_DAYS_IN_MONTH:

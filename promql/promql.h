@@ -104,6 +104,9 @@ typedef struct pql_result {
   const char **infos;    /* annotations "PromQL info: ..." */
   size_t ninfos;
   int64_t samples_total; /* samples read from storage (stats) */
+  int64_t samples_peak;  /* most samples held by one step (stats) */
+  uint64_t prep_ns;      /* fetching from storage */
+  uint64_t eval_ns;      /* evaluation after fetching */
 } pql_result;
 
 /* Runs an instant query at t (ms). Returns RT_OK and a result (which may carry a query error;
@@ -156,5 +159,7 @@ void pql_api_destroy(pql_api *api);
 /* Appends a success answer for r as Prometheus' JSON (data, warnings, infos) to b; limit > 0
  * truncates the series. Borrows r. */
 void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b);
+/* The same, with Prometheus' "stats" object (timings, samples) inside data when stats is set. */
+void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_buf *b);
 
 #endif

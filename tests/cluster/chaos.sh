@@ -11,6 +11,8 @@
 #   (c) kill one ingester in zone a and one in zone b: series whose replicas were both lost get
 #       5xx; writes are acknowledged again once one of them is back; nothing acknowledged is lost.
 #   (d) SIGSTOP zone c (a partition as the others see it), then SIGCONT.
+#   (e) a third ingester joins zone a while writing: it takes the series that move to it, and
+#       every acknowledged sample, old and new, is still read back.
 # Prints for each step: samples sent, acknowledged, read back afterwards, failed writes and
 # queries and for how long. Every wait polls a condition with a deadline.
 source "$(dirname "$0")/../integration/lib.bash"
@@ -108,9 +110,13 @@ report() { # STEP T0 T1
     "$($TOOL window "$mon" "$2" "$3")" "${QUERIED:-?}" "${ACKED_TOTAL:-?}"
 }
 
-port_of() { # NAME -> HTTP port
-  cluster status | awk -v n="$1" 'BEGIN{split("ing-a1 ing-a2 ing-b1 ing-b2 ing-c1 ing-c2", ids, " ")}
-    { i++; if (ids[i] == n) { split($4, hp, ":"); print hp[2] } }'
+port_of() { # NAME -> HTTP port (the ports scripts/cluster.sh gives)
+  local i
+  case $1 in
+    ing-a1) i=0 ;; ing-a2) i=1 ;; ing-b1) i=2 ;; ing-b2) i=3 ;; ing-c1) i=4 ;; ing-c2) i=5 ;;
+    ing-a3) i=10 ;;
+  esac
+  echo $((RT_CLUSTER_PORT + i))
 }
 
 check "writes are acknowledged before any fault" acks_continue 20 10
@@ -150,7 +156,7 @@ Tc0=$(date +%s.%N)
 u0=$(unacked)
 cluster stop ing-a1
 cluster stop ing-b1
-check "(c) writes of series that lost two replicas get 5xx" wait_for 30 "unacknowledged writes" unacked_beyond $((u0 + 1))
+check "(c) writes of series that lost two replicas get 5xx" wait_for 30 "unacknowledged writes" unacked_beyond $((u0 + 5))
 check "(c) ing-a1 comes back ACTIVE" cluster start ing-a1
 check "(c) writes are acknowledged again once ing-a1 is back" acks_continue 30 20
 check "(c) ing-b1 comes back ACTIVE" cluster start ing-b1
@@ -172,6 +178,17 @@ check "(d) writes keep succeeding after the thaw" acks_continue 20 20
 Td1=$(date +%s.%N)
 verify "(d) zone c thawed"
 report "(d) zone c frozen and thawed:" "$Td0" "$Td1"
+
+# ---- (e) growth: a third ingester joins zone a while writing
+it_log "(e) add a third ingester to zone a"
+Te0=$(date +%s.%N)
+check "(e) ing-a3 joins the ring and becomes ACTIVE" cluster start ing-a3
+pa3=$(port_of ing-a3)
+check "(e) ing-a3 takes writes of the series that moved to it" wait_for 20 "ing-a3 appends" grows "$pa3" 0
+check "(e) writes keep succeeding" acks_continue 20 20
+Te1=$(date +%s.%N)
+verify "(e) zone a grown"
+report "(e) ingester added to zone a:" "$Te0" "$Te1"
 
 kill $LG 2>/dev/null
 it_wait_exit $LG 10

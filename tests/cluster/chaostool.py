@@ -2,9 +2,10 @@
 """chaostool.py - helpers of tests/cluster/chaos.sh.
 
   chaostool.py monitor VERIFY_LOG QUERIER_URL SERIES OUT
-      every 0.25 s: appends "t acked_samples unacked_samples rejected_samples query_ok query_ms"
-      to OUT, where query_ok is 1 when count(count_over_time({job="loadgen"}[2h])) answered
-      200 with exactly SERIES series (a complete answer), else 0. Runs until killed.
+      every 0.1 s appends "W t acked_samples unacked_samples rejected_samples" to OUT (from the
+      log); a second thread queries count(count_over_time({job="loadgen"}[2h])) back to back
+      (at most 4 a second) and appends "Q t_start ok ms", ok = 1 for a 200 with exactly SERIES
+      series (a complete answer). Runs until killed.
   chaostool.py window OUT T0 T1
       prints the figures of [T0, T1): samples sent, acknowledged, failed writes and for how
       long, failed queries and for how long.
@@ -36,69 +37,85 @@ def parse_log(path):
 
 
 def monitor(log, url, series, out):
-    pos = 0
-    counts = {"A": 0, "U": 0, "R": 0}
-    q = urllib.parse.urlencode({"query": 'count(count_over_time({job="loadgen"}[2h]))'})
-    with open(out, "a", buffering=1) as o:
+    import threading
+    lock = threading.Lock()
+    o = open(out, "a", buffering=1)
+
+    def emit(line):
+        with lock:
+            o.write(line)
+
+    def querier_loop():
+        q = urllib.parse.urlencode({"query": 'count(count_over_time({job="loadgen"}[2h]))'})
         while True:
-            t = time.time()
-            try:
-                with open(log) as f:
-                    f.seek(pos)
-                    data = f.read()
-                    cut = data.rfind("\n") + 1
-                    pos += cut
-                    for line in data[:cut].splitlines():
-                        p = line.split()
-                        if len(p) == 6 and p[0] in counts:
-                            counts[p[0]] += (int(p[2]) - int(p[1])) * int(p[4])
-            except FileNotFoundError:
-                pass
-            ok = 0
             t0 = time.time()
+            ok = 0
             try:
                 with urllib.request.urlopen(url + "/prometheus/api/v1/query?" + q, timeout=10) as r:
-                    body = json.loads(r.read())
-                    res = body["data"]["result"]
+                    res = json.loads(r.read())["data"]["result"]
                     ok = int(len(res) == 1 and int(float(res[0]["value"][1])) == series)
             except Exception:
                 ok = 0
-            ms = (time.time() - t0) * 1000
-            o.write("%.3f %d %d %d %d %.1f\n" % (t, counts["A"], counts["U"], counts["R"], ok, ms))
-            time.sleep(max(0.0, 0.25 - (time.time() - t)))
+            t1 = time.time()
+            # a query is stamped with its start; it failed or succeeded for its whole duration
+            emit("Q %.3f %d %.1f\n" % (t0, ok, (t1 - t0) * 1000))
+            time.sleep(max(0.0, 0.25 - (t1 - t0)))
+
+    threading.Thread(target=querier_loop, daemon=True).start()
+    pos = 0
+    counts = {"A": 0, "U": 0, "R": 0}
+    while True:
+        t = time.time()
+        try:
+            with open(log) as f:
+                f.seek(pos)
+                data = f.read()
+                cut = data.rfind("\n") + 1
+                pos += cut
+                for line in data[:cut].splitlines():
+                    p = line.split()
+                    if len(p) == 6 and p[0] in counts:
+                        counts[p[0]] += (int(p[2]) - int(p[1])) * int(p[4])
+        except FileNotFoundError:
+            pass
+        emit("W %.3f %d %d %d\n" % (t, counts["A"], counts["U"], counts["R"]))
+        time.sleep(max(0.0, 0.1 - (time.time() - t)))
 
 
 def window(out, t0, t1):
-    rows = []
+    w, qs = [], []
     with open(out) as f:
         for line in f:
             p = line.split()
-            if len(p) == 6:
-                rows.append((float(p[0]), int(p[1]), int(p[2]), int(p[3]), int(p[4]), float(p[5])))
-    before = [r for r in rows if r[0] < t0]
-    inside = [r for r in rows if t0 <= r[0] < t1]
+            if len(p) == 5 and p[0] == "W":
+                w.append((float(p[1]), int(p[2]), int(p[3]), int(p[4])))
+            elif len(p) == 4 and p[0] == "Q":
+                qs.append((float(p[1]), int(p[2]), float(p[3])))
+    before = [r for r in w if r[0] < t0]
+    inside = [r for r in w if t0 <= r[0] < t1]
     if not inside:
         print("no monitor data")
         return
-    base = before[-1] if before else (t0, 0, 0, 0, 1, 0)
+    base = before[-1] if before else (t0, 0, 0, 0)
     last = inside[-1]
     acked = last[1] - base[1]
     unacked = last[2] - base[2]
     rejected = last[3] - base[3]
-    # write failures: the span over which the unacknowledged count grew
+    # write failures: from the first to the last 0.1 s tick at which the unacknowledged count grew
     fail_t = []
     prev = base
     for r in inside:
         if r[2] > prev[2]:
             fail_t.append(r[0])
         prev = r
-    wdur = (fail_t[-1] - fail_t[0] + 0.25) if fail_t else 0.0
-    qfail = [r for r in inside if r[4] == 0]
-    qdur = (qfail[-1][0] - qfail[0][0] + 0.25) if qfail else 0.0
-    qmax = max(r[5] for r in inside)
+    wdur = (fail_t[-1] - fail_t[0] + 0.1) if fail_t else 0.0
+    qin = [q for q in qs if t0 <= q[0] < t1]
+    qfail = [q for q in qin if q[1] == 0]
+    qdur = (qfail[-1][0] + qfail[-1][2] / 1000 - qfail[0][0]) if qfail else 0.0
+    qmax = max([q[2] for q in qin] or [0])
     print("sent=%d acknowledged=%d failed_write_samples=%d rejected=%d writes_failing_for=%.1fs "
           "queries=%d failed_queries=%d queries_failing_for=%.1fs slowest_query=%.0fms" %
-          (acked + unacked + rejected, acked, unacked, rejected, wdur, len(inside), len(qfail),
+          (acked + unacked + rejected, acked, unacked, rejected, wdur, len(qin), len(qfail),
            qdur, qmax))
 
 

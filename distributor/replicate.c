@@ -256,6 +256,8 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
   memset(state, 0, plan.ngroups ? plan.ngroups : 1);
   const char *first_err = NULL;
   rt_err first_code = RT_OK;
+  rt_buf sync_reply = RT_BUF_INIT;
+  char sync_err[512];
   size_t first_group = 0;
   /* encode and start one push per ingester */
   for (size_t g = 0; g < plan.ngroups; g++) {
@@ -285,6 +287,22 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
     uint8_t *buf = NULL;
     size_t size = 0;
     rt_rpc_client *c = in->rpc_addr[0] ? rt_rpc_pool_get(rp->pool, in->rpc_addr) : NULL;
+    if (c && plan.ngroups == 1 && dist_encode_push(tenant, &sreq, arena, &buf, &size) == RT_OK) {
+      /* one ingester (a single process): call it on this thread, nothing to wait for */
+      char em[512];
+      rt_err e = rt_rpc_call(c, "ingester.Push", buf, size, rp->timeout_ms, &sync_reply, em,
+                             sizeof em);
+      state[g] = e == RT_OK ? 1 : -1;
+      if (e != RT_OK) {
+        rt_warn("distributor", "ingester push failed", "ingester=%s endpoint=%s err=\"%s\"",
+                in->id, in->rpc_addr, em[0] ? em : rt_strerror(e));
+        snprintf(sync_err, sizeof sync_err, "%s", em[0] ? em : rt_strerror(e));
+        first_err = sync_err;
+        first_code = e;
+        first_group = g;
+      }
+      continue;
+    }
     if (!c || dist_encode_push(tenant, &sreq, arena, &buf, &size) != RT_OK ||
         rt_fanout_start(fo, c, "ingester.Push", buf, size, rp->timeout_ms, &call_of[g]) != RT_OK) {
       state[g] = -1;
@@ -377,11 +395,13 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
   ProtobufCAllocator al = rt_arena_pb_allocator(arena);
   uint64_t acc = 0;
   for (size_t g = 0; g < plan.ngroups && reported; g++) {
-    if (state[g] <= 0 || call_of[g] == SIZE_MAX) {
+    if (state[g] <= 0 || (call_of[g] == SIZE_MAX && plan.ngroups != 1)) {
       continue;
     }
     const rt_buf *reply = NULL;
-    if (!rt_fanout_result(fo, call_of[g], NULL, &reply, NULL)) {
+    if (call_of[g] == SIZE_MAX && plan.ngroups == 1) {
+      reply = &sync_reply;
+    } else if (!rt_fanout_result(fo, call_of[g], NULL, &reply, NULL)) {
       continue;
     }
     Ringtail__PushResponse *resp = ringtail__push_response__unpack(
@@ -440,6 +460,7 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
     }
   }
   *accepted = acc;
+  rt_buf_free(&sync_reply);
   rt_fanout_release(fo);
   ring_snapshot_release(snap);
   return status;

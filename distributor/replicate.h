@@ -1,6 +1,6 @@
 /* replicate.h - the distributor's replication over the ring: each series goes to the
  * ingesters of its replication set, one Push per ingester, and a write succeeds when every
- * series reached its quorum. See distributor/DESIGN.md ("Replication") and docs/cluster.md. */
+ * series reached its quorum. See docs/cluster.md. */
 #ifndef RT_DIST_REPLICATE_H
 #define RT_DIST_REPLICATE_H
 

@@ -263,6 +263,7 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
   rt_rpc_client **cli = rt_calloc(cap ? cap : 1, sizeof *cli);
   rt_fanout *fo = NULL;
   char firsterr[256] = "";
+  bool direct_msg = false; /* errbuf already says why */
   if (!rd || !zoff || !zcnt || !zfirst || !zncalls || !zstate || !order || !cli ||
       rt_fanout_create(cap, &fo) != RT_OK) {
     goto out;
@@ -301,6 +302,45 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
     order[j] = v;
   }
   rt_free(zrank, nz * sizeof *zrank);
+
+  if (nz == 1 && zcnt[0] > 0) {
+    /* one zone (a single process): every reader must answer and there is no other zone to
+     * turn to, so call them directly (one call runs on this thread) */
+    size_t n = nsets * zcnt[0];
+    qry_call *calls = rt_calloc(n ? n : 1, sizeof *calls);
+    if (!calls) {
+      goto out;
+    }
+    for (size_t r = 0; r < zcnt[0]; r++) {
+      const ring_instance *in = ring_snapshot_instance(snap, rd[r]);
+      rt_rpc_client *c = in->healthy && in->rpc_addr[0] ? rt_rpc_pool_get(q->pool, in->rpc_addr)
+                                                       : NULL;
+      if (!c) {
+        rt_free(calls, 0);
+        err = RT_EUNAVAIL;
+        snprintf(firsterr, sizeof firsterr, "ingester %s is %s", in->id,
+                 in->healthy ? "unreachable" : "unhealthy");
+        goto out;
+      }
+      for (size_t st = 0; st < nsets; st++) {
+        qry_call *cl = &calls[st * zcnt[0] + r];
+        cl->client = c;
+        cl->method = method;
+        cl->req = bodies[st];
+        cl->req_len = blen[st];
+        cl->timeout_ms = q->timeout_ms;
+      }
+    }
+    err = qry_fanout(calls, n, errbuf, errlen);
+    if (err != RT_OK) {
+      qry_calls_free(calls, n);
+      direct_msg = true;
+      goto out;
+    }
+    *out = calls;
+    *ncalls = n;
+    goto out;
+  }
 
   uint64_t start = rt_mono_ns();
   uint64_t deadline = start + ((uint64_t)q->timeout_ms + 1000) * 1000000ull;
@@ -431,7 +471,9 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
   *ncalls = n;
   err = RT_OK;
 out:
-  if (err != RT_OK && err != RT_EUNAVAIL && err != RT_ENOMEM && errbuf && errlen) {
+  if (direct_msg) {
+    /* qry_fanout's message */
+  } else if (err != RT_OK && err != RT_EUNAVAIL && err != RT_ENOMEM && errbuf && errlen) {
     snprintf(errbuf, errlen, "%s", firsterr[0] ? firsterr : rt_strerror(err));
   } else if (err != RT_OK && errbuf && errlen) {
     snprintf(errbuf, errlen, "data could be incomplete: fewer than %zu zone(s) answered fully%s%s",

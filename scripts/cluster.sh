@@ -10,7 +10,9 @@
 #   scripts/cluster.sh start-zone Z    start zone Z's processes again on their old data
 #   scripts/cluster.sh freeze-zone Z   SIGSTOP zone Z's processes (a partition, as others see it)
 #   scripts/cluster.sh thaw-zone Z     SIGCONT them
-#   scripts/cluster.sh stop NAME | start NAME   one process (ing-a1, dist-1, qry-2, ...)
+#   scripts/cluster.sh stop NAME | start NAME   one process (ing-a1, dist-1, qry-2, ...);
+#                                      ing-a3, ing-b3, ing-c3 are spare ingesters that `up` does
+#                                      not start: `start ing-a3` adds a third ingester to zone a
 #   scripts/cluster.sh clean           down, then remove the cluster directory
 #
 # Environment: RT_CLUSTER_DIR (data, logs, pids; default ./.cluster), RT_CLUSTER_PORT (first
@@ -28,6 +30,7 @@ BIN=$BUILD/ringtail
 ZONES=(a b c)
 INGESTERS=(ing-a1 ing-a2 ing-b1 ing-b2 ing-c1 ing-c2)
 OTHERS=(dist-1 dist-2 qry-1 qry-2)
+EXTRA_INGESTERS=(ing-a3 ing-b3 ing-c3) # not started by up: `start ing-a3` grows zone a
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 
@@ -37,6 +40,7 @@ ports() {
   case $name in
     ing-a1) i=0 ;; ing-a2) i=1 ;; ing-b1) i=2 ;; ing-b2) i=3 ;; ing-c1) i=4 ;; ing-c2) i=5 ;;
     dist-1) i=6 ;; dist-2) i=7 ;; qry-1) i=8 ;; qry-2) i=9 ;;
+    ing-a3) i=10 ;; ing-b3) i=11 ;; ing-c3) i=12 ;;
     *) die "unknown process $name" ;;
   esac
   echo $((BASE + i)) $((BASE + 20 + i)) $((BASE + 40 + i))
@@ -102,7 +106,7 @@ wait_ready() {
 # The ring as JSON from the first process that answers.
 ring_json() {
   local n http
-  for n in "${OTHERS[@]}" "${INGESTERS[@]}"; do
+  for n in "${OTHERS[@]}" "${INGESTERS[@]}" "${EXTRA_INGESTERS[@]}"; do
     alive "$n" || continue
     read -r http _ _ < <(ports "$n")
     curl -sf --max-time 2 "http://127.0.0.1:$http/ring?format=json" && return 0
@@ -150,12 +154,12 @@ stop_one() {
 
 cmd_down() {
   local n end
-  for n in "${OTHERS[@]}" "${INGESTERS[@]}"; do
+  for n in "${OTHERS[@]}" "${INGESTERS[@]}" "${EXTRA_INGESTERS[@]}"; do
     alive "$n" && kill -CONT "$(pid_of "$n")" 2>/dev/null
     stop_one "$n" TERM
   done
   end=$((SECONDS + 10))
-  for n in "${OTHERS[@]}" "${INGESTERS[@]}"; do
+  for n in "${OTHERS[@]}" "${INGESTERS[@]}" "${EXTRA_INGESTERS[@]}"; do
     while alive "$n" && [ $SECONDS -lt $end ]; do sleep 0.1; done
     alive "$n" && stop_one "$n" KILL
     rm -f "$DIR/$n.pid"
@@ -166,7 +170,9 @@ cmd_down() {
 cmd_status() {
   local js n http p state
   js=$(ring_json || echo '{"instances":[]}')
-  for n in "${INGESTERS[@]}" "${OTHERS[@]}"; do
+  local extra=()
+  for n in "${EXTRA_INGESTERS[@]}"; do [ -f "$DIR/$n.pid" ] && extra+=("$n"); done
+  for n in "${INGESTERS[@]}" "${extra[@]+"${extra[@]}"}" "${OTHERS[@]}"; do
     read -r http _ _ < <(ports "$n")
     p=$(pid_of "$n" || true)
     if alive "$n"; then
@@ -193,6 +199,9 @@ zone_members() {
   local z=$1 n
   case $z in a|b|c) ;; *) die "zone must be a, b or c" ;; esac
   for n in "${INGESTERS[@]}"; do [ "$(zone_of "$n")" = "$z" ] && echo "$n"; done
+  for n in "${EXTRA_INGESTERS[@]}"; do
+    [ "$(zone_of "$n")" = "$z" ] && [ -f "$DIR/$n.pid" ] && echo "$n"
+  done
 }
 
 cmd_stop_zone() {

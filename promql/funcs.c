@@ -1359,7 +1359,15 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     for (size_t i = 0; i < args[1].v.n; i++) {
       smp *s = &args[1].v.s[i];
       if (s->h) {
-        pql_vec_push(q, &r.v, s->m, pql_hist_quantile(q, args[0].num, s->h), t, true);
+        int ni;
+        double v = pql_hist_quantile(q, args[0].num, s->h, &ni);
+        if (ni) {
+          const char *nm = pql_ls_get(s->m, "__name__");
+          pql_ev_annot(q, false, e->args[1],
+                       "input to histogram_quantile has NaN observations, result is %s for metric name \"%s\"",
+                       ni == 1 ? "NaN" : "skewed higher", nm ? nm : "");
+        }
+        pql_vec_push(q, &r.v, s->m, v, t, true);
       }
     }
     drop_mixed(q, e->args[1], &r.v, nclassic);
@@ -1400,7 +1408,16 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     for (size_t i = 0; i < args[2].v.n; i++) {
       smp *s = &args[2].v.s[i];
       if (s->h) {
-        pql_vec_push(q, &nat, s->m, pql_hist_fraction(q, args[0].num, args[1].num, s->h), t, true);
+        bool ni;
+        double v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        if (ni) {
+          const char *nm = pql_ls_get(s->m, "__name__");
+          pql_ev_annot(q, false, e->args[2],
+                       "input to histogram_fraction has NaN observations, which are excluded from all fractions "
+                       "for metric name \"%s\"",
+                       nm ? nm : "");
+        }
+        pql_vec_push(q, &nat, s->m, v, t, true);
       }
     }
     for (size_t i = 0; i < args[2].v.n; i++) {

@@ -363,7 +363,8 @@ static size_t all_buckets(qctx *q, const pql_hist *h, hb **out) {
   return n;
 }
 
-double pql_hist_quantile(qctx *q, double qv, const pql_hist *h) {
+double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo) {
+  *naninfo = 0;
   if (qv < 0) {
     return -INFINITY;
   }
@@ -375,57 +376,76 @@ double pql_hist_quantile(qctx *q, double qv, const pql_hist *h) {
   }
   hb *b;
   size_t n = all_buckets(q, h, &b);
+  bool nanobs = isnan(h->sum);
+  bool rev = !nanobs && qv >= 0.5;
+  double rank = rev ? (1 - qv) * h->count : qv * h->count, cum = 0;
+  if (nanobs) {
+    double tot = 0;
+    for (size_t i = 0; i < n; i++) {
+      tot += b[i].c;
+    }
+    if (tot < h->count) {
+      *naninfo = tot < rank ? 1 : 2;
+    } else {
+      nanobs = false;
+    }
+  }
   if (n == 0) {
     return NAN;
   }
-  double rank = qv * h->count, cum = 0;
   size_t i = 0;
-  for (; i < n; i++) {
-    cum += b[i].c;
+  hb cur = {0, 0, 0};
+  for (size_t k = 0; k < n; k++) {
+    i = rev ? n - 1 - k : k;
+    cur = b[i];
+    cum += cur.c;
     if (cum >= rank) {
       break;
     }
   }
-  if (i >= n) {
-    i = n - 1;
-  }
-  double lo = b[i].lo, hi = b[i].hi, c = b[i].c;
+  double lo = cur.lo, hi = cur.hi, c = cur.c;
   bool custom = h->schema == PQL_SCHEMA_CUSTOM;
-  if (custom) {
-    if (i == n - 1 && isinf(hi)) {
+  bool zero = !custom && lo < 0 && hi > 0;
+  if (zero) {
+    /* the zero bucket: from 0 when there are only positive buckets (to 0 with only negative) */
+    if (h->nn == 0 && h->np > 0) {
+      lo = 0;
+    } else if (h->np == 0 && h->nn > 0) {
+      hi = 0;
+    }
+  } else if (custom) {
+    if (isinf(lo) && lo < 0) {
+      if (hi <= 0) {
+        return hi;
+      }
+      lo = 0;
+    } else if (isinf(hi)) {
       return lo;
     }
-    if (i == 0 && isinf(lo)) {
-      return hi <= 0 ? hi : (hi > 0 && lo < 0 ? (rank <= 0 ? 0 : 0 + hi * (rank / c)) : hi);
-    }
+  }
+  if (cum > h->count) {
+    cum = h->count;
+  }
+  if (cum < rank) {
+    return nanobs ? NAN : hi;
   }
   double under = cum - c;
   double frac = c > 0 ? (rank - under) / c : 0;
-  bool zero = !custom && lo == -h->zt && hi == h->zt && lo != hi;
-  if (zero) {
-    /* the zero bucket: interpolate linearly, from 0 when there are no negative buckets */
-    bool hasneg = h->nn > 0, haspos = h->np > 0;
-    if (!hasneg && haspos) {
-      lo = 0;
-    } else if (hasneg && !haspos) {
-      hi = 0;
+  if (rev) {
+    frac = 1 - frac;
+  }
+  if (!custom && !zero && lo * hi > 0) {
+    double ll = log2(fabs(lo)), lu = log2(fabs(hi));
+    if (lo > 0) {
+      return exp2(ll + (lu - ll) * frac);
     }
-    return lo + (hi - lo) * frac;
-  }
-  if (custom) {
-    return lo + (hi - lo) * frac;
-  }
-  /* exponential buckets: interpolate in log space */
-  if (lo > 0) {
-    return exp2(log2(lo) + (log2(hi) - log2(lo)) * frac);
-  }
-  if (hi < 0) {
-    return -exp2(log2(-hi) + (log2(-lo) - log2(-hi)) * (1 - frac));
+    return -exp2(lu + (ll - lu) * (1 - frac));
   }
   return lo + (hi - lo) * frac;
 }
 
-double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h) {
+double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo) {
+  *naninfo = false;
   if (h->count == 0 || isnan(lower) || isnan(upper)) {
     return NAN;
   }
@@ -434,6 +454,13 @@ double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h)
   }
   hb *b;
   size_t n = all_buckets(q, h, &b);
+  if (isnan(h->sum)) {
+    double tot = 0;
+    for (size_t i = 0; i < n; i++) {
+      tot += b[i].c;
+    }
+    *naninfo = tot < h->count;
+  }
   double r = 0;
   bool custom = h->schema == PQL_SCHEMA_CUSTOM;
   for (size_t i = 0; i < n; i++) {

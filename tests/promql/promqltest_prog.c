@@ -513,12 +513,14 @@ static pql_hist *hist_step(const pql_hist *a, const pql_hist *b, double sign) {
     uint32_t bn = neg ? b->nn : b->np;
     const int32_t *bi = neg ? b->ni : b->pi;
     const double *bb = neg ? b->nb : b->pb;
+    int delta = b->schema > a->schema && a->schema != PQL_SCHEMA_CUSTOM ? b->schema - a->schema : 0;
     for (uint32_t k = 0; k < bn; k++) {
+      int32_t idx = delta ? ((bi[k] - 1) >> delta) + 1 : bi[k];
       uint32_t j = 0;
-      while (j < *rn && (*ri)[j] < bi[k]) {
+      while (j < *rn && (*ri)[j] < idx) {
         j++;
       }
-      if (j < *rn && (*ri)[j] == bi[k]) {
+      if (j < *rn && (*ri)[j] == idx) {
         (*rb)[j] += sign * bb[k];
         continue;
       }
@@ -526,7 +528,7 @@ static pql_hist *hist_step(const pql_hist *a, const pql_hist *b, double sign) {
       *rb = realloc(*rb, (*rn + 2) * sizeof(double));
       memmove(*ri + j + 1, *ri + j, (*rn - j) * sizeof(int32_t));
       memmove(*rb + j + 1, *rb + j, (*rn - j) * sizeof(double));
-      (*ri)[j] = bi[k];
+      (*ri)[j] = idx;
       (*rb)[j] = sign * bb[k];
       (*rn)++;
     }
@@ -1474,8 +1476,9 @@ static const char *hist_unsupported(const pql_expr *e) {
   switch (e->kind) {
   case PQL_N_NUM:
   case PQL_N_STR:
-  case PQL_N_VS:
     return NULL;
+  case PQL_N_VS:
+    return e->ext ? "anchored/smoothed selectors" : NULL;
   case PQL_N_MS:
   case PQL_N_PAREN:
     return hist_unsupported(e->a);
@@ -1574,10 +1577,13 @@ static void run_eval(runner *r, evalcmd *c) {
   {
     pql_expr *pe = NULL;
     char eb[256];
+    if (c->hist && (strstr(c->expr, ">/") || strstr(c->expr, "</"))) {
+      unsup = "the trim operators >/ and </";
+    }
     if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
       c->hist = c->hist || touches_hist(r->hist, pe);
       nhcb = nhcb || touches_hist(r->nhcb, pe);
-      if (c->hist) {
+      if (c->hist && !unsup) {
         unsup = hist_unsupported(pe);
       }
       pql_expr_free(pe);

@@ -1258,7 +1258,45 @@ typedef struct group {
   size_t hn, hcap;
   double *vals;
   size_t vn, vcap;
+  /* native histograms (sum, avg) */
+  const pql_hist *hs;
+  size_t nh, nf;
+  bool hbad, hreset, hnotreset;
 } group;
+
+/* Adds histogram h to the group's histogram sum. */
+static void group_add_hist(qctx *q, const pql_expr *e, group *g, const smp *s) {
+  const pql_hist *h = s->h;
+  g->nh++;
+  if (h->hint == PQL_HINT_RESET) {
+    g->hreset = true;
+  } else if (h->hint == PQL_HINT_NOT_RESET) {
+    g->hnotreset = true;
+  }
+  if (g->hbad) {
+    return;
+  }
+  if (!g->hs) {
+    g->hs = h;
+    return;
+  }
+  int why;
+  bool cvfix = false;
+  const pql_hist *r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  if (!r) {
+    const char *nm = pql_ls_get(s->m, "__name__");
+    pql_ev_annot(q, true, e->a,
+                 "vector contains a mix of histograms with exponential and custom buckets schemas for metric name "
+                 "\"%s\"",
+                 nm ? nm : "");
+    g->hbad = true;
+    return;
+  }
+  if (cvfix) {
+    pql_ev_annot(q, false, e->a, "mismatched custom buckets were reconciled during aggregation");
+  }
+  g->hs = r;
+}
 
 static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
   XXH64_state_t st;
@@ -1501,6 +1539,23 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       pql_ev_fail(q, "execution", "invalid label name %s", msg);
     }
   }
+  if (op == PQL_AGG_MIN || op == PQL_AGG_MAX || op == PQL_AGG_STDDEV || op == PQL_AGG_STDVAR ||
+      op == PQL_AGG_QUANTILE || op == PQL_AGG_TOPK || op == PQL_AGG_BOTTOMK) {
+    size_t kk = 0;
+    bool ign = false;
+    for (size_t i = 0; i < in.v.n; i++) {
+      if (in.v.s[i].h) {
+        ign = true;
+      } else {
+        in.v.s[kk++] = in.v.s[i];
+      }
+    }
+    in.v.n = kk;
+    if (ign) {
+      pql_ev_annot(q, false, e, "ignored histogram in %s aggregation", pql_op_str(op));
+    }
+  }
+  bool hagg = op == PQL_AGG_SUM || op == PQL_AGG_AVG;
   hmap h;
   hmap_init(q, &h, in.v.n);
   group *gs = pql_ev_alloc(q, (in.v.n + 1) * sizeof *gs);
@@ -1531,6 +1586,13 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       g->mean = s->v;
       g->count = 1;
       g->drop = s->drop;
+      if (hagg && s->h) {
+        g->v = g->mean = 0;
+        g->count = 0;
+        group_add_hist(q, e, g, s);
+        continue;
+      }
+      g->nf = 1;
       switch (op) {
       case PQL_AGG_STDDEV:
       case PQL_AGG_STDVAR: g->v = (isnan(s->v) || isinf(s->v)) ? NAN : 0; break;
@@ -1552,6 +1614,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
         if (add) {
           pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+          r.v.s[r.v.n - 1].h = s->h;
         }
         break;
       }
@@ -1561,6 +1624,11 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     }
     g = &gs[*sl];
     g->drop |= s->drop;
+    if (hagg && s->h) {
+      group_add_hist(q, e, g, s);
+      continue;
+    }
+    g->nf++;
     switch (op) {
     case PQL_AGG_SUM: pql_kahan_inc(s->v, &g->v, &g->c); break;
     case PQL_AGG_AVG:
@@ -1642,6 +1710,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
       if (add) {
         pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+        r.v.s[r.v.n - 1].h = s->h;
       }
       break;
     }
@@ -1672,9 +1741,26 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       }
       for (size_t j = 0; j < g->hn; j++) {
         pql_vec_push(q, &r.v, g->heap[j].m, g->heap[j].v, t, g->heap[j].drop);
+        r.v.s[r.v.n - 1].h = g->heap[j].h;
       }
       continue;
     default: v = g->v; break;
+    }
+    if (hagg && g->nh > 0) {
+      if (g->nf > 0) {
+        pql_ev_annot(q, true, e, "encountered a mix of histograms and floats for aggregation");
+        continue;
+      }
+      if (g->hbad) {
+        continue;
+      }
+      if (g->hreset && g->hnotreset) {
+        pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
+      }
+      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, g->hs, (double)g->nh) : g->hs;
+      pql_vec_push(q, &r.v, g->m, 0, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
+      r.v.s[r.v.n - 1].h = hv;
+      continue;
     }
     /* aggregations other than the k-ones only keep __name__ when grouped by it */
     pql_vec_push(q, &r.v, g->m, v, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);

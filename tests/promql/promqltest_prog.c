@@ -1468,7 +1468,8 @@ static bool touches_hist(pql_memstore *hist, const pql_expr *e) {
 static const char *hist_unsupported(const pql_expr *e) {
   static const char *funcs[] = {"histogram_count", "histogram_sum", "histogram_avg", "histogram_quantile",
                                 "histogram_fraction", "histogram_stddev", "histogram_stdvar"};
-  static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2"};
+  static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
+                               "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
   static char buf[64];
   if (!e) {
     return NULL;

@@ -9,6 +9,8 @@
  * Start-up order: HTTP first (so /ready answers 503 while the ingester replays its WAL), then
  * ingester, distributor, querier; then /ready turns 200. Shutdown is the reverse. */
 #include <dirent.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
@@ -29,6 +31,8 @@
 #include "querier/querier.h"
 #include "promql/promql.h"
 #include "distributor/distributor.h"
+#include "distributor/replicate.h"
+#include "ring/ring.h"
 
 #ifndef RT_VERSION
 #define RT_VERSION "unknown"
@@ -68,6 +72,9 @@ struct app {
   qry_querier *qry;
   pql_api *pql;           /* PromQL query API on the querier */
   dist_distributor *dist;
+  ring *ring;             /* ring membership (ingester) or watcher (distributor, querier) */
+  bool ring_member;       /* this process's ingester is in the ring */
+  bool dist_ring, qry_ring; /* the distributor / querier place series by the ring */
   /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
   ing_stats ing_st;
@@ -587,7 +594,8 @@ static rt_err start_ingester(app *a) {
   }
   /* With other roles in this process they reach the ingester over inproc://; alone it serves
    * its RPC on -server.rpc-listen-address. */
-  const char *ep = (a->roles & ~ROLE_INGESTER) ? "inproc://ingester" : a->cfg.grpc_listen_address;
+  const char *ep = ((a->roles & ~ROLE_INGESTER) && !a->cfg.ring_join[0]) ? "inproc://ingester"
+                                                                        : a->cfg.grpc_listen_address;
   snprintf(a->ing_endpoint, sizeof a->ing_endpoint, "%s", ep);
   rc = ing_serve(a->ing, a->ing_endpoint, a->cfg.rpc_workers);
   if (rc != RT_OK) {
@@ -605,6 +613,9 @@ static rt_err start_distributor(app *a) {
   dist_config dc;
   dist_config_from_rt(&a->cfg, &dc);
   rt_err rc = dist_create(&dc, &a->dist);
+  if (rc == RT_OK && a->dist_ring) {
+    rc = dist_use_ring(a->dist, a->ring);
+  }
   if (rc == RT_OK) {
     rc = dist_register(a->dist, a->http);
   }
@@ -623,6 +634,7 @@ static rt_err start_querier(app *a) {
   qry_config qc = {
       .ingesters = a->cfg.querier_ingesters,
       .timeout_ms = a->cfg.query_timeout_ms,
+      .ring = a->qry_ring ? a->ring : NULL,
   };
   rt_err rc = qry_create(&qc, &a->qry);
   if (rc == RT_OK) {
@@ -636,6 +648,108 @@ static rt_err start_querier(app *a) {
     return rc;
   }
   rt_info("main", "querier started", "ingesters=%zu", qry_ingester_count(a->qry));
+  return RT_OK;
+}
+
+
+/* ---------- ring ---------- */
+
+static int mkdirs(const char *path) {
+  char buf[1024];
+  snprintf(buf, sizeof buf, "%s", path);
+  for (char *p = buf + 1; *p; p++) {
+    if (*p == '/') {
+      *p = 0;
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+        return -1;
+      }
+      *p = '/';
+    }
+  }
+  return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The endpoint other processes dial: the listen endpoint with a wildcard host replaced by the
+ * host name. */
+static void advertised(const char *listen, char *out, size_t len) {
+  const char *hp = strstr(listen, "://");
+  char host[256];
+  if (gethostname(host, sizeof host) != 0 || !host[0]) {
+    snprintf(host, sizeof host, "localhost");
+  }
+  if (hp && (strncmp(hp + 3, "0.0.0.0:", 8) == 0 || strncmp(hp + 3, "*:", 2) == 0)) {
+    const char *port = strchr(hp + 3, ':');
+    snprintf(out, len, "%.*s://%s%s", (int)(hp - listen), listen, host, port);
+  } else {
+    snprintf(out, len, "%s", listen);
+  }
+}
+
+/* Creates the ring member (ingester: own id, tokens in the data directory, state JOINING) or
+ * watcher (no ingester here). -target=all without -ring.join is a one-member ring with RF 1
+ * whose ingester is reached over inproc://. */
+static rt_err start_ring(app *a) {
+  char host[256];
+  if (gethostname(host, sizeof host) != 0 || !host[0]) {
+    snprintf(host, sizeof host, "ingester");
+  }
+  char rpc[256] = "", http[300] = "";
+  ring_config rc;
+  ring_config_defaults(&rc);
+  if (a->ring_member) {
+    if (a->cfg.ring_rpc_advertise[0]) {
+      snprintf(rpc, sizeof rpc, "%s", a->cfg.ring_rpc_advertise);
+    } else if ((a->roles & ~ROLE_INGESTER) && !a->cfg.ring_join[0]) {
+      snprintf(rpc, sizeof rpc, "inproc://ingester");
+    } else {
+      advertised(a->cfg.grpc_listen_address, rpc, sizeof rpc);
+    }
+    const char *hh = strcmp(a->cfg.http_listen_address, "0.0.0.0") == 0 ||
+                             !a->cfg.http_listen_address[0]
+                         ? host
+                         : a->cfg.http_listen_address;
+    snprintf(http, sizeof http, "%s:%d", hh, a->cfg.http_listen_port);
+    if (mkdirs(a->cfg.data_dir) != 0) {
+      rt_error("main", "cannot create the data directory", "data_dir=\"%s\" err=\"%s\"",
+               a->cfg.data_dir, strerror(errno));
+      return RT_EIO;
+    }
+    rc.instance_id = a->cfg.ring_instance_id[0] ? a->cfg.ring_instance_id : host;
+    rc.zone = a->cfg.ring_zone;
+    rc.http_addr = http;
+    rc.rpc_addr = rpc;
+    rc.data_dir = a->cfg.data_dir;
+    rc.num_tokens = a->cfg.ring_tokens > 0 ? a->cfg.ring_tokens : 128;
+  }
+  rc.gossip_bind = a->cfg.ring_gossip_listen[0] ? a->cfg.ring_gossip_listen : NULL;
+  rc.gossip_advertise = a->cfg.ring_gossip_advertise[0] ? a->cfg.ring_gossip_advertise : NULL;
+  rc.join = a->cfg.ring_join[0] ? a->cfg.ring_join : NULL;
+  if (a->cfg.ring_gossip_interval_ms > 0) {
+    rc.gossip_interval_ms = a->cfg.ring_gossip_interval_ms;
+  }
+  rc.replication_factor = a->cfg.ring_replication_factor > 0 ? a->cfg.ring_replication_factor
+                          : a->cfg.ring_join[0]            ? 3
+                                                           : 1;
+  if (a->cfg.ring_heartbeat_period_ms > 0) {
+    rc.heartbeat_period_ms = a->cfg.ring_heartbeat_period_ms;
+  }
+  if (a->cfg.ring_heartbeat_timeout_ms > 0) {
+    rc.heartbeat_timeout_ms = a->cfg.ring_heartbeat_timeout_ms;
+  }
+  char err[512] = "";
+  rt_err e = ring_create(&rc, &a->ring, err, sizeof err);
+  if (e != RT_OK) {
+    rt_error("main", "cannot start the ring", "err=\"%s\" detail=\"%s\"", rt_strerror(e), err);
+    return e;
+  }
+  e = ring_http_register(a->ring, a->http);
+  if (e != RT_OK) {
+    return e;
+  }
+  rt_info("main", "ring started", "instance=%s zone=%s rpc=%s gossip=%s join=%s rf=%d",
+          a->ring_member ? rc.instance_id : "(watcher)", a->ring_member ? rc.zone : "",
+          a->ring_member ? rpc : "", ring_gossip_addr(a->ring), a->cfg.ring_join,
+          rc.replication_factor);
   return RT_OK;
 }
 
@@ -661,6 +775,10 @@ static void stop_all(app *a) {
     rt_info("main", "flushing the ingester", NULL);
     ing_destroy(a->ing);
     a->ing = NULL;
+  }
+  if (a->ring) {
+    ring_destroy(a->ring);
+    a->ring = NULL;
   }
 }
 
@@ -718,22 +836,25 @@ int main(int argc, char **argv) {
     rt_config_free(&a.cfg);
     return 2;
   }
-  if (!(a.roles & ROLE_INGESTER)) {
+  if (!(a.roles & ROLE_INGESTER) && !a.cfg.ring_join[0]) {
     /* without an ingester in this process, inproc:// would reach nothing */
     if ((a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0]) {
       fprintf(stderr, "ringtail: -distributor.ingester-addresses is required when the ingester "
-                      "runs in another process\n");
+                      "runs in another process (or -ring.join to find it through the ring)\n");
       rt_config_free(&a.cfg);
       return 2;
     }
     if ((a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0]) {
       fprintf(stderr, "ringtail: -querier.ingester-addresses is required when the ingester runs "
-                      "in another process\n");
+                      "in another process (or -ring.join to find it through the ring)\n");
       rt_config_free(&a.cfg);
       return 2;
     }
   }
   rt_cfg = &a.cfg;
+  a.ring_member = (a.roles & ROLE_INGESTER) != 0;
+  a.dist_ring = (a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0];
+  a.qry_ring = (a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0];
 
   /* Signals are taken synchronously by main with sigwait(); every thread created from here on
    * inherits the blocked mask. */
@@ -761,6 +882,9 @@ int main(int argc, char **argv) {
   if (rc == RT_OK) {
     rc = add_shared_routes(&a);
   }
+  if (rc == RT_OK && (a.ring_member || a.dist_ring || a.qry_ring)) {
+    rc = start_ring(&a);
+  }
   if (rc == RT_OK && (a.roles & ROLE_DISTRIBUTOR)) {
     rc = start_distributor(&a);
   }
@@ -785,6 +909,10 @@ int main(int argc, char **argv) {
   if ((a.roles & ROLE_INGESTER) && start_ingester(&a) != RT_OK) {
     exit_code = 1;
     goto out;
+  }
+  if (a.ring_member) {
+    /* the head is rebuilt (ing_create replayed the WAL): take writes */
+    ring_set_state(a.ring, RING_ACTIVE);
   }
 
   char host[256] = "localhost";
@@ -811,6 +939,11 @@ int main(int argc, char **argv) {
   /* A second signal ends the process at once (acknowledged samples are in the WAL already):
    * only this thread has the signals unblocked, so the default action applies. */
   pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+  if (a.ring_member) {
+    /* writers move to the next instance of the zone; tell the ring before stopping */
+    ring_set_state(a.ring, RING_LEAVING);
+    ring_flush(a.ring);
+  }
 
 out:
   stop_all(&a);

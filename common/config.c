@@ -109,6 +109,32 @@ static const key keys[] = {
      "How far back an instant vector selector looks for a sample."},
     {"querier.max-samples", K_INT64, OFF(max_samples), "50000000", NULL, 0,
      "Maximum number of samples a single query may load into memory."},
+
+    {"ring.instance-id", K_STR, OFF(ring_instance_id), "", NULL, 0,
+     "The ingester's id in the ring; empty = the host name."},
+    {"ring.zone", K_STR, OFF(ring_zone), "", NULL, 0,
+     "The ingester's zone: the replicas of a series are in distinct zones."},
+    {"ring.join", K_STR, OFF(ring_join), "", NULL, 0,
+     "Comma-separated gossip endpoints (tcp://host:port) of any ring members to join."},
+    {"ring.replication-factor", K_INT, OFF(ring_replication_factor), "0", NULL, 0,
+     "Copies of each series, on ingesters of distinct zones; 0 = 3, or 1 when -ring.join is "
+     "empty (a single process)."},
+    {"ring.tokens", K_INT, OFF(ring_tokens), "128", NULL, 0,
+     "Tokens an ingester owns in the ring (kept in its data directory)."},
+    {"ring.heartbeat-period", K_DUR, OFF(ring_heartbeat_period_ms), "5s", NULL, 0,
+     "How often an ingester refreshes its heartbeat."},
+    {"ring.heartbeat-timeout", K_DUR, OFF(ring_heartbeat_timeout_ms), "1m", NULL, 0,
+     "An ingester whose heartbeat is older than this is unhealthy (skipped, counted as a "
+     "failure)."},
+    {"ring.gossip-interval", K_DUR, OFF(ring_gossip_interval_ms), "1s", NULL, 0,
+     "How often ring state is exchanged with peers."},
+    {"ring.gossip-listen-address", K_STR, OFF(ring_gossip_listen), "", NULL, 0,
+     "ZeroMQ endpoint to serve ring gossip on (tcp://0.0.0.0:7946); empty = none."},
+    {"ring.gossip-advertise-address", K_STR, OFF(ring_gossip_advertise), "", NULL, 0,
+     "Gossip endpoint peers dial; empty = -ring.gossip-listen-address."},
+    {"ring.rpc-advertise-address", K_STR, OFF(ring_rpc_advertise), "", NULL, 0,
+     "The ingester's RPC endpoint as other processes dial it; empty = "
+     "-server.rpc-listen-address with 0.0.0.0 replaced by the host name."},
 };
 
 #define NKEYS RT_ARRAY_LEN(keys)

@@ -56,6 +56,21 @@ typedef struct rt_config {
   int64_t query_timeout_ms;         /* -querier.timeout (2m) */
   int64_t lookback_delta_ms;        /* -querier.lookback-delta (5m) */
   int64_t max_samples;              /* -querier.max-samples (50000000) */
+
+  /* ring.* (see ring/DESIGN.md and docs/cluster.md) */
+  char *ring_instance_id;           /* -ring.instance-id: the ingester's id (default hostname) */
+  char *ring_zone;                  /* -ring.zone: the ingester's zone ("") */
+  char *ring_join;                  /* -ring.join: comma list of gossip endpoints of any nodes */
+  int ring_replication_factor;      /* -ring.replication-factor (0 = 3, or 1 without -ring.join) */
+  int ring_tokens;                  /* -ring.tokens (128) */
+  int64_t ring_heartbeat_period_ms; /* -ring.heartbeat-period (5s) */
+  int64_t ring_heartbeat_timeout_ms;/* -ring.heartbeat-timeout (1m) */
+  int64_t ring_gossip_interval_ms;  /* -ring.gossip-interval (1s) */
+  char *ring_gossip_listen;         /* -ring.gossip-listen-address: endpoint to bind ("") */
+  char *ring_gossip_advertise;      /* -ring.gossip-advertise-address ("" = the listen address) */
+  char *ring_rpc_advertise;         /* -ring.rpc-advertise-address: the ingester's RPC endpoint
+                                       as others dial it ("" = the listen address, 0.0.0.0
+                                       replaced by the host name) */
 } rt_config;
 
 /* The process configuration, set once in main before any role starts. */

@@ -3,6 +3,7 @@
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,6 +199,26 @@ void rt_matcher_fini(rt_matcher *m) {
   memset(m, 0, sizeof *m);
 }
 
+/* One match-data block per thread, freed by the key's destructor when the thread exits (the
+ * main thread's stays reachable through the thread-local pointer until the process ends). */
+static pthread_key_t rt_md_key;
+static pthread_once_t rt_md_once = PTHREAD_ONCE_INIT;
+static __thread pcre2_match_data *rt_md;
+
+static void rt_md_free(void *p) { pcre2_match_data_free(p); }
+static void rt_md_init(void) { pthread_key_create(&rt_md_key, rt_md_free); }
+
+static pcre2_match_data *rt_match_data(void) {
+  if (!rt_md) {
+    pthread_once(&rt_md_once, rt_md_init);
+    rt_md = pcre2_match_data_create(1, NULL);
+    if (rt_md) {
+      pthread_setspecific(rt_md_key, rt_md);
+    }
+  }
+  return rt_md;
+}
+
 static bool rt_re_match(const rt_matcher *m, const char *v) {
   switch (m->re_kind) {
   case 1: return strcmp(m->value, v) == 0;
@@ -205,12 +226,11 @@ static bool rt_re_match(const rt_matcher *m, const char *v) {
   case 3: return v[0] != 0;
   default: break;
   }
-  pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+  pcre2_match_data *md = rt_match_data();
   if (!md) {
     return false;
   }
   int rc = pcre2_match(m->re, (PCRE2_SPTR)v, strlen(v), 0, 0, md, NULL);
-  pcre2_match_data_free(md);
   return rc >= 0;
 }
 

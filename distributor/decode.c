@@ -279,6 +279,9 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
   static const Prometheus__TimeSeries init = PROMETHEUS__TIME_SERIES__INIT;
   *ts = init;
   memset(info, 0, sizeof *info);
+  info->raw = r->p;
+  info->raw_len = (size_t)(r->end - r->p);
+  info->raw_ok = true;
   /* pass 1: count, check framing and wire types */
   size_t nl = 0, ns = 0;
   pb_rd scan = *r;
@@ -306,13 +309,18 @@ static rt_err dec_series(pb_dec *d, pb_rd *r, Prometheus__TimeSeries *ts, dist_s
         break;
       case 3:
         info->n_exemplars++;
+        info->raw_ok = false;
         break;
       default:
         info->n_histograms++;
+        info->raw_ok = false;
         break;
       }
-    } else if (!pb_skip(&scan, wt)) {
-      return pb_truncated(d, &scan, at, "TimeSeries", f, wt);
+    } else {
+      info->raw_ok = false; /* an unknown field is not passed on */
+      if (!pb_skip(&scan, wt)) {
+        return pb_truncated(d, &scan, at, "TimeSeries", f, wt);
+      }
     }
     at = scan.p;
   }

@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/rpc.h"
 #include "distributor/dist_int.h"
+#include "distributor/replicate.h"
 #include "rpc.pb-c.h"
 
 #define DIST_DEFAULT_INGESTER "inproc://ingester"
@@ -47,6 +48,7 @@ struct dist_distributor {
   rt_arena *pool[DIST_ARENA_POOL];
   size_t npool;
   dist_counters st;
+  dist_repl *repl; /* set: replicate over the ring instead of pushing to every client */
 };
 
 #define ADD(field, n) atomic_fetch_add_explicit(&(field), (uint64_t)(n), memory_order_relaxed)
@@ -120,6 +122,7 @@ void dist_destroy(dist_distributor *d) {
   if (!d) {
     return;
   }
+  dist_repl_destroy(d->repl);
   for (size_t i = 0; i < d->nclients; i++) {
     rt_rpc_client_destroy(d->clients[i]);
   }
@@ -131,6 +134,10 @@ void dist_destroy(dist_distributor *d) {
 }
 
 const dist_config *dist_get_config(const dist_distributor *d) { return &d->cfg; }
+
+rt_err dist_use_ring(dist_distributor *d, ring *r) {
+  return d->repl ? RT_EINVAL : dist_repl_create(r, d->cfg.timeout_ms, &d->repl);
+}
 
 void dist_get_stats(const dist_distributor *d, dist_stats *out) {
   memset(out, 0, sizeof *out);
@@ -250,6 +257,13 @@ static void *push_call_main(void *arg) {
  * merges the first ingester's per-series errors into rep. */
 static int forward(dist_distributor *d, const char *tenant, const dist_request *req,
                    size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg) {
+  if (d->repl) {
+    uint64_t acc = 0, failed = 0;
+    int st = dist_repl_push(d->repl, tenant, req, nsamples, arena, rep, msg, &acc, &failed);
+    ADD(d->st.samples_accepted, acc);
+    ADD(d->st.ingester_errors, failed);
+    return st;
+  }
   uint8_t *buf;
   size_t size;
   if (dist_encode_push(tenant, req, arena, &buf, &size) != RT_OK) {

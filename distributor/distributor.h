@@ -48,6 +48,10 @@ typedef struct dist_series_info {
   uint8_t bad_what;          /* DIST_BAD_* for bad_label */
   uint32_t *lens;            /* byte lengths of each label's name and value (2 per label, in
                                 label order; kept in step by dist_validate), or NULL */
+  const uint8_t *raw;        /* the series' encoding in the decompressed body */
+  size_t raw_len;
+  bool raw_ok;               /* the encoding holds only labels and samples and dist_validate
+                                changed nothing: it can be forwarded as is */
 } dist_series_info;
 
 enum {

@@ -3,7 +3,9 @@
  * Written by hand instead of protobuf_c_message_pack for two reasons: protobuf-c leaves out a
  * proto3 double that compares equal to 0, so -0.0 would reach the ingester as +0.0 (we compare
  * bits instead); and the generic packer walks field descriptors and computes sizes twice. Here
- * one pass computes each series' size (kept in the arena) and a second pass writes. */
+ * one pass computes each series' size (kept in the arena) and a second pass writes. A series that
+ * arrived holding only labels and samples and that validation left alone is copied as received
+ * (the decoder and protobuf-c agree on what such bytes mean: fuzz_decode checks it). */
 #include <string.h>
 
 #include "distributor/dist_int.h"
@@ -86,7 +88,8 @@ rt_err dist_encode_push(const char *tenant, const dist_request *req, rt_arena *a
   }
   size_t total = strfield(tenant);
   for (size_t i = 0; i < wr->n_timeseries; i++) {
-    sizes[i] = series_size(wr->timeseries[i], req->info ? req->info[i].lens : NULL);
+    const dist_series_info *info = req->info ? &req->info[i] : NULL;
+    sizes[i] = info && info->raw_ok ? info->raw_len : series_size(wr->timeseries[i], info ? info->lens : NULL);
     total += ldsize(sizes[i]);
   }
   for (size_t i = 0; i < wr->n_metadata; i++) {
@@ -102,6 +105,12 @@ rt_err dist_encode_push(const char *tenant, const dist_request *req, rt_arena *a
     const uint32_t *lens = req->info ? req->info[i].lens : NULL;
     *p++ = 0x12;
     p = vput(p, sizes[i]);
+    if (req->info && req->info[i].raw_ok) {
+      /* unchanged since it was received: the received bytes are the message */
+      memcpy(p, req->info[i].raw, sizes[i]);
+      p += sizes[i];
+      continue;
+    }
     for (size_t k = 0; k < ts->n_labels; k++) {
       const Prometheus__Label *l = ts->labels[k];
       size_t nl, vl;

@@ -289,6 +289,9 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
     return DIST_R_MAX_LABEL_NAMES;
   }
   if (out != n) {
+    if (info) {
+      info->raw_ok = false;
+    }
     /* drop empty values (an empty value means the label is absent); done only now so that a
      * message about this series shows its labels as received */
     size_t k = 0;
@@ -443,6 +446,9 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
       prev = t;
       have_prev = true;
       ss[out++] = ss[k];
+    }
+    if (out != ns && info) {
+      info->raw_ok = false;
     }
     ts->n_samples = out;
     /* what is not forwarded: exemplars and histograms (counted above) */

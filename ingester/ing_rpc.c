@@ -48,7 +48,7 @@ static rt_err ing_pack(const ProtobufCMessage *msg, rt_buf *reply) {
     return err;                                                                                    \
   }
 
-/* Push decodes with ing_decode_push (no allocation per message). */
+/* Push decodes into an arena sized for the request (ing_decode_push). */
 static rt_err ing_handle_push(void *ctx, const uint8_t *req, size_t req_len, rt_buf *reply,
                               char *errbuf, size_t errlen) {
   ing_ingester *ing = ctx;

@@ -1160,8 +1160,19 @@ static rt_err ing_read_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_
   }
   uint8_t key[ING_CHUNK_KEY_LEN];
   ing_chunk_key(key, tenant, e->ref, from, 0);
-  for (rocksdb_iter_seek(it, (const char *)key, sizeof key); rocksdb_iter_valid(it);
-       rocksdb_iter_next(it)) {
+  /* Series are read in increasing ref order. When the previous series' scan left the iterator
+   * on the first key of this series and that key is already >= the target, it is exactly where
+   * a seek would land: skip the seek. */
+  bool positioned = false;
+  if (rocksdb_iter_valid(it)) {
+    size_t kl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    positioned = kl == ING_CHUNK_KEY_LEN && memcmp(k, key, 8) == 0 && memcmp(k, key, sizeof key) >= 0;
+  }
+  if (!positioned) {
+    rocksdb_iter_seek(it, (const char *)key, sizeof key);
+  }
+  for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t kl, vl;
     const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
     if (kl != ING_CHUNK_KEY_LEN || memcmp(k, key, 8) != 0) {

@@ -35,7 +35,10 @@ void ing_destroy(ing_ingester *ing);
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena);
 /* Series matching req->matchers with chunks overlapping [mint, maxt] (head chunk included, cut
- * to what is appended so far), sorted by labels. Results are allocated from arena. */
+ * to what is appended so far), sorted by labels. Results are allocated from arena; label
+ * strings may point into the ingester and stay valid until ing_destroy(). mint == maxt == 0
+ * means no time bound. Chunks of a series are sorted by mint and may overlap (out-of-order
+ * samples): readers merge by timestamp. Every chunk has encoding RT_CHUNK_ENC_XOR. */
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
                   Ringtail__SelectResponse *resp, rt_arena *arena);
 /* Label names (req->name empty) or values of req->name among series matching req->matchers. */
@@ -65,8 +68,11 @@ typedef struct ing_stats {
 } ing_stats;
 void ing_get_stats(ing_ingester *ing, ing_stats *out);
 
-/* Reads a data directory offline (read-only) and writes every series with all its samples to
- * out, one line per sample: `{labels} <ts_ms> <value>` grouped per tenant. For `ringtail dump`. */
+/* Reads a data directory offline (read-only; works while an ingester has it open) and writes
+ * every series of `tenant` (NULL or "" = all tenants) with all its samples to out, one line per
+ * sample: `<tenant> {labels} <ts_ms> <value>`, tenants by name, series by labels, samples by
+ * time. Labels as Prometheus prints them (`{__name__="up", job="x"}`); values as %.17g, `NaN`,
+ * `+Inf`, `-Inf`, or `StaleNaN` for the stale marker. For `ringtail dump`. */
 rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out);
 
 #endif

@@ -93,7 +93,20 @@ static void put_annots(rt_buf *b, const char *key, const char **a, size_t n) {
   rt_buf_putc(b, ']');
 }
 
-void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b) {
+static void put_stats(const pql_result *r, rt_buf *b) {
+  double prep = (double)r->prep_ns / 1e9, eval = (double)r->eval_ns / 1e9;
+  rt_buf_printf(b,
+                ",\"stats\":{\"timings\":{\"evalTotalTime\":%.9f,\"resultSortTime\":0,\"queryPreparationTime\":%.9f,"
+                "\"innerEvalTime\":%.9f,\"execQueueTime\":0,\"execTotalTime\":%.9f},"
+                "\"samples\":{\"totalQueryableSamples\":%lld,\"peakSamples\":%lld}}",
+                prep + eval, prep, eval, prep + eval, (long long)r->samples_total, (long long)r->samples_peak);
+}
+
+void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_buf *b);
+
+void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b) { pql_result_json_stats(r, limit, false, b); }
+
+void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_buf *b) {
   rt_buf_puts(b, "{\"status\":\"success\",\"data\":{\"resultType\":");
   size_t n = r->nseries;
   if (limit > 0 && (size_t)limit < n) {
@@ -142,8 +155,25 @@ void pql_result_json(const pql_result *r, int64_t limit, rt_buf *b) {
     rt_buf_putc(b, ']');
     break;
   }
+  if (stats) {
+    put_stats(r, b);
+  }
   rt_buf_putc(b, '}');
-  put_annots(b, "warnings", r->warnings, r->nwarnings);
+  bool truncated = (r->type == PQL_VECTOR || r->type == PQL_MATRIX) && n < r->nseries;
+  if (truncated) {
+    /* the limit parameter cut the answer: say so, as Prometheus does */
+    const char **w = rt_calloc(r->nwarnings + 1, sizeof *w);
+    if (w) {
+      for (size_t i = 0; i < r->nwarnings; i++) {
+        w[i] = r->warnings[i];
+      }
+      w[r->nwarnings] = "results truncated due to limit";
+      put_annots(b, "warnings", w, r->nwarnings + 1);
+      rt_free(w, (r->nwarnings + 1) * sizeof *w);
+    }
+  } else {
+    put_annots(b, "warnings", r->warnings, r->nwarnings);
+  }
   put_annots(b, "infos", r->infos, r->ninfos);
   rt_buf_putc(b, '}');
 }
@@ -194,13 +224,14 @@ static bool common_params(const pql_api *api, const rt_http_req *req, rt_http_re
   return true;
 }
 
-static void answer(rt_http_resp *resp, pql_result *r, int64_t limit) {
+static void answer(const rt_http_req *req, rt_http_resp *resp, pql_result *r, int64_t limit) {
   if (r->error) {
     rt_http_api_error(resp, status_for(r->error_type), r->error_type, r->error);
     return;
   }
   resp->status = 200;
-  pql_result_json(r, limit, &resp->body);
+  const char *st = rt_http_param(req, "stats");
+  pql_result_json_stats(r, limit, st && *st, &resp->body);
 }
 
 static bool parse_query_param(const rt_http_req *req, rt_http_resp *resp, pql_expr **e) {
@@ -253,7 +284,7 @@ static void h_query(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
     rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
     return;
   }
-  answer(resp, r, limit);
+  answer(req, resp, r, limit);
   pql_result_free(r);
 }
 
@@ -337,7 +368,7 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
     rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
     return;
   }
-  answer(resp, r, limit);
+  answer(req, resp, r, limit);
   pql_result_free(r);
 }
 
@@ -425,7 +456,7 @@ static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t
   }
   for (size_t i = 0; i < res.nseries && rc == RT_OK; i++) {
     const qry_series *s = &res.series[i];
-    rc = pql_sink_add_points(sink, s->labels, s->nlabels, (const pql_point *)s->samples, s->nsamples);
+    rc = pql_sink_add_tv(sink, s->labels, s->nlabels, (const pql_tv *)s->samples, s->nsamples);
   }
   qry_result_free(&res);
   return rc;
@@ -449,7 +480,7 @@ static void qry_storage_done(void *ctx, pql_storage *st) {
   rt_free(st->ctx, sizeof(qry_store));
 }
 
-_Static_assert(sizeof(qry_sample) == sizeof(pql_point), "qry_sample and pql_point share a layout");
+_Static_assert(sizeof(qry_sample) == sizeof(pql_tv), "qry_sample and pql_tv share a layout");
 
 rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out) {
   pql_api_backend be = {

@@ -237,7 +237,12 @@ void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool 
     v->s = ns;
     v->cap = nc;
   }
-  v->s[v->n++] = (smp){m, val, t, drop};
+  v->s[v->n++] = (smp){m, val, t, drop, NULL};
+}
+
+void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop) {
+  pql_vec_push(q, v, m, 0, t, drop);
+  v->s[v->n - 1].h = h;
 }
 
 void pql_kahan_inc(double inc, double *sum, double *c) {
@@ -317,7 +322,7 @@ struct pql_sink {
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
 static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
-                       const double *vals, const pql_point *pts, size_t count) {
+                       const double *vals, const pql_point *pts, const pql_tv *tvs, size_t count) {
   qctx *q = sink->q;
   slot *sl = sink->sl;
   if (count == 0) {
@@ -357,16 +362,25 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
   f->p = p;
   size_t k = 0;
   for (size_t i = 0; i < count; i++) {
-    int64_t t = pts ? pts[i].t : ts[i];
-    double v = pts ? pts[i].v : vals[i];
+    int64_t t = pts ? pts[i].t : tvs ? tvs[i].t : ts[i];
+    double v = pts ? pts[i].v : tvs ? tvs[i].v : vals[i];
+    const pql_hist *h = NULL;
+    if (pts && pts[i].h) {
+      h = pql_hist_dup_arena(q->qa, pts[i].h);
+      if (!h) {
+        return RT_ENOMEM;
+      }
+    }
     if (k > 0 && t <= p[k - 1].t) {
       if (t == p[k - 1].t) {
         p[k - 1].v = v;
+        p[k - 1].h = h;
       }
       continue; /* out of order input: keep the first ordering */
     }
     p[k].t = t;
     p[k].v = v;
+    p[k].h = h;
     if (PQL_STALE(v)) {
       f->has_stale = true;
     }
@@ -379,12 +393,16 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
 
 rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
                            size_t count) {
-  return sink_add(sink, labels, nlabels, NULL, NULL, pts, count);
+  return sink_add(sink, labels, nlabels, NULL, NULL, pts, NULL, count);
+}
+
+rt_err pql_sink_add_tv(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_tv *tvs, size_t count) {
+  return sink_add(sink, labels, nlabels, NULL, NULL, NULL, tvs, count);
 }
 
 rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
                     size_t count) {
-  return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
+  return sink_add(sink, labels, nlabels, ts, vals, NULL, NULL, count);
 }
 
 static int64_t off_of(qctx *q, const pql_expr *e) {
@@ -586,6 +604,9 @@ void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out) {
 }
 
 static void check_limits(qctx *q) {
+  if (q->cur_samples > q->peak_samples) {
+    q->peak_samples = q->cur_samples;
+  }
   if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
     pql_ev_fail(q, "timeout", "query timed out in query execution");
   }
@@ -611,6 +632,7 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
       v = a->v + (b->v - a->v) * (double)(tt - a->t) / (double)(b->t - a->t);
     }
     pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
+    r.v.s[r.v.n - 1].h = f->p[k].h;
   }
   q->cur_samples += (int64_t)r.v.n;
   return r;
@@ -1160,6 +1182,53 @@ static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
   return XXH64_digest(&st);
 }
 
+/* group_key() cached per aggregation node and label set for label sets that live for the
+ * whole query (the common case: samples straight from selectors or range functions). */
+static uint64_t group_key_cached(qctx *q, const pql_expr *e, const pql_ls *m) {
+  if (!m->stable) {
+    return group_key(e, m);
+  }
+  if ((q->gk_n + 1) * 2 > q->gk_cap) {
+    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
+    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
+    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
+    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!ne || !nm || !nv) {
+      return group_key(e, m);
+    }
+    memset(nm, 0, nc * sizeof *nm);
+    for (size_t i = 0; i < q->gk_cap; i++) {
+      if (q->gk_m[i]) {
+        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nm[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        ne[x] = q->gk_e[i];
+        nm[x] = q->gk_m[i];
+        nv[x] = q->gk_v[i];
+      }
+    }
+    q->gk_e = ne;
+    q->gk_m = nm;
+    q->gk_v = nv;
+    q->gk_cap = nc;
+  }
+  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
+  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
+  while (q->gk_m[x]) {
+    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
+      return q->gk_v[x];
+    }
+    x = (x + 1) & (q->gk_cap - 1);
+  }
+  uint64_t k = group_key(e, m);
+  q->gk_e[x] = ke;
+  q->gk_m[x] = km;
+  q->gk_v[x] = k;
+  q->gk_n++;
+  return k;
+}
+
 static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
   rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
   size_t n = 0;
@@ -1350,7 +1419,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
                        pql_ev_strdup(q, pql_format_float(s->v, fb, sizeof fb), strlen(fb)));
       key = cvm->hash;
     } else {
-      key = group_key(e, s->m);
+      key = group_key_cached(q, e, s->m);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;
@@ -1716,8 +1785,11 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     pql_ev_fail(q, "bad_data", "invalid expression type \"%s\" for range query, must be Scalar or instant Vector",
                 e->type == PQL_MATRIX ? "range vector" : "string");
   }
+  uint64_t t0 = rt_mono_ns();
   walk_ranges(q, e, start, end);
   fetch_all(q, e);
+  res->prep_ns = rt_mono_ns() - t0;
+  q->t_eval0 = rt_mono_ns();
   if (!range) {
     val v = pql_ev(q, e, start);
     res->type = v.type;
@@ -1742,7 +1814,10 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
           s->nlabels++;
         }
         s->points = rt_arena_alloc(ri->ra, sizeof *s->points);
-        s->points[0] = (pql_point){start, v.v.s[i].v};
+        s->points[0] = (pql_point){start, v.v.s[i].v, NULL};
+        if (v.v.s[i].h) {
+          s->points[0].h = pql_hist_dup_arena(ri->ra, v.v.s[i].h);
+        }
         s->npoints = 1;
       }
     } else if (v.type == PQL_MATRIX) {
@@ -1757,6 +1832,11 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         s->points = rt_arena_alloc(ri->ra, (v.mx[i].n + 1) * sizeof *s->points);
         memcpy(s->points, v.mx[i].p, v.mx[i].n * sizeof *s->points);
         s->npoints = v.mx[i].n;
+        for (size_t k = 0; k < s->npoints; k++) {
+          if (s->points[k].h) {
+            s->points[k].h = pql_hist_dup_arena(ri->ra, s->points[k].h);
+          }
+        }
       }
       pql_check_dups(q, &tmp);
       PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
@@ -1861,7 +1941,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         o->p = np;
         o->cap = nc;
       }
-      o->p[o->n++] = (pql_point){ts, s->v};
+      o->p[o->n++] = (pql_point){ts, s->v, s->h ? pql_hist_dup_arena(q->qa, s->h) : NULL};
     }
     rt_arena_reset(q->sa);
   }
@@ -1873,10 +1953,22 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     s->points = rt_arena_alloc(ri->ra, (os[i].n + 1) * sizeof *s->points);
     memcpy(s->points, os[i].p, os[i].n * sizeof *s->points);
     s->npoints = os[i].n;
+    for (size_t k = 0; k < s->npoints; k++) {
+      if (s->points[k].h) {
+        s->points[k].h = pql_hist_dup_arena(ri->ra, s->points[k].h);
+      }
+    }
   }
   PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
 done:
   res->samples_total = q->samples_total;
+  if (q->cur_samples > q->peak_samples) {
+    q->peak_samples = q->cur_samples;
+  }
+  res->samples_peak = q->peak_samples;
+  if (q->t_eval0) {
+    res->eval_ns = rt_mono_ns() - q->t_eval0;
+  }
   finish_annots(q, ri);
   if (q->qa) {
     rt_arena_destroy(q->qa);

@@ -5,13 +5,16 @@
  * replies are decoded into a scratch arena, merged, and the merged result is copied into the
  * result's own arena, so a result is one allocation to free and holds no chunk bytes. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/arena.h"
 #include "common/chunk.h"
+#include "common/fanout.h"
 #include "common/rpc.h"
+#include "ring/ring.h"
 #include "querier/querier.h"
 #include "querier/querier_int.h"
 #include "rpc.pb-c.h"
@@ -24,6 +27,10 @@ struct qry_querier {
   size_t n;
   int timeout_ms;
   const char *default_tenant;
+  ring *ring;             /* set: fan out over the ring's zones (see qry_gather_ring) */
+  rt_rpc_pool *pool;      /* clients of the ring's ingesters, by endpoint */
+  int64_t hedge_ms;
+  atomic_uint rr;         /* rotates the zone preference between equally good zones */
 };
 
 rt_err qry_create(const qry_config *cfg, qry_querier **out) {
@@ -35,6 +42,14 @@ rt_err qry_create(const qry_config *cfg, qry_querier **out) {
   int64_t to = cfg && cfg->timeout_ms > 0 ? cfg->timeout_ms : QRY_DEFAULT_TIMEOUT_MS;
   q->timeout_ms = to > 0x7fffffff ? 0x7fffffff : (int)to;
   q->default_tenant = cfg && cfg->default_tenant ? cfg->default_tenant : QRY_DEFAULT_TENANT;
+  if (cfg && cfg->ring) {
+    q->ring = cfg->ring;
+    q->hedge_ms = cfg->hedge_ms > 0 ? cfg->hedge_ms : QRY_DEFAULT_HEDGE_MS;
+    if (rt_rpc_pool_create(&q->pool) != RT_OK) {
+      rt_free(q, sizeof *q);
+      return RT_ENOMEM;
+    }
+  }
   const char *list = cfg && cfg->ingesters && cfg->ingesters[0] ? cfg->ingesters : "inproc://ingester";
   size_t cap = 1;
   for (const char *p = list; *p; p++) {
@@ -89,6 +104,7 @@ void qry_destroy(qry_querier *q) {
   if (!q) {
     return;
   }
+  rt_rpc_pool_destroy(q->pool);
   for (size_t i = 0; i < q->n; i++) {
     rt_rpc_client_destroy(q->clients[i]);
   }
@@ -208,6 +224,299 @@ static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodie
     }
   }
   *out = calls;
+  return RT_OK;
+}
+
+/* ------------------------------------------------------------ ring fan-out */
+
+enum { QZ_UNSTARTED = 0, QZ_RUNNING, QZ_COMPLETE, QZ_FAILED, QZ_UNUSABLE };
+
+/* How a zone ranks for reads: all readers healthy first, then zones with unhealthy readers,
+ * zones without readers last. */
+static int qry_zone_rank(size_t readers, size_t healthy) {
+  return readers == 0 ? 2 : healthy < readers ? 1 : 0;
+}
+
+/* The ring fan-out. Every series is on at least `need` = min(RF, zones) - quorum + 1 zones
+ * after a quorum write, so the answers of every reading instance of `need` zones hold all the
+ * data. Zones whose readers are all healthy go first (rotating between equals); when a zone
+ * fails, or has not answered after hedge_ms, the next one is started; the calls of zones not
+ * needed finish in the background. Fails (RT_EUNAVAIL) only when fewer than `need` zones
+ * answered completely, i.e. when the data could be incomplete. */
+static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodies,
+                              const size_t *blen, size_t nsets, qry_call **out, size_t *ncalls,
+                              char *errbuf, size_t errlen) {
+  ring_snapshot *snap = ring_snapshot_acquire(q->ring);
+  size_t nz = ring_snapshot_zone_count(snap);
+  size_t ninst = ring_snapshot_count(snap);
+  size_t rf = (size_t)ring_snapshot_rf(snap);
+  size_t eff = RT_MIN(rf, nz);
+  rt_err err = RT_ENOMEM;
+  uint32_t *rd = rt_calloc(ninst ? ninst : 1, sizeof *rd);
+  size_t *zoff = rt_calloc(nz + 1, sizeof *zoff);
+  size_t *zcnt = rt_calloc(nz + 1, sizeof *zcnt);
+  size_t *zfirst = rt_calloc(nz + 1, sizeof *zfirst);
+  size_t *zncalls = rt_calloc(nz + 1, sizeof *zncalls);
+  int *zstate = rt_calloc(nz + 1, sizeof *zstate);
+  size_t *order = rt_calloc(nz + 1, sizeof *order);
+  size_t cap = nsets * (ninst ? ninst : 1);
+  rt_rpc_client **cli = rt_calloc(cap ? cap : 1, sizeof *cli);
+  rt_fanout *fo = NULL;
+  char firsterr[256] = "";
+  bool direct_msg = false; /* errbuf already says why */
+  if (!rd || !zoff || !zcnt || !zfirst || !zncalls || !zstate || !order || !cli ||
+      rt_fanout_create(cap, &fo) != RT_OK) {
+    goto out;
+  }
+  if (eff == 0) {
+    err = RT_EUNAVAIL;
+    snprintf(firsterr, sizeof firsterr, "no ingester in the ring");
+    goto out;
+  }
+  size_t need = eff - (eff / 2 + 1) + 1;
+  unsigned rot = atomic_fetch_add(&q->rr, 1);
+  size_t used = 0;
+  int *zrank = rt_calloc(nz, sizeof *zrank);
+  if (!zrank) {
+    goto out;
+  }
+  for (size_t z = 0; z < nz; z++) {
+    size_t healthy = 0;
+    zoff[z] = used;
+    zcnt[z] = ring_snapshot_zone_readers(snap, z, rd + used, ninst - used, &healthy);
+    if (zcnt[z] > ninst - used) {
+      zcnt[z] = ninst - used;
+    }
+    used += zcnt[z];
+    zrank[z] = qry_zone_rank(zcnt[z], healthy);
+    zstate[z] = zcnt[z] ? QZ_UNSTARTED : QZ_UNUSABLE;
+    order[z] = (z + rot) % nz;
+  }
+  /* stable insertion sort of the rotated order by rank */
+  for (size_t i = 1; i < nz; i++) {
+    size_t v = order[i], j = i;
+    while (j > 0 && zrank[order[j - 1]] > zrank[v]) {
+      order[j] = order[j - 1];
+      j--;
+    }
+    order[j] = v;
+  }
+  rt_free(zrank, nz * sizeof *zrank);
+
+  if (nz == 1 && zcnt[0] > 0) {
+    /* one zone (a single process): every reader must answer and there is no other zone to
+     * turn to, so call them directly (one call runs on this thread) */
+    size_t n = nsets * zcnt[0];
+    qry_call *calls = rt_calloc(n ? n : 1, sizeof *calls);
+    if (!calls) {
+      goto out;
+    }
+    for (size_t r = 0; r < zcnt[0]; r++) {
+      const ring_instance *in = ring_snapshot_instance(snap, rd[r]);
+      rt_rpc_client *c = in->healthy && in->rpc_addr[0] ? rt_rpc_pool_get(q->pool, in->rpc_addr)
+                                                       : NULL;
+      if (!c) {
+        rt_free(calls, 0);
+        err = RT_EUNAVAIL;
+        snprintf(firsterr, sizeof firsterr, "ingester %s is %s", in->id,
+                 in->healthy ? "unreachable" : "unhealthy");
+        goto out;
+      }
+      for (size_t st = 0; st < nsets; st++) {
+        qry_call *cl = &calls[st * zcnt[0] + r];
+        cl->client = c;
+        cl->method = method;
+        cl->req = bodies[st];
+        cl->req_len = blen[st];
+        cl->timeout_ms = q->timeout_ms;
+      }
+    }
+    err = qry_fanout(calls, n, errbuf, errlen);
+    if (err != RT_OK) {
+      qry_calls_free(calls, n);
+      direct_msg = true;
+      goto out;
+    }
+    *out = calls;
+    *ncalls = n;
+    goto out;
+  }
+
+  uint64_t start = rt_mono_ns();
+  uint64_t deadline = start + ((uint64_t)q->timeout_ms + 1000) * 1000000ull;
+  uint64_t hedge_at = start + (uint64_t)q->hedge_ms * 1000000ull;
+  size_t seen = 0;
+  for (;;) {
+    /* zone verdicts */
+    size_t complete = 0, running = 0, unstarted = 0;
+    for (size_t z = 0; z < nz; z++) {
+      if (zstate[z] == QZ_RUNNING) {
+        size_t done = 0;
+        bool bad = false;
+        for (size_t c = zfirst[z]; c < zfirst[z] + zncalls[z]; c++) {
+          rt_err e;
+          const char *em;
+          if (rt_fanout_result(fo, c, &e, NULL, &em)) {
+            done++;
+            if (e != RT_OK) {
+              bad = true;
+              if (!firsterr[0]) {
+                snprintf(firsterr, sizeof firsterr, "ingester %s: %s: %s",
+                         rt_rpc_client_endpoint(cli[c]), method, em);
+                err = e;
+              }
+            }
+          }
+        }
+        zstate[z] = bad ? QZ_FAILED : done == zncalls[z] ? QZ_COMPLETE : QZ_RUNNING;
+      }
+      complete += zstate[z] == QZ_COMPLETE;
+      running += zstate[z] == QZ_RUNNING;
+      unstarted += zstate[z] == QZ_UNSTARTED;
+    }
+    if (complete >= need) {
+      break;
+    }
+    uint64_t now = rt_mono_ns();
+    bool hedge = now >= hedge_at && unstarted > 0;
+    /* start zones while too few can still answer, or one more when the hedge time passed */
+    for (size_t i = 0; i < nz && (complete + running < need || hedge); i++) {
+      size_t z = order[i];
+      if (zstate[z] != QZ_UNSTARTED) {
+        continue;
+      }
+      hedge = false;
+      hedge_at = now + (uint64_t)q->hedge_ms * 1000000ull;
+      zfirst[z] = rt_fanout_count(fo);
+      zstate[z] = QZ_RUNNING;
+      for (size_t r = 0; r < zcnt[z] && zstate[z] == QZ_RUNNING; r++) {
+        const ring_instance *in = ring_snapshot_instance(snap, rd[zoff[z] + r]);
+        rt_rpc_client *c = in->healthy && in->rpc_addr[0] ? rt_rpc_pool_get(q->pool, in->rpc_addr)
+                                                         : NULL;
+        if (!c) {
+          zstate[z] = QZ_FAILED;
+          if (!firsterr[0]) {
+            snprintf(firsterr, sizeof firsterr, "ingester %s (zone %s) is %s", in->id,
+                     in->zone, in->healthy ? "unreachable" : "unhealthy");
+            err = RT_EUNAVAIL;
+          }
+          break;
+        }
+        for (size_t s = 0; s < nsets; s++) {
+          size_t idx;
+          if (rt_fanout_start(fo, c, method, bodies[s], blen[s], q->timeout_ms, &idx) != RT_OK) {
+            zstate[z] = QZ_FAILED;
+            break;
+          }
+          cli[idx] = c;
+        }
+      }
+      zncalls[z] = rt_fanout_count(fo) - zfirst[z];
+      if (zstate[z] == QZ_RUNNING) {
+        running++;
+      }
+    }
+    if (complete + running < need) {
+      if (err == RT_OK || err == RT_ENOMEM || err == RT_ETIMEDOUT || err == RT_ECLOSED) {
+        err = RT_EUNAVAIL;
+      }
+      goto out;
+    }
+    if (now >= deadline) {
+      err = RT_ETIMEDOUT;
+      snprintf(firsterr, sizeof firsterr, "ingesters did not answer %s within %dms", method,
+               q->timeout_ms);
+      goto out;
+    }
+    uint64_t wake = unstarted ? RT_MIN(hedge_at, deadline) : deadline;
+    seen = rt_fanout_wait(fo, seen, wake);
+  }
+
+  /* the answers of the complete zones */
+  size_t n = 0;
+  for (size_t z = 0; z < nz; z++) {
+    if (zstate[z] == QZ_COMPLETE) {
+      n += zncalls[z];
+    }
+  }
+  qry_call *calls = rt_calloc(n ? n : 1, sizeof *calls);
+  if (!calls) {
+    err = RT_ENOMEM;
+    goto out;
+  }
+  size_t k = 0;
+  for (size_t z = 0; z < nz; z++) {
+    if (zstate[z] != QZ_COMPLETE) {
+      continue;
+    }
+    for (size_t c = zfirst[z]; c < zfirst[z] + zncalls[z]; c++) {
+      const rt_buf *reply = NULL;
+      rt_fanout_result(fo, c, NULL, &reply, NULL);
+      calls[k].client = cli[c];
+      calls[k].method = method;
+      calls[k].reply = (rt_buf)RT_BUF_INIT;
+      if (reply && reply->len) {
+        rt_buf_append(&calls[k].reply, reply->data, reply->len);
+      }
+      if (calls[k].reply.oom) {
+        k++;
+        qry_calls_free(calls, k);
+        err = RT_ENOMEM;
+        goto out;
+      }
+      k++;
+    }
+  }
+  *out = calls;
+  *ncalls = n;
+  err = RT_OK;
+out:
+  if (direct_msg) {
+    /* qry_fanout's message */
+  } else if (err != RT_OK && err != RT_EUNAVAIL && err != RT_ENOMEM && errbuf && errlen) {
+    snprintf(errbuf, errlen, "%s", firsterr[0] ? firsterr : rt_strerror(err));
+  } else if (err != RT_OK && errbuf && errlen) {
+    snprintf(errbuf, errlen, "data could be incomplete: fewer than %zu zone(s) answered fully%s%s",
+             eff ? eff - (eff / 2 + 1) + 1 : (size_t)1, firsterr[0] ? "; " : "", firsterr);
+  }
+  rt_fanout_release(fo);
+  rt_free(cli, 0);
+  rt_free(order, 0);
+  rt_free(zstate, 0);
+  rt_free(zncalls, 0);
+  rt_free(zfirst, 0);
+  rt_free(zcnt, 0);
+  rt_free(zoff, 0);
+  rt_free(rd, 0);
+  ring_snapshot_release(snap);
+  return err;
+}
+
+/* Runs one call per (request body, ingester) and hands back the answers that count: with a
+ * ring, those of the zones chosen by qry_gather_ring; without, every configured ingester's
+ * (any failure fails the read). On RT_OK *out holds *ncalls answered calls; free with
+ * qry_calls_free(*out, *ncalls). On error nothing is returned and errbuf says why. */
+static rt_err qry_gather(qry_querier *q, const char *method, uint8_t **bodies, const size_t *blen,
+                         size_t nsets, qry_call **out, size_t *ncalls, char *errbuf,
+                         size_t errlen) {
+  *out = NULL;
+  *ncalls = 0;
+  if (q->ring) {
+    return qry_gather_ring(q, method, bodies, blen, nsets, out, ncalls, errbuf, errlen);
+  }
+  size_t n = nsets * q->n;
+  qry_call *calls = NULL;
+  rt_err e = qry_calls_make(q, method, bodies, blen, nsets, &calls);
+  if (e != RT_OK) {
+    return e;
+  }
+  e = qry_fanout(calls, n, errbuf, errlen);
+  if (e != RT_OK) {
+    qry_calls_free(calls, n);
+    return e;
+  }
+  *out = calls;
+  *ncalls = n;
   return RT_OK;
 }
 
@@ -370,11 +679,7 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
       goto done;
     }
   }
-  err = qry_calls_make(q, "ingester.Select", bodies, blen, nsets, &calls);
-  if (err != RT_OK) {
-    goto done;
-  }
-  err = qry_fanout(calls, ncalls, errbuf, errlen);
+  err = qry_gather(q, "ingester.Select", bodies, blen, nsets, &calls, &ncalls, errbuf, errlen);
   if (err != RT_OK) {
     goto done;
   }
@@ -598,11 +903,7 @@ static rt_err qry_labels_common(qry_querier *q, const char *method, const char *
       goto done;
     }
   }
-  err = qry_calls_make(q, method, bodies, blen, nreq, &calls);
-  if (err != RT_OK) {
-    goto done;
-  }
-  err = qry_fanout(calls, ncalls, errbuf, errlen);
+  err = qry_gather(q, method, bodies, blen, nreq, &calls, &ncalls, errbuf, errlen);
   if (err != RT_OK) {
     goto done;
   }
@@ -741,6 +1042,7 @@ rt_err qry_metadata(qry_querier *q, const char *tenant, const char *metric, qry_
   }
   rt_err err = RT_ENOMEM;
   qry_call *calls = NULL;
+  size_t ncalls = 0;
   rt_arena *scratch = rt_arena_create(16 * 1024);
   rt_arena *res = rt_arena_create(16 * 1024);
   qry_meta *all = NULL;
@@ -757,16 +1059,12 @@ rt_err qry_metadata(qry_querier *q, const char *tenant, const char *metric, qry_
   if (!body) {
     goto done;
   }
-  err = qry_calls_make(q, "ingester.Metadata", &body, &blen, 1, &calls);
-  if (err != RT_OK) {
-    goto done;
-  }
-  err = qry_fanout(calls, q->n, errbuf, errlen);
+  err = qry_gather(q, "ingester.Metadata", &body, &blen, 1, &calls, &ncalls, errbuf, errlen);
   if (err != RT_OK) {
     goto done;
   }
   ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
-  for (size_t i = 0; i < q->n; i++) {
+  for (size_t i = 0; i < ncalls; i++) {
     Ringtail__MetadataResponse *r = ringtail__metadata_response__unpack(
         &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
     if (!r) {
@@ -839,7 +1137,7 @@ done:
     memset(out, 0, sizeof *out);
   }
   rt_free(all, cap * sizeof *all);
-  qry_calls_free(calls, q->n);
+  qry_calls_free(calls, ncalls);
   if (res) {
     rt_arena_destroy(res);
   }

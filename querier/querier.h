@@ -15,6 +15,7 @@
 #include "common/rt.h"
 
 typedef struct rt_http_server rt_http_server;
+struct ring;
 
 /* ------------------------------------------------------------------ querier */
 
@@ -24,7 +25,14 @@ typedef struct qry_config {
   int64_t timeout_ms;      /* per ingester call; 0 = 2 minutes */
   const char *default_tenant; /* tenant when a request has no X-Scope-OrgID; NULL =
                                  QRY_DEFAULT_TENANT. Borrowed; must outlive the querier. */
+  struct ring *ring;       /* set: reads fan out to the ring's ingesters, zone by zone (at
+                              least min(RF, zones) - quorum + 1 zones must answer fully), and
+                              `ingesters` is ignored. Borrowed; must outlive the querier. */
+  int64_t hedge_ms;        /* ring reads: start one more zone when the chosen ones have not all
+                              answered after this long; 0 = QRY_DEFAULT_HEDGE_MS */
 } qry_config;
+
+#define QRY_DEFAULT_HEDGE_MS 1000
 
 #define QRY_DEFAULT_TENANT "anonymous"
 

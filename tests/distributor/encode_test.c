@@ -88,3 +88,40 @@ Test(encode, empty) {
   cr_assert_eq(dist_encode_push("", &(dist_request){.wr = &w}, A, &mine, &n), RT_OK);
   cr_assert_eq(n, 0);
 }
+
+/* A decoded series that validation left alone is passed on as received; a changed one is
+ * encoded again. Either way the push decodes to the validated request. */
+Test(encode, unchanged_series_are_copied) {
+  static const char *const ok[] = {"__name__", "up", "job", "a", NULL};
+  static const char *const empty[] = {"__name__", "up", "job", "b", "zone", "", NULL};
+  int64_t ts[] = {rt_now_ms()};
+  double v[] = {2.5};
+  Prometheus__TimeSeries **s = rt_arena_alloc(A, 2 * sizeof *s);
+  s[0] = rw_series(A, ok, ts, v, 1);
+  s[1] = rw_series(A, empty, ts, v, 1);
+  size_t bl;
+  char *b = rw_body(rw_request(A, 2, s), &bl);
+  dist_limits lim;
+  dist_limits_default(&lim);
+  dist_request r;
+  char err[256];
+  cr_assert_eq(dist_decode(b, bl, &lim, A, &r, err, sizeof err), RT_OK, "%s", err);
+  free(b);
+  dist_report rep;
+  dist_validate(&r, &lim, rt_now_ms(), &rep);
+  cr_assert_eq(rep.first, DIST_R_OK, "%s", rep.msg);
+  cr_assert(r.info[0].raw_ok);
+  cr_assert_not(r.info[1].raw_ok);
+  uint8_t *out;
+  size_t n;
+  cr_assert_eq(dist_encode_push("t", &r, A, &out, &n), RT_OK);
+  /* the first series' bytes appear verbatim */
+  cr_assert_not_null(memmem(out, n, r.info[0].raw, r.info[0].raw_len));
+  Ringtail__PushRequest *pr = ringtail__push_request__unpack(NULL, n, out);
+  cr_assert_not_null(pr);
+  cr_assert_eq(pr->n_timeseries, 2);
+  cr_assert_eq(pr->timeseries[0]->n_labels, 2);
+  cr_assert_eq(pr->timeseries[1]->n_labels, 2, "the empty label is gone");
+  cr_assert_str_eq(pr->timeseries[1]->labels[1]->value, "b");
+  ringtail__push_request__free_unpacked(pr, NULL);
+}

@@ -409,3 +409,32 @@ Test(validate, empty_values_dropped_in_step_with_lengths) {
   }
   cr_assert_str_eq(s->labels[2]->name, "dddd");
 }
+
+Test(validate, limits_from_the_configuration) {
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  dist_limits got, def;
+  dist_limits_from_config(&cfg, &got);
+  dist_limits_default(&def);
+  /* the built-in defaults are the configuration's defaults */
+  cr_assert_eq(got.max_decompressed_size, def.max_decompressed_size);
+  cr_assert_eq(got.reject_old_samples, def.reject_old_samples);
+  cr_assert_eq(got.reject_old_samples_max_age_ms, def.reject_old_samples_max_age_ms);
+  cr_assert_eq(got.creation_grace_period_ms, def.creation_grace_period_ms);
+  cr_assert_eq(got.max_label_names_per_series, def.max_label_names_per_series);
+  cr_assert_eq(got.max_label_name_length, def.max_label_name_length);
+  cr_assert_eq(got.max_label_value_length, def.max_label_value_length);
+  cr_assert_eq(got.max_metadata_length, def.max_metadata_length);
+  cfg.max_label_names_per_series = 7;
+  cfg.reject_old_samples = false;
+  cfg.ooo_window_ms = 1234;
+  dist_limits_from_config(&cfg, &got);
+  cr_assert_eq(got.max_label_names_per_series, 7);
+  cr_assert_not(got.reject_old_samples);
+  cr_assert_eq(got.ooo_window_ms, 1234);
+  dist_config dc;
+  dist_config_from_rt(&cfg, &dc);
+  cr_assert_eq(dc.max_recv_msg_size, 10u << 20);
+  cr_assert_eq(dc.timeout_ms, 2000);
+  rt_config_free(&cfg);
+}

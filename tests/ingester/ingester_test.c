@@ -652,3 +652,46 @@ Test(ingester, extreme_timestamps) {
   free(buf);
   ing_destroy(ing);
 }
+
+Test(ingester, range_select_over_many_series) {
+  ing_config cfg = tu_cfg(dir);
+  cfg.chunk_max_samples = 10;
+  ing_ingester *ing = open_ing(cfg);
+  push_many(ing, "t", 40, 95, 19, 1000);
+  /* every range, cut anywhere: each series returns exactly the chunks that overlap it */
+  int64_t bounds[][2] = {{0, 0}, {1000, 1000}, {1000 + 15000 * 9, 1000 + 15000 * 10},
+                         {1000 + 15000 * 33, 1000 + 15000 * 71}, {1000 + 15000 * 94, INT64_MAX},
+                         {INT64_MIN, 1000 + 15000 * 5}, {5000, 6000}};
+  for (size_t b = 0; b < RT_ARRAY_LEN(bounds); b++) {
+    Ringtail__SelectResponse sr;
+    int64_t lo = bounds[b][0], hi = bounds[b][1];
+    cr_assert_eq(tu_select(ing, "t", "job=node", lo, hi, &sr, A), RT_OK);
+    bool all = lo == 0 && hi == 0;
+    /* a series is returned when its samples' time span overlaps the range */
+    size_t want_series = all || (lo <= 1000 + 15000 * 94 && hi >= 1000) ? 40 : 0;
+    cr_assert_eq(sr.n_series, want_series, "range %zu", b);
+    for (size_t i = 0; i < sr.n_series; i++) {
+      int64_t ts[200];
+      double vs[200];
+      size_t n = tu_samples(sr.series[i], ts, vs, 200);
+      size_t in = 0;
+      for (size_t j = 0; j < n; j++) {
+        if (all || (ts[j] >= lo && ts[j] <= hi)) {
+          in++;
+        }
+      }
+      size_t want = 0;
+      for (int j = 0; j < 95; j++) {
+        int64_t t = 1000 + (int64_t)j * 15000;
+        want += all || (t >= lo && t <= hi);
+      }
+      cr_assert_eq(in, want, "range %zu series %zu: %zu in range, want %zu", b, i, in, want);
+      /* no chunk entirely outside the range */
+      for (size_t c = 0; c < sr.series[i]->n_chunks; c++) {
+        cr_assert(all || (sr.series[i]->chunks[c]->maxt >= lo && sr.series[i]->chunks[c]->mint <= hi));
+      }
+    }
+    rt_arena_reset(A);
+  }
+  ing_destroy(ing);
+}

@@ -54,6 +54,25 @@ Test(api, instant_vector) {
   tc_free(&r);
 }
 
+Test(api, limit_truncates_with_a_warning) {
+  tc_resp r;
+  cr_assert(tc_get(port, "/api/v1/query?query=up&time=1700000300&limit=1", &r));
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  cr_expect(strstr(r.body, "\"job\":\"a\"") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "\"job\":\"b\"") == NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "\"warnings\":[\"results truncated due to limit\"]") != NULL, "%s", r.body);
+  tc_free(&r);
+}
+
+Test(api, stats) {
+  tc_resp r;
+  cr_assert(tc_get(port, "/api/v1/query?query=sum(up)&time=1700000300&stats=all", &r));
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  cr_expect(strstr(r.body, "\"stats\":{\"timings\":{\"evalTotalTime\":") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "\"totalQueryableSamples\":") != NULL, "%s", r.body);
+  tc_free(&r);
+}
+
 Test(api, scalar_and_string) {
   tc_resp r;
   cr_assert(tc_get(port, "/prometheus/api/v1/query?query=1%2F0&time=1.5", &r));

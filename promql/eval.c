@@ -895,7 +895,7 @@ static double binop(pql_op op, double l, double r, bool *keep) {
   }
 }
 
-static bool hist_same(const pql_hist *a, const pql_hist *b) {
+bool pql_hist_same(const pql_hist *a, const pql_hist *b) {
   if (a->schema != b->schema || a->count != b->count || a->zc != b->zc || a->zt != b->zt || a->np != b->np ||
       a->nn != b->nn || a->ncv != b->ncv || !(a->sum == b->sum || (isnan(a->sum) && isnan(b->sum)))) {
     return false;
@@ -931,7 +931,7 @@ static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, d
   *keep = true;
   *v = 0;
   if (hl && hr && (op == PQL_OP_EQLC || op == PQL_OP_NEQ)) {
-    bool eq = hist_same(hl, hr);
+    bool eq = pql_hist_same(hl, hr);
     *keep = op == PQL_OP_EQLC ? eq : !eq;
     *h = hl;
     return true;
@@ -1262,6 +1262,7 @@ typedef struct group {
   const pql_hist *hs;
   size_t nh, nf;
   bool hbad, hreset, hnotreset;
+  double hks, hkc; /* Kahan sum of the histograms' sums */
 } group;
 
 /* Adds histogram h to the group's histogram sum. */
@@ -1276,6 +1277,7 @@ static void group_add_hist(qctx *q, const pql_expr *e, group *g, const smp *s) {
   if (g->hbad) {
     return;
   }
+  pql_kahan_inc(h->sum, &g->hks, &g->hkc);
   if (!g->hs) {
     g->hs = h;
     return;
@@ -1518,8 +1520,9 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     ratio = param;
     if (ratio < -1 || ratio > 1) {
       char fb[64];
-      pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s", pql_format_float(param, fb, sizeof fb));
       ratio = ratio < -1 ? -1 : 1;
+      pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s, capping to %s",
+                   pql_format_float(param, fb, sizeof fb), ratio < 0 ? "-1" : "1");
     }
     if (ratio == 0) {
       return r;
@@ -1757,7 +1760,9 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       if (g->hreset && g->hnotreset) {
         pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
       }
-      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, g->hs, (double)g->nh) : g->hs;
+      pql_hist *hsum = pql_hist_copy(q, g->hs);
+      hsum->sum = g->hks + g->hkc;
+      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, hsum, (double)g->nh) : hsum;
       pql_vec_push(q, &r.v, g->m, 0, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
       r.v.s[r.v.n - 1].h = hv;
       continue;

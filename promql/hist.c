@@ -327,9 +327,6 @@ bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
   if ((cur->schema == PQL_SCHEMA_CUSTOM) != (prev->schema == PQL_SCHEMA_CUSTOM)) {
     return true;
   }
-  if (cur->schema == PQL_SCHEMA_CUSTOM && !same_cv(cur, prev)) {
-    return true;
-  }
   if (cur->zt < prev->zt) {
     return true;
   }

@@ -456,7 +456,7 @@ static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t
   }
   for (size_t i = 0; i < res.nseries && rc == RT_OK; i++) {
     const qry_series *s = &res.series[i];
-    rc = pql_sink_add_points(sink, s->labels, s->nlabels, (const pql_point *)s->samples, s->nsamples);
+    rc = pql_sink_add_tv(sink, s->labels, s->nlabels, (const pql_tv *)s->samples, s->nsamples);
   }
   qry_result_free(&res);
   return rc;
@@ -480,7 +480,7 @@ static void qry_storage_done(void *ctx, pql_storage *st) {
   rt_free(st->ctx, sizeof(qry_store));
 }
 
-_Static_assert(sizeof(qry_sample) == sizeof(pql_point), "qry_sample and pql_point share a layout");
+_Static_assert(sizeof(qry_sample) == sizeof(pql_tv), "qry_sample and pql_tv share a layout");
 
 rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out) {
   pql_api_backend be = {

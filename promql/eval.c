@@ -237,7 +237,12 @@ void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool 
     v->s = ns;
     v->cap = nc;
   }
-  v->s[v->n++] = (smp){m, val, t, drop};
+  v->s[v->n++] = (smp){m, val, t, drop, NULL};
+}
+
+void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop) {
+  pql_vec_push(q, v, m, 0, t, drop);
+  v->s[v->n - 1].h = h;
 }
 
 void pql_kahan_inc(double inc, double *sum, double *c) {
@@ -317,7 +322,7 @@ struct pql_sink {
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
 static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
-                       const double *vals, const pql_point *pts, size_t count) {
+                       const double *vals, const pql_point *pts, const pql_tv *tvs, size_t count) {
   qctx *q = sink->q;
   slot *sl = sink->sl;
   if (count == 0) {
@@ -357,16 +362,25 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
   f->p = p;
   size_t k = 0;
   for (size_t i = 0; i < count; i++) {
-    int64_t t = pts ? pts[i].t : ts[i];
-    double v = pts ? pts[i].v : vals[i];
+    int64_t t = pts ? pts[i].t : tvs ? tvs[i].t : ts[i];
+    double v = pts ? pts[i].v : tvs ? tvs[i].v : vals[i];
+    const pql_hist *h = NULL;
+    if (pts && pts[i].h) {
+      h = pql_hist_dup_arena(q->qa, pts[i].h);
+      if (!h) {
+        return RT_ENOMEM;
+      }
+    }
     if (k > 0 && t <= p[k - 1].t) {
       if (t == p[k - 1].t) {
         p[k - 1].v = v;
+        p[k - 1].h = h;
       }
       continue; /* out of order input: keep the first ordering */
     }
     p[k].t = t;
     p[k].v = v;
+    p[k].h = h;
     if (PQL_STALE(v)) {
       f->has_stale = true;
     }
@@ -379,12 +393,16 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
 
 rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
                            size_t count) {
-  return sink_add(sink, labels, nlabels, NULL, NULL, pts, count);
+  return sink_add(sink, labels, nlabels, NULL, NULL, pts, NULL, count);
+}
+
+rt_err pql_sink_add_tv(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_tv *tvs, size_t count) {
+  return sink_add(sink, labels, nlabels, NULL, NULL, NULL, tvs, count);
 }
 
 rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts, const double *vals,
                     size_t count) {
-  return sink_add(sink, labels, nlabels, ts, vals, NULL, count);
+  return sink_add(sink, labels, nlabels, ts, vals, NULL, NULL, count);
 }
 
 static int64_t off_of(qctx *q, const pql_expr *e) {
@@ -614,6 +632,7 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
       v = a->v + (b->v - a->v) * (double)(tt - a->t) / (double)(b->t - a->t);
     }
     pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
+    r.v.s[r.v.n - 1].h = f->p[k].h;
   }
   q->cur_samples += (int64_t)r.v.n;
   return r;
@@ -1795,7 +1814,10 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
           s->nlabels++;
         }
         s->points = rt_arena_alloc(ri->ra, sizeof *s->points);
-        s->points[0] = (pql_point){start, v.v.s[i].v};
+        s->points[0] = (pql_point){start, v.v.s[i].v, NULL};
+        if (v.v.s[i].h) {
+          s->points[0].h = pql_hist_dup_arena(ri->ra, v.v.s[i].h);
+        }
         s->npoints = 1;
       }
     } else if (v.type == PQL_MATRIX) {
@@ -1810,6 +1832,11 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         s->points = rt_arena_alloc(ri->ra, (v.mx[i].n + 1) * sizeof *s->points);
         memcpy(s->points, v.mx[i].p, v.mx[i].n * sizeof *s->points);
         s->npoints = v.mx[i].n;
+        for (size_t k = 0; k < s->npoints; k++) {
+          if (s->points[k].h) {
+            s->points[k].h = pql_hist_dup_arena(ri->ra, s->points[k].h);
+          }
+        }
       }
       pql_check_dups(q, &tmp);
       PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
@@ -1914,7 +1941,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
         o->p = np;
         o->cap = nc;
       }
-      o->p[o->n++] = (pql_point){ts, s->v};
+      o->p[o->n++] = (pql_point){ts, s->v, s->h ? pql_hist_dup_arena(q->qa, s->h) : NULL};
     }
     rt_arena_reset(q->sa);
   }
@@ -1926,6 +1953,11 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     s->points = rt_arena_alloc(ri->ra, (os[i].n + 1) * sizeof *s->points);
     memcpy(s->points, os[i].p, os[i].n * sizeof *s->points);
     s->npoints = os[i].n;
+    for (size_t k = 0; k < s->npoints; k++) {
+      if (s->points[k].h) {
+        s->points[k].h = pql_hist_dup_arena(ri->ra, s->points[k].h);
+      }
+    }
   }
   PQL_QSORT(res->series, res->nseries, sizeof *res->series, series_cmp);
 done:

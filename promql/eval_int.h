@@ -19,6 +19,7 @@ typedef struct smp {
   double v;
   int64_t t;      /* sample time for selector output; evaluation time otherwise */
   bool drop;      /* __name__ is removed at the end of the query */
+  const pql_hist *h; /* native histogram sample (v unused) */
 } smp;
 
 typedef struct vec {
@@ -129,6 +130,21 @@ double pql_quantile(double qv, double *vals, size_t n);
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
 void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out);
 int64_t pql_off_of(qctx *q, const pql_expr *e);
+
+void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop);
+
+/* native histograms (hist.c); results live in the step arena */
+pql_hist *pql_hist_dup_heap(const pql_hist *h);
+pql_hist *pql_hist_dup_arena(rt_arena *a, const pql_hist *h);
+pql_hist *pql_hist_copy(qctx *q, const pql_hist *h);
+pql_hist *pql_hist_add(qctx *q, const pql_hist *a, const pql_hist *b, double sign, int *why, bool *cvfix);
+pql_hist *pql_hist_scale(qctx *q, const pql_hist *h, double f);
+bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev);
+double pql_hist_lower(const pql_hist *h, int32_t idx, bool neg);
+double pql_hist_upper(const pql_hist *h, int32_t idx, bool neg);
+double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);
+double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo);
+double pql_hist_stdvar(qctx *q, const pql_hist *h);
 
 #define PQL_STALE(v) rt_is_stale_nan(v)
 /* qsort that tolerates empty (NULL) arrays. */

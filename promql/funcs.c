@@ -1012,6 +1012,31 @@ static void quantile_warn(qctx *q, const pql_expr *pos, double qv) {
   }
 }
 
+/* v holds classic results [0, nclassic) and native ones after: a series with both is dropped
+ * with a warning. */
+static void drop_mixed(qctx *q, const pql_expr *pos, vec *v, size_t nclassic) {
+  bool *gone = pql_ev_alloc(q, (v->n + 1) * sizeof *gone);
+  memset(gone, 0, (v->n + 1) * sizeof *gone);
+  for (size_t i = nclassic; i < v->n; i++) {
+    uint64_t hn = pql_ls_drop_name(q, v->s[i].m)->hash;
+    for (size_t k = 0; k < nclassic; k++) {
+      if (pql_ls_drop_name(q, v->s[k].m)->hash == hn) {
+        const char *nm = pql_ls_get(v->s[i].m, "__name__");
+        pql_ev_annot(q, true, pos, "vector contains a mix of classic and native histograms for metric name \"%s\"",
+                     nm ? nm : "");
+        gone[i] = gone[k] = true;
+      }
+    }
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < v->n; i++) {
+    if (!gone[i]) {
+      v->s[k++] = v->s[i];
+    }
+  }
+  v->n = k;
+}
+
 static val fn_histogram_quantile(qctx *q, const pql_expr *e, double qv, vec *in, int64_t t) {
   val r = {.type = PQL_VECTOR};
   quantile_warn(q, e->args[0], qv);
@@ -1301,11 +1326,53 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     double a2 = na > 2 ? args[2].num : 0;
     for (size_t i = 0; i < args[0].v.n; i++) {
       smp *s = &args[0].v.s[i];
+      if (s->h) {
+        continue;
+      }
       pql_vec_push(q, &r.v, s->m, simple_fn(id, s->v, a1, a2), t, true);
     }
     return r;
   }
-  case F_HISTOGRAM_QUANTILE: return fn_histogram_quantile(q, e, args[0].num, &args[1].v, t);
+  case F_HISTOGRAM_QUANTILE: {
+    vec fl = {0};
+    bool anyh = false;
+    for (size_t i = 0; i < args[1].v.n; i++) {
+      if (!args[1].v.s[i].h) {
+        fl.n++;
+      } else {
+        anyh = true;
+      }
+    }
+    if (!anyh) {
+      return fn_histogram_quantile(q, e, args[0].num, &args[1].v, t);
+    }
+    fl.s = pql_ev_alloc(q, (fl.n + 1) * sizeof *fl.s);
+    fl.n = fl.cap = 0;
+    for (size_t i = 0; i < args[1].v.n; i++) {
+      if (!args[1].v.s[i].h) {
+        fl.s[fl.n++] = args[1].v.s[i];
+      }
+    }
+    fl.cap = fl.n;
+    r = fn_histogram_quantile(q, e, args[0].num, &fl, t);
+    size_t nclassic = r.v.n;
+    for (size_t i = 0; i < args[1].v.n; i++) {
+      smp *s = &args[1].v.s[i];
+      if (s->h) {
+        int ni;
+        double v = pql_hist_quantile(q, args[0].num, s->h, &ni);
+        if (ni) {
+          const char *nm = pql_ls_get(s->m, "__name__");
+          pql_ev_annot(q, false, e->args[1],
+                       "input to histogram_quantile has NaN observations, result is %s for metric name \"%s\"",
+                       ni == 1 ? "NaN" : "skewed higher", nm ? nm : "");
+        }
+        pql_vec_push(q, &r.v, s->m, v, t, true);
+      }
+    }
+    drop_mixed(q, e->args[1], &r.v, nclassic);
+    return r;
+  }
   case F_HISTOGRAM_QUANTILES: {
     const char *lbl = args[1].str;
     for (size_t k = 2; k < na; k++) {
@@ -1337,11 +1404,47 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     return r;
   }
   case F_HISTOGRAM_FRACTION: {
+    vec nat = {0};
+    for (size_t i = 0; i < args[2].v.n; i++) {
+      smp *s = &args[2].v.s[i];
+      if (s->h) {
+        bool ni;
+        double v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        if (ni) {
+          const char *nm = pql_ls_get(s->m, "__name__");
+          pql_ev_annot(q, false, e->args[2],
+                       "input to histogram_fraction has NaN observations, which are excluded from all fractions "
+                       "for metric name \"%s\"",
+                       nm ? nm : "");
+        }
+        pql_vec_push(q, &nat, s->m, v, t, true);
+      }
+    }
+    for (size_t i = 0; i < args[2].v.n; i++) {
+      smp *s = &args[2].v.s[i];
+      if (s->h) {
+        s->m = NULL;
+      }
+    }
+    {
+      size_t k = 0;
+      for (size_t i = 0; i < args[2].v.n; i++) {
+        if (args[2].v.s[i].m) {
+          args[2].v.s[k++] = args[2].v.s[i];
+        }
+      }
+      args[2].v.n = k;
+    }
     size_t ng;
     hgroup *gs = collect_buckets(q, e->args[2], &args[2].v, &ng);
     for (size_t g = 0; g < ng; g++) {
       pql_vec_push(q, &r.v, gs[g].m, bucket_fraction(args[0].num, args[1].num, gs[g].b, gs[g].n), t, true);
     }
+    size_t nclassic = r.v.n;
+    for (size_t i = 0; i < nat.n; i++) {
+      pql_vec_push(q, &r.v, nat.s[i].m, nat.s[i].v, t, true);
+    }
+    drop_mixed(q, e->args[2], &r.v, nclassic);
     return r;
   }
   case F_HISTOGRAM_AVG:
@@ -1349,7 +1452,22 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
   case F_HISTOGRAM_SUM:
   case F_HISTOGRAM_STDDEV:
   case F_HISTOGRAM_STDVAR:
-    return r; /* float samples are ignored by the native-histogram functions */
+    /* float samples are ignored by the native-histogram functions */
+    for (size_t i = 0; i < args[0].v.n; i++) {
+      smp *s = &args[0].v.s[i];
+      if (!s->h) {
+        continue;
+      }
+      double v = id == F_HISTOGRAM_COUNT ? s->h->count
+                 : id == F_HISTOGRAM_SUM ? s->h->sum
+                 : id == F_HISTOGRAM_AVG ? s->h->sum / s->h->count
+                                         : pql_hist_stdvar(q, s->h);
+      if (id == F_HISTOGRAM_STDDEV) {
+        v = sqrt(v);
+      }
+      pql_vec_push(q, &r.v, s->m, v, t, true);
+    }
+    return r;
   case F_INFO: return fn_info(q, e, &args[0], t);
   default: break;
   }

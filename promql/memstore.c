@@ -10,6 +10,7 @@ typedef struct mseries {
   uint64_t hash;
   int64_t *ts;
   double *vs;
+  pql_hist **hs; /* NULL until the series gets a histogram sample */
   size_t len, cap;
 } mseries;
 
@@ -72,6 +73,12 @@ void pql_memstore_destroy(pql_memstore *m) {
     rt_free(s->labels, 0);
     rt_free(s->ts, 0);
     rt_free(s->vs, 0);
+    if (s->hs) {
+      for (size_t k = 0; k < s->len; k++) {
+        rt_free(s->hs[k], 0);
+      }
+      rt_free(s->hs, 0);
+    }
   }
   rt_free(m->s, 0);
   rt_free(m->hk, 0);
@@ -83,7 +90,18 @@ static int lcmp(const void *a, const void *b) {
   return strcmp(((const rt_label *)a)->name, ((const rt_label *)b)->name);
 }
 
+static rt_err mem_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v, const pql_hist *h);
+
 rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v) {
+  return mem_add(m, labels, n, t, v, NULL);
+}
+
+rt_err pql_memstore_add_hist(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, const pql_hist *h) {
+  return mem_add(m, labels, n, t, 0, h);
+}
+
+static rt_err mem_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v, const pql_hist *hv) {
+  const pql_hist *h = hv;
   rt_label tmp[128];
   if (n > 128) {
     return RT_EINVAL;
@@ -96,13 +114,13 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
   }
   n = k;
   qsort(tmp, n, sizeof *tmp, lcmp);
-  uint64_t h = pql_ls_hash(tmp, n);
+  uint64_t lh = pql_ls_hash(tmp, n);
   mseries *s = NULL;
   if (m->hcap) {
     size_t mask = m->hcap - 1;
-    for (size_t i = (size_t)(h * 0x9E3779B97F4A7C15ULL) & mask; m->hv[i]; i = (i + 1) & mask) {
+    for (size_t i = (size_t)(lh * 0x9E3779B97F4A7C15ULL) & mask; m->hv[i]; i = (i + 1) & mask) {
       mseries *c = &m->s[m->hv[i] - 1];
-      if (m->hk[i] == h && rt_labels_cmp(c->labels, c->n, tmp, n) == 0) {
+      if (m->hk[i] == lh && rt_labels_cmp(c->labels, c->n, tmp, n) == 0) {
         s = c;
         break;
       }
@@ -132,9 +150,9 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
       s->labels[i].value = rt_strdup(tmp[i].value);
     }
     s->n = n;
-    s->hash = h;
+    s->hash = lh;
     m->n++;
-    idx_put(m, h, (uint32_t)m->n);
+    idx_put(m, lh, (uint32_t)m->n);
   }
   /* find the insert position (appends are the common case) */
   size_t pos = s->len;
@@ -151,7 +169,24 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
     pos = lo;
     if (pos < s->len && s->ts[pos] == t) {
       s->vs[pos] = v;
+      if (s->hs) {
+        rt_free(s->hs[pos], 0);
+        s->hs[pos] = NULL;
+      }
+      if (h) {
+        if (!s->hs && !(s->hs = rt_calloc(s->cap, sizeof *s->hs))) {
+          return RT_ENOMEM;
+        }
+        if (!(s->hs[pos] = pql_hist_dup_heap(h))) {
+          return RT_ENOMEM;
+        }
+      }
       return RT_OK;
+    }
+  }
+  if (h && !s->hs && s->cap) {
+    if (!(s->hs = rt_calloc(s->cap, sizeof *s->hs))) {
+      return RT_ENOMEM;
     }
   }
   if (s->len == s->cap) {
@@ -166,12 +201,27 @@ rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64
       return RT_ENOMEM;
     }
     s->vs = nv;
+    if (s->hs || h) {
+      pql_hist **nh = rt_realloc(s->hs, s->hs ? s->cap * sizeof *nh : 0, nc * sizeof *nh);
+      if (!nh) {
+        return RT_ENOMEM;
+      }
+      memset(nh + (s->hs ? s->cap : 0), 0, (nc - (s->hs ? s->cap : 0)) * sizeof *nh);
+      s->hs = nh;
+    }
     s->cap = nc;
   }
   memmove(s->ts + pos + 1, s->ts + pos, (s->len - pos) * sizeof *s->ts);
   memmove(s->vs + pos + 1, s->vs + pos, (s->len - pos) * sizeof *s->vs);
   s->ts[pos] = t;
   s->vs[pos] = v;
+  if (s->hs) {
+    memmove(s->hs + pos + 1, s->hs + pos, (s->len - pos) * sizeof *s->hs);
+    s->hs[pos] = NULL;
+    if (h && !(s->hs[pos] = pql_hist_dup_heap(h))) {
+      return RT_ENOMEM;
+    }
+  }
   s->len++;
   return RT_OK;
 }
@@ -209,7 +259,20 @@ static rt_err mem_select(void *ctx, const rt_matcher *ms, size_t nm, int64_t min
     }
     hi = lo;
     lo = a;
-    if (hi > lo) {
+    if (hi > lo && s->hs) {
+      pql_point *pts = rt_alloc((hi - lo) * sizeof *pts);
+      if (!pts) {
+        return RT_ENOMEM;
+      }
+      for (size_t k = lo; k < hi; k++) {
+        pts[k - lo] = (pql_point){s->ts[k], s->vs[k], s->hs[k]};
+      }
+      rt_err err = pql_sink_add_points(sink, s->labels, s->n, pts, hi - lo);
+      rt_free(pts, 0);
+      if (err != RT_OK) {
+        return err;
+      }
+    } else if (hi > lo) {
       rt_err err = pql_sink_add(sink, s->labels, s->n, s->ts + lo, s->vs + lo, hi - lo);
       if (err != RT_OK) {
         return err;

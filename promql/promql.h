@@ -47,6 +47,22 @@ rt_err pql_parse_duration(const char *s, size_t n, int64_t *ms);
 
 typedef struct pql_sink pql_sink;
 
+/* A native histogram sample (float counts). Buckets are kept expanded: index i of a standard
+ * schema s covers (2^(2^-s*(i-1)), 2^(2^-s*i)]; with custom buckets (schema -53) index i covers
+ * (cv[i-1], cv[i]] and index ncv is the +Inf bucket. Indexes ascend; counts are absolute. */
+enum { PQL_HINT_UNKNOWN = 0, PQL_HINT_RESET, PQL_HINT_NOT_RESET, PQL_HINT_GAUGE };
+#define PQL_SCHEMA_CUSTOM (-53)
+typedef struct pql_hist {
+  int32_t schema;
+  uint8_t hint;             /* PQL_HINT_* */
+  double zt, zc;            /* zero threshold and zero bucket count */
+  double count, sum;
+  uint32_t np, nn, ncv;
+  int32_t *pi, *ni;         /* bucket indexes */
+  double *pb, *nb;          /* bucket counts */
+  double *cv;               /* custom bucket upper bounds */
+} pql_hist;
+
 /* Adds one series with `count` samples (timestamps ascending, ms) to the sink. The labels must
  * be sorted by name and include __name__ when the series has one. Copies everything; borrows
  * all arguments. May be called any number of times from one select(). */
@@ -57,6 +73,13 @@ rt_err pql_sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, cons
 typedef struct pql_point pql_point;
 rt_err pql_sink_add_points(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_point *pts,
                            size_t count);
+
+/* Same with float samples laid out as (t, v) pairs. */
+typedef struct pql_tv {
+  int64_t t;
+  double v;
+} pql_tv;
+rt_err pql_sink_add_tv(pql_sink *sink, const rt_label *labels, size_t nlabels, const pql_tv *tvs, size_t count);
 
 typedef struct pql_storage {
   void *ctx;
@@ -79,6 +102,7 @@ typedef struct pql_opts {
 struct pql_point {
   int64_t t;
   double v;
+  const pql_hist *h;  /* a native histogram sample when set (v is then unused) */
 };
 
 typedef struct pql_series {
@@ -130,6 +154,8 @@ void pql_memstore_destroy(pql_memstore *m);
 /* Appends one sample to the series with these labels (sorted or not; copied). A sample at a
  * timestamp already present replaces it; samples may come in any order. */
 rt_err pql_memstore_add(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, double v);
+/* The same with a native histogram sample (deep-copied; borrows h). */
+rt_err pql_memstore_add_hist(pql_memstore *m, const rt_label *labels, size_t n, int64_t t, const pql_hist *h);
 /* A storage view of m; valid while m lives. */
 pql_storage pql_memstore_storage(pql_memstore *m);
 

@@ -77,14 +77,15 @@ summary() {
 # ---- build ----
 if [ "$skip_build" = 0 ]; then
   say "configure $build_dir ($build_type, sanitize=$sanitize)"
-  if ! cmake -S "$ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_extra[@]}" >"$build_dir.configure.log" 2>&1; then
-    cat "$build_dir.configure.log"
+  mkdir -p "$build_dir"
+  if ! cmake -S "$ROOT" -B "$build_dir" -DCMAKE_BUILD_TYPE="$build_type" "${cmake_extra[@]}" >"$build_dir/configure.log" 2>&1; then
+    cat "$build_dir/configure.log"
     fail "build: cmake configure"
     summary
   fi
   say "build (-j$jobs)"
-  if ! cmake --build "$build_dir" -j"$jobs" >"$build_dir.build.log" 2>&1; then
-    grep -E -B2 -A6 'error|Error' "$build_dir.build.log" | head -80
+  if ! cmake --build "$build_dir" -j"$jobs" >"$build_dir/build.log" 2>&1; then
+    grep -E -B2 -A6 'error|Error' "$build_dir/build.log" | head -80
     fail "build"
     summary
   fi

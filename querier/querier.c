@@ -20,6 +20,10 @@
 #include "rpc.pb-c.h"
 
 #define QRY_MAX_PARALLEL 32
+/* An ingester that failed a read, or had not answered when the read was done without it, ranks
+ * its zone behind the others for this long. */
+#define QRY_TROUBLE_MS 10000
+#define QRY_TROUBLE_SLOTS 64
 #define QRY_DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
 
 struct qry_querier {
@@ -31,6 +35,11 @@ struct qry_querier {
   rt_rpc_pool *pool;      /* clients of the ring's ingesters, by endpoint */
   int64_t hedge_ms;
   atomic_uint rr;         /* rotates the zone preference between equally good zones */
+  pthread_mutex_t trouble_mu; /* endpoints that failed or were passed over lately */
+  struct {
+    char ep[128];
+    uint64_t at_ns;
+  } trouble[QRY_TROUBLE_SLOTS];
 };
 
 rt_err qry_create(const qry_config *cfg, qry_querier **out) {
@@ -42,6 +51,7 @@ rt_err qry_create(const qry_config *cfg, qry_querier **out) {
   int64_t to = cfg && cfg->timeout_ms > 0 ? cfg->timeout_ms : QRY_DEFAULT_TIMEOUT_MS;
   q->timeout_ms = to > 0x7fffffff ? 0x7fffffff : (int)to;
   q->default_tenant = cfg && cfg->default_tenant ? cfg->default_tenant : QRY_DEFAULT_TENANT;
+  pthread_mutex_init(&q->trouble_mu, NULL);
   if (cfg && cfg->ring) {
     q->ring = cfg->ring;
     q->hedge_ms = cfg->hedge_ms > 0 ? cfg->hedge_ms : QRY_DEFAULT_HEDGE_MS;
@@ -105,6 +115,7 @@ void qry_destroy(qry_querier *q) {
     return;
   }
   rt_rpc_pool_destroy(q->pool);
+  pthread_mutex_destroy(&q->trouble_mu);
   for (size_t i = 0; i < q->n; i++) {
     rt_rpc_client_destroy(q->clients[i]);
   }
@@ -231,6 +242,37 @@ static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodie
 
 enum { QZ_UNSTARTED = 0, QZ_RUNNING, QZ_COMPLETE, QZ_FAILED, QZ_UNUSABLE };
 
+/* Remembers that `ep` failed or was too slow (replacing the oldest entry). */
+static void qry_trouble_note(qry_querier *q, const char *ep) {
+  uint64_t now = rt_mono_ns();
+  pthread_mutex_lock(&q->trouble_mu);
+  size_t slot = 0;
+  for (size_t i = 0; i < QRY_TROUBLE_SLOTS; i++) {
+    if (strcmp(q->trouble[i].ep, ep) == 0) {
+      slot = i;
+      break;
+    }
+    if (q->trouble[i].at_ns < q->trouble[slot].at_ns) {
+      slot = i;
+    }
+  }
+  snprintf(q->trouble[slot].ep, sizeof q->trouble[slot].ep, "%s", ep);
+  q->trouble[slot].at_ns = now;
+  pthread_mutex_unlock(&q->trouble_mu);
+}
+
+static bool qry_trouble_recent(qry_querier *q, const char *ep) {
+  uint64_t now = rt_mono_ns();
+  bool hit = false;
+  pthread_mutex_lock(&q->trouble_mu);
+  for (size_t i = 0; i < QRY_TROUBLE_SLOTS && !hit; i++) {
+    hit = q->trouble[i].at_ns && strcmp(q->trouble[i].ep, ep) == 0 &&
+          now - q->trouble[i].at_ns < (uint64_t)QRY_TROUBLE_MS * 1000000ull;
+  }
+  pthread_mutex_unlock(&q->trouble_mu);
+  return hit;
+}
+
 /* How a zone ranks for reads: all readers healthy first, then zones with unhealthy readers,
  * zones without readers last. */
 static int qry_zone_rank(size_t readers, size_t healthy) {
@@ -289,6 +331,12 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
     }
     used += zcnt[z];
     zrank[z] = qry_zone_rank(zcnt[z], healthy);
+    for (size_t r = 0; r < zcnt[z] && zrank[z] == 0; r++) {
+      const ring_instance *in = ring_snapshot_instance(snap, rd[zoff[z] + r]);
+      if (qry_trouble_recent(q, in->rpc_addr)) {
+        zrank[z] = 1;
+      }
+    }
     zstate[z] = zcnt[z] ? QZ_UNSTARTED : QZ_UNUSABLE;
     order[z] = (z + rot) % nz;
   }
@@ -360,6 +408,7 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
             done++;
             if (e != RT_OK) {
               bad = true;
+              qry_trouble_note(q, rt_rpc_client_endpoint(cli[c]));
               if (!firsterr[0]) {
                 snprintf(firsterr, sizeof firsterr, "ingester %s: %s: %s",
                          rt_rpc_client_endpoint(cli[c]), method, em);
@@ -432,6 +481,16 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
     seen = rt_fanout_wait(fo, seen, wake);
   }
 
+  /* calls still running were passed over: rank their ingesters' zones last for a while */
+  for (size_t z = 0; z < nz; z++) {
+    if (zstate[z] == QZ_RUNNING) {
+      for (size_t c = zfirst[z]; c < zfirst[z] + zncalls[z]; c++) {
+        if (!rt_fanout_result(fo, c, NULL, NULL, NULL)) {
+          qry_trouble_note(q, rt_rpc_client_endpoint(cli[c]));
+        }
+      }
+    }
+  }
   /* the answers of the complete zones */
   size_t n = 0;
   for (size_t z = 0; z < nz; z++) {

@@ -550,18 +550,33 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     }
     bool counter = id != F_DELTA;
     const pql_hist *first = p[0].h, *last = p[n - 1].h;
-    const pql_hist *h = hsub(q, last, first, -1, pos, s, &bad);
+    const pql_hist *h = NULL;
     if (counter) {
       if (first->hint == PQL_HINT_GAUGE || last->hint == PQL_HINT_GAUGE) {
         pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
       }
+      /* sum over the segments between counter resets of (segment end - segment start); only the
+       * first segment starts above zero */
+      const pql_hist *start = first;
       for (size_t i = 1; i < n && !bad; i++) {
-        if (pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
-          h = hsub(q, h, p[i - 1].h, 1, pos, s, &bad);
+        if (!pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
+          continue;
         }
+        if (!(start && i == 1)) {
+          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad) : p[i - 1].h;
+          h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+        }
+        start = NULL;
       }
-    } else if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
-      pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      if (!bad) {
+        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad) : last;
+        h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+      }
+    } else {
+      h = hsub(q, last, first, -1, pos, s, &bad);
+      if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
+        pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      }
     }
     if (bad) {
       return true;

@@ -1647,7 +1647,24 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       smp *s = &args[2].v.s[i];
       if (s->h) {
         bool ni;
-        double v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        double v;
+        if (s->h->schema == PQL_SCHEMA_CUSTOM && !isnan(s->h->sum)) {
+          /* custom buckets: the same estimate as for classic buckets */
+          bucket *bk = pql_ev_alloc(q, (s->h->np + 2) * sizeof *bk);
+          size_t nb = 0;
+          double cum = 0;
+          for (uint32_t k = 0; k < s->h->np; k++) {
+            cum += s->h->pb[k];
+            bk[nb++] = (bucket){pql_hist_upper(s->h, s->h->pi[k], false), cum};
+          }
+          if (nb == 0 || !isinf(bk[nb - 1].ub)) {
+            bk[nb++] = (bucket){INFINITY, s->h->count};
+          }
+          ni = false;
+          v = s->h->count == 0 ? NAN : bucket_fraction(args[0].num, args[1].num, bk, nb);
+        } else {
+          v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        }
         if (ni) {
           const char *nm = pql_ls_get(s->m, "__name__");
           pql_ev_annot(q, false, e->args[2],

@@ -895,6 +895,81 @@ static double binop(pql_op op, double l, double r, bool *keep) {
   }
 }
 
+bool pql_hist_same(const pql_hist *a, const pql_hist *b) {
+  if (a->schema != b->schema || a->count != b->count || a->zc != b->zc || a->zt != b->zt || a->np != b->np ||
+      a->nn != b->nn || a->ncv != b->ncv || !(a->sum == b->sum || (isnan(a->sum) && isnan(b->sum)))) {
+    return false;
+  }
+  for (uint32_t i = 0; i < a->np; i++) {
+    if (a->pi[i] != b->pi[i] || a->pb[i] != b->pb[i]) {
+      return false;
+    }
+  }
+  for (uint32_t i = 0; i < a->nn; i++) {
+    if (a->ni[i] != b->ni[i] || a->nb[i] != b->nb[i]) {
+      return false;
+    }
+  }
+  for (uint32_t i = 0; i < a->ncv; i++) {
+    if (a->cv[i] != b->cv[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* binop() for samples that may be histograms. Returns false when the sample types do not go
+ * together (the pair is dropped; an annotation says why). */
+static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, double fr, const pql_hist *hr,
+                    const pql_ls *m, double *v, const pql_hist **h, bool *keep) {
+  *h = NULL;
+  if (!hl && !hr) {
+    *v = binop(e->op, fl, fr, keep);
+    return true;
+  }
+  pql_op op = e->op;
+  *keep = true;
+  *v = 0;
+  if (hl && hr && (op == PQL_OP_EQLC || op == PQL_OP_NEQ)) {
+    bool eq = pql_hist_same(hl, hr);
+    *keep = op == PQL_OP_EQLC ? eq : !eq;
+    *h = hl;
+    return true;
+  }
+  if (hl && hr && (op == PQL_OP_ADD || op == PQL_OP_SUB)) {
+    int why;
+    bool cvfix = false;
+    *h = pql_hist_add(q, hl, hr, op == PQL_OP_SUB ? -1 : 1, &why, &cvfix);
+    if (!*h) {
+      const char *nm = m ? pql_ls_get(m, "__name__") : NULL;
+      pql_ev_annot(q, true, e,
+                   "vector contains a mix of histograms with exponential and custom buckets schemas for metric name "
+                   "\"%s\"",
+                   nm ? nm : "");
+      return false;
+    }
+    if (op == PQL_OP_SUB) {
+      ((pql_hist *)*h)->hint = PQL_HINT_GAUGE;
+    }
+    if (cvfix) {
+      pql_ev_annot(q, false, e, "mismatched custom buckets were reconciled during %s",
+                   op == PQL_OP_SUB ? "subtraction" : "addition");
+    }
+    return true;
+  }
+  if (hl && !hr && (op == PQL_OP_MUL || op == PQL_OP_DIV)) {
+    *h = op == PQL_OP_MUL ? pql_hist_scale(q, hl, fr) : pql_hist_div(q, hl, fr);
+    return true;
+  }
+  if (!hl && hr && op == PQL_OP_MUL) {
+    *h = pql_hist_scale(q, hr, fl);
+    return true;
+  }
+  pql_ev_annot(q, false, e, "incompatible sample types encountered for binary operator \"%s\": %s %s %s",
+               pql_op_str(op), hl ? "histogram" : "float", pql_op_str(op), hr ? "histogram" : "float");
+  return false;
+}
+
 static bool in_list(char **l, size_t n, const char *name) {
   for (size_t i = 0; i < n; i++) {
     if (strcmp(l[i], name) == 0) {
@@ -981,6 +1056,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       bool found = hmap_get(q, &h, bin_sig(e, lhs->s[i].m)) >= 0;
       if (found == (e->op == PQL_OP_AND)) {
         pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
+        r.v.s[r.v.n - 1].h = lhs->s[i].h;
       }
     }
     return r;
@@ -991,10 +1067,12 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     for (size_t i = 0; i < lhs->n; i++) {
       *hmap_slot(q, &h, bin_sig(e, lhs->s[i].m), true) = 1;
       pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
+      r.v.s[r.v.n - 1].h = lhs->s[i].h;
     }
     for (size_t i = 0; i < rhs->n; i++) {
       if (hmap_get(q, &h, bin_sig(e, rhs->s[i].m)) < 0) {
         pql_vec_push(q, &r.v, rhs->s[i].m, rhs->s[i].v, t, rhs->s[i].drop);
+        r.v.s[r.v.n - 1].h = rhs->s[i].h;
       }
     }
     return r;
@@ -1070,12 +1148,20 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       ls = &synth;
     }
     double fl = ls->v, fr = rsmp->v;
+    const pql_hist *hl = ls->h, *hr = rsmp->h;
     if (e->card == PQL_CARD_ONE_TO_MANY) {
       fl = rsmp->v;
       fr = ls->v;
+      hl = rsmp->h;
+      hr = ls->h;
     }
     bool keep;
-    double v = binop(e->op, fl, fr, &keep);
+    double v;
+    const pql_hist *hv = NULL;
+    bool typesok = binop_h(q, e, fl, hl, fr, hr, e->card == PQL_CARD_ONE_TO_MANY ? rsmp->m : ls->m, &v, &hv, &keep);
+    if (e->ret_bool) {
+      hv = NULL;
+    }
     if (e->ret_bool) {
       v = keep ? 1 : 0;
       keep = true;
@@ -1089,7 +1175,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       }
       *sl = 1;
     }
-    if (!keep) {
+    if (!keep || !typesok) {
       continue;
     }
     const pql_ls *m = result_metric(q, e, ls->m, rsmp->m);
@@ -1102,6 +1188,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     }
     bool drop = e->ret_bool || op_is_arith(e->op) || ls->drop;
     pql_vec_push(q, &r.v, m, v, t, drop);
+    r.v.s[r.v.n - 1].h = hv;
   }
   return r;
 }
@@ -1129,23 +1216,32 @@ static val eval_bin(qctx *q, const pql_expr *e, int64_t t) {
   for (size_t i = 0; i < vv->n; i++) {
     smp *s = &vv->s[i];
     double fl = s->v, fr = sc;
+    const pql_hist *hl = s->h, *hr = NULL;
     if (swap) {
       fl = sc;
       fr = s->v;
+      hl = NULL;
+      hr = s->h;
     }
     bool keep;
-    double v = binop(e->op, fl, fr, &keep);
+    double v;
+    const pql_hist *hv;
+    if (!binop_h(q, e, fl, hl, fr, hr, s->m, &v, &hv, &keep)) {
+      continue;
+    }
     if (pql_op_is_comparison(e->op) && swap) {
       v = fr;
     }
     if (e->ret_bool) {
       v = keep ? 1 : 0;
       keep = true;
+      hv = NULL;
     }
     if (!keep) {
       continue;
     }
     pql_vec_push(q, &r.v, s->m, v, t, e->ret_bool || op_is_arith(e->op) || s->drop);
+    r.v.s[r.v.n - 1].h = hv;
   }
   return r;
 }
@@ -1162,7 +1258,47 @@ typedef struct group {
   size_t hn, hcap;
   double *vals;
   size_t vn, vcap;
+  /* native histograms (sum, avg) */
+  const pql_hist *hs;
+  size_t nh, nf;
+  bool hbad, hreset, hnotreset;
+  double hks, hkc; /* Kahan sum of the histograms' sums */
 } group;
+
+/* Adds histogram h to the group's histogram sum. */
+static void group_add_hist(qctx *q, const pql_expr *e, group *g, const smp *s) {
+  const pql_hist *h = s->h;
+  g->nh++;
+  if (h->hint == PQL_HINT_RESET) {
+    g->hreset = true;
+  } else if (h->hint == PQL_HINT_NOT_RESET) {
+    g->hnotreset = true;
+  }
+  if (g->hbad) {
+    return;
+  }
+  pql_kahan_inc(h->sum, &g->hks, &g->hkc);
+  if (!g->hs) {
+    g->hs = h;
+    return;
+  }
+  int why;
+  bool cvfix = false;
+  const pql_hist *r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  if (!r) {
+    const char *nm = pql_ls_get(s->m, "__name__");
+    pql_ev_annot(q, true, e->a,
+                 "vector contains a mix of histograms with exponential and custom buckets schemas for metric name "
+                 "\"%s\"",
+                 nm ? nm : "");
+    g->hbad = true;
+    return;
+  }
+  if (cvfix) {
+    pql_ev_annot(q, false, e->a, "mismatched custom buckets were reconciled during aggregation");
+  }
+  g->hs = r;
+}
 
 static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
   XXH64_state_t st;
@@ -1384,8 +1520,9 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     ratio = param;
     if (ratio < -1 || ratio > 1) {
       char fb[64];
-      pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s", pql_format_float(param, fb, sizeof fb));
       ratio = ratio < -1 ? -1 : 1;
+      pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s, capping to %s",
+                   pql_format_float(param, fb, sizeof fb), ratio < 0 ? "-1" : "1");
     }
     if (ratio == 0) {
       return r;
@@ -1405,6 +1542,23 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       pql_ev_fail(q, "execution", "invalid label name %s", msg);
     }
   }
+  if (op == PQL_AGG_MIN || op == PQL_AGG_MAX || op == PQL_AGG_STDDEV || op == PQL_AGG_STDVAR ||
+      op == PQL_AGG_QUANTILE || op == PQL_AGG_TOPK || op == PQL_AGG_BOTTOMK) {
+    size_t kk = 0;
+    bool ign = false;
+    for (size_t i = 0; i < in.v.n; i++) {
+      if (in.v.s[i].h) {
+        ign = true;
+      } else {
+        in.v.s[kk++] = in.v.s[i];
+      }
+    }
+    in.v.n = kk;
+    if (ign) {
+      pql_ev_annot(q, false, e, "ignored histogram in %s aggregation", pql_op_str(op));
+    }
+  }
+  bool hagg = op == PQL_AGG_SUM || op == PQL_AGG_AVG;
   hmap h;
   hmap_init(q, &h, in.v.n);
   group *gs = pql_ev_alloc(q, (in.v.n + 1) * sizeof *gs);
@@ -1435,6 +1589,13 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       g->mean = s->v;
       g->count = 1;
       g->drop = s->drop;
+      if (hagg && s->h) {
+        g->v = g->mean = 0;
+        g->count = 0;
+        group_add_hist(q, e, g, s);
+        continue;
+      }
+      g->nf = 1;
       switch (op) {
       case PQL_AGG_STDDEV:
       case PQL_AGG_STDVAR: g->v = (isnan(s->v) || isinf(s->v)) ? NAN : 0; break;
@@ -1456,6 +1617,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
         if (add) {
           pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+          r.v.s[r.v.n - 1].h = s->h;
         }
         break;
       }
@@ -1465,6 +1627,11 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     }
     g = &gs[*sl];
     g->drop |= s->drop;
+    if (hagg && s->h) {
+      group_add_hist(q, e, g, s);
+      continue;
+    }
+    g->nf++;
     switch (op) {
     case PQL_AGG_SUM: pql_kahan_inc(s->v, &g->v, &g->c); break;
     case PQL_AGG_AVG:
@@ -1546,6 +1713,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       bool add = (ratio >= 0 && off < ratio) || (ratio < 0 && off >= 1.0 + ratio);
       if (add) {
         pql_vec_push(q, &r.v, s->m, s->v, t, s->drop);
+        r.v.s[r.v.n - 1].h = s->h;
       }
       break;
     }
@@ -1576,9 +1744,28 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       }
       for (size_t j = 0; j < g->hn; j++) {
         pql_vec_push(q, &r.v, g->heap[j].m, g->heap[j].v, t, g->heap[j].drop);
+        r.v.s[r.v.n - 1].h = g->heap[j].h;
       }
       continue;
     default: v = g->v; break;
+    }
+    if (hagg && g->nh > 0) {
+      if (g->nf > 0) {
+        pql_ev_annot(q, true, e, "encountered a mix of histograms and floats for aggregation");
+        continue;
+      }
+      if (g->hbad) {
+        continue;
+      }
+      if (g->hreset && g->hnotreset) {
+        pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
+      }
+      pql_hist *hsum = pql_hist_copy(q, g->hs);
+      hsum->sum = g->hks + g->hkc;
+      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, hsum, (double)g->nh) : hsum;
+      pql_vec_push(q, &r.v, g->m, 0, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
+      r.v.s[r.v.n - 1].h = hv;
+      continue;
     }
     /* aggregations other than the k-ones only keep __name__ when grouped by it */
     pql_vec_push(q, &r.v, g->m, v, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
@@ -1629,6 +1816,11 @@ val pql_ev(qctx *q, const pql_expr *e, int64_t t) {
     }
     for (size_t i = 0; i < x.v.n; i++) {
       x.v.s[i].v = -x.v.s[i].v;
+      if (x.v.s[i].h) {
+        pql_hist *nh = pql_hist_scale(q, x.v.s[i].h, -1);
+        nh->hint = PQL_HINT_GAUGE;
+        x.v.s[i].h = nh;
+      }
       x.v.s[i].drop = true;
       x.v.s[i].t = t;
     }

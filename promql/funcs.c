@@ -499,6 +499,204 @@ static double range_fn(qctx *q, int id, const val *m, const rser *s, double arg,
   }
 }
 
+
+/* ---- range functions over native histograms ---- */
+
+static void mix_warn(qctx *q, const pql_expr *pos, const rser *s) {
+  const char *nm = pql_ls_get(s->m, "__name__");
+  pql_ev_annot(q, true, pos, "encountered a mix of histograms and floats for metric name \"%s\"", nm ? nm : "");
+}
+
+static const pql_hist *hsub(qctx *q, const pql_hist *a, const pql_hist *b, double sign, const pql_expr *pos,
+                            const rser *s, bool *bad) {
+  int why;
+  bool cvfix = false;
+  const pql_hist *r = pql_hist_add(q, a, b, sign, &why, &cvfix);
+  if (!r) {
+    const char *nm = pql_ls_get(s->m, "__name__");
+    pql_ev_annot(q, true, pos,
+                 "vector contains a mix of histograms with exponential and custom buckets schemas for metric name "
+                 "\"%s\"",
+                 nm ? nm : "");
+    *bad = true;
+    return a;
+  }
+  if (cvfix) {
+    pql_ev_annot(q, false, pos, "mismatched custom buckets were reconciled during %s",
+                 sign < 0 ? "subtraction" : "aggregation");
+  }
+  return r;
+}
+
+/* Handles a range function over a series holding native histograms. Returns false when the
+ * function only works on floats (the caller then drops the histogram points). */
+static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const rser *s, const pql_expr *pos,
+                       int64_t t, bool anyf, vec *out) {
+  const pql_point *p = s->p;
+  size_t n = s->n;
+  const char *nm = pql_ls_get(s->m, "__name__");
+  bool bad = false;
+  (void)e;
+  switch (id) {
+  case F_RATE:
+  case F_INCREASE:
+  case F_DELTA: {
+    if (anyf) {
+      mix_warn(q, pos, s);
+      return true;
+    }
+    if (n < 2 || s->ext) {
+      return true;
+    }
+    bool counter = id != F_DELTA;
+    const pql_hist *first = p[0].h, *last = p[n - 1].h;
+    const pql_hist *h = hsub(q, last, first, -1, pos, s, &bad);
+    if (counter) {
+      if (first->hint == PQL_HINT_GAUGE || last->hint == PQL_HINT_GAUGE) {
+        pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
+      }
+      for (size_t i = 1; i < n && !bad; i++) {
+        if (pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
+          h = hsub(q, h, p[i - 1].h, 1, pos, s, &bad);
+        }
+      }
+    } else if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
+      pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+    }
+    if (bad) {
+      return true;
+    }
+    double dstart = (double)(p[0].t - m->wstart) / 1000.0;
+    double dend = (double)(m->wend - p[n - 1].t) / 1000.0;
+    double sampled = (double)(p[n - 1].t - p[0].t) / 1000.0;
+    double avg = sampled / (double)(n - 1);
+    double thr = avg * 1.1;
+    double interval = sampled;
+    if (dstart >= thr) {
+      dstart = avg / 2;
+    }
+    if (counter && h->count > 0 && first->count >= 0) {
+      double dzero = sampled * (first->count / h->count);
+      if (dzero < dstart) {
+        dstart = dzero;
+      }
+    }
+    interval += dstart;
+    if (dend >= thr) {
+      dend = avg / 2;
+    }
+    interval += dend;
+    double factor = interval / sampled;
+    if (id == F_RATE) {
+      factor /= (double)m->range / 1000.0;
+    }
+    pql_hist *r = pql_hist_scale(q, h, factor);
+    r->hint = PQL_HINT_GAUGE;
+    pql_vec_push_h(q, out, s->m, r, t, true);
+    return true;
+  }
+  case F_IRATE:
+  case F_IDELTA: {
+    if (n < 2) {
+      return true;
+    }
+    const pql_point *l = &p[n - 1], *pr = &p[n - 2];
+    if (!l->h || !pr->h) {
+      if (l->h || pr->h) {
+        mix_warn(q, pos, s);
+        return true;
+      }
+      return false;
+    }
+    bool gl = l->h->hint == PQL_HINT_GAUGE, gp = pr->h->hint == PQL_HINT_GAUGE;
+    if (id == F_IRATE && (gl || gp)) {
+      pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
+    } else if (id == F_IDELTA && gl != gp) {
+      pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+    }
+    const pql_hist *h;
+    if (id == F_IRATE && pql_hist_detect_reset(q, l->h, pr->h)) {
+      h = l->h;
+    } else {
+      h = hsub(q, l->h, pr->h, -1, pos, s, &bad);
+    }
+    if (bad) {
+      return true;
+    }
+    pql_hist *r = pql_hist_copy(q, h);
+    if (id == F_IRATE) {
+      double dt = (double)(l->t - pr->t) / 1000.0;
+      if (dt == 0) {
+        return true;
+      }
+      r = pql_hist_div(q, r, dt);
+    }
+    r->hint = PQL_HINT_GAUGE;
+    pql_vec_push_h(q, out, s->m, r, t, true);
+    return true;
+  }
+  case F_SUM_OVER_TIME:
+  case F_AVG_OVER_TIME: {
+    if (anyf) {
+      mix_warn(q, pos, s);
+      return true;
+    }
+    const pql_hist *h = p[0].h;
+    double ks = 0, kc = 0;
+    for (size_t i = 0; i < n && !bad; i++) {
+      pql_kahan_inc(p[i].h->sum, &ks, &kc);
+      if (i > 0) {
+        h = hsub(q, h, p[i].h, 1, pos, s, &bad);
+      }
+    }
+    if (bad) {
+      return true;
+    }
+    pql_hist *r = pql_hist_copy(q, h);
+    r->sum = ks + kc;
+    if (id == F_AVG_OVER_TIME) {
+      r = pql_hist_div(q, r, (double)n);
+    }
+    pql_vec_push_h(q, out, s->m, r, t, true);
+    return true;
+  }
+  case F_LAST_OVER_TIME:
+  case F_FIRST_OVER_TIME: {
+    const pql_point *x = id == F_LAST_OVER_TIME ? &p[n - 1] : &p[0];
+    if (x->h) {
+      pql_vec_push_h(q, out, s->m, x->h, t, s->drop);
+    } else {
+      pql_vec_push(q, out, s->m, x->v, t, s->drop);
+    }
+    return true;
+  }
+  case F_COUNT_OVER_TIME:
+  case F_PRESENT_OVER_TIME:
+  case F_TS_OF_LAST:
+  case F_TS_OF_FIRST:
+    return false; /* handled by the float code, which only looks at timestamps */
+  case F_CHANGES:
+  case F_RESETS: {
+    double c = 0;
+    for (size_t i = 1; i < n; i++) {
+      const pql_point *a = &p[i - 1], *b = &p[i];
+      if (!a->h || !b->h) {
+        if (id == F_CHANGES ? (a->h || b->h || a->v != b->v) : (a->h || b->h || b->v < a->v)) {
+          c++;
+        }
+        continue;
+      }
+      if (id == F_RESETS ? pql_hist_detect_reset(q, b->h, a->h) : !pql_hist_same(a->h, b->h)) {
+        c++;
+      }
+    }
+    pql_vec_push(q, out, s->m, c, t, true);
+    return true;
+  }
+  default: return false;
+  }
+}
+
 static bool drops_name(int id) { return id != F_LAST_OVER_TIME && id != F_FIRST_OVER_TIME; }
 
 static double go_round(double v, double to) {
@@ -1517,6 +1715,40 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
           pql_ev_annot(q, false, marg, "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"",
                        nm);
         }
+      }
+    }
+    bool anyh = false, anyf = false;
+    for (size_t k = 0; k < s->n; k++) {
+      if (s->p[k].h) {
+        anyh = true;
+      } else {
+        anyf = true;
+      }
+    }
+    rser tmp;
+    if (anyh) {
+      if (hist_range(q, e, id, mv, s, marg, t, anyf, &r.v)) {
+        continue;
+      }
+      if (id != F_COUNT_OVER_TIME && id != F_PRESENT_OVER_TIME && id != F_TS_OF_LAST && id != F_TS_OF_FIRST) {
+        /* float-only functions skip the histogram samples */
+        if (!anyf) {
+          continue;
+        }
+        const char *nm = pql_ls_get(s->m, "__name__");
+        pql_ev_annot(q, false, marg,
+                     "ignored histograms in a range containing both floats and histograms for metric name \"%s\"",
+                     nm ? nm : "");
+        tmp = *s;
+        pql_point *fp = pql_ev_alloc(q, s->n * sizeof *fp);
+        tmp.n = 0;
+        for (size_t k = 0; k < s->n; k++) {
+          if (!s->p[k].h) {
+            fp[tmp.n++] = s->p[k];
+          }
+        }
+        tmp.p = fp;
+        s = &tmp;
       }
     }
     bool ok;

@@ -288,6 +288,28 @@ pql_hist *pql_hist_scale(qctx *q, const pql_hist *h, double f) {
   return r;
 }
 
+pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f) {
+  pql_hist *r = pql_hist_copy(q, h);
+  if (f == 0) {
+    /* everything ends up in the zero bucket */
+    r->count /= f;
+    r->sum /= f;
+    r->zc = r->count;
+    r->np = r->nn = 0;
+    return r;
+  }
+  r->count /= f;
+  r->sum /= f;
+  r->zc /= f;
+  for (uint32_t i = 0; i < r->np; i++) {
+    r->pb[i] /= f;
+  }
+  for (uint32_t i = 0; i < r->nn; i++) {
+    r->nb[i] /= f;
+  }
+  return r;
+}
+
 /* Does h (the later sample) show a counter reset relative to prev? */
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
   if (cur->hint == PQL_HINT_RESET) {
@@ -303,9 +325,6 @@ bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
     return true;
   }
   if ((cur->schema == PQL_SCHEMA_CUSTOM) != (prev->schema == PQL_SCHEMA_CUSTOM)) {
-    return true;
-  }
-  if (cur->schema == PQL_SCHEMA_CUSTOM && !same_cv(cur, prev)) {
     return true;
   }
   if (cur->zt < prev->zt) {

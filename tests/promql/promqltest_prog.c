@@ -1467,8 +1467,12 @@ static bool touches_hist(pql_memstore *hist, const pql_expr *e) {
  * series that uses anything else is skipped and named. Returns NULL or the construct. */
 static const char *hist_unsupported(const pql_expr *e) {
   static const char *funcs[] = {"histogram_count", "histogram_sum", "histogram_avg", "histogram_quantile",
-                                "histogram_fraction", "histogram_stddev", "histogram_stdvar"};
-  static const char *ops[] = {"(none)"};
+                                "histogram_fraction", "histogram_stddev", "histogram_stdvar", "rate", "increase",
+                                "delta", "irate", "idelta", "sum_over_time", "avg_over_time", "last_over_time",
+                                "first_over_time", "count_over_time", "present_over_time", "changes", "resets",
+                                "min_over_time", "max_over_time", "timestamp"};
+  static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
+                               "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
   static char buf[64];
   if (!e) {
     return NULL;

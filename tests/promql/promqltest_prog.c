@@ -1470,7 +1470,10 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "histogram_fraction", "histogram_stddev", "histogram_stdvar", "rate", "increase",
                                 "delta", "irate", "idelta", "sum_over_time", "avg_over_time", "last_over_time",
                                 "first_over_time", "count_over_time", "present_over_time", "changes", "resets",
-                                "min_over_time", "max_over_time", "timestamp"};
+                                "min_over_time", "max_over_time", "timestamp", "scalar", "vector", "abs", "ceil",
+                                "floor", "sqrt", "exp", "ln", "round", "clamp", "clamp_min", "clamp_max", "label_replace",
+                                "label_join", "sort", "sort_desc", "absent", "absent_over_time", "stddev_over_time",
+                                "stdvar_over_time", "quantile_over_time", "deriv", "predict_linear", "time"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
                                "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
   static char buf[64];
@@ -1487,7 +1490,7 @@ static const char *hist_unsupported(const pql_expr *e) {
   case PQL_N_PAREN:
     return hist_unsupported(e->a);
   case PQL_N_SUBQ:
-    return "subqueries";
+    return hist_unsupported(e->a);
   case PQL_N_CALL: {
     bool ok = false;
     for (size_t i = 0; i < RT_ARRAY_LEN(funcs); i++) {

@@ -247,6 +247,7 @@ void rt_rpc_server_destroy(rt_rpc_server *s) {
 /* ---------------------------------------------------------------- client */
 
 #define RT_RPC_POOL_MAX 64
+#define RT_RPC_CONNECT_TIMEOUT_MS 1000
 
 struct rt_rpc_client {
   pthread_mutex_t mu;
@@ -352,7 +353,9 @@ rt_err rt_rpc_call(rt_rpc_client *c, const char *method, const void *req, size_t
   ringtail__rpc_request__pack(&env, zmq_msg_data(&msg));
 
   uint64_t deadline = rt_mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-  int sndtimeo = timeout_ms;
+  /* a send blocks only while no connection to the peer exists (ZMQ_IMMEDIATE, one call per
+   * socket): a peer that cannot be reached within a second is down, whatever the call's timeout */
+  int sndtimeo = timeout_ms < RT_RPC_CONNECT_TIMEOUT_MS ? timeout_ms : RT_RPC_CONNECT_TIMEOUT_MS;
   zmq_setsockopt(s, ZMQ_SNDTIMEO, &sndtimeo, sizeof sndtimeo);
   if (zmq_send(s, "", 0, ZMQ_SNDMORE) < 0 || zmq_msg_send(&msg, s, 0) < 0) {
     int e = errno;

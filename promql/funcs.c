@@ -1548,6 +1548,9 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     }
     for (size_t i = 0; i < args[0].v.n; i++) {
       smp *s = &args[0].v.s[i];
+      if (s->h) {
+        continue; /* histogram samples are ignored */
+      }
       pql_vec_push(q, &r.v, s->m, date_fn(id, s->v), t, true);
     }
     return r;
@@ -1613,16 +1616,27 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
   }
   case F_HISTOGRAM_QUANTILES: {
     const char *lbl = args[1].str;
+    vec fl = {0}, nat = {0};
+    for (size_t i = 0; i < args[0].v.n; i++) {
+      smp *s = &args[0].v.s[i];
+      if (s->h) {
+        pql_vec_push_h(q, &nat, s->m, s->h, s->t, s->drop);
+      } else {
+        pql_vec_push(q, &fl, s->m, s->v, s->t, s->drop);
+      }
+    }
     for (size_t k = 2; k < na; k++) {
       double qv = args[k].num;
       quantile_warn(q, e->args[k], qv);
       size_t ng;
-      hgroup *gs = collect_buckets(q, e->args[0], &args[0].v, &ng);
+      hgroup *gs = collect_buckets(q, e->args[0], &fl, &ng);
       char fb[64];
       pql_format_float(qv, fb, sizeof fb);
       if (isfinite(qv) && !strchr(fb, '.') && !strchr(fb, 'e')) {
         strcat(fb, ".0");
       }
+      const char *qs = pql_ev_strdup(q, fb, strlen(fb));
+      vec one = {0};
       for (size_t g = 0; g < ng; g++) {
         bool forced;
         double v = bucket_quantile(qv, gs[g].b, gs[g].n, &forced);
@@ -1634,8 +1648,23 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
                        "metric name \"%s\"",
                        nm ? nm : "");
         }
-        const pql_ls *m = pql_ls_set(q, gs[g].m, lbl, pql_ev_strdup(q, fb, strlen(fb)));
-        pql_vec_push(q, &r.v, m, v, t, true);
+        pql_vec_push(q, &one, pql_ls_set(q, gs[g].m, lbl, qs), v, t, true);
+      }
+      size_t nclassic = one.n;
+      for (size_t i = 0; i < nat.n; i++) {
+        int ni;
+        double v = pql_hist_quantile(q, qv, nat.s[i].h, &ni);
+        if (ni) {
+          const char *nm = pql_ls_get(nat.s[i].m, "__name__");
+          pql_ev_annot(q, false, e->args[0],
+                       "input to histogram_quantile has NaN observations, result is %s for metric name \"%s\"",
+                       ni == 1 ? "NaN" : "skewed higher", nm ? nm : "");
+        }
+        pql_vec_push(q, &one, pql_ls_set(q, nat.s[i].m, lbl, qs), v, t, true);
+      }
+      drop_mixed(q, e->args[0], &one, nclassic);
+      for (size_t i = 0; i < one.n; i++) {
+        pql_vec_push(q, &r.v, one.s[i].m, one.s[i].v, t, true);
       }
     }
     pql_check_dups(q, &r.v);

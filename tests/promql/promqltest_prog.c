@@ -1612,7 +1612,11 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "min_over_time", "max_over_time", "timestamp", "scalar", "vector", "abs", "ceil",
                                 "floor", "sqrt", "exp", "ln", "round", "clamp", "clamp_min", "clamp_max", "label_replace",
                                 "label_join", "sort", "sort_desc", "absent", "absent_over_time", "stddev_over_time",
-                                "stdvar_over_time", "quantile_over_time", "deriv", "predict_linear", "time"};
+                                "stdvar_over_time", "quantile_over_time", "deriv", "predict_linear", "time", "sgn", "log2", "log10",
+                                "double_exponential_smoothing", "mad_over_time", "ts_of_last_over_time",
+                                "ts_of_first_over_time", "ts_of_min_over_time", "ts_of_max_over_time", "day_of_month",
+                                "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year",
+                                "histogram_quantiles"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
                                "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
   static char buf[64];

@@ -1572,8 +1572,17 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     const pql_ls *cvm = NULL;
     char fb[400];
     if (op == PQL_AGG_COUNT_VALUES) {
-      cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam,
-                       pql_ev_strdup(q, pql_format_float(s->v, fb, sizeof fb), strlen(fb)));
+      const char *lv;
+      if (s->h) {
+        rt_buf hb = RT_BUF_INIT;
+        pql_hist_string(s->h, &hb);
+        lv = pql_ev_strdup(q, hb.data ? hb.data : "", hb.len);
+        rt_buf_free(&hb);
+      } else {
+        pql_format_float(s->v, fb, sizeof fb);
+        lv = pql_ev_strdup(q, fb, strlen(fb));
+      }
+      cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam, lv);
       key = cvm->hash;
     } else {
       key = group_key_cached(q, e, s->m);

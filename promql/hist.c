@@ -562,3 +562,29 @@ double pql_hist_stdvar(qctx *q, const pql_hist *h) {
   }
   return (var + c) / h->count;
 }
+
+/* Prometheus' text form of a histogram: {count:N, sum:S, [lo,hi):c, ..., [-z,z]:c, (lo,hi]:c}. */
+void pql_hist_string(const pql_hist *h, rt_buf *b) {
+  char f1[400], f2[400];
+  rt_buf_printf(b, "{count:%s", pql_format_float(h->count, f1, sizeof f1));
+  rt_buf_printf(b, ", sum:%s", pql_format_float(h->sum, f1, sizeof f1));
+  for (uint32_t i = h->nn; i-- > 0;) {
+    if (h->nb[i] != 0) {
+      rt_buf_printf(b, ", [%s,", pql_format_float(pql_hist_lower(h, h->ni[i], true), f1, sizeof f1));
+      rt_buf_printf(b, "%s):%s", pql_format_float(pql_hist_upper(h, h->ni[i], true), f1, sizeof f1),
+                    pql_format_float(h->nb[i], f2, sizeof f2));
+    }
+  }
+  if (h->zc != 0) {
+    rt_buf_printf(b, ", [%s,", pql_format_float(-h->zt, f1, sizeof f1));
+    rt_buf_printf(b, "%s]:%s", pql_format_float(h->zt, f1, sizeof f1), pql_format_float(h->zc, f2, sizeof f2));
+  }
+  for (uint32_t i = 0; i < h->np; i++) {
+    if (h->pb[i] != 0) {
+      rt_buf_printf(b, ", (%s,", pql_format_float(pql_hist_lower(h, h->pi[i], false), f1, sizeof f1));
+      rt_buf_printf(b, "%s]:%s", pql_format_float(pql_hist_upper(h, h->pi[i], false), f1, sizeof f1),
+                    pql_format_float(h->pb[i], f2, sizeof f2));
+    }
+  }
+  rt_buf_putc(b, '}');
+}

@@ -1618,7 +1618,8 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year",
                                 "histogram_quantiles"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
-                               "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
+                               "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio",
+                               "count_values"};
   static char buf[64];
   if (!e) {
     return NULL;

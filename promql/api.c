@@ -79,6 +79,56 @@ static void put_point(rt_buf *b, int64_t t, double v) {
   rt_buf_printf(b, "[%s,\"%s\"]", tb, vb);
 }
 
+/* A native histogram as Prometheus' JSON object: count, sum and the non-empty buckets in
+ * ascending order as [boundary rule, lower, upper, count] (rule 0: (a,b], 1: [a,b), 3: [a,b]). */
+static void put_hist(rt_buf *b, int64_t t, const pql_hist *h) {
+  char tb[64], vb[QRY_FLOAT_BUFSZ], lb[QRY_FLOAT_BUFSZ], ub[QRY_FLOAT_BUFSZ];
+  qry_format_ts(tb, t);
+  rt_buf_printf(b, "[%s,{", tb);
+  qry_format_float(vb, h->count);
+  rt_buf_printf(b, "\"count\":\"%s\"", vb);
+  qry_format_float(vb, h->sum);
+  rt_buf_printf(b, ",\"sum\":\"%s\"", vb);
+  bool any = false;
+  for (int part = 0; part < 3; part++) {
+    uint32_t n = part == 0 ? h->nn : part == 1 ? (h->zc != 0 && h->schema != PQL_SCHEMA_CUSTOM) : h->np;
+    for (uint32_t k = 0; k < n; k++) {
+      uint32_t i = part == 0 ? n - 1 - k : k;
+      double c, lo, hi;
+      int rule;
+      if (part == 0) {
+        c = h->nb[i];
+        lo = pql_hist_lower(h, h->ni[i], true);
+        hi = pql_hist_upper(h, h->ni[i], true);
+        rule = 1;
+      } else if (part == 1) {
+        c = h->zc;
+        lo = -h->zt;
+        hi = h->zt;
+        rule = 3;
+      } else {
+        c = h->pb[i];
+        lo = pql_hist_lower(h, h->pi[i], false);
+        hi = pql_hist_upper(h, h->pi[i], false);
+        rule = 0;
+      }
+      if (c == 0) {
+        continue;
+      }
+      rt_buf_puts(b, any ? "," : ",\"buckets\":[");
+      any = true;
+      qry_format_float(lb, lo);
+      qry_format_float(ub, hi);
+      qry_format_float(vb, c);
+      rt_buf_printf(b, "[%d,\"%s\",\"%s\",\"%s\"]", rule, lb, ub, vb);
+    }
+  }
+  if (any) {
+    rt_buf_putc(b, ']');
+  }
+  rt_buf_puts(b, "}]");
+}
+
 static void put_annots(rt_buf *b, const char *key, const char **a, size_t n) {
   if (n == 0) {
     return;
@@ -131,8 +181,13 @@ void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_bu
       const pql_series *s = &r->series[i];
       rt_buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
       put_labels_json(b, s->labels, s->nlabels);
-      rt_buf_puts(b, ",\"value\":");
-      put_point(b, s->points[0].t, s->points[0].v);
+      if (s->points[0].h) {
+        rt_buf_puts(b, ",\"histogram\":");
+        put_hist(b, s->points[0].t, s->points[0].h);
+      } else {
+        rt_buf_puts(b, ",\"value\":");
+        put_point(b, s->points[0].t, s->points[0].v);
+      }
       rt_buf_putc(b, '}');
     }
     rt_buf_putc(b, ']');
@@ -143,14 +198,41 @@ void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_bu
       const pql_series *s = &r->series[i];
       rt_buf_puts(b, i ? ",{\"metric\":" : "{\"metric\":");
       put_labels_json(b, s->labels, s->nlabels);
-      rt_buf_puts(b, ",\"values\":[");
+      size_t nh = 0;
       for (size_t k = 0; k < s->npoints; k++) {
-        if (k) {
-          rt_buf_putc(b, ',');
-        }
-        put_point(b, s->points[k].t, s->points[k].v);
+        nh += s->points[k].h != NULL;
       }
-      rt_buf_puts(b, "]}");
+      if (nh < s->npoints || s->npoints == 0) {
+        rt_buf_puts(b, ",\"values\":[");
+        bool first = true;
+        for (size_t k = 0; k < s->npoints; k++) {
+          if (s->points[k].h) {
+            continue;
+          }
+          if (!first) {
+            rt_buf_putc(b, ',');
+          }
+          first = false;
+          put_point(b, s->points[k].t, s->points[k].v);
+        }
+        rt_buf_putc(b, ']');
+      }
+      if (nh > 0) {
+        rt_buf_puts(b, ",\"histograms\":[");
+        bool first = true;
+        for (size_t k = 0; k < s->npoints; k++) {
+          if (!s->points[k].h) {
+            continue;
+          }
+          if (!first) {
+            rt_buf_putc(b, ',');
+          }
+          first = false;
+          put_hist(b, s->points[k].t, s->points[k].h);
+        }
+        rt_buf_putc(b, ']');
+      }
+      rt_buf_putc(b, '}');
     }
     rt_buf_putc(b, ']');
     break;

@@ -143,8 +143,6 @@ bool pql_hist_same(const pql_hist *a, const pql_hist *b);
 void pql_hist_string(const pql_hist *h, rt_buf *b);
 pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f);
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev);
-double pql_hist_lower(const pql_hist *h, int32_t idx, bool neg);
-double pql_hist_upper(const pql_hist *h, int32_t idx, bool neg);
 double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);
 double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo);
 double pql_hist_stdvar(qctx *q, const pql_hist *h);

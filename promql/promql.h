@@ -62,6 +62,9 @@ typedef struct pql_hist {
   double *pb, *nb;          /* bucket counts */
   double *cv;               /* custom bucket upper bounds */
 } pql_hist;
+/* Bounds of bucket idx of h (neg: the negative bucket with that index). */
+double pql_hist_lower(const pql_hist *h, int32_t idx, bool neg);
+double pql_hist_upper(const pql_hist *h, int32_t idx, bool neg);
 
 /* Adds one series with `count` samples (timestamps ascending, ms) to the sink. The labels must
  * be sorted by name and include __name__ when the series has one. Copies everything; borrows

@@ -124,3 +124,35 @@ Test(api, format_and_parse) {
   cr_expect(strstr(r.body, "\"type\":\"unaryExpr\"") != NULL, "%s", r.body);
   tc_free(&r);
 }
+
+/* Native histograms answer as Prometheus' "histogram"/"histograms" objects. */
+Test(api, native_histograms) {
+  rt_label l[] = {{"__name__", "lat"}, {"job", "a"}};
+  int32_t pi[] = {0, 1}, ni[] = {0};
+  double pb[] = {1, 2}, nb[] = {1};
+  for (int i = 0; i < 3; i++) {
+    pql_hist h = {.schema = 0, .zt = 0.001, .zc = 1, .count = 5 + i, .sum = 10, .np = 2, .nn = 1,
+                  .pi = pi, .pb = pb, .ni = ni, .nb = nb};
+    cr_assert_eq(pql_memstore_add_hist(ms, l, 2, 1700000000000LL + i * 60000, &h), RT_OK);
+  }
+  tc_resp r;
+  cr_assert(tc_get(port, "/api/v1/query?query=lat&time=1700000060", &r));
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  cr_expect_str_eq(r.body,
+                   "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                   "{\"metric\":{\"__name__\":\"lat\",\"job\":\"a\"},\"histogram\":[1700000060,{\"count\":\"6\","
+                   "\"sum\":\"10\",\"buckets\":[[1,\"-1\",\"-0.5\",\"1\"],[3,\"-0.001\",\"0.001\",\"1\"],"
+                   "[0,\"0.5\",\"1\",\"1\"],[0,\"1\",\"2\",\"2\"]]}]}]}}");
+  tc_free(&r);
+  cr_assert(tc_get(port, "/api/v1/query?query=histogram_count(lat)&time=1700000120", &r));
+  cr_expect_str_eq(r.body,
+                   "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":["
+                   "{\"metric\":{\"job\":\"a\"},\"value\":[1700000120,\"7\"]}]}}");
+  tc_free(&r);
+  cr_assert(tc_get(port, "/api/v1/query_range?query=sum(lat)&start=1700000060&end=1700000120&step=60", &r));
+  cr_expect_eq(r.status, 200, "%s", r.body);
+  cr_expect(strstr(r.body, "\"histograms\":[[1700000060,{\"count\":\"6\"") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "[1700000120,{\"count\":\"7\"") != NULL, "%s", r.body);
+  cr_expect(strstr(r.body, "\"values\"") == NULL, "%s", r.body);
+  tc_free(&r);
+}

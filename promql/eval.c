@@ -794,6 +794,9 @@ static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
   for (size_t i = 0; i < v.v.n; i++) {
     cv.s[i] = v.v.s[i];
     cv.s[i].m = sqc_labels(q, c, v.v.s[i].m);
+    if (cv.s[i].h && !(cv.s[i].h = pql_hist_dup_arena(q->qa, cv.s[i].h))) {
+      pql_ev_fail(q, "internal", "out of memory");
+    }
   }
   if (c->n == c->cap) {
     size_t nc = c->cap ? c->cap * 2 : 64;
@@ -857,7 +860,7 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
         x->p = np;
         x->cap = nc;
       }
-      x->p[x->n++] = (pql_point){ts, s->v};
+      x->p[x->n++] = (pql_point){ts, s->v, s->h};
       x->drop |= s->drop;
       q->cur_samples++;
     }

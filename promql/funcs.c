@@ -550,18 +550,33 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     }
     bool counter = id != F_DELTA;
     const pql_hist *first = p[0].h, *last = p[n - 1].h;
-    const pql_hist *h = hsub(q, last, first, -1, pos, s, &bad);
+    const pql_hist *h = NULL;
     if (counter) {
       if (first->hint == PQL_HINT_GAUGE || last->hint == PQL_HINT_GAUGE) {
         pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
       }
+      /* sum over the segments between counter resets of (segment end - segment start); only the
+       * first segment starts above zero */
+      const pql_hist *start = first;
       for (size_t i = 1; i < n && !bad; i++) {
-        if (pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
-          h = hsub(q, h, p[i - 1].h, 1, pos, s, &bad);
+        if (!pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
+          continue;
         }
+        if (!(start && i == 1)) {
+          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad) : p[i - 1].h;
+          h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+        }
+        start = NULL;
       }
-    } else if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
-      pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      if (!bad) {
+        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad) : last;
+        h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+      }
+    } else {
+      h = hsub(q, last, first, -1, pos, s, &bad);
+      if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
+        pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      }
     }
     if (bad) {
       return true;
@@ -697,6 +712,10 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
   }
 }
 
+/* Go's math.Max/Min: NaN wins. */
+static double go_max(double a, double b) { return isnan(a) || isnan(b) ? NAN : fmax(a, b); }
+static double go_min(double a, double b) { return isnan(a) || isnan(b) ? NAN : fmin(a, b); }
+
 static bool drops_name(int id) { return id != F_LAST_OVER_TIME && id != F_FIRST_OVER_TIME; }
 
 static double go_round(double v, double to) {
@@ -730,9 +749,9 @@ static double simple_fn(int id, double v, double a1, double a2) {
   case F_RAD: return v * M_PI / 180;
   case F_SGN: return v < 0 ? -1 : v > 0 ? 1 : v;
   case F_ROUND: return go_round(v, a1);
-  case F_CLAMP: return fmax(a1, fmin(a2, v));
-  case F_CLAMP_MIN: return fmax(a1, v);
-  case F_CLAMP_MAX: return fmin(a1, v);
+  case F_CLAMP: return go_max(a1, go_min(a2, v));
+  case F_CLAMP_MIN: return go_max(a1, v);
+  case F_CLAMP_MAX: return go_min(a1, v);
   default: return v;
   }
 }
@@ -1456,7 +1475,18 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     return r;
   case F_SCALAR:
     r.type = PQL_SCALAR;
-    r.num = args[0].v.n == 1 ? args[0].v.s[0].v : NAN;
+    {
+      /* the one float sample of the vector (histograms do not count) */
+      size_t nf = 0;
+      double fv = NAN;
+      for (size_t i = 0; i < args[0].v.n; i++) {
+        if (!args[0].v.s[i].h) {
+          nf++;
+          fv = args[0].v.s[i].v;
+        }
+      }
+      r.num = nf == 1 ? fv : NAN;
+    }
     return r;
   case F_VECTOR: pql_vec_push(q, &r.v, pql_ls_make(q, NULL, 0), args[0].num, t, false); return r;
   case F_ABSENT:
@@ -1479,6 +1509,16 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       pql_ev_annot(q, true, e, "sort is ineffective for range queries since results are always ordered by labels");
     }
     r = args[0];
+    if (id == F_SORT || id == F_SORT_DESC) {
+      /* sort and sort_desc drop histogram samples */
+      size_t k = 0;
+      for (size_t i = 0; i < r.v.n; i++) {
+        if (!r.v.s[i].h) {
+          r.v.s[k++] = r.v.s[i];
+        }
+      }
+      r.v.n = k;
+    }
     if (id == F_SORT) {
       PQL_QSORT(r.v.s, r.v.n, sizeof *r.v.s, cmp_val_asc);
     } else if (id == F_SORT_DESC) {
@@ -1607,7 +1647,24 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       smp *s = &args[2].v.s[i];
       if (s->h) {
         bool ni;
-        double v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        double v;
+        if (s->h->schema == PQL_SCHEMA_CUSTOM && !isnan(s->h->sum)) {
+          /* custom buckets: the same estimate as for classic buckets */
+          bucket *bk = pql_ev_alloc(q, (s->h->np + 2) * sizeof *bk);
+          size_t nb = 0;
+          double cum = 0;
+          for (uint32_t k = 0; k < s->h->np; k++) {
+            cum += s->h->pb[k];
+            bk[nb++] = (bucket){pql_hist_upper(s->h, s->h->pi[k], false), cum};
+          }
+          if (nb == 0 || !isinf(bk[nb - 1].ub)) {
+            bk[nb++] = (bucket){INFINITY, s->h->count};
+          }
+          ni = false;
+          v = s->h->count == 0 ? NAN : bucket_fraction(args[0].num, args[1].num, bk, nb);
+        } else {
+          v = pql_hist_fraction(q, args[0].num, args[1].num, s->h, &ni);
+        }
         if (ni) {
           const char *nm = pql_ls_get(s->m, "__name__");
           pql_ev_annot(q, false, e->args[2],

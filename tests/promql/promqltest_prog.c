@@ -1226,9 +1226,167 @@ static bool word_in(const char *hay, const char *w) {
   return false;
 }
 
+
+/* ---------------- load_with_nhcb ---------------- */
+
+/* One classic-histogram series of a load_with_nhcb block. */
+typedef struct nhcb_rec {
+  char key[2048]; /* the synthesized series' labels, printed */
+  lset base;      /* its labels (owned strings) */
+  int kind;       /* 0 bucket, 1 _count, 2 _sum */
+  double le;
+  double *v;
+  bool *present;
+  size_t n;
+} nhcb_rec;
+
+typedef struct nhcb_block {
+  nhcb_rec *r;
+  size_t n;
+} nhcb_block;
+
+static void nhcb_collect(nhcb_block *b, const lset *ls, const char *name, const svals *sv) {
+  static const char *sufs[] = {"_bucket", "_count", "_sum"};
+  for (int k = 0; k < 3; k++) {
+    size_t nl = strlen(name), sl = strlen(sufs[k]);
+    if (nl <= sl || strcmp(name + nl - sl, sufs[k]) != 0) {
+      continue;
+    }
+    const char *le = rt_labels_get(ls->l, ls->n, "le");
+    if ((k == 0) != (le != NULL)) {
+      return;
+    }
+    b->r = realloc(b->r, (b->n + 1) * sizeof *b->r);
+    nhcb_rec *x = &b->r[b->n++];
+    memset(x, 0, sizeof *x);
+    x->kind = k;
+    x->le = le ? strtod(le, NULL) : 0;
+    if (le && (strcmp(le, "+Inf") == 0 || strcmp(le, "Inf") == 0 || strcmp(le, "+inf") == 0)) {
+      x->le = INFINITY;
+    }
+    rt_buf kb = RT_BUF_INIT;
+    for (size_t j = 0; j < ls->n; j++) {
+      if (strcmp(ls->l[j].name, "le") == 0) {
+        continue;
+      }
+      bool isname = strcmp(ls->l[j].name, "__name__") == 0;
+      char *val = isname ? rt_strndup(name, nl - sl) : rt_strdup(ls->l[j].value);
+      x->base.l[x->base.n].name = rt_strdup(ls->l[j].name);
+      x->base.l[x->base.n].value = val;
+      x->base.n++;
+      rt_buf_printf(&kb, "%s=%s,", ls->l[j].name, val);
+    }
+    snprintf(x->key, sizeof x->key, "%s", kb.data ? kb.data : "");
+    rt_buf_free(&kb);
+    x->n = sv->n;
+    x->v = calloc(sv->n + 1, sizeof(double));
+    x->present = calloc(sv->n + 1, sizeof(bool));
+    for (size_t j = 0; j < sv->n; j++) {
+      x->present[j] = sv->v[j].present && !rt_is_stale_nan(sv->v[j].v);
+      x->v[j] = sv->v[j].v;
+    }
+    return;
+  }
+}
+
+static int nhcb_le_cmp(const void *a, const void *b) {
+  const nhcb_rec *x = *(nhcb_rec *const *)a, *y = *(nhcb_rec *const *)b;
+  return x->le < y->le ? -1 : x->le > y->le;
+}
+
+/* Synthesizes the custom-bucket histograms of the block and adds them to the store. */
+static void nhcb_finish(runner *r, nhcb_block *b, int64_t step) {
+  bool *done = calloc(b->n + 1, sizeof(bool));
+  for (size_t i = 0; i < b->n; i++) {
+    if (done[i]) {
+      continue;
+    }
+    nhcb_rec **bk = calloc(b->n + 1, sizeof *bk);
+    size_t nbk = 0, maxn = 0;
+    nhcb_rec *cnt = NULL, *sum = NULL;
+    for (size_t k = i; k < b->n; k++) {
+      if (done[k] || strcmp(b->r[k].key, b->r[i].key) != 0) {
+        continue;
+      }
+      done[k] = true;
+      nhcb_rec *x = &b->r[k];
+      if (x->kind == 0) {
+        bk[nbk++] = x;
+      } else if (x->kind == 1) {
+        cnt = x;
+      } else {
+        sum = x;
+      }
+      if (x->n > maxn) {
+        maxn = x->n;
+      }
+    }
+    if (nbk > 0) {
+      qsort(bk, nbk, sizeof *bk, nhcb_le_cmp);
+      const lset *base = &b->r[i].base;
+      pql_memstore_add(r->hist, base->l, base->n, 0, 0);
+      add_hist_name(r, rt_labels_get(base->l, base->n, "__name__"));
+      for (size_t t = 0; t < maxn; t++) {
+        bool ok = true;
+        for (size_t j = 0; j < nbk; j++) {
+          ok &= t < bk[j]->n && bk[j]->present[t];
+        }
+        if (!ok) {
+          continue;
+        }
+        pql_hist h = {0};
+        h.schema = PQL_SCHEMA_CUSTOM;
+        double cv[64];
+        int32_t idx[65];
+        double cnts[65];
+        size_t ncv = 0;
+        double prev = 0;
+        for (size_t j = 0; j < nbk && ncv < 64; j++) {
+          if (isinf(bk[j]->le)) {
+            continue;
+          }
+          cv[ncv] = bk[j]->le;
+          idx[ncv] = (int32_t)ncv;
+          cnts[ncv] = bk[j]->v[t] - prev;
+          prev = bk[j]->v[t];
+          ncv++;
+        }
+        double total = prev;
+        if (isinf(bk[nbk - 1]->le)) {
+          total = bk[nbk - 1]->v[t];
+        }
+        if (cnt && t < cnt->n && cnt->present[t]) {
+          total = cnt->v[t];
+        }
+        idx[ncv] = (int32_t)ncv;
+        cnts[ncv] = total - prev;
+        h.count = total;
+        h.sum = sum && t < sum->n && sum->present[t] ? sum->v[t] : 0;
+        h.ncv = (uint32_t)ncv;
+        h.cv = cv;
+        h.np = (uint32_t)ncv + 1;
+        h.pi = idx;
+        h.pb = cnts;
+        h.ni = NULL;
+        h.nb = NULL;
+        pql_memstore_add_hist(r->ms, base->l, base->n, (int64_t)t * step, &h);
+      }
+    }
+    free(bk);
+  }
+  for (size_t i = 0; i < b->n; i++) {
+    lset_free(&b->r[i].base);
+    free(b->r[i].v);
+    free(b->r[i].present);
+  }
+  free(b->r);
+  free(done);
+}
+
 static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *cmd, int64_t step, bool nhcb) {
   (void)cmd;
   e2e_block blk = {0};
+  nhcb_block nb = {0};
   for (; *i < nl; (*i)++) {
     char *l = trim(lines[*i]);
     if (!*l) {
@@ -1259,28 +1417,8 @@ static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *
         add_hist_name(r, name);
       }
     }
-    if (nhcb && name) {
-      /* a native histogram with custom buckets is synthesized under the base name */
-      char base[256];
-      snprintf(base, sizeof base, "%s", name);
-      const char *sufs[] = {"_bucket", "_count", "_sum"};
-      for (size_t k = 0; k < 3; k++) {
-        size_t bl = strlen(base), sl = strlen(sufs[k]);
-        if (bl > sl && strcmp(base + bl - sl, sufs[k]) == 0) {
-          base[bl - sl] = 0;
-          add_name(&r->nhcb_names, &r->nnhcb, base);
-          lset nls = {0};
-          for (size_t j = 0; j < ls.n; j++) {
-            if (strcmp(ls.l[j].name, "le") == 0) {
-              continue;
-            }
-            nls.l[nls.n].name = ls.l[j].name;
-            nls.l[nls.n].value = strcmp(ls.l[j].name, "__name__") == 0 ? base : ls.l[j].value;
-            nls.n++;
-          }
-          pql_memstore_add(r->nhcb, nls.l, nls.n, 0, 0);
-        }
-      }
+    if (nhcb && name && !sv.hist) {
+      nhcb_collect(&nb, &ls, name, &sv);
     }
     for (size_t k = 0; k < sv.n; k++) {
       if (sv.v[k].h) {
@@ -1295,6 +1433,7 @@ static void run_load(runner *r, char **lines, size_t nl, size_t *i, const char *
     sv_free(&sv);
     lset_free(&ls);
   }
+  nhcb_finish(r, &nb, step);
   if (e2e_port) {
     e2e_block_send(&blk, r->file);
   }
@@ -1470,7 +1609,10 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "histogram_fraction", "histogram_stddev", "histogram_stdvar", "rate", "increase",
                                 "delta", "irate", "idelta", "sum_over_time", "avg_over_time", "last_over_time",
                                 "first_over_time", "count_over_time", "present_over_time", "changes", "resets",
-                                "min_over_time", "max_over_time", "timestamp"};
+                                "min_over_time", "max_over_time", "timestamp", "scalar", "vector", "abs", "ceil",
+                                "floor", "sqrt", "exp", "ln", "round", "clamp", "clamp_min", "clamp_max", "label_replace",
+                                "label_join", "sort", "sort_desc", "absent", "absent_over_time", "stddev_over_time",
+                                "stdvar_over_time", "quantile_over_time", "deriv", "predict_linear", "time"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
                                "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio"};
   static char buf[64];
@@ -1487,7 +1629,7 @@ static const char *hist_unsupported(const pql_expr *e) {
   case PQL_N_PAREN:
     return hist_unsupported(e->a);
   case PQL_N_SUBQ:
-    return "subqueries";
+    return hist_unsupported(e->a);
   case PQL_N_CALL: {
     bool ok = false;
     for (size_t i = 0; i < RT_ARRAY_LEN(funcs); i++) {

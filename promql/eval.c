@@ -1287,7 +1287,18 @@ static void group_add_hist(qctx *q, const pql_expr *e, group *g, const smp *s) {
   }
   int why;
   bool cvfix = false;
-  const pql_hist *r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  const pql_hist *r;
+  if (e->op == PQL_AGG_AVG) {
+    /* incremental mean (no overflow of the intermediate sum): mean += h/n - mean/n */
+    double nn = (double)g->nh;
+    const pql_hist *d = pql_hist_add(q, pql_hist_div(q, h, nn), pql_hist_div(q, g->hs, nn), -1, &why, &cvfix);
+    r = d ? pql_hist_add(q, g->hs, d, 1, &why, &cvfix) : NULL;
+    if (r) {
+      ((pql_hist *)r)->hint = g->hs->hint == PQL_HINT_GAUGE || h->hint == PQL_HINT_GAUGE ? PQL_HINT_GAUGE : PQL_HINT_UNKNOWN;
+    }
+  } else {
+    r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  }
   if (!r) {
     const char *nm = pql_ls_get(s->m, "__name__");
     pql_ev_annot(q, true, e->a,
@@ -1773,8 +1784,12 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
       }
       pql_hist *hsum = pql_hist_copy(q, g->hs);
-      hsum->sum = g->hks + g->hkc;
-      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, hsum, (double)g->nh) : hsum;
+      if (op == PQL_AGG_SUM) {
+        hsum->sum = g->hks + g->hkc;
+      } else if (isfinite(g->hks + g->hkc)) {
+        hsum->sum = (g->hks + g->hkc) / (double)g->nh;
+      }
+      const pql_hist *hv = hsum;
       pql_vec_push(q, &r.v, g->m, 0, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
       r.v.s[r.v.n - 1].h = hv;
       continue;

@@ -508,7 +508,7 @@ static void mix_warn(qctx *q, const pql_expr *pos, const rser *s) {
 }
 
 static const pql_hist *hsub(qctx *q, const pql_hist *a, const pql_hist *b, double sign, const pql_expr *pos,
-                            const rser *s, bool *bad) {
+                            const rser *s, bool *bad, const char *what) {
   int why;
   bool cvfix = false;
   const pql_hist *r = pql_hist_add(q, a, b, sign, &why, &cvfix);
@@ -523,7 +523,7 @@ static const pql_hist *hsub(qctx *q, const pql_hist *a, const pql_hist *b, doubl
   }
   if (cvfix) {
     pql_ev_annot(q, false, pos, "mismatched custom buckets were reconciled during %s",
-                 sign < 0 ? "subtraction" : "aggregation");
+                 what ? what : sign < 0 ? "subtraction" : "aggregation");
   }
   return r;
 }
@@ -563,17 +563,17 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
           continue;
         }
         if (!(start && i == 1)) {
-          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad) : p[i - 1].h;
-          h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad, NULL) : p[i - 1].h;
+          h = h ? hsub(q, h, seg, 1, pos, s, &bad, NULL) : seg;
         }
         start = NULL;
       }
       if (!bad) {
-        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad) : last;
-        h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad, NULL) : last;
+        h = h ? hsub(q, h, seg, 1, pos, s, &bad, NULL) : seg;
       }
     } else {
-      h = hsub(q, last, first, -1, pos, s, &bad);
+      h = hsub(q, last, first, -1, pos, s, &bad, NULL);
       if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
         pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
       }
@@ -633,7 +633,7 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     if (id == F_IRATE && pql_hist_detect_reset(q, l->h, pr->h)) {
       h = l->h;
     } else {
-      h = hsub(q, l->h, pr->h, -1, pos, s, &bad);
+      h = hsub(q, l->h, pr->h, -1, pos, s, &bad, NULL);
     }
     if (bad) {
       return true;
@@ -660,17 +660,28 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     double ks = 0, kc = 0;
     for (size_t i = 0; i < n && !bad; i++) {
       pql_kahan_inc(p[i].h->sum, &ks, &kc);
-      if (i > 0) {
-        h = hsub(q, h, p[i].h, 1, pos, s, &bad);
+      if (i == 0) {
+        continue;
+      }
+      if (id == F_AVG_OVER_TIME) {
+        /* incremental mean: mean += h/k - mean/k */
+        double k = (double)(i + 1);
+        const pql_hist *d = hsub(q, pql_hist_div(q, p[i].h, k), pql_hist_div(q, h, k), -1, pos, s, &bad, "aggregation");
+        if (!bad) {
+          h = hsub(q, h, d, 1, pos, s, &bad, "aggregation");
+        }
+      } else {
+        h = hsub(q, h, p[i].h, 1, pos, s, &bad, NULL);
       }
     }
     if (bad) {
       return true;
     }
     pql_hist *r = pql_hist_copy(q, h);
-    r->sum = ks + kc;
-    if (id == F_AVG_OVER_TIME) {
-      r = pql_hist_div(q, r, (double)n);
+    if (id == F_SUM_OVER_TIME) {
+      r->sum = ks + kc;
+    } else if (isfinite(ks + kc)) {
+      r->sum = (ks + kc) / (double)n;
     }
     pql_vec_push_h(q, out, s->m, r, t, true);
     return true;

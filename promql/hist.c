@@ -312,6 +312,9 @@ pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f) {
 
 /* Does h (the later sample) show a counter reset relative to prev? */
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
+  if (cur == prev || pql_hist_same(cur, prev)) {
+    return false; /* the same sample seen again (subqueries repeat samples) */
+  }
   if (cur->hint == PQL_HINT_RESET) {
     return true;
   }

@@ -1906,11 +1906,8 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
       }
       for (i++; i < nl; i++) {
         char *x = trim(lines[i]);
-        if (!*x) {
-          break;
-        }
-        if (x[0] == '#') {
-          continue;
+        if (!*x || x[0] == '#') {
+          break; /* a comment line counts as a blank line: it ends the block */
         }
         if (strncmp(x, "expect ", 7) == 0) {
           parse_expect(x, &c);

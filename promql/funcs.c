@@ -319,7 +319,7 @@ static double range_fn(qctx *q, int id, const val *m, const rser *s, double arg,
   case F_RATE:
   case F_INCREASE:
   case F_DELTA: {
-    double r;
+    double r = 0;
     *ok = extrapolated_rate(m, s, id != F_DELTA, id == F_RATE, &r);
     return r;
   }

@@ -9,7 +9,8 @@
 #   scripts/test.sh -o SUITES    only these suites, comma separated: unit,integration,promql,fuzz
 #   scripts/test.sh -i PATTERN   only integration tests whose file name matches PATTERN
 #
-# Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh: real
+# Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh and
+# tests/cluster/*.sh: real
 # binaries over HTTP), promql (the conformance program over ../shared/promqltest), fuzz (a short
 # libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it).
 # Exits non-zero when anything fails and ends with the line "N passed, N failed".
@@ -111,8 +112,8 @@ fi
 
 # ---- integration tests ----
 if want integration; then
-  say "integration tests (tests/integration)"
-  for t in "$ROOT"/tests/integration/*.sh; do
+  say "integration tests (tests/integration, tests/cluster)"
+  for t in "$ROOT"/tests/integration/*.sh "$ROOT"/tests/cluster/*.sh; do
     [ -e "$t" ] || continue
     name=$(basename "$t" .sh)
     if [ -n "$itest_pattern" ] && [[ $name != *$itest_pattern* ]]; then

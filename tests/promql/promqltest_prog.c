@@ -1629,7 +1629,7 @@ static const char *hist_unsupported(const pql_expr *e) {
   case PQL_N_STR:
     return NULL;
   case PQL_N_VS:
-    return e->ext ? "anchored/smoothed selectors" : NULL;
+    return NULL;
   case PQL_N_MS:
     return NULL; /* range selectors, anchored/smoothed ones too */
   case PQL_N_PAREN:

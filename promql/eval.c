@@ -904,7 +904,9 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
 
 /* ---------------- binary operators ---------------- */
 
-static bool op_is_arith(pql_op op) { return !pql_op_is_comparison(op) && !pql_op_is_setop(op); }
+static bool op_is_arith(pql_op op) {
+  return !pql_op_is_comparison(op) && !pql_op_is_setop(op) && op != PQL_OP_TRIM_UPPER && op != PQL_OP_TRIM_LOWER;
+}
 
 /* Returns the value; *keep tells whether a comparison held. */
 static double binop(pql_op op, double l, double r, bool *keep) {
@@ -955,11 +957,12 @@ bool pql_hist_same(const pql_hist *a, const pql_hist *b) {
 static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, double fr, const pql_hist *hr,
                     const pql_ls *m, double *v, const pql_hist **h, bool *keep) {
   *h = NULL;
-  if (!hl && !hr) {
+  pql_op op = e->op;
+  bool trim = op == PQL_OP_TRIM_UPPER || op == PQL_OP_TRIM_LOWER;
+  if (!hl && !hr && !trim) {
     *v = binop(e->op, fl, fr, keep);
     return true;
   }
-  pql_op op = e->op;
   *keep = true;
   *v = 0;
   if (hl && hr && (op == PQL_OP_EQLC || op == PQL_OP_NEQ)) {
@@ -991,6 +994,10 @@ static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, d
   }
   if (hl && !hr && (op == PQL_OP_MUL || op == PQL_OP_DIV)) {
     *h = op == PQL_OP_MUL ? pql_hist_scale(q, hl, fr) : pql_hist_div(q, hl, fr);
+    return true;
+  }
+  if (hl && !hr && trim) {
+    *h = pql_hist_trim(q, hl, fr, op == PQL_OP_TRIM_UPPER);
     return true;
   }
   if (!hl && hr && op == PQL_OP_MUL) {

@@ -1619,7 +1619,7 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "histogram_quantiles"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
                                "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio",
-                               "count_values"};
+                               "count_values", "</", ">/"};
   static char buf[64];
   if (!e) {
     return NULL;
@@ -1729,9 +1729,6 @@ static void run_eval(runner *r, evalcmd *c) {
   {
     pql_expr *pe = NULL;
     char eb[256];
-    if (c->hist && (strstr(c->expr, ">/") || strstr(c->expr, "</"))) {
-      unsup = "the trim operators >/ and </";
-    }
     if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
       c->hist = c->hist || touches_hist(r->hist, pe);
       nhcb = nhcb || touches_hist(r->nhcb, pe);

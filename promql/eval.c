@@ -629,7 +629,36 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
     if (e->ext == PQL_EXT_SMOOTHED && f->p[k].t < tt && (size_t)k + 1 < f->n && !PQL_STALE(f->p[k + 1].v) &&
         f->p[k + 1].t - tt <= q->o.lookback_ms) {
       const pql_point *a = &f->p[k], *b = &f->p[k + 1];
-      v = a->v + (b->v - a->v) * (double)(tt - a->t) / (double)(b->t - a->t);
+      double frac = (double)(tt - a->t) / (double)(b->t - a->t);
+      const char *nm = pql_ls_get(f->m, "__name__");
+      if ((a->h == NULL) != (b->h == NULL)) {
+        pql_ev_annot(q, true, e, "encountered a mix of histograms and floats for metric name \"%s\"", nm ? nm : "");
+        continue;
+      }
+      if (a->h && (a->h->schema == PQL_SCHEMA_CUSTOM) != (b->h->schema == PQL_SCHEMA_CUSTOM)) {
+        pql_ev_annot(q, true, e,
+                     "vector contains a mix of histograms with exponential and custom buckets schemas for metric "
+                     "name \"%s\"",
+                     nm ? nm : "");
+        continue;
+      }
+      if (a->h && b->h) {
+        /* histograms: a + (b - a) * frac, or b * frac across a counter reset */
+        const pql_hist *ih = NULL;
+        if (pql_hist_detect_reset(q, b->h, a->h)) {
+          ih = pql_hist_scale(q, b->h, frac);
+        } else {
+          int why;
+          const pql_hist *d = pql_hist_add(q, b->h, a->h, -1, &why, NULL);
+          ih = d ? pql_hist_add(q, a->h, pql_hist_scale(q, d, frac), 1, &why, NULL) : NULL;
+        }
+        if (ih) {
+          pql_vec_push_h(q, &r.v, f->m, ih, f->p[k].t, false);
+          continue;
+        }
+      } else if (!a->h && !b->h) {
+        v = a->v + (b->v - a->v) * frac;
+      }
     }
     pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
     r.v.s[r.v.n - 1].h = f->p[k].h;
@@ -875,7 +904,9 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
 
 /* ---------------- binary operators ---------------- */
 
-static bool op_is_arith(pql_op op) { return !pql_op_is_comparison(op) && !pql_op_is_setop(op); }
+static bool op_is_arith(pql_op op) {
+  return !pql_op_is_comparison(op) && !pql_op_is_setop(op) && op != PQL_OP_TRIM_UPPER && op != PQL_OP_TRIM_LOWER;
+}
 
 /* Returns the value; *keep tells whether a comparison held. */
 static double binop(pql_op op, double l, double r, bool *keep) {
@@ -926,11 +957,12 @@ bool pql_hist_same(const pql_hist *a, const pql_hist *b) {
 static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, double fr, const pql_hist *hr,
                     const pql_ls *m, double *v, const pql_hist **h, bool *keep) {
   *h = NULL;
-  if (!hl && !hr) {
+  pql_op op = e->op;
+  bool trim = op == PQL_OP_TRIM_UPPER || op == PQL_OP_TRIM_LOWER;
+  if (!hl && !hr && !trim) {
     *v = binop(e->op, fl, fr, keep);
     return true;
   }
-  pql_op op = e->op;
   *keep = true;
   *v = 0;
   if (hl && hr && (op == PQL_OP_EQLC || op == PQL_OP_NEQ)) {
@@ -962,6 +994,10 @@ static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, d
   }
   if (hl && !hr && (op == PQL_OP_MUL || op == PQL_OP_DIV)) {
     *h = op == PQL_OP_MUL ? pql_hist_scale(q, hl, fr) : pql_hist_div(q, hl, fr);
+    return true;
+  }
+  if (hl && !hr && trim) {
+    *h = pql_hist_trim(q, hl, fr, op == PQL_OP_TRIM_UPPER);
     return true;
   }
   if (!hl && hr && op == PQL_OP_MUL) {

@@ -141,6 +141,7 @@ pql_hist *pql_hist_add(qctx *q, const pql_hist *a, const pql_hist *b, double sig
 pql_hist *pql_hist_scale(qctx *q, const pql_hist *h, double f);
 bool pql_hist_same(const pql_hist *a, const pql_hist *b);
 void pql_hist_string(const pql_hist *h, rt_buf *b);
+pql_hist *pql_hist_trim(qctx *q, const pql_hist *h, double c, bool upper);
 pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f);
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev);
 double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);

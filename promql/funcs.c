@@ -545,7 +545,56 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
       mix_warn(q, pos, s);
       return true;
     }
-    if (n < 2 || s->ext) {
+    if (s->ext) {
+      /* anchored/smoothed: no extrapolation; smoothed scales the boundary segments */
+      bool counter = id != F_DELTA;
+      const pql_hist *total = NULL;
+      if (counter) {
+        bool g = false;
+        for (size_t i = 0; i < n; i++) {
+          g |= p[i].h->hint == PQL_HINT_GAUGE;
+        }
+        if (g) {
+          pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
+        }
+      } else if (p[0].h->hint != PQL_HINT_GAUGE || p[n - 1].h->hint != PQL_HINT_GAUGE) {
+        pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      }
+      if (s->ext == PQL_EXT_ANCHORED && !counter) {
+        total = hsub(q, p[n - 1].h, p[0].h, -1, pos, s, &bad, NULL);
+      } else {
+        total = pql_hist_scale(q, p[0].h, 0);
+        for (size_t i = 1; i < n && !bad; i++) {
+          const pql_hist *inc;
+          if (counter && pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
+            inc = p[i].h;
+          } else {
+            inc = hsub(q, p[i].h, p[i - 1].h, -1, pos, s, &bad, NULL);
+          }
+          if (s->ext == PQL_EXT_SMOOTHED) {
+            double a = (double)p[i - 1].t, b = (double)p[i].t, lo = a, hi = b;
+            if (i == 1 && s->before) {
+              lo = (double)m->wstart;
+            }
+            if (i == n - 1 && s->after) {
+              hi = (double)m->wend;
+            }
+            inc = pql_hist_scale(q, inc, (hi - lo) / (b - a));
+          }
+          if (!bad) {
+            total = hsub(q, total, inc, 1, pos, s, &bad, NULL);
+          }
+        }
+      }
+      if (bad) {
+        return true;
+      }
+      pql_hist *r = id == F_RATE ? pql_hist_div(q, total, (double)m->range / 1000.0) : pql_hist_copy(q, total);
+      r->hint = PQL_HINT_GAUGE;
+      pql_vec_push_h(q, out, s->m, r, t, true);
+      return true;
+    }
+    if (n < 2) {
       return true;
     }
     bool counter = id != F_DELTA;

@@ -8,6 +8,7 @@
 #include "common/config.h"
 #include "common/http.h"
 #include "promql/pql_int.h"
+#include "promql/split.h"
 #include "querier/querier.h"
 
 #define PQL_API_MAX_BODY (8u << 20)
@@ -306,7 +307,7 @@ static bool common_params(const pql_api *api, const rt_http_req *req, rt_http_re
   return true;
 }
 
-static void answer(const rt_http_req *req, rt_http_resp *resp, pql_result *r, int64_t limit) {
+static void answer(const rt_http_req *req, rt_http_resp *resp, const pql_result *r, int64_t limit) {
   if (r->error) {
     rt_http_api_error(resp, status_for(r->error_type), r->error_type, r->error);
     return;
@@ -438,6 +439,22 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
   if (rc != RT_OK) {
     pql_expr_free(e);
     rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
+    return;
+  }
+  if (pql_split_applies(e, start, end, step, api->be.split_interval_ms)) {
+    if (api->be.storage_done) {
+      api->be.storage_done(api->be.ctx, &st);
+    }
+    pql_split_src src = {api->be.storage_for, api->be.storage_done, api->be.ctx, tenant_of(req)};
+    pql_split *sp = NULL;
+    rc = pql_split_eval(&src, &o, e, start, end, step, api->be.split_interval_ms, &sp);
+    pql_expr_free(e);
+    if (rc != RT_OK) {
+      rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
+      return;
+    }
+    answer(req, resp, pql_split_result(sp), limit);
+    pql_split_free(sp);
     return;
   }
   pql_result *r = NULL;
@@ -574,6 +591,7 @@ rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out
     be.opts.timeout_ms = rt_cfg->query_timeout_ms;
     be.opts.lookback_ms = rt_cfg->lookback_delta_ms;
     be.opts.max_samples = rt_cfg->max_samples;
+    be.split_interval_ms = rt_cfg->split_interval_ms;
   }
   return pql_api_register(s, &be, out);
 }

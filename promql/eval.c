@@ -615,6 +615,16 @@ static void check_limits(qctx *q) {
   }
 }
 
+/* cur with its reset hint set from prev (Prometheus' stats reads). */
+static const pql_hist *stats_hint(qctx *q, const pql_hist *cur, const pql_hist *prev) {
+  if (cur->hint == PQL_HINT_GAUGE) {
+    return cur;
+  }
+  pql_hist *c = pql_hist_copy(q, cur);
+  c->hint = pql_hist_detect_reset(q, cur, prev) ? PQL_HINT_RESET : PQL_HINT_NOT_RESET;
+  return c;
+}
+
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
   slot *s = &q->slots[e->slot];
@@ -662,6 +672,9 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
     }
     pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
     r.v.s[r.v.n - 1].h = f->p[k].h;
+    if (q->hstats && f->p[k].h && k > 0 && f->p[k - 1].h) {
+      r.v.s[r.v.n - 1].h = stats_hint(q, f->p[k].h, f->p[k - 1].h);
+    }
   }
   q->cur_samples += (int64_t)r.v.n;
   return r;
@@ -733,6 +746,27 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
       }
       pp = cp;
       n = k;
+    }
+    if (q->hstats) {
+      /* reset hints from the previous sample (the one before the window for the first) */
+      pql_point *cp = pql_ev_alloc(q, n * sizeof *cp);
+      memcpy(cp, pp, n * sizeof *cp);
+      const pql_hist *prev = NULL;
+      if (lo > 0 && !PQL_STALE(f->p[lo - 1].v)) {
+        prev = f->p[lo - 1].h;
+      }
+      for (size_t j = 0; j < n; j++) {
+        if (cp[j].h && prev) {
+          cp[j].h = stats_hint(q, pp[j].h, prev);
+        } else if (cp[j].h && j == 0 && lo == 0 && cp[j].h->hint == PQL_HINT_UNKNOWN && f->p[0].t > s->mint + 1) {
+          /* the previous sample was not fetched: a stored sample continues its predecessor */
+          pql_hist *c = pql_hist_copy(q, cp[j].h);
+          c->hint = PQL_HINT_NOT_RESET;
+          cp[j].h = c;
+        }
+        prev = pp[j].h;
+      }
+      pp = cp;
     }
     r.mx[r.nmx++] = (rser){f->m, pp, n, false, 0, false, false};
     q->cur_samples += (int64_t)n;
@@ -816,7 +850,10 @@ static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
   if (lo < c->n && c->ts[lo] == ts) {
     return &c->vecs[lo];
   }
+  int hs = q->hstats;
+  q->hstats = 0; /* subquery steps are not consecutive samples */
   val v = pql_ev(q, e->a, ts);
+  q->hstats = hs;
   vec cv = {0};
   cv.n = cv.cap = v.v.n;
   cv.s = qa_must(q, (v.v.n ? v.v.n : 1) * sizeof *cv.s);
@@ -1817,7 +1854,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         continue;
       }
       if (g->hreset && g->hnotreset) {
-        pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
+        pql_ev_annot(q, true, e->a, "conflicting counter resets during histogram aggregation");
       }
       pql_hist *hsum = pql_hist_copy(q, g->hs);
       if (op == PQL_AGG_SUM) {

@@ -100,6 +100,8 @@ typedef struct qctx {
   uint64_t t_eval0;     /* when evaluation (after fetching) started; 0 = not yet */
   uint64_t deadline_ns;
   unsigned steps;
+  int hstats;           /* > 0 while evaluating the argument of histogram_count/sum/avg: selectors
+                           set reset hints from the previous sample, as Prometheus' stats reads do */
   /* stable label set -> the same without __name__ (query arena), by address */
   uintptr_t *dn_k;
   const pql_ls **dn_v;

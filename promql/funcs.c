@@ -707,6 +707,14 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     }
     const pql_hist *h = p[0].h;
     double ks = 0, kc = 0;
+    bool hr = false, hn = false;
+    for (size_t i = 0; i < n; i++) {
+      hr |= p[i].h->hint == PQL_HINT_RESET;
+      hn |= p[i].h->hint == PQL_HINT_NOT_RESET;
+    }
+    if (hr && hn) {
+      pql_ev_annot(q, true, pos, "conflicting counter resets during histogram aggregation");
+    }
     for (size_t i = 0; i < n && !bad; i++) {
       pql_kahan_inc(p[i].h->sum, &ks, &kc);
       if (i == 0) {
@@ -1503,7 +1511,10 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
                     sm ? "delta, increase, rate" : "changes, delta, increase, rate, resets", f->name);
       }
     }
+    bool stats = id == F_HISTOGRAM_COUNT || id == F_HISTOGRAM_SUM || id == F_HISTOGRAM_AVG;
+    q->hstats += stats;
     args[i] = pql_ev(q, e->args[i], t);
+    q->hstats -= stats;
   }
   switch (id) {
   case F_TIME:

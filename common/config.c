@@ -109,6 +109,11 @@ static const key keys[] = {
      "How far back an instant vector selector looks for a sample."},
     {"querier.max-samples", K_INT64, OFF(max_samples), "50000000", NULL, 0,
      "Maximum number of samples a single query may load into memory."},
+    {"querier.split-queries-by-interval", K_DUR, OFF(split_interval_ms), "24h", NULL, 0,
+     "Split range queries into sub-queries of this interval, aligned to UTC, run in parallel; "
+     "0 = do not split."},
+    {"querier.total-shards", K_INT, OFF(total_shards), "0", NULL, 0,
+     "Split aggregations that allow it into this many series shards, run in parallel; 0 = off."},
 
     {"ring.instance-id", K_STR, OFF(ring_instance_id), "", NULL, 0,
      "The ingester's id in the ring; empty = the host name."},

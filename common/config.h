@@ -56,6 +56,8 @@ typedef struct rt_config {
   int64_t query_timeout_ms;         /* -querier.timeout (2m) */
   int64_t lookback_delta_ms;        /* -querier.lookback-delta (5m) */
   int64_t max_samples;              /* -querier.max-samples (50000000) */
+  int64_t split_interval_ms;        /* -querier.split-queries-by-interval (24h; 0 = off) */
+  int total_shards;                 /* -querier.total-shards (0 = off) */
 
   /* ring.* (see ring/DESIGN.md and docs/cluster.md) */
   char *ring_instance_id;           /* -ring.instance-id: the ingester's id (default hostname) */

@@ -8,6 +8,8 @@
 #include "common/config.h"
 #include "common/http.h"
 #include "promql/pql_int.h"
+#include "promql/shard.h"
+#include "promql/split.h"
 #include "querier/querier.h"
 
 #define PQL_API_MAX_BODY (8u << 20)
@@ -306,7 +308,7 @@ static bool common_params(const pql_api *api, const rt_http_req *req, rt_http_re
   return true;
 }
 
-static void answer(const rt_http_req *req, rt_http_resp *resp, pql_result *r, int64_t limit) {
+static void answer(const rt_http_req *req, rt_http_resp *resp, const pql_result *r, int64_t limit) {
   if (r->error) {
     rt_http_api_error(resp, status_for(r->error_type), r->error_type, r->error);
     return;
@@ -331,6 +333,25 @@ static bool parse_query_param(const rt_http_req *req, rt_http_resp *resp, pql_ex
   return true;
 }
 
+/* Runs e as shard sub-queries when the backend shards and e allows it; true when it answered. */
+static bool try_sharded(pql_api *api, const rt_http_req *req, rt_http_resp *resp, const pql_opts *o,
+                        const pql_expr *e, int64_t start, int64_t end, int64_t step, bool range, int64_t limit) {
+  if (api->be.total_shards < 2 || !api->be.storage_for_shard || !pql_shard_applies(e)) {
+    return false;
+  }
+  pql_shard_src src = {api->be.storage_for_shard, api->be.storage_done, api->be.ctx, tenant_of(req)};
+  pql_shard *sh = NULL;
+  rt_err rc = pql_shard_eval(&src, o, e, start, end, step, range, api->be.total_shards, &sh);
+  if (rc != RT_OK) {
+    rt_http_api_error(resp, rc == RT_ENOMEM ? 500 : 503, rc == RT_ENOMEM ? "internal" : "unavailable",
+                      rt_strerror(rc));
+    return true;
+  }
+  answer(req, resp, pql_shard_result(sh), limit);
+  pql_shard_free(sh);
+  return true;
+}
+
 static void h_query(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   pql_api *api = ctx;
   pql_opts o;
@@ -347,6 +368,10 @@ static void h_query(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   }
   pql_expr *e;
   if (!parse_query_param(req, resp, &e)) {
+    return;
+  }
+  if (try_sharded(api, req, resp, &o, e, t, t, 0, false, limit)) {
+    pql_expr_free(e);
     return;
   }
   pql_storage st;
@@ -433,11 +458,31 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
     rt_http_api_error(resp, 400, "bad_data", m);
     return;
   }
+  if (try_sharded(api, req, resp, &o, e, start, end, step, true, limit)) {
+    pql_expr_free(e);
+    return;
+  }
   pql_storage st;
   rt_err rc = api->be.storage_for(api->be.ctx, tenant_of(req), &st);
   if (rc != RT_OK) {
     pql_expr_free(e);
     rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
+    return;
+  }
+  if (pql_split_applies(e, start, end, step, api->be.split_interval_ms)) {
+    if (api->be.storage_done) {
+      api->be.storage_done(api->be.ctx, &st);
+    }
+    pql_split_src src = {api->be.storage_for, api->be.storage_done, api->be.ctx, tenant_of(req)};
+    pql_split *sp = NULL;
+    rc = pql_split_eval(&src, &o, e, start, end, step, api->be.split_interval_ms, &sp);
+    pql_expr_free(e);
+    if (rc != RT_OK) {
+      rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
+      return;
+    }
+    answer(req, resp, pql_split_result(sp), limit);
+    pql_split_free(sp);
     return;
   }
   pql_result *r = NULL;
@@ -524,6 +569,7 @@ typedef struct qry_store {
   qry_querier *q;
   char tenant[256];
   uint64_t max_samples;
+  uint32_t shard_index, shard_count;
 } qry_store;
 
 static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t mint, int64_t maxt,
@@ -531,7 +577,7 @@ static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t
   qry_store *qs = ctx;
   qry_result res;
   char eb[512];
-  qry_select_opts o = {.max_samples = qs->max_samples};
+  qry_select_opts o = {.max_samples = qs->max_samples, .shard_index = qs->shard_index, .shard_count = qs->shard_count};
   rt_err rc = qry_select(qs->q, qs->tenant, m, n, mint, maxt, &o, &res, eb, sizeof eb);
   if (rc != RT_OK) {
     return rc;
@@ -557,6 +603,17 @@ static rt_err qry_storage_for(void *ctx, const char *tenant, pql_storage *out) {
   return RT_OK;
 }
 
+static rt_err qry_storage_for_shard(void *ctx, const char *tenant, uint32_t index, uint32_t count,
+                                    pql_storage *out) {
+  rt_err rc = qry_storage_for(ctx, tenant, out);
+  if (rc == RT_OK) {
+    qry_store *qs = out->ctx;
+    qs->shard_index = index;
+    qs->shard_count = count;
+  }
+  return rc;
+}
+
 static void qry_storage_done(void *ctx, pql_storage *st) {
   (void)ctx;
   rt_free(st->ctx, sizeof(qry_store));
@@ -568,12 +625,15 @@ rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out
   pql_api_backend be = {
       .storage_for = qry_storage_for,
       .storage_done = qry_storage_done,
+      .storage_for_shard = qry_storage_for_shard,
       .ctx = q,
   };
   if (rt_cfg) {
     be.opts.timeout_ms = rt_cfg->query_timeout_ms;
     be.opts.lookback_ms = rt_cfg->lookback_delta_ms;
     be.opts.max_samples = rt_cfg->max_samples;
+    be.split_interval_ms = rt_cfg->split_interval_ms;
+    be.total_shards = rt_cfg->total_shards > 0 ? (uint32_t)rt_cfg->total_shards : 0;
   }
   return pql_api_register(s, &be, out);
 }

@@ -615,6 +615,16 @@ static void check_limits(qctx *q) {
   }
 }
 
+/* cur with its reset hint set from prev (Prometheus' stats reads). */
+static const pql_hist *stats_hint(qctx *q, const pql_hist *cur, const pql_hist *prev) {
+  if (cur->hint == PQL_HINT_GAUGE) {
+    return cur;
+  }
+  pql_hist *c = pql_hist_copy(q, cur);
+  c->hint = pql_hist_detect_reset(q, cur, prev) ? PQL_HINT_RESET : PQL_HINT_NOT_RESET;
+  return c;
+}
+
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
   slot *s = &q->slots[e->slot];
@@ -629,10 +639,42 @@ static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
     if (e->ext == PQL_EXT_SMOOTHED && f->p[k].t < tt && (size_t)k + 1 < f->n && !PQL_STALE(f->p[k + 1].v) &&
         f->p[k + 1].t - tt <= q->o.lookback_ms) {
       const pql_point *a = &f->p[k], *b = &f->p[k + 1];
-      v = a->v + (b->v - a->v) * (double)(tt - a->t) / (double)(b->t - a->t);
+      double frac = (double)(tt - a->t) / (double)(b->t - a->t);
+      const char *nm = pql_ls_get(f->m, "__name__");
+      if ((a->h == NULL) != (b->h == NULL)) {
+        pql_ev_annot(q, true, e, "encountered a mix of histograms and floats for metric name \"%s\"", nm ? nm : "");
+        continue;
+      }
+      if (a->h && (a->h->schema == PQL_SCHEMA_CUSTOM) != (b->h->schema == PQL_SCHEMA_CUSTOM)) {
+        pql_ev_annot(q, true, e,
+                     "vector contains a mix of histograms with exponential and custom buckets schemas for metric "
+                     "name \"%s\"",
+                     nm ? nm : "");
+        continue;
+      }
+      if (a->h && b->h) {
+        /* histograms: a + (b - a) * frac, or b * frac across a counter reset */
+        const pql_hist *ih = NULL;
+        if (pql_hist_detect_reset(q, b->h, a->h)) {
+          ih = pql_hist_scale(q, b->h, frac);
+        } else {
+          int why;
+          const pql_hist *d = pql_hist_add(q, b->h, a->h, -1, &why, NULL);
+          ih = d ? pql_hist_add(q, a->h, pql_hist_scale(q, d, frac), 1, &why, NULL) : NULL;
+        }
+        if (ih) {
+          pql_vec_push_h(q, &r.v, f->m, ih, f->p[k].t, false);
+          continue;
+        }
+      } else if (!a->h && !b->h) {
+        v = a->v + (b->v - a->v) * frac;
+      }
     }
     pql_vec_push(q, &r.v, f->m, v, f->p[k].t, false);
     r.v.s[r.v.n - 1].h = f->p[k].h;
+    if (q->hstats && f->p[k].h && k > 0 && f->p[k - 1].h) {
+      r.v.s[r.v.n - 1].h = stats_hint(q, f->p[k].h, f->p[k - 1].h);
+    }
   }
   q->cur_samples += (int64_t)r.v.n;
   return r;
@@ -704,6 +746,27 @@ static val eval_ms(qctx *q, const pql_expr *e, int64_t t) {
       }
       pp = cp;
       n = k;
+    }
+    if (q->hstats) {
+      /* reset hints from the previous sample (the one before the window for the first) */
+      pql_point *cp = pql_ev_alloc(q, n * sizeof *cp);
+      memcpy(cp, pp, n * sizeof *cp);
+      const pql_hist *prev = NULL;
+      if (lo > 0 && !PQL_STALE(f->p[lo - 1].v)) {
+        prev = f->p[lo - 1].h;
+      }
+      for (size_t j = 0; j < n; j++) {
+        if (cp[j].h && prev) {
+          cp[j].h = stats_hint(q, pp[j].h, prev);
+        } else if (cp[j].h && j == 0 && lo == 0 && cp[j].h->hint == PQL_HINT_UNKNOWN && f->p[0].t > s->mint + 1) {
+          /* the previous sample was not fetched: a stored sample continues its predecessor */
+          pql_hist *c = pql_hist_copy(q, cp[j].h);
+          c->hint = PQL_HINT_NOT_RESET;
+          cp[j].h = c;
+        }
+        prev = pp[j].h;
+      }
+      pp = cp;
     }
     r.mx[r.nmx++] = (rser){f->m, pp, n, false, 0, false, false};
     q->cur_samples += (int64_t)n;
@@ -787,7 +850,10 @@ static const vec *subq_inner(qctx *q, const pql_expr *e, int64_t ts) {
   if (lo < c->n && c->ts[lo] == ts) {
     return &c->vecs[lo];
   }
+  int hs = q->hstats;
+  q->hstats = 0; /* subquery steps are not consecutive samples */
   val v = pql_ev(q, e->a, ts);
+  q->hstats = hs;
   vec cv = {0};
   cv.n = cv.cap = v.v.n;
   cv.s = qa_must(q, (v.v.n ? v.v.n : 1) * sizeof *cv.s);
@@ -875,7 +941,9 @@ static val eval_subq(qctx *q, const pql_expr *e, int64_t t) {
 
 /* ---------------- binary operators ---------------- */
 
-static bool op_is_arith(pql_op op) { return !pql_op_is_comparison(op) && !pql_op_is_setop(op); }
+static bool op_is_arith(pql_op op) {
+  return !pql_op_is_comparison(op) && !pql_op_is_setop(op) && op != PQL_OP_TRIM_UPPER && op != PQL_OP_TRIM_LOWER;
+}
 
 /* Returns the value; *keep tells whether a comparison held. */
 static double binop(pql_op op, double l, double r, bool *keep) {
@@ -926,11 +994,12 @@ bool pql_hist_same(const pql_hist *a, const pql_hist *b) {
 static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, double fr, const pql_hist *hr,
                     const pql_ls *m, double *v, const pql_hist **h, bool *keep) {
   *h = NULL;
-  if (!hl && !hr) {
+  pql_op op = e->op;
+  bool trim = op == PQL_OP_TRIM_UPPER || op == PQL_OP_TRIM_LOWER;
+  if (!hl && !hr && !trim) {
     *v = binop(e->op, fl, fr, keep);
     return true;
   }
-  pql_op op = e->op;
   *keep = true;
   *v = 0;
   if (hl && hr && (op == PQL_OP_EQLC || op == PQL_OP_NEQ)) {
@@ -962,6 +1031,10 @@ static bool binop_h(qctx *q, const pql_expr *e, double fl, const pql_hist *hl, d
   }
   if (hl && !hr && (op == PQL_OP_MUL || op == PQL_OP_DIV)) {
     *h = op == PQL_OP_MUL ? pql_hist_scale(q, hl, fr) : pql_hist_div(q, hl, fr);
+    return true;
+  }
+  if (hl && !hr && trim) {
+    *h = pql_hist_trim(q, hl, fr, op == PQL_OP_TRIM_UPPER);
     return true;
   }
   if (!hl && hr && op == PQL_OP_MUL) {
@@ -1287,7 +1360,18 @@ static void group_add_hist(qctx *q, const pql_expr *e, group *g, const smp *s) {
   }
   int why;
   bool cvfix = false;
-  const pql_hist *r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  const pql_hist *r;
+  if (e->op == PQL_AGG_AVG) {
+    /* incremental mean (no overflow of the intermediate sum): mean += h/n - mean/n */
+    double nn = (double)g->nh;
+    const pql_hist *d = pql_hist_add(q, pql_hist_div(q, h, nn), pql_hist_div(q, g->hs, nn), -1, &why, &cvfix);
+    r = d ? pql_hist_add(q, g->hs, d, 1, &why, &cvfix) : NULL;
+    if (r) {
+      ((pql_hist *)r)->hint = g->hs->hint == PQL_HINT_GAUGE || h->hint == PQL_HINT_GAUGE ? PQL_HINT_GAUGE : PQL_HINT_UNKNOWN;
+    }
+  } else {
+    r = pql_hist_add(q, g->hs, h, 1, &why, &cvfix);
+  }
   if (!r) {
     const char *nm = pql_ls_get(s->m, "__name__");
     pql_ev_annot(q, true, e->a,
@@ -1770,11 +1854,15 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         continue;
       }
       if (g->hreset && g->hnotreset) {
-        pql_ev_annot(q, true, e, "conflicting counter resets during histogram aggregation");
+        pql_ev_annot(q, true, e->a, "conflicting counter resets during histogram aggregation");
       }
       pql_hist *hsum = pql_hist_copy(q, g->hs);
-      hsum->sum = g->hks + g->hkc;
-      const pql_hist *hv = op == PQL_AGG_AVG ? pql_hist_div(q, hsum, (double)g->nh) : hsum;
+      if (op == PQL_AGG_SUM) {
+        hsum->sum = g->hks + g->hkc;
+      } else if (isfinite(g->hks + g->hkc)) {
+        hsum->sum = (g->hks + g->hkc) / (double)g->nh;
+      }
+      const pql_hist *hv = hsum;
       pql_vec_push(q, &r.v, g->m, 0, t, g->drop && pql_ls_get(g->m, "__name__") != NULL);
       r.v.s[r.v.n - 1].h = hv;
       continue;

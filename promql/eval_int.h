@@ -100,6 +100,8 @@ typedef struct qctx {
   uint64_t t_eval0;     /* when evaluation (after fetching) started; 0 = not yet */
   uint64_t deadline_ns;
   unsigned steps;
+  int hstats;           /* > 0 while evaluating the argument of histogram_count/sum/avg: selectors
+                           set reset hints from the previous sample, as Prometheus' stats reads do */
   /* stable label set -> the same without __name__ (query arena), by address */
   uintptr_t *dn_k;
   const pql_ls **dn_v;
@@ -141,6 +143,7 @@ pql_hist *pql_hist_add(qctx *q, const pql_hist *a, const pql_hist *b, double sig
 pql_hist *pql_hist_scale(qctx *q, const pql_hist *h, double f);
 bool pql_hist_same(const pql_hist *a, const pql_hist *b);
 void pql_hist_string(const pql_hist *h, rt_buf *b);
+pql_hist *pql_hist_trim(qctx *q, const pql_hist *h, double c, bool upper);
 pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f);
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev);
 double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);

@@ -152,6 +152,8 @@ const char *pql_op_str(pql_op op) {
   case PQL_OP_GTR: return ">";
   case PQL_OP_LSS: return "<";
   case PQL_OP_GTE: return ">=";
+  case PQL_OP_TRIM_UPPER: return "</";
+  case PQL_OP_TRIM_LOWER: return ">/";
   case PQL_OP_LTE: return "<=";
   case PQL_OP_AND: return "and";
   case PQL_OP_OR: return "or";

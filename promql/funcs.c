@@ -508,7 +508,7 @@ static void mix_warn(qctx *q, const pql_expr *pos, const rser *s) {
 }
 
 static const pql_hist *hsub(qctx *q, const pql_hist *a, const pql_hist *b, double sign, const pql_expr *pos,
-                            const rser *s, bool *bad) {
+                            const rser *s, bool *bad, const char *what) {
   int why;
   bool cvfix = false;
   const pql_hist *r = pql_hist_add(q, a, b, sign, &why, &cvfix);
@@ -523,7 +523,7 @@ static const pql_hist *hsub(qctx *q, const pql_hist *a, const pql_hist *b, doubl
   }
   if (cvfix) {
     pql_ev_annot(q, false, pos, "mismatched custom buckets were reconciled during %s",
-                 sign < 0 ? "subtraction" : "aggregation");
+                 what ? what : sign < 0 ? "subtraction" : "aggregation");
   }
   return r;
 }
@@ -545,7 +545,56 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
       mix_warn(q, pos, s);
       return true;
     }
-    if (n < 2 || s->ext) {
+    if (s->ext) {
+      /* anchored/smoothed: no extrapolation; smoothed scales the boundary segments */
+      bool counter = id != F_DELTA;
+      const pql_hist *total = NULL;
+      if (counter) {
+        bool g = false;
+        for (size_t i = 0; i < n; i++) {
+          g |= p[i].h->hint == PQL_HINT_GAUGE;
+        }
+        if (g) {
+          pql_ev_annot(q, true, pos, "this native histogram metric is not a counter: \"%s\"", nm ? nm : "");
+        }
+      } else if (p[0].h->hint != PQL_HINT_GAUGE || p[n - 1].h->hint != PQL_HINT_GAUGE) {
+        pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
+      }
+      if (s->ext == PQL_EXT_ANCHORED && !counter) {
+        total = hsub(q, p[n - 1].h, p[0].h, -1, pos, s, &bad, NULL);
+      } else {
+        total = pql_hist_scale(q, p[0].h, 0);
+        for (size_t i = 1; i < n && !bad; i++) {
+          const pql_hist *inc;
+          if (counter && pql_hist_detect_reset(q, p[i].h, p[i - 1].h)) {
+            inc = p[i].h;
+          } else {
+            inc = hsub(q, p[i].h, p[i - 1].h, -1, pos, s, &bad, NULL);
+          }
+          if (s->ext == PQL_EXT_SMOOTHED) {
+            double a = (double)p[i - 1].t, b = (double)p[i].t, lo = a, hi = b;
+            if (i == 1 && s->before) {
+              lo = (double)m->wstart;
+            }
+            if (i == n - 1 && s->after) {
+              hi = (double)m->wend;
+            }
+            inc = pql_hist_scale(q, inc, (hi - lo) / (b - a));
+          }
+          if (!bad) {
+            total = hsub(q, total, inc, 1, pos, s, &bad, NULL);
+          }
+        }
+      }
+      if (bad) {
+        return true;
+      }
+      pql_hist *r = id == F_RATE ? pql_hist_div(q, total, (double)m->range / 1000.0) : pql_hist_copy(q, total);
+      r->hint = PQL_HINT_GAUGE;
+      pql_vec_push_h(q, out, s->m, r, t, true);
+      return true;
+    }
+    if (n < 2) {
       return true;
     }
     bool counter = id != F_DELTA;
@@ -563,17 +612,17 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
           continue;
         }
         if (!(start && i == 1)) {
-          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad) : p[i - 1].h;
-          h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+          const pql_hist *seg = start ? hsub(q, p[i - 1].h, start, -1, pos, s, &bad, NULL) : p[i - 1].h;
+          h = h ? hsub(q, h, seg, 1, pos, s, &bad, NULL) : seg;
         }
         start = NULL;
       }
       if (!bad) {
-        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad) : last;
-        h = h ? hsub(q, h, seg, 1, pos, s, &bad) : seg;
+        const pql_hist *seg = start ? hsub(q, last, start, -1, pos, s, &bad, NULL) : last;
+        h = h ? hsub(q, h, seg, 1, pos, s, &bad, NULL) : seg;
       }
     } else {
-      h = hsub(q, last, first, -1, pos, s, &bad);
+      h = hsub(q, last, first, -1, pos, s, &bad, NULL);
       if (first->hint != PQL_HINT_GAUGE || last->hint != PQL_HINT_GAUGE) {
         pql_ev_annot(q, true, pos, "this native histogram metric is not a gauge: \"%s\"", nm ? nm : "");
       }
@@ -633,7 +682,7 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     if (id == F_IRATE && pql_hist_detect_reset(q, l->h, pr->h)) {
       h = l->h;
     } else {
-      h = hsub(q, l->h, pr->h, -1, pos, s, &bad);
+      h = hsub(q, l->h, pr->h, -1, pos, s, &bad, NULL);
     }
     if (bad) {
       return true;
@@ -658,19 +707,38 @@ static bool hist_range(qctx *q, const pql_expr *e, int id, const val *m, const r
     }
     const pql_hist *h = p[0].h;
     double ks = 0, kc = 0;
+    bool hr = false, hn = false;
+    for (size_t i = 0; i < n; i++) {
+      hr |= p[i].h->hint == PQL_HINT_RESET;
+      hn |= p[i].h->hint == PQL_HINT_NOT_RESET;
+    }
+    if (hr && hn) {
+      pql_ev_annot(q, true, pos, "conflicting counter resets during histogram aggregation");
+    }
     for (size_t i = 0; i < n && !bad; i++) {
       pql_kahan_inc(p[i].h->sum, &ks, &kc);
-      if (i > 0) {
-        h = hsub(q, h, p[i].h, 1, pos, s, &bad);
+      if (i == 0) {
+        continue;
+      }
+      if (id == F_AVG_OVER_TIME) {
+        /* incremental mean: mean += h/k - mean/k */
+        double k = (double)(i + 1);
+        const pql_hist *d = hsub(q, pql_hist_div(q, p[i].h, k), pql_hist_div(q, h, k), -1, pos, s, &bad, "aggregation");
+        if (!bad) {
+          h = hsub(q, h, d, 1, pos, s, &bad, "aggregation");
+        }
+      } else {
+        h = hsub(q, h, p[i].h, 1, pos, s, &bad, NULL);
       }
     }
     if (bad) {
       return true;
     }
     pql_hist *r = pql_hist_copy(q, h);
-    r->sum = ks + kc;
-    if (id == F_AVG_OVER_TIME) {
-      r = pql_hist_div(q, r, (double)n);
+    if (id == F_SUM_OVER_TIME) {
+      r->sum = ks + kc;
+    } else if (isfinite(ks + kc)) {
+      r->sum = (ks + kc) / (double)n;
     }
     pql_vec_push_h(q, out, s->m, r, t, true);
     return true;
@@ -1443,7 +1511,10 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
                     sm ? "delta, increase, rate" : "changes, delta, increase, rate, resets", f->name);
       }
     }
+    bool stats = id == F_HISTOGRAM_COUNT || id == F_HISTOGRAM_SUM || id == F_HISTOGRAM_AVG;
+    q->hstats += stats;
     args[i] = pql_ev(q, e->args[i], t);
+    q->hstats -= stats;
   }
   switch (id) {
   case F_TIME:

@@ -312,6 +312,9 @@ pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f) {
 
 /* Does h (the later sample) show a counter reset relative to prev? */
 bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
+  if (cur == prev || pql_hist_same(cur, prev)) {
+    return false; /* the same sample seen again (subqueries repeat samples) */
+  }
   if (cur->hint == PQL_HINT_RESET) {
     return true;
   }
@@ -587,4 +590,124 @@ void pql_hist_string(const pql_hist *h, rt_buf *b) {
     }
   }
   rt_buf_putc(b, '}');
+}
+
+/* ---- trimming (</ keeps observations below c, >/ keeps those above c) ---- */
+
+typedef struct tb {
+  double f, mid; /* kept fraction, midpoint of the kept part */
+} tb;
+
+/* Kept part of a bucket (lo, hi] with interpolation `ex` (exponential) or linear. */
+static tb trim_bucket(double lo, double hi, double c, bool upper, bool ex) {
+  tb r = {1, 0};
+  double a = lo, b = hi;
+  if (upper) {
+    if (c <= lo) {
+      return (tb){0, 0};
+    }
+    if (c < hi) {
+      r.f = ex ? (log2(fabs(c)) - log2(fabs(lo))) / (log2(fabs(hi)) - log2(fabs(lo))) : (c - lo) / (hi - lo);
+      b = c;
+    }
+  } else {
+    if (c >= hi) {
+      return (tb){0, 0};
+    }
+    if (c > lo) {
+      r.f = ex ? (log2(fabs(hi)) - log2(fabs(c))) / (log2(fabs(hi)) - log2(fabs(lo))) : (hi - c) / (hi - lo);
+      a = c;
+    }
+  }
+  if (ex) {
+    r.mid = a > 0 ? sqrt(a * b) : -sqrt(a * b);
+  } else {
+    r.mid = (a + b) / 2;
+  }
+  return r;
+}
+
+/* The kept part of custom bucket idx. */
+static tb trim_custom(const pql_hist *h, int32_t idx, double c, bool upper) {
+  double lo = lower_bound(idx, h->schema, h->cv, h->ncv), hi = upper_bound(idx, h->schema, h->cv, h->ncv);
+  bool noop = upper ? (isinf(c) && c > 0) : (isinf(c) && c < 0);
+  if (isinf(lo) && isinf(hi)) {
+    return noop ? (tb){1, 0} : (tb){0, 0};
+  }
+  if (isinf(hi)) {
+    /* the +Inf bucket: all or nothing */
+    if (upper) {
+      return noop ? (tb){1, lo} : (tb){0, 0};
+    }
+    if (isinf(c) && c > 0) {
+      return (tb){0, 0};
+    }
+    return (tb){1, c > lo ? c : lo};
+  }
+  if (isinf(lo)) {
+    if (hi > 0) {
+      if (!upper && c < 0 && !noop) {
+        return (tb){0, 0};
+      }
+      return trim_bucket(0, hi, c, upper, false);
+    }
+    /* (-Inf, hi] with hi <= 0: all or nothing */
+    if (upper) {
+      if (isinf(c) && c < 0) {
+        return (tb){0, 0};
+      }
+      return (tb){1, c < hi ? c : hi};
+    }
+    return noop ? (tb){1, hi} : (tb){0, 0};
+  }
+  return trim_bucket(lo, hi, c, upper, false);
+}
+
+pql_hist *pql_hist_trim(qctx *q, const pql_hist *h, double c, bool upper) {
+  pql_hist *r = pql_hist_copy(q, h);
+  bool custom = h->schema == PQL_SCHEMA_CUSTOM;
+  bool changed = false;
+  double count = 0, sum = 0, cs = 0;
+  for (uint32_t i = 0; i < h->np; i++) {
+    tb t = custom ? trim_custom(h, h->pi[i], c, upper)
+                  : trim_bucket(lower_bound(h->pi[i], h->schema, NULL, 0), upper_bound(h->pi[i], h->schema, NULL, 0), c,
+                                upper, true);
+    changed |= h->pb[i] != 0 && t.f != 1;
+    r->pb[i] = h->pb[i] * t.f;
+    count += r->pb[i];
+    if (r->pb[i] != 0) {
+      pql_kahan_inc(r->pb[i] * t.mid, &sum, &cs);
+    }
+  }
+  for (uint32_t i = 0; i < h->nn; i++) {
+    double lo = -upper_bound(h->ni[i], h->schema, NULL, 0), hi = -lower_bound(h->ni[i], h->schema, NULL, 0);
+    tb t = trim_bucket(lo, hi, c, upper, true);
+    changed |= h->nb[i] != 0 && t.f != 1;
+    r->nb[i] = h->nb[i] * t.f;
+    count += r->nb[i];
+    if (r->nb[i] != 0) {
+      pql_kahan_inc(r->nb[i] * t.mid, &sum, &cs);
+    }
+  }
+  if (!custom) {
+    double lo = -h->zt, hi = h->zt;
+    if (h->np > 0 && h->nn == 0) {
+      lo = 0;
+    } else if (h->nn > 0 && h->np == 0) {
+      hi = 0;
+    }
+    tb t = lo < hi ? trim_bucket(lo, hi, c, upper, false) : (tb){1, 0};
+    changed |= h->zc != 0 && t.f != 1;
+    r->zc = h->zc * t.f;
+    count += r->zc;
+    if (r->zc != 0) {
+      pql_kahan_inc(r->zc * t.mid, &sum, &cs);
+    }
+  }
+  if (!changed) {
+    return pql_hist_copy(q, h);
+  }
+  r->count = count;
+  r->sum = sum + cs;
+  return r;
 }

@@ -412,6 +412,10 @@ static tok lex(parser *p) {
       p->cur++;
       t.len = 2;
       t.op = c == '<' ? PQL_OP_LTE : PQL_OP_GTE;
+    } else if (s[1] == '/') {
+      p->cur++;
+      t.len = 2;
+      t.op = c == '<' ? PQL_OP_TRIM_UPPER : PQL_OP_TRIM_LOWER;
     } else {
       t.op = c == '<' ? PQL_OP_LSS : PQL_OP_GTR;
     }
@@ -806,7 +810,9 @@ static int op_prec(pql_op op) {
   case PQL_OP_MUL:
   case PQL_OP_DIV:
   case PQL_OP_MOD:
-  case PQL_OP_ATAN2: return 5;
+  case PQL_OP_ATAN2:
+  case PQL_OP_TRIM_UPPER:
+  case PQL_OP_TRIM_LOWER: return 5;
   case PQL_OP_POW: return 6;
   default: return 0;
   }

@@ -22,6 +22,7 @@ typedef enum pql_kind {
 typedef enum pql_op {
   PQL_OP_NONE = 0,
   PQL_OP_ADD, PQL_OP_SUB, PQL_OP_MUL, PQL_OP_DIV, PQL_OP_MOD, PQL_OP_POW, PQL_OP_ATAN2,
+  PQL_OP_TRIM_UPPER, PQL_OP_TRIM_LOWER, /* </ and >/ on native histograms */
   PQL_OP_EQLC, PQL_OP_NEQ, PQL_OP_GTR, PQL_OP_LSS, PQL_OP_GTE, PQL_OP_LTE,
   PQL_OP_AND, PQL_OP_OR, PQL_OP_UNLESS,
   /* aggregations */

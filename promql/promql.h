@@ -175,6 +175,15 @@ typedef struct pql_api_backend {
   void (*storage_done)(void *ctx, pql_storage *st);
   void *ctx;
   pql_opts opts;   /* engine options; timeout_ms 0 = 2 minutes */
+  int64_t split_interval_ms; /* > 0: range queries run as parallel sub-queries over parts of
+                                this length aligned to UTC (see querier/DESIGN.md); 0 = off.
+                                storage_for and storage_done are then called from several
+                                threads at once. */
+  uint32_t total_shards;     /* > 1 with storage_for_shard: aggregations that allow it run as
+                                this many series-shard sub-queries in parallel; 0 = off */
+  /* Like storage_for, for the series whose hash % count == index only (count 0: all). Called
+   * from several threads at once; released with storage_done. */
+  rt_err (*storage_for_shard)(void *ctx, const char *tenant, uint32_t index, uint32_t count, pql_storage *out);
 } pql_api_backend;
 
 /* Adds /api/v1/query, /api/v1/query_range, /api/v1/format_query and /api/v1/parse_query (GET and

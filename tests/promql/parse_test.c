@@ -264,3 +264,11 @@ Test(parse, upstream_expressions_roundtrip) {
   }
   cr_expect_gt(checked, 1000);
 }
+
+/* The native-histogram trim operators bind like multiplication. */
+Test(parse, trim_operators) {
+  check_fmt("h </ 2", "h </ 2");
+  check_fmt("h>/-1", "h >/ -1");
+  check_fmt("h </ 2 + 1", "h </ 2 + 1");
+  check_fmt("(h + h) >/ 0.5", "(h + h) >/ 0.5");
+}

@@ -1619,7 +1619,7 @@ static const char *hist_unsupported(const pql_expr *e) {
                                 "histogram_quantiles"};
   static const char *ops[] = {"+", "-", "*", "/", "==", "!=", ">", "<", ">=", "<=", "and", "or", "unless", "%", "^", "atan2", "sum", "avg", "count", "group", "min", "max",
                                "stddev", "stdvar", "quantile", "topk", "bottomk", "limitk", "limit_ratio",
-                               "count_values"};
+                               "count_values", "</", ">/"};
   static char buf[64];
   if (!e) {
     return NULL;
@@ -1629,8 +1629,9 @@ static const char *hist_unsupported(const pql_expr *e) {
   case PQL_N_STR:
     return NULL;
   case PQL_N_VS:
-    return e->ext ? "anchored/smoothed selectors" : NULL;
+    return NULL;
   case PQL_N_MS:
+    return NULL; /* range selectors, anchored/smoothed ones too */
   case PQL_N_PAREN:
     return hist_unsupported(e->a);
   case PQL_N_SUBQ:
@@ -1728,9 +1729,6 @@ static void run_eval(runner *r, evalcmd *c) {
   {
     pql_expr *pe = NULL;
     char eb[256];
-    if (c->hist && (strstr(c->expr, ">/") || strstr(c->expr, "</"))) {
-      unsup = "the trim operators >/ and </";
-    }
     if (pql_parse(c->expr, &pe, eb, sizeof eb) == RT_OK) {
       c->hist = c->hist || touches_hist(r->hist, pe);
       nhcb = nhcb || touches_hist(r->nhcb, pe);
@@ -1906,11 +1904,8 @@ static int run_file(const char *path, const char *name, filestat *out, runner *r
       }
       for (i++; i < nl; i++) {
         char *x = trim(lines[i]);
-        if (!*x) {
-          break;
-        }
-        if (x[0] == '#') {
-          continue;
+        if (!*x || x[0] == '#') {
+          break; /* a comment line counts as a blank line: it ends the block */
         }
         if (strncmp(x, "expect ", 7) == 0) {
           parse_expect(x, &c);

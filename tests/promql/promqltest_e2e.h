@@ -9,6 +9,7 @@
 #include "tests/common/http_client.h"
 
 static int e2e_port;          /* 0 = in-process engine */
+static int e2e_write_port;    /* remote-write goes here (a distributor); 0 = e2e_port */
 static char e2e_tenant[128];
 static int e2e_seq;
 
@@ -428,7 +429,8 @@ static bool e2e_block_send(e2e_block *b, const char *file) {
     rt_buf_append(&req, comp, clen);
     tc_resp resp;
     memset(&resp, 0, sizeof resp);
-    if (!tc_request(e2e_port, req.data, req.len, &resp, 60000) || resp.status / 100 != 2) {
+    if (!tc_request(e2e_write_port ? e2e_write_port : e2e_port, req.data, req.len, &resp, 60000) ||
+        resp.status / 100 != 2) {
       fprintf(stderr, "%s: remote-write rejected (%d): %s\n", file, resp.status, resp.body ? resp.body : "");
       ok = false;
     }

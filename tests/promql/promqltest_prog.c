@@ -1,6 +1,6 @@
 /* promqltest_prog.c - runs the upstream PromQL test files against Ringtail's engine.
  *
- * usage: promqltest_prog [--verbose] [--require-core] [--only FILE[,FILE..]] [--port PORT] [DIR]
+ * usage: promqltest_prog [--verbose] [--require-core] [--only FILE[,FILE..]] [--port PORT [--write-port PORT]] [DIR]
  * With --port, the end-to-end mode: every load block is remote-written to the ringtail listening
  * on 127.0.0.1:PORT (started with -validation.reject-old-samples=false), one tenant per file and
  * `clear`, and every eval runs through its HTTP API.
@@ -1987,6 +1987,8 @@ int main(int argc, char **argv) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
       e2e_port = atoi(argv[++i]);
+    } else if (strcmp(argv[i], "--write-port") == 0 && i + 1 < argc) {
+      e2e_write_port = atoi(argv[++i]);
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME[,NAME...]] [--port PORT] [DIR]\n", argv[0]);
       return 2;

@@ -458,7 +458,8 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
     rt_http_api_error(resp, 400, "bad_data", m);
     return;
   }
-  if (try_sharded(api, req, resp, &o, e, start, end, step, true, limit)) {
+  bool split = pql_split_applies(e, start, end, step, api->be.split_interval_ms);
+  if (!split && try_sharded(api, req, resp, &o, e, start, end, step, true, limit)) {
     pql_expr_free(e);
     return;
   }
@@ -469,11 +470,13 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
     rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
     return;
   }
-  if (pql_split_applies(e, start, end, step, api->be.split_interval_ms)) {
+  if (split) {
     if (api->be.storage_done) {
       api->be.storage_done(api->be.ctx, &st);
     }
-    pql_split_src src = {api->be.storage_for, api->be.storage_done, api->be.ctx, tenant_of(req)};
+    pql_shard_src shsrc = {api->be.storage_for_shard, api->be.storage_done, api->be.ctx, tenant_of(req)};
+    pql_split_src src = {api->be.storage_for, api->be.storage_done, api->be.ctx, tenant_of(req),
+                         api->be.storage_for_shard ? &shsrc : NULL, api->be.total_shards};
     pql_split *sp = NULL;
     rc = pql_split_eval(&src, &o, e, start, end, step, api->be.split_interval_ms, &sp);
     pql_expr_free(e);

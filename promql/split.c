@@ -16,6 +16,8 @@
 typedef struct sub {
   int64_t start, end;
   pql_result *r;
+  pql_shard *sh;          /* the part evaluated as series shards */
+  const pql_result *view; /* r, or sh's result */
   rt_err rc;
 } sub;
 
@@ -31,6 +33,7 @@ typedef struct job {
   const pql_opts *opts;
   const pql_expr *e;
   int64_t step;
+  bool sharded;
   sub *subs;
   size_t nsubs;
   atomic_size_t next;
@@ -44,6 +47,7 @@ void pql_split_free(pql_split *s) {
   }
   for (size_t i = 0; i < s->nsubs; i++) {
     pql_result_free(s->subs[i].r);
+    pql_shard_free(s->subs[i].sh);
   }
   rt_free(s->subs, s->nsubs * sizeof *s->subs);
   rt_arena_destroy(s->a);
@@ -88,12 +92,18 @@ static void *worker(void *arg) {
       return NULL;
     }
     sub *s = &j->subs[i];
+    if (j->sharded) {
+      s->rc = pql_shard_eval(j->src->shard, j->opts, j->e, s->start, s->end, j->step, true, j->src->shards, &s->sh);
+      s->view = s->rc == RT_OK ? pql_shard_result(s->sh) : NULL;
+      continue;
+    }
     pql_storage st;
     s->rc = j->src->get(j->src->ctx, j->src->tenant, &st);
     if (s->rc != RT_OK) {
       continue;
     }
     s->rc = pql_eval(&st, j->opts, j->e, s->start, s->end, j->step, true, &s->r);
+    s->view = s->r;
     if (j->src->done) {
       j->src->done(j->src->ctx, &st);
     }
@@ -133,7 +143,7 @@ static rt_err merge(pql_split *s) {
   r->type = PQL_MATRIX;
   size_t total = 0, nw = 0, ni = 0;
   for (size_t i = 0; i < s->nsubs; i++) {
-    const pql_result *x = s->subs[i].r;
+    const pql_result *x = s->subs[i].view;
     total += x->nseries;
     nw += x->nwarnings;
     ni += x->ninfos;
@@ -154,7 +164,7 @@ static rt_err merge(pql_split *s) {
   memset(r->series, 0, (total + 1) * sizeof *r->series);
   size_t k = 0;
   for (size_t i = 0; i < s->nsubs; i++) {
-    const pql_result *x = s->subs[i].r;
+    const pql_result *x = s->subs[i].view;
     for (size_t j = 0; j < x->nseries; j++) {
       refs[k++] = (ref){&x->series[j], i};
     }
@@ -212,7 +222,8 @@ rt_err pql_split_eval(const pql_split_src *src, const pql_opts *opts, const pql_
     s->subs[k].end = part_end(t, end, step, interval);
     k++;
   }
-  job j = {.src = src, .opts = opts, .e = e, .step = step, .subs = s->subs, .nsubs = s->nsubs};
+  job j = {.src = src, .opts = opts, .e = e, .step = step, .subs = s->subs, .nsubs = s->nsubs,
+           .sharded = src->shard && src->shards > 1 && pql_shard_applies(e)};
   atomic_init(&j.next, 0);
   pthread_t th[PQL_SPLIT_PARALLEL];
   size_t nth = 0;
@@ -231,9 +242,9 @@ rt_err pql_split_eval(const pql_split_src *src, const pql_opts *opts, const pql_
       pql_split_free(s);
       return rc;
     }
-    if (s->subs[i].r->error) {
+    if (s->subs[i].view->error) {
       /* the earliest part's error, as the unsplit evaluation would meet it first */
-      s->r = *s->subs[i].r;
+      s->r = *s->subs[i].view;
       *out = s;
       return RT_OK;
     }

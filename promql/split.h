@@ -4,6 +4,7 @@
 #define RT_PQL_SPLIT_H
 
 #include "promql/promql.h"
+#include "promql/shard.h"
 
 /* How a sub-query gets its storage: called on the sub-query's thread; done (may be NULL)
  * releases what get made. */
@@ -12,6 +13,9 @@ typedef struct pql_split_src {
   void (*done)(void *ctx, pql_storage *st);
   void *ctx;
   const char *tenant;
+  const pql_shard_src *shard; /* set with shards > 1: a part whose expression allows it is
+                                 evaluated as that many series shards (pql_shard_eval) */
+  uint32_t shards;
 } pql_split_src;
 
 /* Sub-queries in flight at once per split query. */

@@ -187,3 +187,24 @@ Test(subq, sharded_aggregations_equal_plain) {
     }
   }
 }
+
+Test(subq, split_parts_sharded_equal_plain) {
+  const char *q = "sum by (job) (rate(req_total[5m]))";
+  int64_t start = T0 + 600000, end = T0 + 1199 * 15000LL, step = 60000;
+  pql_expr *e = parse(q);
+  pql_storage st = pql_memstore_storage(all);
+  pql_result *plain;
+  cr_assert_eq(pql_eval(&st, NULL, e, start, end, step, true, &plain), RT_OK);
+  pql_shard_src shsrc = {get_shard, NULL, NULL, "t"};
+  pql_split_src src = {get_all, NULL, NULL, "t", &shsrc, NSHARDS};
+  pql_split *sp;
+  cr_assert_eq(pql_split_eval(&src, NULL, e, start, end, step, 3600000, &sp), RT_OK);
+  for (int k = 0; k < NSHARDS; k++) {
+    cr_expect_gt(atomic_load(&calls[k]), 4, "shard %d used in only %d parts", k, atomic_load(&calls[k]));
+  }
+  cr_expect_eq(atomic_load(&calls[NSHARDS]), 0, "a part was evaluated unsharded");
+  same(plain, pql_split_result(sp), q);
+  pql_split_free(sp);
+  pql_result_free(plain);
+  pql_expr_free(e);
+}

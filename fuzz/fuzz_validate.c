@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       check(has_name);
       for (size_t k = 0; k < ts->n_samples; k++) {
         int64_t t = ts->samples[k]->timestamp;
-        check(t <= FUZZ_NOW + L.creation_grace_period_ms || L.creation_grace_period_ms == INT64_MAX);
+        check(L.creation_grace_period_ms == INT64_MAX || t <= FUZZ_NOW + L.creation_grace_period_ms);
         check(!L.reject_old_samples || L.reject_old_samples_max_age_ms == INT64_MAX ||
               t >= FUZZ_NOW - L.reject_old_samples_max_age_ms);
         check(L.ooo_window_ms > 0 || k == 0 || t >= ts->samples[k - 1]->timestamp);

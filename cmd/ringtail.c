@@ -24,8 +24,10 @@
 
 #include "common/config.h"
 #include "common/http.h"
+#include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/reload.h"
 #include "common/rpc.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
@@ -367,6 +369,11 @@ static void remove_stat_metrics(app *a) {
     rt_metrics_remove_fn(rt_metrics_default(), &a->refs[i]);
   }
   a->nrefs = 0;
+}
+
+static rt_err reload_limits(void *ctx, char *err, size_t errlen) {
+  (void)ctx;
+  return rt_limits_reload(err, errlen);
 }
 
 /* ---------- shared endpoints ---------- */
@@ -862,8 +869,26 @@ int main(int argc, char **argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, NULL);
   signal(SIGPIPE, SIG_IGN);
+
+  /* per-tenant limits: flags are the defaults, the runtime-config file overrides per tenant */
+  {
+    rt_limits defaults;
+    rt_limits_from_config(&a.cfg, &defaults);
+    char lerr[512];
+    if (rt_limits_init(&defaults, a.cfg.runtime_config_file, lerr, sizeof lerr) != RT_OK) {
+      fprintf(stderr, "ringtail: %s\n", lerr);
+      rt_limits_shutdown();
+      rt_cfg = NULL;
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+    if (a.cfg.runtime_config_file[0]) {
+      rt_reload_register("runtime-config", a.cfg.runtime_config_file, reload_limits, NULL);
+    }
+  }
 
   char roles[64];
   rt_info("main", "starting Ringtail", "version=%s roles=%s", RT_VERSION,
@@ -933,11 +958,21 @@ int main(int argc, char **argv) {
             host, port);
   }
 
+  rt_reload_start(a.cfg.runtime_config_period_ms);
   int sig = 0;
-  sigwait(&sigs, &sig);
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) {
+      break;
+    }
+    int failed = rt_reload_all();
+    rt_info("main", "SIGHUP: configuration files reloaded", "failed=%d", failed);
+  }
+  rt_reload_stop();
   rt_info("main", "shutting down", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
   /* A second signal ends the process at once (acknowledged samples are in the WAL already):
    * only this thread has the signals unblocked, so the default action applies. */
+  sigdelset(&sigs, SIGHUP);   /* a late SIGHUP stays blocked, it must not end the process */
   pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
   if (a.ring_member) {
     /* writers move to the next instance of the zone; tell the ring before stopping */
@@ -949,6 +984,9 @@ out:
   stop_all(&a);
   rt_metrics_remove_fn(rt_metrics_default(), &a);
   rt_zmq_ctx_term();
+  rt_reload_stop();
+  rt_reload_unregister(NULL);
+  rt_limits_shutdown();
   rt_cfg = NULL;
   rt_config_free(&a.cfg);
   pthread_mutex_destroy(&a.stats_mu);

@@ -86,6 +86,50 @@ static const key keys[] = {
     {"validation.max-metadata-length", K_INT, OFF(max_metadata_length), "1024", NULL, 0,
      "Maximum length of metadata fields (metric name, help, unit), in bytes."},
 
+    {"auth.mode", K_STR, OFF(auth_mode), "none", "none|header|token", 0,
+     "How a request's tenant is found: none = every request is tenant \"anonymous\"; header = "
+     "the X-Scope-OrgID header (behind an authenticating gateway); token = bearer tokens and "
+     "basic-auth users of -auth.workspaces-file."},
+    {"auth.workspaces-file", K_STR, OFF(auth_workspaces_file), "", NULL, 0,
+     "YAML file listing workspaces, their hashed credentials and rights (auth.mode=token); "
+     "reloaded on SIGHUP and when it changes."},
+
+    {"distributor.ingestion-rate-limit", K_INT64, OFF(ingestion_rate), "0", NULL, 0,
+     "Per-tenant ingestion rate in samples per second across all distributors (each enforces "
+     "its share); 0 = unlimited."},
+    {"distributor.ingestion-burst-size", K_INT64, OFF(ingestion_burst_size), "200000", NULL, 0,
+     "Per-tenant burst above the ingestion rate, in samples."},
+    {"distributor.ha-tracker.enable", K_BOOL, OFF(ha_enabled), "true", NULL, 0,
+     "Deduplicate HA Prometheus pairs: of the series carrying both the cluster and replica "
+     "labels, only the elected replica's are stored."},
+    {"distributor.ha-tracker.cluster-label", K_STR, OFF(ha_cluster_label), "cluster", NULL, 0,
+     "Label naming the HA cluster of a Prometheus pair."},
+    {"distributor.ha-tracker.replica-label", K_STR, OFF(ha_replica_label), "__replica__", NULL,
+     0, "Label naming the replica within an HA cluster; removed before storage."},
+    {"distributor.ha-tracker.failover-timeout", K_DUR, OFF(ha_failover_timeout_ms), "30s", NULL,
+     0, "Another replica is elected when the elected one has sent nothing for this long."},
+    {"ingester.max-global-series-per-user", K_INT64, OFF(max_global_series_per_user), "0", NULL,
+     0, "Per-tenant maximum of active series across the cluster (each counted once); 0 = "
+     "unlimited."},
+    {"ingester.max-global-series-per-metric", K_INT64, OFF(max_global_series_per_metric), "0",
+     NULL, 0, "Per-tenant maximum of active series of one metric name; 0 = unlimited."},
+    {"ingester.max-global-metadata-per-metric", K_INT64, OFF(max_metadata_per_metric), "0", NULL,
+     0, "Per-tenant maximum of distinct metadata entries of one metric; 0 = unlimited."},
+    {"querier.max-fetched-series-per-query", K_INT64, OFF(max_fetched_series_per_query), "0",
+     NULL, 0, "Per-tenant maximum of series one query may fetch; 0 = unlimited."},
+    {"querier.max-fetched-chunk-bytes-per-query", K_SIZE,
+     OFF(max_fetched_chunk_bytes_per_query), "0", NULL, 0,
+     "Per-tenant maximum of chunk bytes one query may fetch; 0 = unlimited."},
+    {"querier.max-query-lookback", K_DUR, OFF(max_query_lookback_ms), "0s", NULL, 0,
+     "Per-tenant limit on how far back a query may read; 0 = unlimited."},
+    {"querier.max-query-length", K_DUR, OFF(max_query_length_ms), "0s", NULL, 0,
+     "Per-tenant limit on the time range of a query; 0 = unlimited."},
+    {"runtime-config.file", K_STR, OFF(runtime_config_file), "", NULL, 0,
+     "YAML file of per-tenant limit overrides (overrides: {tenant: {limit: value}}); reloaded "
+     "on SIGHUP and when it changes."},
+    {"runtime-config.reload-period", K_DUR, OFF(runtime_config_period_ms), "10s", NULL, 0,
+     "How often the runtime-config and workspaces files are checked for changes."},
+
     {"ingester.data-dir", K_STR, OFF(data_dir), "./data", NULL, 0,
      "Directory holding the ingester's RocksDB database."},
     {"ingester.out-of-order-time-window", K_DUR, OFF(ooo_window_ms), "0s", NULL, 0,

@@ -42,6 +42,32 @@ typedef struct rt_config {
   int max_label_value_length;           /* -validation.max-length-label-value (2048) */
   int max_metadata_length;              /* -validation.max-metadata-length (1024) */
 
+  /* auth.* (see docs/auth.md) */
+  char *auth_mode;                      /* -auth.mode: none | header | token (none) */
+  char *auth_workspaces_file;           /* -auth.workspaces-file: YAML of workspaces and their
+                                           hashed credentials (auth.mode=token) */
+
+  /* per-tenant limits: defaults for every tenant; the runtime-config file overrides them per
+   * tenant (common/limits.h, docs/limits.md). 0 = unlimited where it is a maximum. */
+  int64_t ingestion_rate;               /* -distributor.ingestion-rate-limit (0), samples/s */
+  int64_t ingestion_burst_size;         /* -distributor.ingestion-burst-size (200000) */
+  int64_t max_global_series_per_user;   /* -ingester.max-global-series-per-user (0) */
+  int64_t max_global_series_per_metric; /* -ingester.max-global-series-per-metric (0) */
+  int64_t max_metadata_per_metric;      /* -ingester.max-global-metadata-per-metric (0) */
+  int64_t max_fetched_series_per_query; /* -querier.max-fetched-series-per-query (0) */
+  int64_t max_fetched_chunk_bytes_per_query; /* -querier.max-fetched-chunk-bytes-per-query (0) */
+  int64_t max_query_lookback_ms;        /* -querier.max-query-lookback (0) */
+  int64_t max_query_length_ms;          /* -querier.max-query-length (0) */
+  bool ha_enabled;                      /* -distributor.ha-tracker.enable (true) */
+  char *ha_cluster_label;               /* -distributor.ha-tracker.cluster-label (cluster) */
+  char *ha_replica_label;               /* -distributor.ha-tracker.replica-label (__replica__) */
+  int64_t ha_failover_timeout_ms;       /* -distributor.ha-tracker.failover-timeout (30s) */
+
+  /* runtime-config.*: the per-tenant overrides file, reloaded without a restart */
+  char *runtime_config_file;            /* -runtime-config.file ("") */
+  int64_t runtime_config_period_ms;     /* -runtime-config.reload-period (10s): how often the
+                                           overrides and workspaces files are checked for change */
+
   /* ingester.* */
   char *data_dir;                   /* -ingester.data-dir (./data) */
   int64_t ooo_window_ms;            /* -ingester.out-of-order-time-window (0) */

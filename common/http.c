@@ -675,6 +675,14 @@ void rt_http_server_destroy(rt_http_server *s) {
 
 int rt_http_server_port(const rt_http_server *s) { return s->port; }
 
+const char *rt_http_tenant(const rt_http_req *req) {
+  if (req->tenant) {
+    return req->tenant;
+  }
+  const char *t = rt_http_header(req, "X-Scope-OrgID");
+  return t && t[0] ? t : NULL;
+}
+
 const char *rt_http_header(const rt_http_req *req, const char *name) {
   return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }

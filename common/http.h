@@ -23,6 +23,8 @@ typedef struct rt_http_req {
   size_t body_len;
   rt_http_kv *params;     /* query-string parameters then form-body parameters, URL-decoded */
   size_t nparams;
+  const char *tenant;     /* the request's tenant as authenticated (see rt_http_tenant) */
+  unsigned rights;        /* RT_HTTP_RIGHT_* the caller holds */
   void *conn;             /* private to http.c */
   uint64_t start_ns;
 } rt_http_req;
@@ -39,7 +41,14 @@ typedef void (*rt_http_handler)(void *ctx, const rt_http_req *req, rt_http_resp 
 enum {
   RT_HTTP_PREFIX = 1u << 0,      /* match any path starting with `path` */
   RT_HTTP_PROM_API = 1u << 1,    /* also serve under "/prometheus" + path */
+  /* The right a route needs (auth.mode=token checks it; 403 without it). A route with none of
+   * these needs no tenant (/ready, /metrics, /ring, ...). */
+  RT_HTTP_RIGHT_READ = 1u << 4,
+  RT_HTTP_RIGHT_WRITE = 1u << 5,
+  RT_HTTP_RIGHT_RULES = 1u << 6,
+  RT_HTTP_RIGHT_ADMIN = 1u << 7,
 };
+#define RT_HTTP_RIGHTS (RT_HTTP_RIGHT_READ | RT_HTTP_RIGHT_WRITE | RT_HTTP_RIGHT_RULES | RT_HTTP_RIGHT_ADMIN)
 
 typedef struct rt_http_config {
   const char *listen_addr;       /* "0.0.0.0" */
@@ -64,6 +73,9 @@ int rt_http_server_port(const rt_http_server *s);  /* actual port (useful with p
 /* Request accessors (borrowed results, valid during the handler). Header names are
  * case-insensitive. rt_http_param returns the first value or NULL. */
 const char *rt_http_header(const rt_http_req *req, const char *name);
+/* The tenant of a request: the one authentication set, else the X-Scope-OrgID header, else
+ * NULL. Every handler that touches tenant data takes its tenant from here. */
+const char *rt_http_tenant(const rt_http_req *req);
 const char *rt_http_param(const rt_http_req *req, const char *name);
 /* All values of a repeated parameter (match[]); returns the count, stores up to max. */
 size_t rt_http_params(const rt_http_req *req, const char *name, const char **out, size_t max);

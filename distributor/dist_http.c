@@ -8,7 +8,7 @@ static void dist_handle_push(void *ctx, const rt_http_req *req, rt_http_resp *re
   dist_push_in in = {
       .body = req->body,
       .body_len = req->body ? req->body_len : 0,
-      .tenant = rt_http_header(req, "X-Scope-OrgID"),
+      .tenant = rt_http_tenant(req),
       .content_type = rt_http_header(req, "Content-Type"),
       .content_encoding = rt_http_header(req, "Content-Encoding"),
   };
@@ -25,9 +25,9 @@ static void dist_handle_push(void *ctx, const rt_http_req *req, rt_http_resp *re
 
 rt_err dist_register(dist_distributor *d, rt_http_server *srv) {
   size_t max_body = dist_get_config(d)->max_recv_msg_size;
-  rt_err e = rt_http_route(srv, "POST", "/api/v1/push", RT_HTTP_PROM_API, max_body, dist_handle_push, d);
+  rt_err e = rt_http_route(srv, "POST", "/api/v1/push", RT_HTTP_PROM_API | RT_HTTP_RIGHT_WRITE, max_body, dist_handle_push, d);
   if (e == RT_OK) {
-    e = rt_http_route(srv, "POST", "/api/v1/write", RT_HTTP_PROM_API, max_body, dist_handle_push, d);
+    e = rt_http_route(srv, "POST", "/api/v1/write", RT_HTTP_PROM_API | RT_HTTP_RIGHT_WRITE, max_body, dist_handle_push, d);
   }
   return e;
 }

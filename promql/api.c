@@ -263,8 +263,8 @@ void pql_result_json_stats(const pql_result *r, int64_t limit, bool stats, rt_bu
 }
 
 static const char *tenant_of(const rt_http_req *req) {
-  const char *t = rt_http_header(req, "X-Scope-OrgID");
-  return t && t[0] ? t : QRY_DEFAULT_TENANT;
+  const char *t = rt_http_tenant(req);
+  return t ? t : QRY_DEFAULT_TENANT;
 }
 
 static bool common_params(const pql_api *api, const rt_http_req *req, rt_http_resp *resp, pql_opts *o,
@@ -551,7 +551,7 @@ rt_err pql_api_register(rt_http_server *s, const pql_api_backend *be, pql_api **
   static const char *const methods[] = {"GET", "POST"};
   for (size_t i = 0; i < RT_ARRAY_LEN(routes); i++) {
     for (size_t m = 0; m < RT_ARRAY_LEN(methods); m++) {
-      rt_err err = rt_http_route(s, methods[m], routes[i].path, RT_HTTP_PROM_API, PQL_API_MAX_BODY, routes[i].fn, api);
+      rt_err err = rt_http_route(s, methods[m], routes[i].path, RT_HTTP_PROM_API | RT_HTTP_RIGHT_READ, PQL_API_MAX_BODY, routes[i].fn, api);
       if (err != RT_OK) {
         return err;
       }

@@ -8,8 +8,8 @@
 #define QRY_FORM_MAX_BODY (8u << 20) /* form bodies: many long match[] selectors */
 
 static const char *qry_tenant(qry_querier *q, const rt_http_req *req) {
-  const char *t = rt_http_header(req, "X-Scope-OrgID");
-  return t && t[0] ? t : qry_default_tenant(q);
+  const char *t = rt_http_tenant(req);
+  return t ? t : qry_default_tenant(q);
 }
 
 #define QRY_HANDLER(fn, ep)                                                         \
@@ -37,7 +37,7 @@ rt_err qry_register(qry_querier *q, rt_http_server *s) {
   static const char *const methods[] = {"GET", "POST"};
   for (size_t i = 0; i < RT_ARRAY_LEN(routes); i++) {
     for (size_t m = 0; m < RT_ARRAY_LEN(methods); m++) {
-      rt_err err = rt_http_route(s, methods[m], routes[i].path, routes[i].flags | RT_HTTP_PROM_API,
+      rt_err err = rt_http_route(s, methods[m], routes[i].path, routes[i].flags | RT_HTTP_PROM_API | RT_HTTP_RIGHT_READ,
                                  QRY_FORM_MAX_BODY, routes[i].fn, q);
       if (err != RT_OK) {
         return err;

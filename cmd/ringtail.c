@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/config.h"
 #include "common/http.h"
 #include "common/limits.h"
@@ -510,6 +511,82 @@ static rt_err add_shared_routes(app *a) {
   return rc;
 }
 
+/* ---------- auth subcommand ---------- */
+
+/* Reads one secret from stdin (first line, without its newline). */
+static bool read_secret(char *buf, size_t len) {
+  if (!fgets(buf, (int)len, stdin)) {
+    return false;
+  }
+  size_t n = strlen(buf);
+  if (n == len - 1 && buf[n - 1] != '\n') {
+    return false;   /* too long */
+  }
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+    buf[--n] = 0;
+  }
+  return n > 0;
+}
+
+static int cmd_auth(int argc, char **argv) {
+  const char *sub = argc > 2 ? argv[2] : "";
+  if (strcmp(sub, "hash") == 0 && argc == 3) {
+    char secret[1100];
+    if (!read_secret(secret, sizeof secret)) {
+      fprintf(stderr, "ringtail auth hash: give the secret (1..1024 characters) on stdin, e.g. "
+                      "`printf '%%s' 'passw0rd' | ringtail auth hash`\n");
+      return 2;
+    }
+    char hash[256];
+    rt_err rc = rt_auth_hash_secret(secret, hash, sizeof hash);
+    explicit_bzero(secret, sizeof secret);
+    if (rc != RT_OK) {
+      fprintf(stderr, "ringtail auth hash: %s\n", rt_strerror(rc));
+      return 1;
+    }
+    printf("%s\n", hash);
+    return 0;
+  }
+  if (strcmp(sub, "new-token") == 0 && argc <= 4) {
+    const char *rights = argc == 4 ? argv[3] : "write, read";
+    char token[128], id[32], hash[256];
+    rt_err rc = rt_auth_new_token(token, sizeof token, id, sizeof id);
+    if (rc == RT_OK) {
+      rc = rt_auth_hash_secret(token, hash, sizeof hash);
+    }
+    if (rc != RT_OK) {
+      fprintf(stderr, "ringtail auth new-token: %s\n", rt_strerror(rc));
+      return 1;
+    }
+    printf("# token (give it to the client; it is not stored anywhere):\n"
+           "# %s\n"
+           "# entry for the tokens list of a workspace in the workspaces file:\n"
+           "- id: %s\n"
+           "  hash: \"%s\"\n"
+           "  rights: [%s]\n",
+           token, id, hash, rights);
+    explicit_bzero(token, sizeof token);
+    return 0;
+  }
+  if (strcmp(sub, "check") == 0 && argc == 4) {
+    rt_auth *a = NULL;
+    char err[512];
+    if (rt_auth_create("token", argv[3], &a, err, sizeof err) != RT_OK) {
+      fprintf(stderr, "ringtail auth check: %s\n", err);
+      return 1;
+    }
+    printf("%s: ok, %zu credentials\n", argv[3], rt_auth_ncredentials(a));
+    rt_auth_destroy(a);
+    return 0;
+  }
+  fprintf(stderr,
+          "usage: ringtail auth hash             reads a secret on stdin, prints its hash\n"
+          "       ringtail auth new-token [RIGHTS] prints a new token and its workspaces-file "
+          "entry (RIGHTS e.g. \"write, read\")\n"
+          "       ringtail auth check FILE        validates a workspaces file\n");
+  return 2;
+}
+
 /* ---------- dump subcommand ---------- */
 
 static int cmd_dump(int argc, char **argv) {
@@ -793,6 +870,9 @@ int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "dump") == 0) {
     return cmd_dump(argc, argv);
   }
+  if (argc > 1 && strcmp(argv[1], "auth") == 0) {
+    return cmd_auth(argc, argv);
+  }
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "-version") == 0 || strcmp(argv[i], "--version") == 0) {
       printf("ringtail, version %s (revision: %s)\n", RT_VERSION, RT_REVISION);
@@ -827,7 +907,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (nrest > 0) {
-    fprintf(stderr, "ringtail: unexpected argument \"%s\" (subcommands: dump)\n", rest[0]);
+    fprintf(stderr, "ringtail: unexpected argument \"%s\" (subcommands: dump, auth)\n", rest[0]);
     rt_free(rest, 0);
     rt_config_free(&a.cfg);
     return 2;
@@ -890,6 +970,24 @@ int main(int argc, char **argv) {
     }
   }
 
+  /* tenants and rights of HTTP requests (-auth.mode) */
+  rt_auth *auth = NULL;
+  {
+    char aerr[512];
+    if (rt_auth_create(a.cfg.auth_mode, a.cfg.auth_workspaces_file, &auth, aerr, sizeof aerr) !=
+        RT_OK) {
+      fprintf(stderr, "ringtail: %s\n", aerr);
+      rt_reload_unregister(NULL);
+      rt_limits_shutdown();
+      rt_cfg = NULL;
+      rt_config_free(&a.cfg);
+      return 2;
+    }
+    if (rt_auth_get_mode(auth) == RT_AUTH_TOKEN) {
+      rt_reload_register("workspaces", a.cfg.auth_workspaces_file, rt_auth_reload, auth);
+    }
+  }
+
   char roles[64];
   rt_info("main", "starting Ringtail", "version=%s roles=%s", RT_VERSION,
           role_names(a.roles, roles, sizeof roles));
@@ -901,6 +999,7 @@ int main(int argc, char **argv) {
       .max_body_bytes = 1u << 20,
       .conn_timeout_s = (int)((a.cfg.http_conn_timeout_ms + 999) / 1000),
       .max_conns = a.cfg.http_max_conns,
+      .auth = auth,
   };
   int exit_code = 0;
   rt_err rc = rt_http_server_create(&hc, &a.http);
@@ -987,6 +1086,8 @@ out:
   rt_reload_stop();
   rt_reload_unregister(NULL);
   rt_limits_shutdown();
+  rt_reload_unregister(auth);
+  rt_auth_destroy(auth);
   rt_cfg = NULL;
   rt_config_free(&a.cfg);
   pthread_mutex_destroy(&a.stats_mu);

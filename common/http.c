@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/auth.h"
 #include "common/log.h"
 #include "common/metrics.h"
 
@@ -62,6 +63,8 @@ typedef struct req_state {
   size_t cap;
   size_t max;
   uint64_t start_ns;
+  rt_auth_result auth;          /* tenant and rights; holds the workspaces snapshot */
+  bool auth_done;
 } req_state;
 
 /* ---------- small helpers ---------- */
@@ -358,6 +361,9 @@ static void completed_cb(void *cls, struct MHD_Connection *conn, void **con_cls,
     rt_debug("http", "request terminated", "reason=%d uri=\"%.200s\"", (int)toe,
              st->uri ? st->uri : "");
   }
+  if (st->auth_done) {
+    rt_auth_release(&st->auth);
+  }
   rt_free(st->uri, 0);
   rt_free(st->url, 0);
   rt_free(st->body, st->cap);
@@ -373,8 +379,11 @@ static enum MHD_Result run_handler(req_state *st, struct MHD_Connection *conn,
       .raw_path = st->url,
       .body = st->len ? st->body : NULL,
       .body_len = st->len,
+      .tenant = st->auth.tenant,
+      .rights = st->auth.rights,
       .conn = conn,
       .start_ns = st->start_ns,
+      .server = st->s,
   };
   rt_http_kv *kv = NULL;
   size_t nkv = 0;
@@ -402,6 +411,39 @@ static enum MHD_Result run_handler(req_state *st, struct MHD_Connection *conn,
   int status = resp.body.oom ? 500 : (resp.status ? resp.status : 200);
   observe(st->s, method, st->rt->label, status, st->start_ns, st->url);
   return queue(conn, &resp, false);
+}
+
+/* Resolves the tenant and rights of a request from its headers, before its body is read; answers
+ * 400 / 401 / 403 itself. Routes without a right flag need no tenant (in auth.mode=none every
+ * request still gets "anonymous"). */
+static enum MHD_Result authenticate(req_state *st, struct MHD_Connection *conn,
+                                    const char *method, bool has_body) {
+  unsigned need = st->rt->flags & RT_HTTP_RIGHTS;
+  rt_auth *a = st->s->cfg.auth;
+  st->auth_done = true;
+  if (!need && rt_auth_get_mode(a) != RT_AUTH_NONE) {
+    memset(&st->auth, 0, sizeof st->auth);
+    return MHD_YES;
+  }
+  rt_auth_check(a, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Scope-OrgID"), need,
+                &st->auth);
+  if (st->auth.status == 0) {
+    return MHD_YES;
+  }
+  char msg[480];
+  const char *type = "bad_data";
+  if (st->auth.status == 401) {
+    type = "unauthorized";
+  } else if (st->auth.status == 403) {
+    type = "forbidden";
+  }
+  if (st->auth.status == 403) {
+    snprintf(msg, sizeof msg, "%s (%s %.200s)", st->auth.msg, method, st->url);
+  } else {
+    snprintf(msg, sizeof msg, "%s", st->auth.msg);
+  }
+  return queue_error(st, conn, method, st->auth.status, type, msg, st->auth.challenge, has_body);
 }
 
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const char *url,
@@ -454,6 +496,9 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *conn, const c
         }
         st->cap = (size_t)n + 1;
       }
+    }
+    if (s->cfg.auth) {
+      return authenticate(st, conn, method, cl && strcmp(cl, "0") != 0);
     }
     return MHD_YES;
   }
@@ -678,6 +723,9 @@ int rt_http_server_port(const rt_http_server *s) { return s->port; }
 const char *rt_http_tenant(const rt_http_req *req) {
   if (req->tenant) {
     return req->tenant;
+  }
+  if (req->server && req->server->cfg.auth) {
+    return NULL;   /* authentication decided: no tenant on this route */
   }
   const char *t = rt_http_header(req, "X-Scope-OrgID");
   return t && t[0] ? t : NULL;

@@ -26,6 +26,7 @@ typedef struct rt_http_req {
   const char *tenant;     /* the request's tenant as authenticated (see rt_http_tenant) */
   unsigned rights;        /* RT_HTTP_RIGHT_* the caller holds */
   void *conn;             /* private to http.c */
+  const struct rt_http_server *server; /* private to http.c */
   uint64_t start_ns;
 } rt_http_req;
 
@@ -58,6 +59,9 @@ typedef struct rt_http_config {
   int max_conns;
   struct rt_metrics *metrics;    /* request latency histograms go here; NULL = the default
                                     registry (common/metrics.h) */
+  struct rt_auth *auth;          /* tenants and rights (common/auth.h); borrowed. NULL = no
+                                    checks: rt_http_tenant() falls back to X-Scope-OrgID
+                                    (embedded servers and tests) */
 } rt_http_config;
 
 /* Creates a server (not yet listening). Caller destroys with rt_http_server_destroy(). */
@@ -73,8 +77,11 @@ int rt_http_server_port(const rt_http_server *s);  /* actual port (useful with p
 /* Request accessors (borrowed results, valid during the handler). Header names are
  * case-insensitive. rt_http_param returns the first value or NULL. */
 const char *rt_http_header(const rt_http_req *req, const char *name);
-/* The tenant of a request: the one authentication set, else the X-Scope-OrgID header, else
- * NULL. Every handler that touches tenant data takes its tenant from here. */
+/* The tenant of a request as authentication resolved it (common/auth.h): "anonymous" in
+ * auth.mode=none, the validated X-Scope-OrgID in header mode, the credential's workspace in
+ * token mode; NULL on routes without a right flag (except in mode none). A server created
+ * without an authenticator falls back to the raw X-Scope-OrgID header. Every handler that
+ * touches tenant data takes its tenant from here. */
 const char *rt_http_tenant(const rt_http_req *req);
 const char *rt_http_param(const rt_http_req *req, const char *name);
 /* All values of a repeated parameter (match[]); returns the count, stores up to max. */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/auth.h"
 #include "common/labels.h"
 #include "distributor/distributor.h"
 
@@ -484,32 +485,5 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
 }
 
 bool dist_tenant_valid(const char *t, char *errbuf, size_t errlen) {
-  size_t n = strlen(t);
-  if (n == 0) {
-    snprintf(errbuf, errlen, "no org id: the X-Scope-OrgID header is empty");
-    return false;
-  }
-  if (n > 150) {
-    snprintf(errbuf, errlen, "tenant ID is too long: max 150 characters");
-    return false;
-  }
-  if (strcmp(t, ".") == 0 || strcmp(t, "..") == 0) {
-    snprintf(errbuf, errlen, "tenant ID is '.' or '..'");
-    return false;
-  }
-  for (size_t i = 0; i < n; i++) {
-    char c = t[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              strchr("!-_.*'()", c) != NULL;
-    if (!ok) {
-      rt_buf b = RT_BUF_INIT;
-      rt_buf_puts(&b, "tenant ID ");
-      quote(&b, t, n, 160);
-      rt_buf_printf(&b, " contains unsupported character '%c' (allowed: a-z A-Z 0-9 ! - _ . * ' ( ))", c);
-      snprintf(errbuf, errlen, "%s", b.data ? b.data : "tenant ID contains unsupported characters");
-      rt_buf_free(&b);
-      return false;
-    }
-  }
-  return true;
+  return rt_tenant_valid(t, errbuf, errlen);   /* the rules of every endpoint: common/auth.c */
 }

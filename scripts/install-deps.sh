@@ -12,6 +12,7 @@ build_pkgs=(
   build-essential cmake pkg-config git
   libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libsnappy-dev libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev
+  libsodium-dev libcrypt-dev
 )
 test_pkgs=(
   libcriterion-dev clang

@@ -16,11 +16,11 @@ CORPUS=$IT_ROOT/../shared/promqltest
 CLUSTER=$IT_ROOT/scripts/cluster.sh
 export RT_CLUSTER_DIR=$IT_TMP/cluster
 export RT_BUILD_DIR=$(dirname "$RINGTAIL_BIN")
-export RT_CLUSTER_ARGS="-validation.reject-old-samples=false -querier.split-queries-by-interval=1m -querier.total-shards=4"
+export RT_CLUSTER_ARGS="-auth.mode=header -validation.reject-old-samples=false -querier.split-queries-by-interval=1m -querier.total-shards=4"
 trap 'rc=$?; "$CLUSTER" down >/dev/null 2>&1; (exit $rc); it_cleanup' EXIT
 
-# the reference: one plain process
-rt_start "$IT_TMP/plain" -validation.reject-old-samples=false -querier.split-queries-by-interval=0 ||
+# the reference: one plain process (one tenant per corpus file, by X-Scope-OrgID)
+rt_start "$IT_TMP/plain" -auth.mode=header -validation.reject-old-samples=false -querier.split-queries-by-interval=0 ||
   { notok "a plain ringtail starts"; finish; }
 "$PROG" --port "$RT_PORT" "$CORPUS" >"$IT_TMP/plain.out" 2>"$IT_TMP/plain.err"
 check "the corpus runs through the plain ringtail" [ $? = 0 ]

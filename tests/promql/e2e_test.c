@@ -28,8 +28,9 @@ static pid_t start_ringtail(int port, const char *dir) {
     FILE *lf = freopen(logp, "w", stdout);
     (void)lf;
     dup2(1, 2);
+    /* one tenant per test file, by X-Scope-OrgID */
     execl(RT_BINARY_DIR "/ringtail", "ringtail", "-target=all", portarg, dirarg,
-          "-validation.reject-old-samples=false", (char *)NULL);
+          "-validation.reject-old-samples=false", "-auth.mode=header", (char *)NULL);
     _exit(127);
   }
   return pid;

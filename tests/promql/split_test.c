@@ -31,7 +31,7 @@ static pid_t start_ringtail(int port, const char *dir, const char *split, const 
     (void)lf;
     dup2(1, 2);
     execl(RT_BINARY_DIR "/ringtail", "ringtail", "-target=all", portarg, dirarg, splitarg, shardarg,
-          "-validation.reject-old-samples=false", (char *)NULL);
+          "-validation.reject-old-samples=false", "-auth.mode=header", (char *)NULL);
     _exit(127);
   }
   return pid;

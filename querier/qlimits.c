@@ -130,7 +130,7 @@ void qry_budget_free(qry_budget *b) {
 const rt_limits *qry_budget_limits(const qry_budget *b) { return &b->lim; }
 
 int64_t qry_budget_min_time(const qry_budget *b) {
-  if (b->lim.max_query_lookback_ms <= 0 || b->now_ms - INT64_MIN < b->lim.max_query_lookback_ms) {
+  if (b->lim.max_query_lookback_ms <= 0 || b->now_ms < INT64_MIN + b->lim.max_query_lookback_ms) {
     return INT64_MIN;
   }
   return b->now_ms - b->lim.max_query_lookback_ms;

@@ -3,6 +3,10 @@
   bodies DIR NAME...               writes DIR/NAME.bin: a snappy remote-write body with
                                    NAME{job="auth"} = 1 now and NAME's metadata (for curl; a
                                    Python start costs seconds on a loaded machine)
+  isobody DIR TENANT:VALUE...      DIR/TENANT.bin, isolation.sh's body for each tenant: iso_metric{job="iso",
+                                   instance="i1"} = VALUE over the last 2 minutes with an
+                                   exemplar trace_id=TENANT, only_TENANT{owner=TENANT}, and
+                                   metadata whose help names the tenant
   loop PORT HEADER STOPFILE        GET /api/v1/labels and POST /api/v1/query with HEADER until
                                    STOPFILE exists; prints "started" after the first success,
                                    at the end "N requests, F failed"
@@ -29,6 +33,23 @@ def body(name):
     return rwtool.snappy(rwtool.write_request(
         [([("__name__", name), ("job", "auth")], [(now, 1.0)])],
         [rwtool.metadata(1, name, "a metric of the auth test")]))
+
+
+def isobody(tenant, value):
+    now = int(time.time() * 1000)
+    samples = [(now - 120000 + i * 15000, value) for i in range(9)]
+    iso = rwtool.timeseries([("__name__", "iso_metric"), ("instance", "i1"), ("job", "iso")],
+                            samples)
+    ex = (rwtool.field_bytes(1, rwtool.label("trace_id", tenant)) +
+          rwtool.field_double(2, value) + rwtool.field_varint(3, now))
+    iso += rwtool.field_bytes(3, ex)
+    only = rwtool.timeseries([("__name__", "only_" + tenant), ("job", "iso"), ("owner", tenant)],
+                             samples)
+    meta = [rwtool.metadata(1, "iso_metric", "help of " + tenant, "seconds"),
+            rwtool.metadata(2, "only_" + tenant, "only in " + tenant)]
+    parts = [rwtool.field_bytes(1, iso), rwtool.field_bytes(1, only)]
+    parts += [rwtool.field_bytes(3, m) for m in meta]
+    return rwtool.snappy(b"".join(parts))
 
 
 def loop(port, hdr, stop):
@@ -69,6 +90,11 @@ def main():
         for name in sys.argv[3:]:
             with open(os.path.join(sys.argv[2], name + ".bin"), "wb") as f:
                 f.write(body(name))
+    elif cmd == "isobody":
+        for tv in sys.argv[3:]:
+            t, _, v = tv.partition(":")
+            with open(os.path.join(sys.argv[2], t + ".bin"), "wb") as f:
+                f.write(isobody(t, float(v)))
     elif cmd == "loop":
         loop(int(sys.argv[2]), sys.argv[3], sys.argv[4])
     else:

@@ -158,6 +158,7 @@ struct ing_ingester {
   pthread_cond_t bg_cv;
 
   void *rpc; /* rt_rpc_server * */
+  struct ing_tombs *tombs; /* series deletion tombstones (ing_delete.c); NULL: none yet */
 
   /* stats */
   atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series;
@@ -214,5 +215,23 @@ rt_err ing_decode_push(const uint8_t *data, size_t len, rt_arena *arena, Ringtai
 
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
+
+/* ingester.c helpers shared with ing_delete.c */
+ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err);
+rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
+void ing_matchers_free(rt_matcher *ms, size_t n);
+
+/* Series deletion (ing_delete.c): persistent tombstones in the meta column family, one key per
+ * deletion of one series ("d", u32 BE tenant id, u32 BE series ref, u64 BE sequence -> u8 'D',
+ * i64 BE mint, i64 BE maxt), loaded at open, kept merged per series in memory. */
+rt_err ing_tomb_load(ing_ingester *ing);
+void ing_tomb_free(ing_ingester *ing);
+/* True when tombstones hide every sample s has inside [mint, maxt]. Caller holds the tenant's
+ * lock (read). */
+bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, const ing_series *s, int64_t mint,
+                    int64_t maxt);
+/* Removes the tombstoned samples from a select answer's chunks (re-encoded from arena). */
+rt_err ing_tomb_filter(ing_ingester *ing, uint32_t tenant_id, uint32_t ref,
+                       Ringtail__SeriesChunks *sc, rt_arena *arena);
 
 #endif

@@ -83,6 +83,9 @@ ING_HANDLER(ing_handle_label_values, Ringtail__LabelsRequest, ringtail__labels_r
             Ringtail__LabelsResponse, ringtail__labels_response__init, ing_label_values)
 ING_HANDLER(ing_handle_metadata, Ringtail__MetadataRequest, ringtail__metadata_request__unpack,
             Ringtail__MetadataResponse, ringtail__metadata_response__init, ing_metadata)
+ING_HANDLER(ing_handle_delete_series, Ringtail__DeleteSeriesRequest,
+            ringtail__delete_series_request__unpack, Ringtail__DeleteSeriesResponse,
+            ringtail__delete_series_response__init, ing_delete_series)
 
 static const rt_rpc_method ing_methods[] = {
     {"ingester.Push", ing_handle_push},
@@ -90,6 +93,7 @@ static const rt_rpc_method ing_methods[] = {
     {"ingester.LabelNames", ing_handle_label_names},
     {"ingester.LabelValues", ing_handle_label_values},
     {"ingester.Metadata", ing_handle_metadata},
+    {"ingester.DeleteSeries", ing_handle_delete_series},
 };
 
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers) {

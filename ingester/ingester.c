@@ -259,7 +259,7 @@ static rt_err ing_tenant_register(ing_ingester *ing, const char *name, uint32_t 
 }
 
 /* Returns the tenant, creating and persisting it if `create`. NULL with *err set otherwise. */
-static ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err) {
+ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err) {
   *err = RT_OK;
   pthread_rwlock_rdlock(&ing->tenants_lock);
   ing_tenant *t = ing_tenant_find(ing, name);
@@ -1019,7 +1019,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
 
 /* ------------------------------------------------------------------ matchers from requests */
 
-static rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out) {
+rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out) {
   *out = NULL;
   if (n == 0) {
     return RT_OK;
@@ -1052,7 +1052,7 @@ static rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher *
   return RT_OK;
 }
 
-static void ing_matchers_free(rt_matcher *ms, size_t n) {
+void ing_matchers_free(rt_matcher *ms, size_t n) {
   for (size_t i = 0; ms && i < n; i++) {
     rt_matcher_fini(&ms[i]);
   }
@@ -1258,6 +1258,9 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     if (req->shard_count > 0 && s->hash % req->shard_count != req->shard_index) {
       continue;
     }
+    if (ing_tomb_hides(ing, t->id, s, mint, maxt)) {
+      continue;
+    }
     ing_sel *e = &sel[nsel++];
     memset(e, 0, sizeof *e);
     e->s = s;
@@ -1352,6 +1355,9 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     sc->n_labels = sel[i].nlabels;
     sc->chunks = sel[i].chunks;
     sc->n_chunks = sel[i].nchunks;
+    if (!req->labels_only) {
+      err = ing_tomb_filter(ing, t->id, sel[i].ref, sc, arena);
+    }
     resp->series[resp->n_series++] = sc;
   }
   ing_matchers_free(ms, req->n_matchers);
@@ -2145,6 +2151,7 @@ rt_err ing_flush(ing_ingester *ing) {
 /* ------------------------------------------------------------------ create / destroy */
 
 static void ing_free(ing_ingester *ing) {
+  ing_tomb_free(ing);
   for (size_t i = 0; i < ing->ntenants; i++) {
     ing_tenant_destroy(ing->tenants[i]);
   }
@@ -2206,6 +2213,9 @@ rt_err ing_create(const ing_config *cfg, ing_ingester **out) {
   }
   if (!err) {
     err = ing_replay(ing, &last_seq);
+  }
+  if (!err) {
+    err = ing_tomb_load(ing);
   }
   if (err) {
     ing_free(ing);

@@ -49,8 +49,15 @@ rt_err ing_label_values(ing_ingester *ing, const Ringtail__LabelsRequest *req,
 rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
                     Ringtail__MetadataResponse *resp, rt_arena *arena);
 
+/* Deletes (hides with persistent tombstones) the samples in [req->mint, req->maxt] of
+ * req->tenant's series matching every matcher (at least one), up to each series' newest sample
+ * at the time of the call; resp->series counts them. Applied by ing_select from then on, also
+ * after a restart. RT_EINVAL for no matchers or mint > maxt. (ing_delete.c) */
+rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest *req,
+                         Ringtail__DeleteSeriesResponse *resp, rt_arena *arena);
+
 /* Serves the methods "ingester.Push", "ingester.Select", "ingester.LabelNames",
- * "ingester.LabelValues", "ingester.Metadata" on `endpoint` (inproc:// or tcp://). */
+ * "ingester.LabelValues", "ingester.Metadata", "ingester.DeleteSeries" on `endpoint` (inproc:// or tcp://). */
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 
 /* Closes every open head chunk into the chunks column family, deletes the WAL records they

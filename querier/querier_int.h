@@ -33,6 +33,7 @@ typedef enum qry_endpoint {
   QRY_EP_LABEL_VALUES,
   QRY_EP_METADATA,
   QRY_EP_EXEMPLARS,
+  QRY_EP_DELETE_SERIES,
 } qry_endpoint;
 void qry_api_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const rt_http_req *req,
                     rt_http_resp *resp);

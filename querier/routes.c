@@ -21,6 +21,7 @@ QRY_HANDLER(qry_h_labels, QRY_EP_LABELS)
 QRY_HANDLER(qry_h_label_values, QRY_EP_LABEL_VALUES)
 QRY_HANDLER(qry_h_metadata, QRY_EP_METADATA)
 QRY_HANDLER(qry_h_exemplars, QRY_EP_EXEMPLARS)
+QRY_HANDLER(qry_h_delete_series, QRY_EP_DELETE_SERIES)
 
 rt_err qry_register(qry_querier *q, rt_http_server *s) {
   static const struct {
@@ -42,6 +43,16 @@ rt_err qry_register(qry_querier *q, rt_http_server *s) {
       if (err != RT_OK) {
         return err;
       }
+    }
+  }
+  /* series deletion: Prometheus' admin API, the admin right */
+  static const char *const del_methods[] = {"POST", "PUT"};
+  for (size_t m = 0; m < RT_ARRAY_LEN(del_methods); m++) {
+    rt_err err = rt_http_route(s, del_methods[m], "/api/v1/admin/tsdb/delete_series",
+                               RT_HTTP_PROM_API | RT_HTTP_RIGHT_ADMIN, QRY_FORM_MAX_BODY,
+                               qry_h_delete_series, q);
+    if (err != RT_OK) {
+      return err;
     }
   }
   return RT_OK;

@@ -241,7 +241,7 @@ Test(ha, election_dedup_failover_and_arbiter_loss, .timeout = 30) {
   dist_stats s1, s2;
   dist_get_stats(D1, &s1);
   dist_get_stats(D2, &s2);
-  cr_assert_eq(s1.ha_deduped + s2.ha_deduped, 2);
+  cr_assert_eq(s1.rejected[DIST_R_HA_DUPLICATE] + s2.rejected[DIST_R_HA_DUPLICATE], 2);
   cr_assert_eq(s1.requests[7] + s2.requests[7], 2, "202s counted");
   /* stored without the replica label, on every ingester */
   char ser[4][256];

@@ -158,6 +158,7 @@ struct ing_ingester {
   pthread_cond_t bg_cv;
 
   void *rpc; /* rt_rpc_server * */
+  struct ing_ha *ha; /* the HA-pair arbiter, created with the RPC service */
   struct ing_tombs *tombs; /* series deletion tombstones (ing_delete.c); NULL: none yet */
 
   /* stats */

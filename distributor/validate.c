@@ -33,6 +33,7 @@ const char *const dist_reason_names[DIST_R_COUNT] = {
     [DIST_R_METADATA_TOO_LONG] = "metadata_too_long",
     [DIST_R_METADATA_PER_METRIC] = "max_metadata_per_metric",
     [DIST_R_RATE_LIMITED] = "rate_limited",
+    [DIST_R_HA_DUPLICATE] = "ha_duplicate",
 };
 
 static const char *const reason_ids[DIST_R_COUNT] = {

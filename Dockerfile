@@ -21,21 +21,22 @@ WORKDIR /src
 COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRT_TESTS=OFF >/dev/null \
  && cmake --build build -j"$(nproc)" --target ringtail \
- && strip build/ringtail
+ && mkdir /out && strip -o /out/ringtail build/ringtail
 # The runtime packages: the Debian packages that own the libraries the binary links against.
-RUN ldd build/ringtail | awk '/=> \//{print $3}' | while read -r lib; do \
-      dpkg -S "*/$(basename "$lib")" | cut -d: -f1; done | sort -u >/runtime-packages \
- && cat /runtime-packages
+RUN ldd /out/ringtail | awk '/=> \//{print $3}' | while read -r lib; do \
+      dpkg -S "*/$(basename "$lib")" | cut -d: -f1; done | sort -u >/out/runtime-packages \
+ && cat /out/runtime-packages
 
+# The runtime stage (docker/ringtail-prebuilt.Dockerfile repeats it for a binary built outside).
 FROM ${BASE}
 ENV DEBIAN_FRONTEND=noninteractive
-COPY --from=build /runtime-packages /tmp/runtime-packages
+COPY --from=build /out/runtime-packages /tmp/runtime-packages
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends $(grep -v '^libc6$' /tmp/runtime-packages) \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /tmp/runtime-packages \
- && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home ringtail \
+ && useradd --uid 10001 --user-group --home-dir /data --no-create-home --shell /usr/sbin/nologin ringtail \
  && mkdir -p /data && chown ringtail:ringtail /data
-COPY --from=build /src/build/ringtail /usr/local/bin/ringtail
+COPY --from=build /out/ringtail /usr/local/bin/ringtail
 COPY docker/healthcheck /usr/local/bin/healthcheck
 USER ringtail
 WORKDIR /data

@@ -34,16 +34,40 @@ choose_base() {
   export BASE
 }
 
-# Builds the four images (ringtail, haproxy, prometheus, alertmanager) once each, with the
-# layer cache. Prints the seconds it took per image.
+# RT_PREBUILT=BINARY: build the ringtail image from this binary (built on this host) instead
+# of compiling in the image, when this host is Debian bookworm with dpkg (same libraries as
+# the image) and the base is bookworm too.
+prebuilt_ok() {
+  [ -x "$RT_PREBUILT" ] && command -v dpkg >/dev/null 2>&1 && command -v strip >/dev/null 2>&1 &&
+    grep -q '^VERSION_CODENAME=bookworm' /etc/os-release 2>/dev/null &&
+    [[ $BASE == *bookworm* ]] && ! ldd "$RT_PREBUILT" | grep -q 'libasan\|not found'
+}
+
+# build_images [IMAGE...]: builds ringtail and the given images of docker/ (default: haproxy
+# prometheus alertmanager) once each, with the layer cache. Prints the seconds each took.
 build_images() {
-  local t0 tag=${RT_IMAGE_TAG:-latest} p=${RT_IMAGE_PREFIX-} q=()
+  local t0 tag=${RT_IMAGE_TAG:-latest} p=${RT_IMAGE_PREFIX-} q=() others=("$@")
+  [ ${#others[@]} -gt 0 ] || others=(haproxy prometheus alertmanager)
   [ "${RT_BUILD_QUIET:-1}" = 1 ] && q=(-q)
   t0=$SECONDS
-  docker build "${q[@]}" --build-arg BASE="$BASE" -t "${p}ringtail:$tag" "$ROOT" >/dev/null || return 1
-  echo "built ${p}ringtail:$tag in $((SECONDS - t0))s" >&2
+  if [ -n "${RT_PREBUILT:-}" ] && prebuilt_ok; then
+    # a Release binary built on this (bookworm) host: only the runtime stage is built
+    local ctx; ctx=$(mktemp -d)
+    strip -o "$ctx/ringtail" "$RT_PREBUILT" && cp "$ROOT/docker/healthcheck" "$ctx/" &&
+      ldd "$ctx/ringtail" | awk '/=> \//{print $3}' | while read -r lib; do
+        dpkg -S "*/$(basename "$lib")" | cut -d: -f1; done | sort -u >"$ctx/runtime-packages" &&
+      docker build "${q[@]}" --build-arg BASE="$BASE" -t "${p}ringtail:$tag" \
+        -f "$ROOT/docker/ringtail-prebuilt.Dockerfile" "$ctx" >/dev/null
+    local rc=$?
+    rm -rf "$ctx"
+    [ $rc = 0 ] || return 1
+    echo "built ${p}ringtail:$tag from $RT_PREBUILT in $((SECONDS - t0))s" >&2
+  else
+    docker build "${q[@]}" --build-arg BASE="$BASE" -t "${p}ringtail:$tag" "$ROOT" >/dev/null || return 1
+    echo "built ${p}ringtail:$tag from source in $((SECONDS - t0))s" >&2
+  fi
   local i
-  for i in haproxy prometheus alertmanager; do
+  for i in "${others[@]}"; do
     t0=$SECONDS
     docker build "${q[@]}" --build-arg BASE="$BASE" -t "${p}ringtail-$i:$tag" \
       -f "$ROOT/docker/$i/Dockerfile" "$ROOT/docker" >/dev/null || return 1

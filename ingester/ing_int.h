@@ -158,6 +158,7 @@ struct ing_ingester {
   pthread_cond_t bg_cv;
 
   void *rpc; /* rt_rpc_server * */
+  struct ing_ha *ha; /* the HA-pair arbiter, created with the RPC service */
 
   /* stats */
   atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series;

@@ -19,6 +19,8 @@ typedef struct ing_config {
   bool wal_sync;              /* fsync each push (group commit) before acknowledging */
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
+  bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
+                                 distributor outside this process asks it (ingester/ing_ha.h) */
 } ing_config;
 
 typedef struct ing_ingester ing_ingester;
@@ -50,7 +52,8 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
                     Ringtail__MetadataResponse *resp, rt_arena *arena);
 
 /* Serves the methods "ingester.Push", "ingester.Select", "ingester.LabelNames",
- * "ingester.LabelValues", "ingester.Metadata" on `endpoint` (inproc:// or tcp://). */
+ * "ingester.LabelValues", "ingester.Metadata" and "ingester.HaElect" (the HA-pair arbiter,
+ * ingester/ing_ha.h; its records start empty here) on `endpoint` (inproc:// or tcp://). */
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 
 /* Closes every open head chunk into the chunks column family, deletes the WAL records they
@@ -65,6 +68,8 @@ typedef struct ing_stats {
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
   uint64_t chunks_closed;
+  uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
+  uint64_t ha_elections;            /* replicas it elected (first elections and changes) */
 } ing_stats;
 void ing_get_stats(ing_ingester *ing, ing_stats *out);
 

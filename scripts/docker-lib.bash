@@ -76,7 +76,7 @@ build_images() {
 }
 
 # Container id of a service (empty when it has none).
-cid() { dc ps -q "$1" 2>/dev/null | head -1; }
+cid() { dc ps -a -q "$1" 2>/dev/null | head -1; }
 
 # Health of a service's container: healthy, unhealthy, starting, exited, ...
 health() {

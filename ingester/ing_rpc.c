@@ -83,6 +83,11 @@ ING_HANDLER(ing_handle_label_values, Ringtail__LabelsRequest, ringtail__labels_r
             Ringtail__LabelsResponse, ringtail__labels_response__init, ing_label_values)
 ING_HANDLER(ing_handle_metadata, Ringtail__MetadataRequest, ringtail__metadata_request__unpack,
             Ringtail__MetadataResponse, ringtail__metadata_response__init, ing_metadata)
+ING_HANDLER(ing_handle_user_stats, Ringtail__UserStatsRequest, ringtail__user_stats_request__unpack,
+            Ringtail__UserStatsResponse, ringtail__user_stats_response__init, ing_user_stats)
+ING_HANDLER(ing_handle_cardinality, Ringtail__CardinalityRequest,
+            ringtail__cardinality_request__unpack, Ringtail__CardinalityResponse,
+            ringtail__cardinality_response__init, ing_cardinality)
 
 static const rt_rpc_method ing_methods[] = {
     {"ingester.Push", ing_handle_push},
@@ -90,6 +95,8 @@ static const rt_rpc_method ing_methods[] = {
     {"ingester.LabelNames", ing_handle_label_names},
     {"ingester.LabelValues", ing_handle_label_values},
     {"ingester.Metadata", ing_handle_metadata},
+    {"ingester.UserStats", ing_handle_user_stats},
+    {"ingester.Cardinality", ing_handle_cardinality},
 };
 
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers) {

@@ -319,10 +319,6 @@ static void register_distributor_metrics(app *a) {
        "Remote-write bytes after snappy decompression."},
       {offsetof(dist_stats, series_received), "ringtail_distributor_received_series_total",
        "Series received in remote-write requests."},
-      {offsetof(dist_stats, samples_received), "ringtail_distributor_received_samples_total",
-       "Float samples received in remote-write requests."},
-      {offsetof(dist_stats, samples_accepted), "ringtail_distributor_accepted_samples_total",
-       "Samples stored by the ingesters (duplicates of stored samples included)."},
       {offsetof(dist_stats, histograms_received),
        "ringtail_distributor_received_histograms_total",
        "Native histogram samples received (not stored)."},
@@ -337,12 +333,9 @@ static void register_distributor_metrics(app *a) {
     stat_metric(a, true, counters[i].off, RT_METRIC_COUNTER, counters[i].name, counters[i].help,
                 NULL, NULL);
   }
-  for (size_t i = 1; i < DIST_R_COUNT; i++) {
-    stat_metric(a, true, offsetof(dist_stats, rejected) + i * sizeof(uint64_t),
-                RT_METRIC_COUNTER, "ringtail_discarded_samples_total",
-                "Samples (and metadata entries) rejected, by reason.", "reason",
-                dist_reason_names[i]);
-  }
+  /* received, accepted and discarded samples are counted per tenant by the distributor
+   * itself (ringtail_distributor_received_samples_total{user}, ..._accepted_samples_total{user},
+   * ringtail_discarded_samples_total{user,reason}) */
 }
 
 static void register_process_metrics(app *a) {

@@ -51,6 +51,7 @@ typedef struct rt_config {
    * tenant (common/limits.h, docs/limits.md). 0 = unlimited where it is a maximum. */
   int64_t ingestion_rate;               /* -distributor.ingestion-rate-limit (0), samples/s */
   int64_t ingestion_burst_size;         /* -distributor.ingestion-burst-size (200000) */
+  int distributor_instances;            /* -distributor.instances (1): share of the rate */
   int64_t max_global_series_per_user;   /* -ingester.max-global-series-per-user (0) */
   int64_t max_global_series_per_metric; /* -ingester.max-global-series-per-metric (0) */
   int64_t max_metadata_per_metric;      /* -ingester.max-global-metadata-per-metric (0) */

@@ -60,6 +60,7 @@ typedef struct table {
 
 static pthread_rwlock_t lim_mu = PTHREAD_RWLOCK_INITIALIZER;
 static bool lim_have_defaults;
+static bool lim_inited; /* rt_limits_init was called (and not undone by shutdown) */
 static rt_limits lim_defaults;
 static char *lim_file;
 static table lim_table;
@@ -366,6 +367,7 @@ rt_err rt_limits_init(const rt_limits *defaults, const char *overrides_file, cha
   pthread_rwlock_wrlock(&lim_mu);
   lim_defaults = *defaults;
   lim_have_defaults = true;
+  lim_inited = true;
   rt_free(lim_file, 0);
   lim_file = file;
   table_free(&lim_table);
@@ -444,5 +446,13 @@ void rt_limits_shutdown(void) {
   rt_free(lim_file, 0);
   lim_file = NULL;
   lim_have_defaults = false;
+  lim_inited = false;
   pthread_rwlock_unlock(&lim_mu);
+}
+
+bool rt_limits_active(void) {
+  pthread_rwlock_rdlock(&lim_mu);
+  bool v = lim_inited;
+  pthread_rwlock_unlock(&lim_mu);
+  return v;
 }

@@ -69,6 +69,10 @@ rt_err rt_limits_check(const char *yaml, size_t len, char *err, size_t errlen);
 void rt_limits_get(const char *tenant, rt_limits *out);
 /* Bumped by every successful (re)load: a cheap "did anything change" test for caches. */
 uint64_t rt_limits_generation(void);
+/* True between rt_limits_init() and rt_limits_shutdown(): the process configured its limits.
+ * Components with limits of their own configuration (tests build them directly) apply the
+ * per-tenant table only then. */
+bool rt_limits_active(void);
 /* Frees the table (end of process, tests). */
 void rt_limits_shutdown(void);
 

@@ -2,7 +2,38 @@
 #ifndef RT_DIST_INT_H
 #define RT_DIST_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "distributor/distributor.h"
+
+struct rt_metrics;
+struct rt_counter;
+
+/* One tenant seen by this distributor: its bucket and its counters. */
+typedef struct dist_tenant {
+  char *name;
+  pthread_mutex_t mu;                 /* guards bucket */
+  dist_bucket bucket;
+  struct rt_counter *received, *accepted, *rate_limited;
+  _Atomic(struct rt_counter *) discarded[DIST_R_COUNT]; /* looked up on first use */
+  struct dist_tenant *next;
+} dist_tenant;
+
+#define DIST_TENANT_SLOTS 256
+
+typedef struct dist_tenants {
+  pthread_mutex_t mu;
+  dist_tenant *slots[DIST_TENANT_SLOTS];
+  struct rt_metrics *metrics;
+} dist_tenants;
+
+void dist_tenants_init(dist_tenants *tt, struct rt_metrics *m);
+void dist_tenants_free(dist_tenants *tt);
+/* Finds or creates the entry of `name` (NULL only when out of memory). */
+dist_tenant *dist_tenant_get(dist_tenants *tt, const char *name);
+/* Adds n to ringtail_discarded_samples_total{user, reason}. t may be NULL. */
+void dist_tenant_discarded(dist_tenants *tt, dist_tenant *t, dist_reason why, uint64_t n);
 
 /* The distributor's configuration (borrowed; lives as long as d). */
 const dist_config *dist_get_config(const dist_distributor *d);

@@ -7,7 +7,9 @@
 #include <strings.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "common/log.h"
+#include "common/metrics.h"
 #include "common/rpc.h"
 #include "distributor/dist_int.h"
 #include "distributor/replicate.h"
@@ -49,6 +51,9 @@ struct dist_distributor {
   size_t npool;
   dist_counters st;
   dist_repl *repl; /* set: replicate over the ring instead of pushing to every client */
+  dist_tenants tenants;
+  _Atomic(dist_count_fn) count_fn; /* how many distributors share the rate; NULL = 1 */
+  _Atomic(void *) count_ctx;
 };
 
 #define ADD(field, n) atomic_fetch_add_explicit(&(field), (uint64_t)(n), memory_order_relaxed)
@@ -60,6 +65,7 @@ void dist_config_from_rt(const rt_config *cfg, dist_config *out) {
   out->ingesters = cfg->distributor_ingesters;
   out->timeout_ms = cfg->distributor_timeout_ms > 0 ? (int)RT_MIN(cfg->distributor_timeout_ms, 3600000) : 2000;
   out->max_recv_msg_size = cfg->max_recv_msg_size > 0 ? (size_t)cfg->max_recv_msg_size : 0;
+  out->instances = cfg->distributor_instances;
 }
 
 rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
@@ -71,6 +77,7 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
   d->cfg = *cfg;
   d->cfg.ingesters = NULL; /* borrowed during create only */
   pthread_mutex_init(&d->pool_mu, NULL);
+  dist_tenants_init(&d->tenants, cfg->metrics);
   if (d->cfg.timeout_ms <= 0) {
     d->cfg.timeout_ms = 2000;
   }
@@ -130,10 +137,16 @@ void dist_destroy(dist_distributor *d) {
     rt_arena_destroy(d->pool[i]);
   }
   pthread_mutex_destroy(&d->pool_mu);
+  dist_tenants_free(&d->tenants);
   rt_free(d, sizeof *d);
 }
 
 const dist_config *dist_get_config(const dist_distributor *d) { return &d->cfg; }
+
+void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx) {
+  atomic_store(&d->count_ctx, ctx);
+  atomic_store(&d->count_fn, fn);
+}
 
 rt_err dist_use_ring(dist_distributor *d, ring *r) {
   return d->repl ? RT_EINVAL : dist_repl_create(r, d->cfg.timeout_ms, &d->repl);
@@ -256,11 +269,12 @@ static void *push_call_main(void *arg) {
 /* Sends the push to every ingester. Returns the HTTP status for transport failures (5xx) or 0;
  * merges the first ingester's per-series errors into rep. */
 static int forward(dist_distributor *d, const char *tenant, const dist_request *req,
-                   size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg) {
+                   size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg, uint64_t *accepted) {
   if (d->repl) {
     uint64_t acc = 0, failed = 0;
     int st = dist_repl_push(d->repl, tenant, req, nsamples, arena, rep, msg, &acc, &failed);
     ADD(d->st.samples_accepted, acc);
+    *accepted += acc;
     ADD(d->st.ingester_errors, failed);
     return st;
   }
@@ -328,6 +342,7 @@ static int forward(dist_distributor *d, const char *tenant, const dist_request *
     }
     counted = true;
     ADD(d->st.samples_accepted, resp->samples_accepted + resp->samples_duplicate);
+    *accepted += resp->samples_accepted + resp->samples_duplicate;
     uint64_t done = resp->samples_accepted + resp->samples_duplicate;
     uint64_t rejected = nsamples > done ? nsamples - done : 0;
     /* the ingester reports the first problem per series, not a count per reason: give each
@@ -361,6 +376,49 @@ static int forward(dist_distributor *d, const char *tenant, const dist_request *
 }
 
 static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out);
+
+/* The tenant's ingestion rate: this distributor's share of it, as a token bucket. Returns
+ * false with the 429 message in msg when n samples do not fit. */
+static bool rate_ok(dist_distributor *d, dist_tenant *t, const char *tenant, const rt_limits *tl, size_t n,
+                    rt_buf *msg) {
+  if (tl->ingestion_rate <= 0 || n == 0 || !t) {
+    if (t && t->bucket.started) {
+      pthread_mutex_lock(&t->mu);
+      dist_bucket_take(&t->bucket, 0, 0, 0, 0); /* the limit was lifted: forget the bucket */
+      pthread_mutex_unlock(&t->mu);
+    }
+    return true;
+  }
+  size_t ndist = d->cfg.instances > 0 ? (size_t)d->cfg.instances : 1;
+  dist_count_fn fn = atomic_load(&d->count_fn);
+  if (fn) {
+    size_t c = fn(atomic_load(&d->count_ctx));
+    ndist = c ? c : ndist;
+  }
+  double share = (double)tl->ingestion_rate / (double)ndist;
+  double burst = tl->ingestion_burst_size > 0 ? (double)tl->ingestion_burst_size : share;
+  pthread_mutex_lock(&t->mu);
+  bool ok = dist_bucket_take(&t->bucket, share, burst, (double)n, (int64_t)rt_mono_ns());
+  pthread_mutex_unlock(&t->mu);
+  if (ok) {
+    return true;
+  }
+  rt_counter_inc(t->rate_limited);
+  rt_buf_reset(msg);
+  rt_buf_printf(msg,
+                "the request has been rejected because the tenant \"%s\" exceeded its ingestion rate limit: "
+                "ingestion_rate %lld samples/s",
+                tenant, (long long)tl->ingestion_rate);
+  if (ndist > 1) {
+    rt_buf_printf(msg, " across %zu distributors (%.6g samples/s each)", ndist, share);
+  }
+  rt_buf_printf(msg,
+                ", ingestion_burst_size %.0f samples; the request held %zu samples and metadata and none of "
+                "it was stored; send less often, in smaller batches, or ask for a higher limit (see "
+                "docs/errors.md#err-ringtail-ingestion-rate-limited)",
+                burst, n);
+  return false;
+}
 
 void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out) {
   char err[1024];
@@ -428,26 +486,50 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
     return;
   }
   ADD(d->st.bytes_decompressed, req.decompressed_len);
+  /* the tenant's limits, read once per request: a runtime-config reload applies from the next
+   * request on */
+  rt_limits tl;
+  memset(&tl, 0, sizeof tl); /* without a limits table: no rate limit, the configured rules */
+  dist_limits lim = d->cfg.limits;
+  if (rt_limits_active()) {
+    rt_limits_get(tenant, &tl);
+    dist_limits_apply(&lim, &tl, tenant);
+  } else {
+    lim.tenant = tenant;
+  }
+  dist_tenant *ten = dist_tenant_get(&d->tenants, tenant);
   dist_report rep;
-  dist_validate(&req, &d->cfg.limits, rt_now_ms(), &rep);
+  dist_validate(&req, &lim, rt_now_ms(), &rep);
   ADD(d->st.series_received, rep.series_total);
   ADD(d->st.samples_received, rep.samples_total);
   ADD(d->st.histograms_received, rep.histograms_total);
   ADD(d->st.exemplars_received, rep.exemplars_ignored);
   ADD(d->st.metadata_received, rep.metadata_total);
+  if (ten) {
+    rt_counter_add(ten->received, (double)rep.samples_total);
+  }
 
   int status = 0;
   size_t forwarded = rep.samples_total - rep.samples_rejected;
-  if (req.wr->n_timeseries || req.wr->n_metadata) {
-    status = forward(d, tenant, &req, forwarded, arena, &rep, &out->msg);
+  if ((req.wr->n_timeseries || req.wr->n_metadata) && !rate_ok(d, ten, tenant, &tl, forwarded + req.wr->n_metadata, &out->msg)) {
+    /* nothing of the request is stored */
+    rep.rejected[DIST_R_RATE_LIMITED] += forwarded + req.wr->n_metadata;
+    status = 429;
+  } else if (req.wr->n_timeseries || req.wr->n_metadata) {
+    uint64_t acc = 0;
+    status = forward(d, tenant, &req, forwarded, arena, &rep, &out->msg, &acc);
+    if (ten) {
+      rt_counter_add(ten->accepted, (double)acc);
+    }
   }
   for (int i = 0; i < DIST_R_COUNT; i++) {
     if (rep.rejected[i]) {
       ADD(d->st.rejected[i], rep.rejected[i]);
+      dist_tenant_discarded(&d->tenants, ten, (dist_reason)i, rep.rejected[i]);
     }
   }
   if (status) {
-    /* a retry can fix it: the message of the failure is already in out->msg */
+    /* 429, or a retry can fix it: the message is already in out->msg */
   } else if (rep.first != DIST_R_OK) {
     status = 400;
     rt_buf_puts(&out->msg, rep.msg);

@@ -30,7 +30,16 @@ typedef struct dist_limits {
   int max_metadata_length;               /* bytes of name, help and unit; <= 0: no limit */
   bool utf8_names;                       /* accept any UTF-8 label name (Prometheus 3 style);
                                             default false: the legacy charset */
+  int64_t max_metadata_per_metric;       /* distinct metadata entries of one metric in one
+                                            request; <= 0: no limit */
+  const char *tenant;                    /* named in limit messages; NULL: not named (borrowed) */
 } dist_limits;
+
+struct rt_limits;
+/* Overlays a tenant's limits (common/limits.h) on `l`: every validation limit the runtime
+ * configuration can override, and the tenant named in messages (borrowed). */
+void dist_limits_apply(dist_limits *l, const struct rt_limits *t, const char *tenant);
+
 
 /* Fills `out` from the process configuration (borrows cfg). */
 void dist_limits_from_config(const rt_config *cfg, dist_limits *out);
@@ -107,11 +116,17 @@ typedef enum dist_reason {
   DIST_R_INGESTER_TOO_OLD,         /* the ingester: older than its window */
   DIST_R_PER_TENANT_LIMIT,         /* the ingester: a per-tenant limit */
   DIST_R_NATIVE_HISTOGRAM,         /* native histograms are not stored yet */
-  DIST_R_METADATA_INVALID,         /* metadata: missing name, too long, bad UTF-8 */
+  DIST_R_METADATA_INVALID,         /* metadata: missing name, bad UTF-8 */
+  DIST_R_METADATA_TOO_LONG,        /* metadata: name, help or unit over max_metadata_length */
+  DIST_R_METADATA_PER_METRIC,      /* metadata: over max_metadata_per_metric for one metric */
+  DIST_R_RATE_LIMITED,             /* the tenant's ingestion rate (429) */
   DIST_R_COUNT
 } dist_reason;
 
 extern const char *const dist_reason_names[DIST_R_COUNT];
+
+/* The docs/errors.md id of a reason caused by a limit ("err-ringtail-..."), or NULL. */
+const char *dist_reason_error_id(dist_reason why);
 
 /* The outcome of dist_validate (and, merged in by dist_push, of the ingesters' answers). */
 typedef struct dist_report {
@@ -148,6 +163,9 @@ typedef struct dist_config {
                                  borrowed during dist_create only */
   int timeout_ms;             /* per ingester call */
   size_t max_recv_msg_size;   /* compressed body limit (the HTTP route's max_body) */
+  struct rt_metrics *metrics; /* where the per-tenant counters go; NULL = the default registry */
+  int instances;              /* distributors sharing each tenant's ingestion rate; <= 0: 1.
+                                 dist_set_distributor_count() replaces it */
   size_t max_inflight_bytes;  /* decompressed bytes of requests being handled at once; a request
                                  that would go beyond gets 503 (retried by the sender);
                                  0 = DIST_DEFAULT_INFLIGHT_BYTES */
@@ -174,7 +192,7 @@ typedef struct dist_push_in {
 } dist_push_in;
 
 typedef struct dist_push_out {
-  int status;                 /* HTTP status: 200, 400, 413, 415, 500, 503 */
+  int status;                 /* HTTP status: 200, 400, 413, 415, 429, 500, 503 */
   rt_buf msg;                 /* plain-text body (empty on 200); caller frees with rt_buf_free */
 } dist_push_out;
 
@@ -186,6 +204,30 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out);
 /* Adds POST /api/v1/push and POST /api/v1/write (also under /prometheus), with the route body
  * limit max_recv_msg_size. Borrows d until the server is destroyed. */
 rt_err dist_register(dist_distributor *d, rt_http_server *srv);
+
+/* ------------------------------------------------------------ rate limiting */
+
+/* A token bucket: holds up to `burst` tokens and gains `rate` per second. Not thread-safe
+ * (the distributor holds the tenant's mutex). Zero-initialise before first use. */
+typedef struct dist_bucket {
+  double tokens;
+  double rate, burst;  /* in force since last_ns */
+  int64_t last_ns;
+  bool started;
+} dist_bucket;
+
+/* Takes n tokens at time now_ns (monotonic) under the limit (rate, burst): refills for the
+ * time passed since the last call at the rate then in force, adopts rate and burst (a lower
+ * burst cuts the tokens held), then takes n if that many are there. Returns false, taking
+ * nothing, when there are fewer than n (a request larger than the burst never passes).
+ * rate <= 0 means unlimited: always true, and a limit set later starts with a full bucket. */
+bool dist_bucket_take(dist_bucket *b, double rate, double burst, double n, int64_t now_ns);
+
+/* How many distributors share the ingestion rate (each enforces rate / count). `fn` is asked
+ * once per request that is rate-limited and must be cheap and thread-safe; it returns 0 when
+ * it does not know (then 1 is used). Borrows ctx. Default: 1 (a single distributor). */
+typedef size_t (*dist_count_fn)(void *ctx);
+void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------- stats */
 

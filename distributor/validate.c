@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/labels.h"
+#include "common/limits.h"
 #include "distributor/distributor.h"
 
 const char *const dist_reason_names[DIST_R_COUNT] = {
@@ -29,7 +30,38 @@ const char *const dist_reason_names[DIST_R_COUNT] = {
     [DIST_R_PER_TENANT_LIMIT] = "per_tenant_limit",
     [DIST_R_NATIVE_HISTOGRAM] = "native_histogram_unsupported",
     [DIST_R_METADATA_INVALID] = "metadata_invalid",
+    [DIST_R_METADATA_TOO_LONG] = "metadata_too_long",
+    [DIST_R_METADATA_PER_METRIC] = "max_metadata_per_metric",
+    [DIST_R_RATE_LIMITED] = "rate_limited",
 };
+
+static const char *const reason_ids[DIST_R_COUNT] = {
+    [DIST_R_LABEL_NAME_TOO_LONG] = "err-ringtail-label-name-too-long",
+    [DIST_R_LABEL_VALUE_TOO_LONG] = "err-ringtail-label-value-too-long",
+    [DIST_R_MAX_LABEL_NAMES] = "err-ringtail-max-label-names-per-series",
+    [DIST_R_TOO_OLD] = "err-ringtail-sample-too-old",
+    [DIST_R_TOO_FAR_IN_FUTURE] = "err-ringtail-sample-too-far-in-future",
+    [DIST_R_METADATA_TOO_LONG] = "err-ringtail-metadata-too-long",
+    [DIST_R_METADATA_PER_METRIC] = "err-ringtail-max-metadata-per-metric",
+    [DIST_R_RATE_LIMITED] = "err-ringtail-ingestion-rate-limited",
+};
+
+const char *dist_reason_error_id(dist_reason why) {
+  return why > DIST_R_OK && why < DIST_R_COUNT ? reason_ids[why] : NULL;
+}
+
+void dist_limits_apply(dist_limits *l, const rt_limits *t, const char *tenant) {
+  l->reject_old_samples = t->reject_old_samples;
+  l->reject_old_samples_max_age_ms = t->reject_old_samples_max_age_ms;
+  l->creation_grace_period_ms = t->creation_grace_period_ms;
+  l->ooo_window_ms = t->out_of_order_time_window_ms;
+  l->max_label_names_per_series = t->max_label_names_per_series;
+  l->max_label_name_length = t->max_label_name_length;
+  l->max_label_value_length = t->max_label_value_length;
+  l->max_metadata_length = t->max_metadata_length;
+  l->max_metadata_per_metric = t->max_metadata_per_metric;
+  l->tenant = tenant;
+}
 
 /* The part of a message that names a label or series is cut at this many bytes. */
 #define DIST_QUOTE_MAX 200
@@ -59,6 +91,7 @@ void dist_limits_from_config(const rt_config *cfg, dist_limits *out) {
   out->max_label_name_length = cfg->max_label_name_length;
   out->max_label_value_length = cfg->max_label_value_length;
   out->max_metadata_length = cfg->max_metadata_length;
+  out->max_metadata_per_metric = cfg->max_metadata_per_metric;
 }
 
 /* ------------------------------------------------------------- formatting */
@@ -164,7 +197,7 @@ static void fmt_duration(char *buf, size_t len, int64_t ms) {
 
 /* Sets the report's first problem: `head`, then (when label) `label: "..."`, then the
  * series. */
-static void first_problem(dist_report *rep, dist_reason why, const char *head, const char *what,
+static void first_problem(const dist_limits *lim, dist_report *rep, dist_reason why, const char *head, const char *what,
                           const char *s, size_t slen, const Prometheus__TimeSeries *ts) {
   if (rep->first != DIST_R_OK) {
     return;
@@ -182,6 +215,12 @@ static void first_problem(dist_report *rep, dist_reason why, const char *head, c
     rt_buf_puts(&b, what ? " series: " : ", series: ");
     quote(&b, ser.data ? ser.data : "", ser.len, DIST_QUOTE_MAX + 64);
     rt_buf_free(&ser);
+  }
+  const char *id = dist_reason_error_id(why);
+  if (id) {
+    rt_buf_puts(&b, " (tenant: ");
+    quote(&b, lim->tenant ? lim->tenant : "anonymous", strlen(lim->tenant ? lim->tenant : "anonymous"), 160);
+    rt_buf_printf(&b, "; see docs/errors.md#%s)", id);
   }
   snprintf(rep->msg, sizeof rep->msg, "%s", b.oom || !b.data ? head : b.data);
   rt_buf_free(&b);
@@ -224,7 +263,7 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
       snprintf(head, sizeof head, "received a series with a label %s that %s", in_name ? "name" : "value",
                nul ? "holds a NUL byte" : "is not valid UTF-8");
       /* with a NUL byte the C string stops there: the message shows the part before it */
-      first_problem(rep, in_name ? DIST_R_INVALID_LABEL : DIST_R_INVALID_LABEL_VALUE, head,
+      first_problem(lim, rep, in_name ? DIST_R_INVALID_LABEL : DIST_R_INVALID_LABEL_VALUE, head,
                     "label", name, nl, ts);
       return in_name ? DIST_R_INVALID_LABEL : DIST_R_INVALID_LABEL_VALUE;
     }
@@ -232,7 +271,7 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
       int c = strcmp(prev, name);
       if (c >= 0) {
         dist_reason why = c ? DIST_R_LABELS_NOT_SORTED : DIST_R_DUPLICATE_LABEL_NAMES;
-        first_problem(rep, why,
+        first_problem(lim, rep, why,
                       c ? "received a series where the label names are not sorted"
                         : "received a series with duplicate label name",
                       "label", name, nl, ts);
@@ -245,31 +284,31 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
       if (vl > 0) {
         has_name = true;
         if (!(lim->utf8_names ? (info || rt_utf8_valid(value, vl)) : metric_name_legacy(value, vl))) {
-          first_problem(rep, DIST_R_INVALID_METRIC_NAME, "received a series with invalid metric name",
+          first_problem(lim, rep, DIST_R_INVALID_METRIC_NAME, "received a series with invalid metric name",
                         "metric name", value, vl, ts);
           return DIST_R_INVALID_METRIC_NAME;
         }
       }
     } else if (nl == 0 || !(lim->utf8_names ? (info || rt_utf8_valid(name, nl)) : rt_label_name_is_legacy(name, nl))) {
-      first_problem(rep, DIST_R_INVALID_LABEL, "received a series with an invalid label", "label", name, nl, ts);
+      first_problem(lim, rep, DIST_R_INVALID_LABEL, "received a series with an invalid label", "label", name, nl, ts);
       return DIST_R_INVALID_LABEL;
     }
     if (lim->max_label_name_length > 0 && nl > (size_t)lim->max_label_name_length) {
       snprintf(head, sizeof head,
-               "received a series whose label name length exceeds the limit (actual: %zu, limit: %d)", nl,
+               "received a series whose label name length exceeds the limit (actual: %zu, max_label_name_length: %d)", nl,
                lim->max_label_name_length);
-      first_problem(rep, DIST_R_LABEL_NAME_TOO_LONG, head, "label", name, nl, ts);
+      first_problem(lim, rep, DIST_R_LABEL_NAME_TOO_LONG, head, "label", name, nl, ts);
       return DIST_R_LABEL_NAME_TOO_LONG;
     }
     if (lim->max_label_value_length > 0 && vl > (size_t)lim->max_label_value_length) {
       snprintf(head, sizeof head,
-               "received a series whose label value length exceeds the limit (actual: %zu, limit: %d)", vl,
+               "received a series whose label value length exceeds the limit (actual: %zu, max_label_value_length: %d)", vl,
                lim->max_label_value_length);
-      first_problem(rep, DIST_R_LABEL_VALUE_TOO_LONG, head, "label", name, nl, ts);
+      first_problem(lim, rep, DIST_R_LABEL_VALUE_TOO_LONG, head, "label", name, nl, ts);
       return DIST_R_LABEL_VALUE_TOO_LONG;
     }
     if (!info && !rt_utf8_valid(value, vl)) {
-      first_problem(rep, DIST_R_INVALID_LABEL_VALUE,
+      first_problem(lim, rep, DIST_R_INVALID_LABEL_VALUE,
                     "received a series with a label value that is not valid UTF-8", "label", name, nl, ts);
       return DIST_R_INVALID_LABEL_VALUE;
     }
@@ -278,14 +317,14 @@ static dist_reason check_labels(Prometheus__TimeSeries *ts, dist_series_info *in
     }
   }
   if (!has_name) {
-    first_problem(rep, DIST_R_MISSING_METRIC_NAME, "received a series without metric name", NULL, NULL, 0, ts);
+    first_problem(lim, rep, DIST_R_MISSING_METRIC_NAME, "received a series without metric name", NULL, NULL, 0, ts);
     return DIST_R_MISSING_METRIC_NAME;
   }
   if (lim->max_label_names_per_series > 0 && out > (size_t)lim->max_label_names_per_series) {
     snprintf(head, sizeof head,
-             "received a series whose number of labels exceeds the limit (actual: %zu, limit: %d)", out,
+             "received a series whose number of labels exceeds the limit (actual: %zu, max_label_names_per_series: %d)", out,
              lim->max_label_names_per_series);
-    first_problem(rep, DIST_R_MAX_LABEL_NAMES, head, NULL, NULL, 0, ts);
+    first_problem(lim, rep, DIST_R_MAX_LABEL_NAMES, head, NULL, NULL, 0, ts);
     return DIST_R_MAX_LABEL_NAMES;
   }
   if (out != n) {
@@ -326,20 +365,20 @@ static int64_t sat_add(int64_t a, int64_t b) {
   return a + b;
 }
 
-static bool metadata_ok(Prometheus__MetricMetadata *m, bool bad, const dist_limits *lim, dist_report *rep) {
+static dist_reason metadata_ok(Prometheus__MetricMetadata *m, bool bad, const dist_limits *lim, dist_report *rep) {
   const char *name = m->metric_family_name;
   size_t nl = strlen(name);
   char head[200];
   if (bad) {
-    first_problem(rep, DIST_R_METADATA_INVALID,
+    first_problem(lim, rep, DIST_R_METADATA_INVALID,
                   "received a metric metadata that is not valid UTF-8 or holds a NUL byte", "metric name",
                   name, nl, NULL);
-    return false;
+    return DIST_R_METADATA_INVALID;
   }
   if (nl == 0) {
-    first_problem(rep, DIST_R_METADATA_INVALID, "received a metric metadata with no metric name", NULL, NULL, 0,
+    first_problem(lim, rep, DIST_R_METADATA_INVALID, "received a metric metadata with no metric name", NULL, NULL, 0,
                   NULL);
-    return false;
+    return DIST_R_METADATA_INVALID;
   }
   size_t max = lim->max_metadata_length > 0 ? (size_t)lim->max_metadata_length : SIZE_MAX;
   const char *what = NULL;
@@ -354,18 +393,55 @@ static bool metadata_ok(Prometheus__MetricMetadata *m, bool bad, const dist_limi
   }
   if (what) {
     snprintf(head, sizeof head,
-             "received a metric metadata whose %s length exceeds the limit (actual: %zu, limit: %zu)", what, len,
-             max);
-    first_problem(rep, DIST_R_METADATA_INVALID, head, "metric name", name, nl, NULL);
-    return false;
+             "received a metric metadata whose %s length exceeds the limit (actual: %zu, "
+             "max_metadata_length: %zu)",
+             what, len, max);
+    first_problem(lim, rep, DIST_R_METADATA_TOO_LONG, head, "metric name", name, nl, NULL);
+    return DIST_R_METADATA_TOO_LONG;
   }
   if (!rt_utf8_valid(name, nl) || !rt_utf8_valid(m->help, strlen(m->help)) ||
       !rt_utf8_valid(m->unit, strlen(m->unit))) {
-    first_problem(rep, DIST_R_METADATA_INVALID, "received a metric metadata that is not valid UTF-8",
+    first_problem(lim, rep, DIST_R_METADATA_INVALID, "received a metric metadata that is not valid UTF-8",
                   "metric name", name, nl, NULL);
-    return false;
+    return DIST_R_METADATA_INVALID;
   }
-  return true;
+  return DIST_R_OK;
+}
+
+static bool metadata_same(const Prometheus__MetricMetadata *a, const Prometheus__MetricMetadata *b) {
+  return a->type == b->type && strcmp(a->help, b->help) == 0 && strcmp(a->unit, b->unit) == 0;
+}
+
+/* max_metadata_per_metric: the distinct entries of m's metric among the kept ones
+ * kept[0 .. n). Returns DIST_R_OK when m may be kept too. */
+static dist_reason metadata_per_metric(Prometheus__MetricMetadata *const *kept, size_t n,
+                                       const Prometheus__MetricMetadata *m, const dist_limits *lim,
+                                       dist_report *rep) {
+  if (lim->max_metadata_per_metric <= 0) {
+    return DIST_R_OK;
+  }
+  int64_t distinct = 0;
+  for (size_t i = 0; i < n; i++) {
+    const Prometheus__MetricMetadata *k = kept[i];
+    if (strcmp(k->metric_family_name, m->metric_family_name) != 0) {
+      continue;
+    }
+    if (metadata_same(k, m)) {
+      return DIST_R_OK; /* the same entry again: not a new one */
+    }
+    distinct++;
+  }
+  if (distinct < lim->max_metadata_per_metric) {
+    return DIST_R_OK;
+  }
+  char head[200];
+  snprintf(head, sizeof head,
+           "received more distinct metric metadata entries for one metric than the limit allows "
+           "(max_metadata_per_metric: %lld)",
+           (long long)lim->max_metadata_per_metric);
+  const char *name = m->metric_family_name;
+  first_problem(lim, rep, DIST_R_METADATA_PER_METRIC, head, "metric name", name, strlen(name), NULL);
+  return DIST_R_METADATA_PER_METRIC;
 }
 
 void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, dist_report *rep) {
@@ -398,7 +474,7 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
     }
     if (nh) {
       rep->rejected[DIST_R_NATIVE_HISTOGRAM] += nh;
-      first_problem(rep, DIST_R_NATIVE_HISTOGRAM,
+      first_problem(lim, rep, DIST_R_NATIVE_HISTOGRAM,
                     "received a native histogram sample, native histograms are not supported yet", NULL, NULL,
                     0, ts);
     }
@@ -417,7 +493,8 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
           char d[48];
           fmt_duration(d, sizeof d, lim->reject_old_samples_max_age_ms);
           snprintf(head, sizeof head,
-                   "received a sample whose timestamp is too old, timestamp: %lld (older than %s before now)",
+                   "received a sample whose timestamp is too old, timestamp: %lld (older than now - "
+                   "reject_old_samples_max_age %s)",
                    (long long)t, d);
         }
       } else if (t > max_ts) {
@@ -426,8 +503,8 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
           char d[48];
           fmt_duration(d, sizeof d, lim->creation_grace_period_ms);
           snprintf(head, sizeof head,
-                   "received a sample whose timestamp is too far in the future, timestamp: %lld (more than %s "
-                   "after now)",
+                   "received a sample whose timestamp is too far in the future, timestamp: %lld (newer than "
+                   "now + creation_grace_period %s)",
                    (long long)t, d);
         }
       } else if (check_order && have_prev && t < prev) {
@@ -440,7 +517,7 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
       }
       if (sw != DIST_R_OK) {
         reject_samples(rep, sw, 1);
-        first_problem(rep, sw, head, NULL, NULL, 0, ts);
+        first_problem(lim, rep, sw, head, NULL, NULL, 0, ts);
         continue;
       }
       prev = t;
@@ -473,9 +550,13 @@ void dist_validate(dist_request *req, const dist_limits *lim, int64_t now_ms, di
   rep->metadata_total = wr->n_metadata;
   for (size_t i = 0; i < wr->n_metadata; i++) {
     Prometheus__MetricMetadata *m = wr->metadata[i];
-    if (!metadata_ok(m, req->metadata_bad && req->metadata_bad[i], lim, rep)) {
+    dist_reason why = metadata_ok(m, req->metadata_bad && req->metadata_bad[i], lim, rep);
+    if (why == DIST_R_OK) {
+      why = metadata_per_metric(wr->metadata, mkept, m, lim, rep);
+    }
+    if (why != DIST_R_OK) {
       rep->metadata_rejected++;
-      rep->rejected[DIST_R_METADATA_INVALID]++;
+      rep->rejected[why]++;
       continue;
     }
     wr->metadata[mkept++] = m;

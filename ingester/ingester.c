@@ -799,6 +799,13 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
     return err;
   }
 
+  /* the tenant's out-of-order window (runtime config), read once per push */
+  int64_t ooo_window = ing->cfg.ooo_window_ms;
+  if (rt_limits_active()) {
+    rt_limits tl;
+    rt_limits_get(t->name, &tl);
+    ooo_window = tl.out_of_order_time_window_ms;
+  }
   pthread_rwlock_wrlock(&t->lock);
   uint64_t seq = atomic_fetch_add(&ing->next_seq, 1);
   /* start the cache misses of the lookups early: the slots now, series a few entries ahead */
@@ -806,9 +813,8 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
     __builtin_prefetch(&t->slots[ents[i].key.lo & (t->nslots - 1)]);
   }
   int64_t ooo_min = INT64_MAX; /* out-of-order samples at or after this are accepted */
-  if (ing->cfg.ooo_window_ms > 0 && t->max_t != INT64_MIN) {
-    ooo_min = t->max_t < INT64_MIN + ing->cfg.ooo_window_ms ? INT64_MIN
-                                                            : t->max_t - ing->cfg.ooo_window_ms;
+  if (ooo_window > 0 && t->max_t != INT64_MIN) {
+    ooo_min = t->max_t < INT64_MIN + ooo_window ? INT64_MIN : t->max_t - ooo_window;
   }
 
   /* phase 1: find or create each series and check each sample against the head (I5) */
@@ -900,7 +906,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
         } else {
           ents[i].acc[ents[i].nacc++] = (ing_sample){st, sv};
         }
-      } else if (ing->cfg.ooo_window_ms > 0) {
+      } else if (ooo_window > 0) {
         code = RINGTAIL__SAMPLE_ERROR__SAMPLE_TOO_OLD;
         what = "out of order sample: older than the out-of-order window";
       } else {

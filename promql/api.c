@@ -7,6 +7,7 @@
 
 #include "common/config.h"
 #include "common/http.h"
+#include "common/limits.h"
 #include "promql/pql_int.h"
 #include "promql/shard.h"
 #include "promql/split.h"
@@ -333,13 +334,100 @@ static bool parse_query_param(const rt_http_req *req, rt_http_resp *resp, pql_ex
   return true;
 }
 
+/* ---- the read limits of one request (querier/qlimits.c): every storage the query and its
+ * sub-queries get is bound to the request's budget ---- */
+
+typedef struct api_q {
+  const pql_api *api;
+  qry_budget *b;
+  bool tenant_timeout; /* the effective timeout is the tenant's query_timeout */
+} api_q;
+
+static rt_err q_get(void *ctx, const char *tenant, pql_storage *out) {
+  api_q *aq = ctx;
+  rt_err rc = aq->api->be.storage_for(aq->api->be.ctx, tenant, out);
+  if (rc == RT_OK && aq->b && aq->api->be.storage_bind) {
+    aq->api->be.storage_bind(aq->api->be.ctx, out, aq->b);
+  }
+  return rc;
+}
+
+static rt_err q_get_shard(void *ctx, const char *tenant, uint32_t index, uint32_t count, pql_storage *out) {
+  api_q *aq = ctx;
+  rt_err rc = aq->api->be.storage_for_shard(aq->api->be.ctx, tenant, index, count, out);
+  if (rc == RT_OK && aq->b && aq->api->be.storage_bind) {
+    aq->api->be.storage_bind(aq->api->be.ctx, out, aq->b);
+  }
+  return rc;
+}
+
+static void q_done(void *ctx, pql_storage *st) {
+  api_q *aq = ctx;
+  if (aq->api->be.storage_done) {
+    aq->api->be.storage_done(aq->api->be.ctx, st);
+  }
+}
+
+/* Starts the budget of a request: the tenant's limits, checked against the query's range, and
+ * applied to the engine options (timeout, samples). False when it answered (a breach, OOM). */
+static bool q_begin(const pql_api *api, const rt_http_req *req, rt_http_resp *resp, pql_opts *o, int64_t start,
+                    int64_t end, api_q *aq) {
+  const char *qs = rt_http_param(req, "query");
+  aq->api = api;
+  aq->tenant_timeout = false;
+  aq->b = qry_budget_new(tenant_of(req), qs ? qs : "");
+  if (!aq->b) {
+    rt_http_api_error(resp, 500, "internal", "out of memory");
+    return false;
+  }
+  const rt_limits *l = qry_budget_limits(aq->b);
+  if (l->query_timeout_ms > 0 && l->query_timeout_ms <= o->timeout_ms) {
+    o->timeout_ms = l->query_timeout_ms;
+    aq->tenant_timeout = true;
+  }
+  o->max_samples = l->max_samples_per_query > 0 ? l->max_samples_per_query : INT64_MAX;
+  if (qry_budget_check_range(aq->b, start, end) != RT_OK) {
+    char m[1536];
+    qry_budget_breached(aq->b, m, sizeof m);
+    rt_http_api_error(resp, 422, "execution", m);
+    qry_budget_free(aq->b);
+    aq->b = NULL;
+    return false;
+  }
+  return true;
+}
+
+/* Answers r, or the query's limit breach: a breach recorded in the budget, the engine's own
+ * samples limit or the tenant's timeout become 422 execution naming the limit. */
+static void answer(const rt_http_req *req, rt_http_resp *resp, const pql_result *r, int64_t limit);
+static void q_answer(api_q *aq, const rt_http_req *req, rt_http_resp *resp, const pql_result *r, int64_t limit) {
+  char m[1536];
+  if (r->error && aq->b) {
+    if (strcmp(r->error_type, "execution") == 0 && strstr(r->error, "too many samples")) {
+      qry_budget_fail(aq->b, QRY_LIM_SAMPLES, 0);
+    } else if (strcmp(r->error_type, "timeout") == 0 && aq->tenant_timeout) {
+      qry_budget_fail(aq->b, QRY_LIM_TIMEOUT, 0);
+    }
+    if (qry_budget_breached(aq->b, m, sizeof m)) {
+      rt_http_api_error(resp, 422, "execution", m);
+      return;
+    }
+  }
+  answer(req, resp, r, limit);
+}
+
+static void q_end(api_q *aq) {
+  qry_budget_free(aq->b);
+  aq->b = NULL;
+}
+
 /* Runs e as shard sub-queries when the backend shards and e allows it; true when it answered. */
-static bool try_sharded(pql_api *api, const rt_http_req *req, rt_http_resp *resp, const pql_opts *o,
+static bool try_sharded(pql_api *api, api_q *aq, const rt_http_req *req, rt_http_resp *resp, const pql_opts *o,
                         const pql_expr *e, int64_t start, int64_t end, int64_t step, bool range, int64_t limit) {
   if (api->be.total_shards < 2 || !api->be.storage_for_shard || !pql_shard_applies(e)) {
     return false;
   }
-  pql_shard_src src = {api->be.storage_for_shard, api->be.storage_done, api->be.ctx, tenant_of(req)};
+  pql_shard_src src = {q_get_shard, q_done, aq, tenant_of(req)};
   pql_shard *sh = NULL;
   rt_err rc = pql_shard_eval(&src, o, e, start, end, step, range, api->be.total_shards, &sh);
   if (rc != RT_OK) {
@@ -347,7 +435,7 @@ static bool try_sharded(pql_api *api, const rt_http_req *req, rt_http_resp *resp
                       rt_strerror(rc));
     return true;
   }
-  answer(req, resp, pql_shard_result(sh), limit);
+  q_answer(aq, req, resp, pql_shard_result(sh), limit);
   pql_shard_free(sh);
   return true;
 }
@@ -370,28 +458,35 @@ static void h_query(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   if (!parse_query_param(req, resp, &e)) {
     return;
   }
-  if (try_sharded(api, req, resp, &o, e, t, t, 0, false, limit)) {
+  api_q aq;
+  if (!q_begin(api, req, resp, &o, t, t, &aq)) {
     pql_expr_free(e);
     return;
   }
+  if (try_sharded(api, &aq, req, resp, &o, e, t, t, 0, false, limit)) {
+    pql_expr_free(e);
+    q_end(&aq);
+    return;
+  }
   pql_storage st;
-  rt_err rc = api->be.storage_for(api->be.ctx, tenant_of(req), &st);
+  rt_err rc = q_get(&aq, tenant_of(req), &st);
   if (rc != RT_OK) {
     pql_expr_free(e);
+    q_end(&aq);
     rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
     return;
   }
   pql_result *r = NULL;
   rc = pql_eval(&st, &o, e, t, t, 0, false, &r);
-  if (api->be.storage_done) {
-    api->be.storage_done(api->be.ctx, &st);
-  }
+  q_done(&aq, &st);
   pql_expr_free(e);
   if (rc != RT_OK) {
+    q_end(&aq);
     rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
     return;
   }
-  answer(req, resp, r, limit);
+  q_answer(&aq, req, resp, r, limit);
+  q_end(&aq);
   pql_result_free(r);
 }
 
@@ -458,47 +553,53 @@ static void h_query_range(void *ctx, const rt_http_req *req, rt_http_resp *resp)
     rt_http_api_error(resp, 400, "bad_data", m);
     return;
   }
-  bool split = pql_split_applies(e, start, end, step, api->be.split_interval_ms);
-  if (!split && try_sharded(api, req, resp, &o, e, start, end, step, true, limit)) {
+  api_q aq;
+  if (!q_begin(api, req, resp, &o, start, end, &aq)) {
     pql_expr_free(e);
     return;
   }
-  pql_storage st;
-  rt_err rc = api->be.storage_for(api->be.ctx, tenant_of(req), &st);
-  if (rc != RT_OK) {
+  bool split = pql_split_applies(e, start, end, step, api->be.split_interval_ms);
+  if (!split && try_sharded(api, &aq, req, resp, &o, e, start, end, step, true, limit)) {
     pql_expr_free(e);
-    rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
+    q_end(&aq);
     return;
   }
   if (split) {
-    if (api->be.storage_done) {
-      api->be.storage_done(api->be.ctx, &st);
-    }
-    pql_shard_src shsrc = {api->be.storage_for_shard, api->be.storage_done, api->be.ctx, tenant_of(req)};
-    pql_split_src src = {api->be.storage_for, api->be.storage_done, api->be.ctx, tenant_of(req),
-                         api->be.storage_for_shard ? &shsrc : NULL, api->be.total_shards};
+    pql_shard_src shsrc = {q_get_shard, q_done, &aq, tenant_of(req)};
+    pql_split_src src = {q_get, q_done, &aq, tenant_of(req), api->be.storage_for_shard ? &shsrc : NULL,
+                         api->be.total_shards};
     pql_split *sp = NULL;
-    rc = pql_split_eval(&src, &o, e, start, end, step, api->be.split_interval_ms, &sp);
+    rt_err rc = pql_split_eval(&src, &o, e, start, end, step, api->be.split_interval_ms, &sp);
     pql_expr_free(e);
     if (rc != RT_OK) {
+      q_end(&aq);
       rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
       return;
     }
-    answer(req, resp, pql_split_result(sp), limit);
+    q_answer(&aq, req, resp, pql_split_result(sp), limit);
+    q_end(&aq);
     pql_split_free(sp);
+    return;
+  }
+  pql_storage st;
+  rt_err rc = q_get(&aq, tenant_of(req), &st);
+  if (rc != RT_OK) {
+    pql_expr_free(e);
+    q_end(&aq);
+    rt_http_api_error(resp, 503, "unavailable", rt_strerror(rc));
     return;
   }
   pql_result *r = NULL;
   rc = pql_eval(&st, &o, e, start, end, step, true, &r);
-  if (api->be.storage_done) {
-    api->be.storage_done(api->be.ctx, &st);
-  }
+  q_done(&aq, &st);
   pql_expr_free(e);
   if (rc != RT_OK) {
+    q_end(&aq);
     rt_http_api_error(resp, 500, "internal", rt_strerror(rc));
     return;
   }
-  answer(req, resp, r, limit);
+  q_answer(&aq, req, resp, r, limit);
+  q_end(&aq);
   pql_result_free(r);
 }
 
@@ -573,6 +674,7 @@ typedef struct qry_store {
   char tenant[256];
   uint64_t max_samples;
   uint32_t shard_index, shard_count;
+  qry_budget *budget;
 } qry_store;
 
 static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t mint, int64_t maxt,
@@ -580,7 +682,10 @@ static rt_err qry_store_select(void *ctx, const rt_matcher *m, size_t n, int64_t
   qry_store *qs = ctx;
   qry_result res;
   char eb[512];
-  qry_select_opts o = {.max_samples = qs->max_samples, .shard_index = qs->shard_index, .shard_count = qs->shard_count};
+  qry_select_opts o = {.max_samples = qs->budget ? 0 : qs->max_samples,
+                       .shard_index = qs->shard_index,
+                       .shard_count = qs->shard_count,
+                       .budget = qs->budget};
   rt_err rc = qry_select(qs->q, qs->tenant, m, n, mint, maxt, &o, &res, eb, sizeof eb);
   if (rc != RT_OK) {
     return rc;
@@ -617,6 +722,11 @@ static rt_err qry_storage_for_shard(void *ctx, const char *tenant, uint32_t inde
   return rc;
 }
 
+static void qry_storage_bind(void *ctx, pql_storage *st, qry_budget *b) {
+  (void)ctx;
+  ((qry_store *)st->ctx)->budget = b;
+}
+
 static void qry_storage_done(void *ctx, pql_storage *st) {
   (void)ctx;
   rt_free(st->ctx, sizeof(qry_store));
@@ -629,6 +739,7 @@ rt_err pql_api_register_querier(qry_querier *q, rt_http_server *s, pql_api **out
       .storage_for = qry_storage_for,
       .storage_done = qry_storage_done,
       .storage_for_shard = qry_storage_for_shard,
+      .storage_bind = qry_storage_bind,
       .ctx = q,
   };
   if (rt_cfg) {

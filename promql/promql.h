@@ -167,6 +167,7 @@ pql_storage pql_memstore_storage(pql_memstore *m);
 typedef struct rt_http_server rt_http_server;
 typedef struct qry_querier qry_querier;
 typedef struct pql_api pql_api;
+typedef struct qry_budget qry_budget;
 
 /* Where the API finds a tenant's samples. storage_for fills *out for one query (called on the
  * request's thread); storage_done, when set, releases it after the query. */
@@ -184,6 +185,9 @@ typedef struct pql_api_backend {
   /* Like storage_for, for the series whose hash % count == index only (count 0: all). Called
    * from several threads at once; released with storage_done. */
   rt_err (*storage_for_shard)(void *ctx, const char *tenant, uint32_t index, uint32_t count, pql_storage *out);
+  /* When set: gives a storage made by storage_for[_shard] the query's read-limit budget (a
+   * qry_budget, shared by all sub-queries of the query; see querier.h). */
+  void (*storage_bind)(void *ctx, pql_storage *st, qry_budget *budget);
 } pql_api_backend;
 
 /* Adds /api/v1/query, /api/v1/query_range, /api/v1/format_query and /api/v1/parse_query (GET and

@@ -13,6 +13,7 @@
 
 #include "promql/promql.h"
 #include "querier/querier.h"
+#include "common/limits.h"
 #include "querier/querier_int.h"
 
 /* ------------------------------------------------------------ parameters */
@@ -309,6 +310,51 @@ static bool parse_matchers(const rt_http_req *req, rt_http_resp *resp, bool pref
 
 static uint64_t hint_limit(uint64_t limit) { return limit && limit < UINT64_MAX ? limit + 1 : limit; }
 
+/* ------------------------------------------------------------ read limits */
+
+/* The read limits that apply to the series and label APIs (docs/limits.md): a range given by
+ * both start and end longer than max_query_length fails with 422; start is raised to
+ * now - max_query_lookback (as Mimir does, the older part is simply not read); the series API
+ * also counts its series against max_fetched_series_per_query. On a breach answers and returns
+ * NULL; otherwise returns the request's budget (free with qry_budget_free). */
+static qry_budget *read_limits(const char *tenant, const rt_http_req *req, rt_http_resp *resp,
+                               int64_t *start, int64_t *end) {
+  rt_buf qb = RT_BUF_INIT;
+  for (size_t i = 0; i < req->nparams; i++) {
+    if (strcmp(req->params[i].key, "match[]") == 0) {
+      if (qb.len) {
+        rt_buf_puts(&qb, ", ");
+      }
+      rt_buf_puts(&qb, req->params[i].value ? req->params[i].value : "");
+    }
+  }
+  if (!qb.len) {
+    rt_buf_puts(&qb, "{}");
+  }
+  rt_buf_putc(&qb, 0);
+  qry_budget *b = qb.data ? qry_budget_new(tenant, qb.data) : NULL;
+  rt_buf_free(&qb);
+  if (!b) {
+    api_error(resp, "internal", "out of memory");
+    return NULL;
+  }
+  const char *ps = form_value(req, "start"), *pe = form_value(req, "end");
+  if (ps[0] && pe[0] && qry_budget_limits(b)->max_query_length_ms > 0 &&
+      *end - *start > qry_budget_limits(b)->max_query_length_ms) {
+    char m[1536];
+    qry_budget_fail(b, QRY_LIM_LENGTH, *end - *start);
+    qry_budget_breached(b, m, sizeof m);
+    api_error(resp, "execution", m);
+    qry_budget_free(b);
+    return NULL;
+  }
+  int64_t min = qry_budget_min_time(b);
+  if (*start < min) {
+    *start = min;
+  }
+  return b;
+}
+
 /* ------------------------------------------------------------ handlers */
 
 static void api_series(qry_querier *q, const char *tenant, const rt_http_req *req,
@@ -328,10 +374,16 @@ static void api_series(qry_querier *q, const char *tenant, const rt_http_req *re
   if (!parse_matchers(req, resp, true, &ms)) {
     return;
   }
-  qry_select_opts o = {.labels_only = true, .limit = hint_limit(limit)};
+  qry_budget *b = read_limits(tenant, req, resp, &start, &end);
+  if (!b) {
+    match_sets_free(&ms);
+    return;
+  }
+  qry_select_opts o = {.labels_only = true, .limit = hint_limit(limit), .budget = b};
   qry_result r;
-  char err[1024];
+  char err[1536];
   rt_err e = qry_select_union(q, tenant, ms.sets, ms.nm, ms.n, start, end, &o, &r, err, sizeof err);
+  qry_budget_free(b);
   match_sets_free(&ms);
   if (e != RT_OK) {
     api_fanout_error(resp, e, err);
@@ -393,9 +445,15 @@ static void api_labels(qry_querier *q, const char *tenant, const rt_http_req *re
   if (!parse_matchers(req, resp, false, &ms)) {
     return;
   }
-  qry_strings s;
+  qry_budget *b = read_limits(tenant, req, resp, &start, &end);
+  if (!b) {
+    match_sets_free(&ms);
+    return;
+  }
+  qry_budget_free(b);
+  qry_strings s = {0};
   char err[1024];
-  rt_err e = qry_label_names(q, tenant, ms.sets, ms.nm, ms.n, start, end, hint_limit(limit), &s,
+  rt_err e = start > end ? RT_OK : qry_label_names(q, tenant, ms.sets, ms.nm, ms.n, start, end, hint_limit(limit), &s,
                              err, sizeof err);
   match_sets_free(&ms);
   if (e != RT_OK) {
@@ -447,9 +505,16 @@ static void api_label_values(qry_querier *q, const char *tenant, const rt_http_r
     rt_free(name, 0);
     return;
   }
-  qry_strings s;
+  qry_budget *b = read_limits(tenant, req, resp, &start, &end);
+  if (!b) {
+    match_sets_free(&ms);
+    rt_free(name, 0);
+    return;
+  }
+  qry_budget_free(b);
+  qry_strings s = {0};
   char err[1024];
-  rt_err e = qry_label_values(q, tenant, name, ms.sets, ms.nm, ms.n, start, end,
+  rt_err e = start > end ? RT_OK : qry_label_values(q, tenant, name, ms.sets, ms.nm, ms.n, start, end,
                               hint_limit(limit), &s, err, sizeof err);
   match_sets_free(&ms);
   rt_free(name, 0);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/limits.h"
 #include "common/arena.h"
 #include "common/chunk.h"
 #include "common/fanout.h"
@@ -748,7 +749,25 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
   if (!scratch || !res) {
     goto done;
   }
-  if (nsets == 0) {
+  if (o.budget) {
+    err = qry_budget_check(o.budget);
+    if (err != RT_OK) {
+      qry_budget_breached(o.budget, errbuf, errlen);
+      goto done;
+    }
+    err = RT_ENOMEM;
+    /* max_query_lookback: nothing older than now - lookback is read */
+    int64_t min = qry_budget_min_time(o.budget);
+    if (mint < min) {
+      mint = min;
+    }
+    /* max_fetched_series_per_query: an ingester need not send more than one series past it */
+    int64_t ms = qry_budget_limits(o.budget)->max_fetched_series_per_query;
+    if (ms > 0 && !o.limit) {
+      o.limit = (uint64_t)ms + 1;
+    }
+  }
+  if (nsets == 0 || maxt < mint) {
     out->priv = res;
     res = NULL;
     err = RT_OK;
@@ -783,6 +802,7 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
     goto done;
   }
   ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
+  uint64_t chunk_bytes = 0;
   for (size_t i = 0; i < ncalls; i++) {
     Ringtail__SelectResponse *r = ringtail__select_response__unpack(
         &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
@@ -810,6 +830,9 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
     }
     for (size_t k = 0; k < r->n_series; k++) {
       Ringtail__SeriesChunks *sc = r->series[k];
+      for (size_t c = 0; c < sc->n_chunks; c++) {
+        chunk_bytes += sc->chunks[c]->data.len;
+      }
       qry_entry *e = &ents[nents++];
       e->sc = sc;
       e->src = i;
@@ -843,6 +866,14 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
       if (i == 0 || rt_labels_cmp(ents[i - 1].labels, ents[i - 1].n, ents[i].labels, ents[i].n)) {
         ngroups++;
       }
+    }
+  }
+  if (o.budget) {
+    /* chunk bytes before decoding anything */
+    err = qry_budget_add(o.budget, NULL, 0, chunk_bytes, 0);
+    if (err != RT_OK) {
+      qry_budget_breached(o.budget, errbuf, errlen);
+      goto done;
     }
   }
   qry_series *series = rt_arena_alloc(res, (ngroups ? ngroups : 1) * sizeof *series);
@@ -910,6 +941,23 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
       se->nsamples = n;
     }
     i = j;
+  }
+  if (o.budget && ngroups) {
+    uint64_t *hs = rt_arena_alloc(scratch, ngroups * sizeof *hs);
+    if (!hs) {
+      err = RT_ENOMEM;
+      goto done;
+    }
+    for (size_t k = 0; k < ngroups; k++) {
+      hs[k] = series[k].hash;
+    }
+    err = qry_budget_add(o.budget, hs, ngroups, 0, total);
+    if (err != RT_OK) {
+      if (err == RT_ELIMIT) {
+        qry_budget_breached(o.budget, errbuf, errlen);
+      }
+      goto done;
+    }
   }
   out->series = series;
   out->nseries = ngroups;

@@ -76,6 +76,52 @@ typedef struct qry_result {
   void *priv;              /* the arena everything lives in */
 } qry_result;
 
+/* ------------------------------------------------------------ per-query limits */
+
+/* The read limits of one query (common/limits.h: max_fetched_series_per_query,
+ * max_fetched_chunk_bytes_per_query, max_samples_per_query, max_query_lookback, max_query_length,
+ * query_timeout), shared by every sub-query (split parts, shards) of that query: fetched series
+ * are counted once each (by hash) however many sub-queries fetch them; chunk bytes and samples
+ * add up. The first breach is kept with its message and fails every later select of the query.
+ * Thread-safe. See docs/limits.md. */
+typedef struct qry_budget qry_budget;
+
+typedef enum qry_limit_kind {
+  QRY_LIM_SERIES,
+  QRY_LIM_CHUNK_BYTES,
+  QRY_LIM_SAMPLES,
+  QRY_LIM_LOOKBACK,
+  QRY_LIM_LENGTH,
+  QRY_LIM_TIMEOUT,
+} qry_limit_kind;
+
+/* A budget for one query of `tenant` with that tenant's limits now in force (rt_limits_get);
+ * `query` (the expression or the match[] selectors) names it in messages. Starts the timeout
+ * clock. NULL on OOM. */
+qry_budget *qry_budget_new(const char *tenant, const char *query);
+void qry_budget_free(qry_budget *b);
+/* The limits copied at creation. */
+const struct rt_limits *qry_budget_limits(const qry_budget *b);
+/* The earliest time a query may read: now - max_query_lookback at creation, or INT64_MIN. */
+int64_t qry_budget_min_time(const qry_budget *b);
+/* Records a breach of `kind` (the first one wins) and returns RT_ELIMIT. `got` is the value
+ * that broke it (shown for the length and lookback limits; ignored otherwise). */
+rt_err qry_budget_fail(qry_budget *b, qry_limit_kind kind, int64_t got);
+/* True after a breach; copies its message (HTTP 422, errorType execution). */
+bool qry_budget_breached(qry_budget *b, char *msg, size_t len);
+/* RT_ELIMIT (after recording it) when the query's time is up, or a breach happened. */
+rt_err qry_budget_check(qry_budget *b);
+/* Counts what one select fetched: `nhash` series hashes, chunk bytes, samples. RT_ELIMIT on a
+ * breach (recorded), RT_ENOMEM. */
+rt_err qry_budget_add(qry_budget *b, const uint64_t *hashes, size_t nhash, uint64_t chunk_bytes,
+                      uint64_t samples);
+/* Checks a query's own range before it runs: length (end - start) against max_query_length and
+ * start against max_query_lookback. RT_ELIMIT (recorded) or RT_OK. */
+rt_err qry_budget_check_range(qry_budget *b, int64_t start, int64_t end);
+/* Formats the message of a breach, as the API answers it. `value` is the limit. */
+void qry_limit_message(char *buf, size_t len, qry_limit_kind kind, int64_t value, int64_t got,
+                       const char *tenant, const char *query);
+
 typedef struct qry_select_opts {
   bool labels_only;        /* series API: no samples, no chunk transfer */
   uint64_t limit;          /* hint: stop after this many series per ingester (0 = none); the
@@ -83,6 +129,9 @@ typedef struct qry_select_opts {
   uint32_t shard_index;    /* with shard_count > 0: only series with hash % count == index */
   uint32_t shard_count;
   uint64_t max_samples;    /* 0 = none; more samples in total -> RT_ELIMIT */
+  qry_budget *budget;      /* NULL = none: the query's read limits; mint is raised to its
+                              max_query_lookback, fetched series, chunk bytes and samples are
+                              counted against it (RT_ELIMIT with the message kept there) */
 } qry_select_opts;
 
 /* Fetches the series matching every matcher of `m` (n of them, borrowed) for `tenant`, with

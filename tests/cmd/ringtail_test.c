@@ -365,14 +365,14 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   tc_free(&r);
 
   cr_assert(tc_get(port, "/metrics", &r));
-  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 505\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total{user=\"anonymous\"} 505\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_samples_appended_total 500\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_memory_series 50\n"), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"200\"} 10\n"), "%s",
             r.body);
   cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"400\"} 1\n"), "%s",
             r.body);
-  cr_assert(strstr(r.body, "ringtail_discarded_samples_total{reason=\"sample_too_old\"} 5\n"),
+  cr_assert(strstr(r.body, "ringtail_discarded_samples_total{user=\"anonymous\",reason=\"sample_too_old\"} 5\n"),
             "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_request_duration_seconds_count{method=\"POST\",route=\"api_"
                            "v1_push\",status_code=\"200\"} 10\n"),
@@ -459,7 +459,7 @@ Test(ringtail, roles_in_separate_processes_talk_over_tcp, .timeout = 120) {
   cr_assert_null(strstr(r.body, "ringtail_distributor_"), "the ingester runs no distributor");
   tc_free(&r);
   cr_assert(tc_get(port, "/metrics", &r));
-  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total 100\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total{user=\"anonymous\"} 100\n"), "%s", r.body);
   cr_assert_null(strstr(r.body, "ringtail_ingester_"), "the front runs no ingester");
   tc_free(&r);
 

@@ -161,11 +161,11 @@ Test(validate, label_lengths) {
   value[sizeof value - 1] = 0;
   const char *kv1[] = {"__name__", "up", name, "x", NULL};
   expect_rejected(kv1, DIST_R_LABEL_NAME_TOO_LONG, NULL);
-  cr_assert(strstr(R.msg, "(actual: 1099, limit: 1024)") != NULL, "%s", R.msg);
+  cr_assert(strstr(R.msg, "(actual: 1099, max_label_name_length: 1024)") != NULL, "%s", R.msg);
   cr_assert_lt(strlen(R.msg), 700);
   const char *kv2[] = {"__name__", "up", "job", value, NULL};
   expect_rejected(kv2, DIST_R_LABEL_VALUE_TOO_LONG, NULL);
-  cr_assert(strstr(R.msg, "(actual: 2099, limit: 2048), label: \"job\"") != NULL, "%s", R.msg);
+  cr_assert(strstr(R.msg, "(actual: 2099, max_label_value_length: 2048), label: \"job\"") != NULL, "%s", R.msg);
   L.max_label_value_length = 0; /* no limit */
   run1(kv2);
   cr_assert_eq(R.first, DIST_R_OK, "%s", R.msg);
@@ -183,7 +183,7 @@ Test(validate, too_many_labels) {
   }
   kv[82] = NULL;
   expect_rejected(kv, DIST_R_MAX_LABEL_NAMES, NULL);
-  cr_assert(strstr(R.msg, "(actual: 41, limit: 30)") != NULL, "%s", R.msg);
+  cr_assert(strstr(R.msg, "(actual: 41, max_label_names_per_series: 30)") != NULL, "%s", R.msg);
   /* empty values do not count */
   for (int i = 29; i < 40; i++) {
     kv[3 + 2 * i] = "";
@@ -204,7 +204,7 @@ Test(validate, hundred_thousand_labels) {
     kv[3 + 2 * i] = "v";
   }
   expect_rejected(kv, DIST_R_MAX_LABEL_NAMES, NULL);
-  cr_assert(strstr(R.msg, "(actual: 100001, limit: 30)") != NULL, "%s", R.msg);
+  cr_assert(strstr(R.msg, "(actual: 100001, max_label_names_per_series: 30)") != NULL, "%s", R.msg);
   cr_assert_lt(strlen(R.msg), 800, "the message is bounded");
   free(kv);
   free(names);
@@ -230,7 +230,8 @@ Test(validate, timestamps_too_old_and_in_the_future) {
   dist_request r = run(1, &s);
   cr_assert_eq(R.first, DIST_R_TOO_OLD);
   cr_assert_str_eq(R.msg, "received a sample whose timestamp is too old, timestamp: -9223372036854775808 (older "
-                          "than 168h0m0s before now), series: \"up{}\"");
+                          "than now - reject_old_samples_max_age 168h0m0s), series: \"up{}\" (tenant: "
+                          "\"anonymous\"; see docs/errors.md#err-ringtail-sample-too-old)");
   cr_assert_eq(R.rejected[DIST_R_TOO_OLD], 2);
   cr_assert_eq(R.rejected[DIST_R_TOO_FAR_IN_FUTURE], 2);
   cr_assert_eq(R.samples_rejected, 4);
@@ -249,7 +250,9 @@ Test(validate, future_message) {
   dist_request r = run(1, &s);
   cr_assert_eq(r.wr->n_timeseries, 0);
   cr_assert_str_eq(R.msg, "received a sample whose timestamp is too far in the future, timestamp: "
-                          "9223372036854775807 (more than 10m0s after now), series: \"up{}\"");
+                          "9223372036854775807 (newer than now + creation_grace_period 10m0s), series: "
+                          "\"up{}\" (tenant: \"anonymous\"; see "
+                          "docs/errors.md#err-ringtail-sample-too-far-in-future)");
 }
 
 Test(validate, old_samples_allowed_when_configured) {

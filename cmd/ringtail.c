@@ -297,6 +297,13 @@ static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, chunks_closed), RT_METRIC_COUNTER,
               "ringtail_ingester_chunks_closed_total",
               "Head chunks closed and written to RocksDB.", NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, ha_records), RT_METRIC_GAUGE,
+              "ringtail_ingester_ha_arbiter_records",
+              "(tenant, cluster) pairs whose HA election this ingester arbitrates.", NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, ha_elections), RT_METRIC_COUNTER,
+              "ringtail_ingester_ha_arbiter_elections_total",
+              "Replicas this ingester elected as HA arbiter (first elections and changes).",
+              NULL, NULL);
 }
 
 static void register_distributor_metrics(app *a) {
@@ -328,6 +335,12 @@ static void register_distributor_metrics(app *a) {
        "Metric metadata entries received."},
       {offsetof(dist_stats, ingester_errors), "ringtail_distributor_ingester_errors_total",
        "Failed calls to ingesters (timeouts, unavailable, errors)."},
+      {offsetof(dist_stats, ha_arbiter_calls), "ringtail_ha_tracker_arbiter_calls_total",
+       "Questions asked of HA arbiters (one per arbiter)."},
+      {offsetof(dist_stats, ha_arbiter_errors), "ringtail_ha_tracker_arbiter_errors_total",
+       "Questions to HA arbiters that got no answer."},
+      {offsetof(dist_stats, ha_elected_changes), "ringtail_ha_tracker_elected_changes_total",
+       "Changes of an HA cluster's elected replica seen by this distributor (all tenants)."},
   };
   for (size_t i = 0; i < RT_ARRAY_LEN(counters); i++) {
     stat_metric(a, true, counters[i].off, RT_METRIC_COUNTER, counters[i].name, counters[i].help,
@@ -586,6 +599,10 @@ static rt_err start_ingester(app *a) {
       .chunk_max_samples = a->cfg.chunk_max_samples,
       .chunk_max_age_ms = a->cfg.chunk_max_age_ms,
       .metrics = rt_metrics_default(),
+      /* a single process without a ring: its own distributor is the only one asking the HA
+       * arbiter, and its cache dies with the arbiter's records */
+      .ha_no_startup_wait = (a->roles & ROLE_DISTRIBUTOR) && !a->cfg.ring_join[0] &&
+                            !a->cfg.ring_gossip_listen[0],
   };
   rt_info("main", "opening the ingester's data directory", "data_dir=\"%s\"", ic.data_dir);
   rt_err rc = ing_create(&ic, &a->ing);

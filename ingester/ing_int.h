@@ -164,6 +164,7 @@ struct ing_ingester {
   pthread_cond_t bg_cv;
 
   void *rpc; /* rt_rpc_server * */
+  struct ing_ha *ha; /* the HA-pair arbiter, created with the RPC service */
 
   /* the ring, for the local share of the global series limits (ing_set_ring) */
   pthread_mutex_t ring_mu;

@@ -13,6 +13,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "ingester/ing_format.h"
+#include "ingester/ing_ha.h"
 #include "ingester/ing_int.h"
 
 #define ING_LOG "ingester"
@@ -2259,6 +2260,8 @@ void ing_destroy(ing_ingester *ing) {
     return;
   }
   ing_serve_stop(ing);
+  ing_ha_destroy(ing->ha);
+  ing->ha = NULL;
   if (ing->bg_running) {
     pthread_mutex_lock(&ing->bg_mu);
     ing->bg_stop = true;
@@ -2293,6 +2296,10 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
     out->samples_rejected[i] = atomic_load(&ing->st_rejected[i]);
   }
   out->chunks_closed = atomic_load(&ing->st_chunks);
+  if (ing->ha) {
+    out->ha_records = ing_ha_records(ing->ha);
+    out->ha_elections = ing_ha_elections(ing->ha);
+  }
   out->wal_bytes = ing_prop(ing, ING_CF_WAL, "rocksdb.total-sst-files-size") +
                    ing_prop(ing, ING_CF_WAL, "rocksdb.cur-size-all-mem-tables");
   for (int i = 0; i < 6; i++) {

@@ -20,6 +20,8 @@ typedef struct ing_config {
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
   struct rt_metrics *metrics; /* where ringtail_ingester_active_series{user} goes; NULL = none */
+  bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
+                                 distributor outside this process asks it (ingester/ing_ha.h) */
 } ing_config;
 
 typedef struct ing_ingester ing_ingester;
@@ -81,7 +83,9 @@ void ing_ring_view_of(const struct ring_snapshot *s, const char *id, ing_ring_vi
 void ing_set_ring(ing_ingester *ing, struct ring *r, const char *id);
 
 /* Serves the methods "ingester.Push", "ingester.Select", "ingester.LabelNames",
- * "ingester.LabelValues", "ingester.Metadata", "ingester.UserStats", "ingester.Cardinality" on `endpoint` (inproc:// or tcp://). */
+ * "ingester.LabelValues", "ingester.Metadata", "ingester.UserStats", "ingester.Cardinality"
+ * and "ingester.HaElect" (the HA-pair arbiter, ingester/ing_ha.h; its records start empty
+ * here) on `endpoint` (inproc:// or tcp://). */
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 
 /* Closes every open head chunk into the chunks column family, deletes the WAL records they
@@ -96,6 +100,8 @@ typedef struct ing_stats {
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
   uint64_t chunks_closed;
+  uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
+  uint64_t ha_elections;            /* replicas it elected (first elections and changes) */
 } ing_stats;
 void ing_get_stats(ing_ingester *ing, ing_stats *out);
 

@@ -407,12 +407,7 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
 static bool rate_ok(dist_distributor *d, dist_tenant *t, const char *tenant, const rt_limits *tl, size_t n,
                     rt_buf *msg) {
   if (tl->ingestion_rate <= 0 || n == 0 || !t) {
-    if (t && t->bucket.started) {
-      pthread_mutex_lock(&t->mu);
-      dist_bucket_take(&t->bucket, 0, 0, 0, 0); /* the limit was lifted: forget the bucket */
-      pthread_mutex_unlock(&t->mu);
-    }
-    return true;
+    return true; /* unlimited; a limit set later refills from the last use, so starts full */
   }
   size_t ndist = d->cfg.instances > 0 ? (size_t)d->cfg.instances : 1;
   dist_count_fn fn = atomic_load(&d->count_fn);

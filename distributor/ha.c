@@ -405,7 +405,8 @@ static dist_ha_verdict decide(dist_distributor *d, dist_ha *h, const char *tenan
     rt_buf_reset(msg);
     rt_buf_printf(msg,
                   "HA tracker: the election of cluster \"%.200s\" (tenant %s) is not known: "
-                  "fewer than %d of its %zu arbiters agreed (%s); try again",
+                  "fewer than %d of its %zu arbiters agreed (%s); try again (see "
+                  "docs/errors.md#err-ringtail-ha-election-unknown)",
                   cluster, tenant, quorum, narb, err);
     rt_warn("distributor", "HA election unknown", "tenant=%s cluster=\"%.200s\" replica=\"%.200s\" "
             "arbiters=%zu quorum=%d err=\"%s\"", tenant, cluster, replica, narb, quorum, err);

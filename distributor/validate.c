@@ -438,7 +438,7 @@ static dist_reason metadata_per_metric(Prometheus__MetricMetadata *const *kept, 
   char head[200];
   snprintf(head, sizeof head,
            "received more distinct metric metadata entries for one metric than the limit allows "
-           "(max_metadata_per_metric: %lld)",
+           "(max_global_metadata_per_metric: %lld)",
            (long long)lim->max_metadata_per_metric);
   const char *name = m->metric_family_name;
   first_problem(lim, rep, DIST_R_METADATA_PER_METRIC, head, "metric name", name, strlen(name), NULL);

@@ -84,6 +84,11 @@ ING_HANDLER(ing_handle_label_values, Ringtail__LabelsRequest, ringtail__labels_r
             Ringtail__LabelsResponse, ringtail__labels_response__init, ing_label_values)
 ING_HANDLER(ing_handle_metadata, Ringtail__MetadataRequest, ringtail__metadata_request__unpack,
             Ringtail__MetadataResponse, ringtail__metadata_response__init, ing_metadata)
+ING_HANDLER(ing_handle_user_stats, Ringtail__UserStatsRequest, ringtail__user_stats_request__unpack,
+            Ringtail__UserStatsResponse, ringtail__user_stats_response__init, ing_user_stats)
+ING_HANDLER(ing_handle_cardinality, Ringtail__CardinalityRequest,
+            ringtail__cardinality_request__unpack, Ringtail__CardinalityResponse,
+            ringtail__cardinality_response__init, ing_cardinality)
 ING_HANDLER(ing_handle_delete_series, Ringtail__DeleteSeriesRequest,
             ringtail__delete_series_request__unpack, Ringtail__DeleteSeriesResponse,
             ringtail__delete_series_response__init, ing_delete_series)
@@ -125,6 +130,8 @@ static const rt_rpc_method ing_methods[] = {
     {"ingester.LabelNames", ing_handle_label_names},
     {"ingester.LabelValues", ing_handle_label_values},
     {"ingester.Metadata", ing_handle_metadata},
+    {"ingester.UserStats", ing_handle_user_stats},
+    {"ingester.Cardinality", ing_handle_cardinality},
     {"ingester.HaElect", ing_handle_ha_elect},
     {"ingester.DeleteSeries", ing_handle_delete_series},
 };

@@ -665,6 +665,9 @@ void qry_api_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const r
   case QRY_EP_LABEL_VALUES: api_label_values(q, tenant, req, resp); break;
   case QRY_EP_METADATA: api_metadata(q, tenant, req, resp); break;
   case QRY_EP_EXEMPLARS: api_exemplars(q, tenant, req, resp); break;
+  case QRY_EP_USER_STATS:
+  case QRY_EP_CARD_NAMES:
+  case QRY_EP_CARD_VALUES: qry_stats_handle(q, ep, tenant, req, resp); break;
   case QRY_EP_DELETE_SERIES: api_delete_series(q, tenant, req, resp); break;
   }
 }

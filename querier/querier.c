@@ -139,6 +139,7 @@ typedef struct qry_call {
   rt_buf reply;
   rt_err err;
   char errbuf[256];
+  size_t copy;          /* which copy of the data answered: the zone, or the static ingester */
 } qry_call;
 
 static void *qry_call_run(void *arg) {
@@ -233,6 +234,7 @@ static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodie
       c->req = bodies[s];
       c->req_len = blen[s];
       c->timeout_ms = q->timeout_ms;
+      c->copy = i; /* every configured ingester gets every write */
     }
   }
   *out = calls;
@@ -514,6 +516,7 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
       rt_fanout_result(fo, c, NULL, &reply, NULL);
       calls[k].client = cli[c];
       calls[k].method = method;
+      calls[k].copy = z;
       calls[k].reply = (rt_buf)RT_BUF_INIT;
       if (reply && reply->len) {
         rt_buf_append(&calls[k].reply, reply->data, reply->len);
@@ -578,6 +581,43 @@ static rt_err qry_gather(qry_querier *q, const char *method, uint8_t **bodies, c
   *out = calls;
   *ncalls = n;
   return RT_OK;
+}
+
+rt_err qry_gather_copies(qry_querier *q, const char *method, const uint8_t *body, size_t len,
+                         qry_reply **out, size_t *n, char *errbuf, size_t errlen) {
+  *out = NULL;
+  *n = 0;
+  uint8_t *bodies[1] = {(uint8_t *)body};
+  size_t blen[1] = {len};
+  qry_call *calls = NULL;
+  size_t ncalls = 0;
+  rt_err e = qry_gather(q, method, bodies, blen, 1, &calls, &ncalls, errbuf, errlen);
+  if (e != RT_OK) {
+    return e;
+  }
+  qry_reply *r = rt_calloc(ncalls ? ncalls : 1, sizeof *r);
+  if (!r) {
+    qry_calls_free(calls, ncalls);
+    seterr(errbuf, errlen, "out of memory");
+    return RT_ENOMEM;
+  }
+  for (size_t i = 0; i < ncalls; i++) {
+    r[i].body = calls[i].reply;
+    calls[i].reply = (rt_buf)RT_BUF_INIT;
+    r[i].copy = calls[i].copy;
+    r[i].endpoint = calls[i].client ? rt_rpc_client_endpoint(calls[i].client) : "";
+  }
+  qry_calls_free(calls, ncalls);
+  *out = r;
+  *n = ncalls;
+  return RT_OK;
+}
+
+void qry_replies_free(qry_reply *r, size_t n) {
+  for (size_t i = 0; r && i < n; i++) {
+    rt_buf_free(&r[i].body);
+  }
+  rt_free(r, (n ? n : 1) * sizeof *r);
 }
 
 /* ------------------------------------------------------------ select */

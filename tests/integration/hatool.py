@@ -2,11 +2,19 @@
 
   push URL TENANT CLUSTER REPLICA TS_MS VALUE     one series, one sample; prints the status
   run D1,D2 TENANT CLUSTER START_MS ROUNDS PAUSE_AT PAUSE_S LOG
-        two replicas "a" and "b" push the same series (ha_test{job="ha"} plus the cluster and
+        first a pushes through D1 (timestamps before START_MS) until it is accepted and prints
+        "<status> <seconds waited>"; then the rounds:
+        the two replicas "a" and "b" push the same series (ha_test{job="ha"} plus the cluster and
         replica labels) at the same timestamps START_MS + i*1000, round i through D[i%2] for a
         and D[(i+1)%2] for b, so each replica alternates between the distributors. a's value is
         1000+i, b's 2000+i. From round PAUSE_AT, a stops for PAUSE_S seconds (a failover), then
         sends again. Writes one JSON line per push to LOG: {"i","replica","url","status","ts"}.
+  failover URL TENANT CLUSTER START_MS SECONDS
+        a pushes every 100 ms for SECONDS (b, every 5th round, is answered 202), then stops; b
+        pushes every 50 ms until elected; then a once more; prints the outcome as JSON
+  until URL TENANT CLUSTER REPLICA VALUE START_MS TIMEOUT_S
+        pushes REPLICA every 100 ms until one is answered 200; prints "<status> <seconds>
+        waited> <timestamp of the accepted sample>"
   raw QUERIER TENANT METRIC AT_S RANGE   prints {"labels": [...], "samples": [[ts_ms, value]...]}
         of METRIC[RANGE] at AT_S (raw samples of every series)
 """
@@ -48,6 +56,18 @@ def cmd_run(a):
     tenant, cluster = a[1], a[2]
     start, rounds, pause_at, pause_s, log = int(a[3]), int(a[4]), int(a[5]), float(a[6]), a[7]
     paused_until = None
+    # warm-up: a pushes (older timestamps) until it is elected, then the rounds start at once
+    t0 = time.monotonic()
+    st, w = 0, start - 30000
+    while time.monotonic() - t0 < 30 and w < start:
+        st, _ = push(dists[0], tenant, cluster, "a", w, 0)
+        if st == 200:
+            break
+        w += 10
+        time.sleep(0.05)
+    print("%d %.3f" % (st, time.monotonic() - t0))
+    if st != 200:
+        return
     with open(log, "w") as f:
         for i in range(rounds):
             ts = start + i * 1000
@@ -67,6 +87,54 @@ def cmd_run(a):
             time.sleep(0.05)
 
 
+def cmd_failover(a):
+    """Replica a sends every 100 ms for SECONDS while b is refused, then stops; b pushes every
+    50 ms until it is elected; then a once more. Prints one JSON object."""
+    url, tenant, cluster, ts, secs = a[0], a[1], a[2], int(a[3]), float(a[4])
+    res = {"a": {}, "b_before": {}}
+    t0 = time.monotonic()
+    last_a = t0
+    k = 0
+    while time.monotonic() - t0 < secs:
+        st, _ = push(url, tenant, cluster, "a", ts, 1)
+        last_a = time.monotonic()
+        res["a"][st] = res["a"].get(st, 0) + 1
+        ts += 100
+        k += 1
+        if k % 5 == 0:
+            st, _ = push(url, tenant, cluster, "b", ts - 50, 2)
+            res["b_before"][st] = res["b_before"].get(st, 0) + 1
+        time.sleep(0.1)
+    res["a_last_ts"] = ts - 100
+    st = 0
+    while time.monotonic() - last_a < 30:
+        st, _ = push(url, tenant, cluster, "b", ts, 2)
+        if st == 200:
+            break
+        ts += 100
+        time.sleep(0.05)
+    res["b_status"] = st
+    res["b_after_s"] = round(time.monotonic() - last_a, 3)
+    res["b_ts"] = ts
+    st, _ = push(url, tenant, cluster, "a", ts + 100, 1)
+    res["a_after"] = st
+    print(json.dumps(res))
+
+
+def cmd_until(a):
+    url, tenant, cluster, rep, val, ts, tmo = (a[0], a[1], a[2], a[3], float(a[4]), int(a[5]),
+                                               float(a[6]))
+    t0 = time.monotonic()
+    st = 0
+    while time.monotonic() - t0 < tmo:
+        st, _ = push(url, tenant, cluster, rep, ts, val)
+        if st == 200:
+            break
+        ts += 100
+        time.sleep(0.1)
+    print("%d %.3f %d" % (st, time.monotonic() - t0, ts))
+
+
 def cmd_raw(a):
     q = urllib.parse.urlencode({"query": "%s[%s]" % (a[2], a[4]), "time": a[3]})
     req = urllib.request.Request(a[0] + "/api/v1/query?" + q)
@@ -82,4 +150,5 @@ def cmd_raw(a):
 
 
 if __name__ == "__main__":
-    {"push": cmd_push, "run": cmd_run, "raw": cmd_raw}[sys.argv[1]](sys.argv[2:])
+    {"push": cmd_push, "run": cmd_run, "until": cmd_until,
+     "failover": cmd_failover, "raw": cmd_raw}[sys.argv[1]](sys.argv[2:])

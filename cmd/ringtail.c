@@ -77,6 +77,7 @@ struct app {
   dist_distributor *dist;
   ring *ring;             /* ring membership (ingester) or watcher (distributor, querier) */
   bool ring_member;       /* this process's ingester is in the ring */
+  char ring_self[256];    /* its instance id */
   bool dist_ring, qry_ring; /* the distributor / querier place series by the ring */
   /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
@@ -275,8 +276,8 @@ static void stat_metric(app *a, bool dist, size_t off, rt_metric_type type, cons
 
 static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, active_series), RT_METRIC_GAUGE,
-              "ringtail_ingester_active_series", "Series held in the ingester's head.", NULL,
-              NULL);
+              "ringtail_ingester_memory_series", "Series held in the ingester's head, all tenants.",
+              NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, samples_appended), RT_METRIC_COUNTER,
               "ringtail_ingester_samples_appended_total",
               "Samples appended to the ingester's head.", NULL, NULL);
@@ -297,6 +298,13 @@ static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, chunks_closed), RT_METRIC_COUNTER,
               "ringtail_ingester_chunks_closed_total",
               "Head chunks closed and written to RocksDB.", NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, ha_records), RT_METRIC_GAUGE,
+              "ringtail_ingester_ha_arbiter_records",
+              "(tenant, cluster) pairs whose HA election this ingester arbitrates.", NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, ha_elections), RT_METRIC_COUNTER,
+              "ringtail_ingester_ha_arbiter_elections_total",
+              "Replicas this ingester elected as HA arbiter (first elections and changes).",
+              NULL, NULL);
 }
 
 static void register_distributor_metrics(app *a) {
@@ -328,6 +336,12 @@ static void register_distributor_metrics(app *a) {
        "Metric metadata entries received."},
       {offsetof(dist_stats, ingester_errors), "ringtail_distributor_ingester_errors_total",
        "Failed calls to ingesters (timeouts, unavailable, errors)."},
+      {offsetof(dist_stats, ha_arbiter_calls), "ringtail_ha_tracker_arbiter_calls_total",
+       "Questions asked of HA arbiters (one per arbiter)."},
+      {offsetof(dist_stats, ha_arbiter_errors), "ringtail_ha_tracker_arbiter_errors_total",
+       "Questions to HA arbiters that got no answer."},
+      {offsetof(dist_stats, ha_elected_changes), "ringtail_ha_tracker_elected_changes_total",
+       "Changes of an HA cluster's elected replica seen by this distributor (all tenants)."},
   };
   for (size_t i = 0; i < RT_ARRAY_LEN(counters); i++) {
     stat_metric(a, true, counters[i].off, RT_METRIC_COUNTER, counters[i].name, counters[i].help,
@@ -661,6 +675,11 @@ static rt_err start_ingester(app *a) {
       .wal_sync = strcmp(a->cfg.wal_sync, "none") != 0,
       .chunk_max_samples = a->cfg.chunk_max_samples,
       .chunk_max_age_ms = a->cfg.chunk_max_age_ms,
+      .metrics = rt_metrics_default(),
+      /* a single process without a ring: its own distributor is the only one asking the HA
+       * arbiter, and its cache dies with the arbiter's records */
+      .ha_no_startup_wait = (a->roles & ROLE_DISTRIBUTOR) && !a->cfg.ring_join[0] &&
+                            !a->cfg.ring_gossip_listen[0],
   };
   rt_info("main", "opening the ingester's data directory", "data_dir=\"%s\"", ic.data_dir);
   rt_err rc = ing_create(&ic, &a->ing);
@@ -823,6 +842,9 @@ static rt_err start_ring(app *a) {
   if (e != RT_OK) {
     return e;
   }
+  if (a->ring_member) {
+    snprintf(a->ring_self, sizeof a->ring_self, "%s", rc.instance_id);
+  }
   rt_info("main", "ring started", "instance=%s zone=%s rpc=%s gossip=%s join=%s rf=%d",
           a->ring_member ? rc.instance_id : "(watcher)", a->ring_member ? rc.zone : "",
           a->ring_member ? rpc : "", ring_gossip_addr(a->ring), a->cfg.ring_join,
@@ -849,7 +871,17 @@ static void stop_all(app *a) {
   }
   rt_metrics_remove_fn(rt_metrics_default(), a);
   if (a->ing) {
+    /* close every head chunk into the chunks column family, so a restart replays no WAL (the
+     * ring already shows this instance LEAVING: writers have moved to the zone's next one) */
     rt_info("main", "flushing the ingester", NULL);
+    uint64_t t0 = rt_now_ms();
+    rt_err fe = ing_flush(a->ing);
+    if (fe != RT_OK) {
+      rt_error("main", "flush at shutdown failed; the WAL keeps the samples", "err=\"%s\"",
+               rt_strerror(fe));
+    } else {
+      rt_info("main", "ingester flushed", "ms=%llu", (unsigned long long)(rt_now_ms() - t0));
+    }
     ing_destroy(a->ing);
     a->ing = NULL;
   }
@@ -1026,6 +1058,10 @@ int main(int argc, char **argv) {
   if ((a.roles & ROLE_INGESTER) && start_ingester(&a) != RT_OK) {
     exit_code = 1;
     goto out;
+  }
+  if (a.ring_member && a.ing) {
+    /* the ingester's share of the global series limits follows the ring */
+    ing_set_ring(a.ing, a.ring, a.ring_self);
   }
   if (a.ring_member) {
     /* the head is rebuilt (ing_create replayed the WAL): take writes */

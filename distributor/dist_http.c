@@ -23,11 +23,36 @@ static void dist_handle_push(void *ctx, const rt_http_req *req, rt_http_resp *re
   rt_buf_free(&out.msg);
 }
 
+/* GET /distributor/ha_tracker: the elected replicas this distributor knows for the caller's
+ * tenant. */
+static void dist_handle_ha_status(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
+  dist_distributor *d = ctx;
+  const char *tenant = rt_http_tenant(req);
+  char err[256];
+  if (!tenant) {
+    tenant = "anonymous";
+  }
+  if (!dist_tenant_valid(tenant, err, sizeof err)) {
+    rt_http_api_error(resp, 400, "bad_data", err);
+    return;
+  }
+  resp->status = 200;
+  resp->content_type = "application/json";
+  rt_buf_reset(&resp->body);
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":");
+  dist_ha_status_json(d, tenant, &resp->body);
+  rt_buf_puts(&resp->body, "}\n");
+}
+
 rt_err dist_register(dist_distributor *d, rt_http_server *srv) {
   size_t max_body = dist_get_config(d)->max_recv_msg_size;
   rt_err e = rt_http_route(srv, "POST", "/api/v1/push", RT_HTTP_PROM_API | RT_HTTP_RIGHT_WRITE, max_body, dist_handle_push, d);
   if (e == RT_OK) {
     e = rt_http_route(srv, "POST", "/api/v1/write", RT_HTTP_PROM_API | RT_HTTP_RIGHT_WRITE, max_body, dist_handle_push, d);
+  }
+  if (e == RT_OK) {
+    e = rt_http_route(srv, "GET", "/distributor/ha_tracker", RT_HTTP_RIGHT_READ, 0,
+                      dist_handle_ha_status, d);
   }
   return e;
 }

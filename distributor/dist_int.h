@@ -43,4 +43,28 @@ const dist_config *dist_get_config(const dist_distributor *d);
  * by their bits, so -0.0 survives. Borrows everything. */
 rt_err dist_encode_push(const char *tenant, const dist_request *req, rt_arena *arena, uint8_t **out, size_t *len);
 
+/* ---- HA pairs (ha.c) */
+typedef struct dist_ha dist_ha;
+struct rt_limits;
+struct rt_rpc_client;
+
+rt_err dist_ha_create(dist_ha **out);
+void dist_ha_destroy(dist_ha *h);
+dist_ha *dist_get_ha(const dist_distributor *d);
+
+/* The arbiters of `token`: up to cap RPC clients (borrowed from d) and the answers needed.
+ * Ring mode: the ring's write replication set of the token and its quorum; otherwise every
+ * configured ingester and a majority of them. */
+size_t dist_arbiters(dist_distributor *d, uint32_t token, struct rt_rpc_client **out, size_t cap,
+                     int *quorum);
+
+/* Applies the HA rules to req in place: drops series of non-elected replicas (their samples
+ * and histogram samples counted in *dropped) and removes the replica label from the rest.
+ * Returns 0, or 503 with the reason in msg when the election can not be known. */
+int dist_ha_filter(dist_distributor *d, const char *tenant, const struct rt_limits *lim,
+                   dist_request *req, size_t *dropped, rt_buf *msg);
+
+/* Counters of dist_stats kept by ha.c. */
+void dist_ha_stats(const dist_ha *h, dist_stats *out);
+
 #endif

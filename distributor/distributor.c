@@ -51,6 +51,7 @@ struct dist_distributor {
   size_t npool;
   dist_counters st;
   dist_repl *repl; /* set: replicate over the ring instead of pushing to every client */
+  dist_ha *ha;     /* HA-pair election cache (ha.c) */
   dist_tenants tenants;
   _Atomic(dist_count_fn) count_fn; /* how many distributors share the rate; NULL = 1 */
   _Atomic(void *) count_ctx;
@@ -83,6 +84,10 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
   }
   if (d->cfg.max_inflight_bytes == 0) {
     d->cfg.max_inflight_bytes = DIST_DEFAULT_INFLIGHT_BYTES;
+  }
+  if (dist_ha_create(&d->ha) != RT_OK) {
+    dist_destroy(d);
+    return RT_ENOMEM;
   }
   const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
   const char *p = list;
@@ -130,6 +135,7 @@ void dist_destroy(dist_distributor *d) {
     return;
   }
   dist_repl_destroy(d->repl);
+  dist_ha_destroy(d->ha);
   for (size_t i = 0; i < d->nclients; i++) {
     rt_rpc_client_destroy(d->clients[i]);
   }
@@ -142,6 +148,22 @@ void dist_destroy(dist_distributor *d) {
 }
 
 const dist_config *dist_get_config(const dist_distributor *d) { return &d->cfg; }
+
+dist_ha *dist_get_ha(const dist_distributor *d) { return d->ha; }
+
+size_t dist_arbiters(dist_distributor *d, uint32_t token, rt_rpc_client **out, size_t cap,
+                     int *quorum) {
+  if (d->repl) {
+    return dist_repl_arbiters(d->repl, token, out, cap, quorum);
+  }
+  /* every configured ingester holds everything: all of them arbitrate, a majority decides */
+  size_t n = RT_MIN(d->nclients, cap);
+  for (size_t i = 0; i < n; i++) {
+    out[i] = d->clients[i];
+  }
+  *quorum = (int)(d->nclients / 2 + 1);
+  return n;
+}
 
 void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx) {
   atomic_store(&d->count_ctx, ctx);
@@ -172,6 +194,9 @@ void dist_get_stats(const dist_distributor *d, dist_stats *out) {
   out->ingester_errors = GET(st->ingester_errors);
   out->inflight_bytes = GET(st->inflight_bytes);
   out->inflight_rejected = GET(st->inflight_rejected);
+  if (d->ha) {
+    dist_ha_stats(d->ha, out);
+  }
 }
 
 static rt_arena *arena_get(dist_distributor *d) {
@@ -228,7 +253,7 @@ static void finish(dist_distributor *d, dist_push_out *out, int status) {
       return;
     }
   }
-  ADD(d->st.requests[status >= 500 ? DIST_NSTATUS - 2 : 1], 1);
+  ADD(d->st.requests[status >= 500 ? 5 : 1], 1); /* counted as 500 or as 400 */
 }
 
 static dist_reason reason_of(Ringtail__SampleError code) {
@@ -382,12 +407,7 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
 static bool rate_ok(dist_distributor *d, dist_tenant *t, const char *tenant, const rt_limits *tl, size_t n,
                     rt_buf *msg) {
   if (tl->ingestion_rate <= 0 || n == 0 || !t) {
-    if (t && t->bucket.started) {
-      pthread_mutex_lock(&t->mu);
-      dist_bucket_take(&t->bucket, 0, 0, 0, 0); /* the limit was lifted: forget the bucket */
-      pthread_mutex_unlock(&t->mu);
-    }
-    return true;
+    return true; /* unlimited; a limit set later refills from the last use, so starts full */
   }
   size_t ndist = d->cfg.instances > 0 ? (size_t)d->cfg.instances : 1;
   dist_count_fn fn = atomic_load(&d->count_fn);
@@ -498,6 +518,32 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
     lim.tenant = tenant;
   }
   dist_tenant *ten = dist_tenant_get(&d->tenants, tenant);
+  /* HA pairs: drop the series of replicas that are not elected, before validation (the
+   * replica label does not count against the label limits, as it is not stored) */
+  size_t ha_dropped = 0;
+  if (req.wr->n_timeseries) {
+    int st = dist_ha_filter(d, tenant, &tl, &req, &ha_dropped, &out->msg);
+    if (st) {
+      arena_put(d, arena);
+      finish(d, out, st);
+      return;
+    }
+    if (ha_dropped) {
+      ADD(d->st.samples_received, ha_dropped);
+      ADD(d->st.rejected[DIST_R_HA_DUPLICATE], ha_dropped);
+      if (ten) {
+        rt_counter_add(ten->received, (double)ha_dropped);
+      }
+      dist_tenant_discarded(&d->tenants, ten, DIST_R_HA_DUPLICATE, ha_dropped);
+      if (req.wr->n_timeseries == 0) {
+        /* the whole request came from a replica that is not elected: 202, nothing stored
+         * (its metadata neither, as Mimir does) */
+        arena_put(d, arena);
+        finish(d, out, 202);
+        return;
+      }
+    }
+  }
   dist_report rep;
   dist_validate(&req, &lim, rt_now_ms(), &rep);
   ADD(d->st.series_received, rep.series_total);

@@ -120,6 +120,7 @@ typedef enum dist_reason {
   DIST_R_METADATA_TOO_LONG,        /* metadata: name, help or unit over max_metadata_length */
   DIST_R_METADATA_PER_METRIC,      /* metadata: over max_metadata_per_metric for one metric */
   DIST_R_RATE_LIMITED,             /* the tenant's ingestion rate (429) */
+  DIST_R_HA_DUPLICATE,             /* a replica of an HA pair that is not the elected one (202) */
   DIST_R_COUNT
 } dist_reason;
 
@@ -192,7 +193,7 @@ typedef struct dist_push_in {
 } dist_push_in;
 
 typedef struct dist_push_out {
-  int status;                 /* HTTP status: 200, 400, 413, 415, 429, 500, 503 */
+  int status;                 /* HTTP status: 200, 202, 400, 413, 415, 429, 500, 503 */
   rt_buf msg;                 /* plain-text body (empty on 200); caller frees with rt_buf_free */
 } dist_push_out;
 
@@ -204,6 +205,44 @@ void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out);
 /* Adds POST /api/v1/push and POST /api/v1/write (also under /prometheus), with the route body
  * limit max_recv_msg_size. Borrows d until the server is destroyed. */
 rt_err dist_register(dist_distributor *d, rt_http_server *srv);
+
+/* ---------------------------------------------------------------- HA pairs */
+
+/* HA deduplication (distributor/DESIGN.md "HA pairs", docs/ha.md). A series carrying both the
+ * tenant's ha_cluster_label and ha_replica_label (common/limits.h) is accepted only when its
+ * replica is the elected one of (tenant, cluster); the replica label is removed before storage.
+ * The election is shared through arbiters (the ingesters of the ring token of the cluster);
+ * each distributor keeps a short cache of their answers. The rules below are pure. */
+typedef enum dist_ha_verdict {
+  DIST_HA_ASK = 0,          /* the cache can not decide: ask the arbiters */
+  DIST_HA_ACCEPT = 1,
+  DIST_HA_DROP = 2,         /* another replica is elected: 202, samples discarded */
+  DIST_HA_UNAVAILABLE = 3,  /* no majority and the cache can not stand in: 503 */
+} dist_ha_verdict;
+
+/* What the cache says about replica R at now_ms (monotonic). have: an entry exists, saying
+ * `elected` as the arbiters answered a question asked at asked_ms; confirmed: the arbiters
+ * refreshed `elected` then (the question was about it). ACCEPT only for a confirmed entry of R
+ * younger than timeout/3; DROP for an entry of another replica younger than timeout/3; ASK
+ * otherwise. */
+dist_ha_verdict dist_ha_from_cache(bool have, const char *elected, bool confirmed,
+                                   int64_t asked_ms, const char *replica, int64_t now_ms,
+                                   int64_t timeout_ms);
+/* When the arbiters gave no majority: ACCEPT on a confirmed entry of R younger than
+ * timeout/2, DROP on an entry of another replica younger than timeout/2, else UNAVAILABLE. */
+dist_ha_verdict dist_ha_unanswered(bool have, const char *elected, bool confirmed,
+                                   int64_t asked_ms, const char *replica, int64_t now_ms,
+                                   int64_t timeout_ms);
+/* Counts the arbiters' answers (answers[i] NULL: no answer; "": abstained). ACCEPT when at
+ * least `quorum` answered R; DROP when at least `quorum` answered one other replica (its index
+ * in *winner); UNAVAILABLE otherwise. */
+dist_ha_verdict dist_ha_tally(const char *const *answers, size_t n, int quorum,
+                              const char *replica, size_t *winner);
+
+/* The elected replicas this distributor knows for `tenant`, as the data of
+ * GET /distributor/ha_tracker: [{"cluster":..,"elected":..,"confirmed":..,"age_seconds":..}]
+ * sorted by cluster. */
+void dist_ha_status_json(dist_distributor *d, const char *tenant, rt_buf *out);
 
 /* ------------------------------------------------------------ rate limiting */
 
@@ -232,8 +271,8 @@ void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx
 /* ------------------------------------------------------------------- stats */
 
 /* HTTP statuses counted in dist_stats.requests (the index is the position in this list). */
-#define DIST_STATUS_CODES {200, 400, 413, 415, 429, 500, 503}
-#define DIST_NSTATUS 7
+#define DIST_STATUS_CODES {200, 400, 413, 415, 429, 500, 503, 202}
+#define DIST_NSTATUS 8
 
 typedef struct dist_stats {
   uint64_t requests[DIST_NSTATUS];     /* by status, see DIST_STATUS_CODES */
@@ -249,6 +288,9 @@ typedef struct dist_stats {
   uint64_t ingester_errors;            /* failed ingester calls (timeouts, unavailable, ...) */
   uint64_t inflight_bytes;             /* gauge: decompressed bytes of requests in progress */
   uint64_t inflight_rejected;          /* requests answered 503 for the in-flight limit */
+  uint64_t ha_arbiter_calls;           /* questions to HA arbiters (one per arbiter) */
+  uint64_t ha_arbiter_errors;          /* ... that failed */
+  uint64_t ha_elected_changes;         /* elected replica changes this distributor saw */
 } dist_stats;
 
 /* A consistent-enough snapshot (each counter read atomically). */

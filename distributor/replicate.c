@@ -181,6 +181,26 @@ void dist_repl_destroy(dist_repl *rp) {
   rt_free(rp, sizeof *rp);
 }
 
+size_t dist_repl_arbiters(dist_repl *rp, uint32_t token, rt_rpc_client **out, size_t cap,
+                          int *quorum) {
+  ring_snapshot *snap = ring_snapshot_acquire(rp->ring);
+  ring_replication_set set = {0};
+  /* a short set (RT_EUNAVAIL) is still asked: its answers can not reach the quorum alone,
+   * which makes the election unknown (503) rather than decided by too few */
+  rt_err e = ring_snapshot_get(snap, token, RING_OP_WRITE, &set);
+  *quorum = set.quorum > 0 ? set.quorum : 1;
+  size_t n = 0;
+  for (uint32_t k = 0; (e == RT_OK || e == RT_EUNAVAIL) && k < set.n && n < cap; k++) {
+    const ring_instance *in = ring_snapshot_instance(snap, set.inst[k]);
+    rt_rpc_client *c = in->rpc_addr[0] ? rt_rpc_pool_get(rp->pool, in->rpc_addr) : NULL;
+    if (c) {
+      out[n++] = c;
+    }
+  }
+  ring_snapshot_release(snap);
+  return n;
+}
+
 static dist_reason repl_reason_of(Ringtail__SampleError code) {
   switch (code) {
   case RINGTAIL__SAMPLE_ERROR__SAMPLE_DUPLICATE_TIMESTAMP:

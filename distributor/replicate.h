@@ -5,6 +5,7 @@
 #define RT_DIST_REPLICATE_H
 
 #include "common/arena.h"
+#include "common/rpc.h"
 #include "distributor/distributor.h"
 #include "ring/ring.h"
 
@@ -59,5 +60,10 @@ rt_err dist_use_ring(dist_distributor *d, ring *r);
 int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, size_t nsamples,
                    rt_arena *arena, dist_report *rep, rt_buf *msg, uint64_t *accepted,
                    uint64_t *failed_calls);
+
+/* The HA arbiters of `token`: the RING_OP_WRITE replication set's RPC clients (up to cap,
+ * from the replicator's pool) and its quorum. Returns how many. */
+size_t dist_repl_arbiters(dist_repl *rp, uint32_t token, rt_rpc_client **out, size_t cap,
+                          int *quorum);
 
 #endif

@@ -34,6 +34,7 @@ const char *const dist_reason_names[DIST_R_COUNT] = {
     [DIST_R_METADATA_TOO_LONG] = "metadata_too_long",
     [DIST_R_METADATA_PER_METRIC] = "max_metadata_per_metric",
     [DIST_R_RATE_LIMITED] = "rate_limited",
+    [DIST_R_HA_DUPLICATE] = "ha_duplicate",
 };
 
 static const char *const reason_ids[DIST_R_COUNT] = {
@@ -438,7 +439,7 @@ static dist_reason metadata_per_metric(Prometheus__MetricMetadata *const *kept, 
   char head[200];
   snprintf(head, sizeof head,
            "received more distinct metric metadata entries for one metric than the limit allows "
-           "(max_metadata_per_metric: %lld)",
+           "(max_global_metadata_per_metric: %lld)",
            (long long)lim->max_metadata_per_metric);
   const char *name = m->metric_family_name;
   first_problem(lim, rep, DIST_R_METADATA_PER_METRIC, head, "metric name", name, strlen(name), NULL);

@@ -121,6 +121,12 @@ typedef struct ing_tenant {
   ing_pmap meta;        /* interned family name -> ing_meta* */
   int64_t max_t;        /* newest sample of any series (for the OOO window) */
   int64_t min_t;        /* oldest sample of any series */
+  /* per-tenant counters (atomics: read without the lock) */
+  struct rt_gauge *m_active;            /* ringtail_ingester_active_series{user}, or NULL */
+  atomic_uint_least64_t samples_total;  /* samples appended */
+  uint64_t rate_prev;                   /* samples_total at the last rate update (bg thread) */
+  uint64_t rate_at_ns;
+  _Atomic double ingestion_rate;        /* samples/s over the last maintenance interval */
 } ing_tenant;
 
 struct ing_ingester {
@@ -158,6 +164,13 @@ struct ing_ingester {
   pthread_cond_t bg_cv;
 
   void *rpc; /* rt_rpc_server * */
+  struct ing_ha *ha; /* the HA-pair arbiter, created with the RPC service */
+  struct ing_tombs *tombs; /* series deletion tombstones (ing_delete.c); NULL: none yet */
+
+  /* the ring, for the local share of the global series limits (ing_set_ring) */
+  pthread_mutex_t ring_mu;
+  struct ring *ring;
+  char *ring_id;
 
   /* stats */
   atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series;
@@ -212,7 +225,52 @@ bool ing_dchunk_decode(const uint8_t *p, size_t len, ing_sample *out, size_t cap
  * input, RT_ENOMEM when the arena cannot grow. */
 rt_err ing_decode_push(const uint8_t *data, size_t len, rt_arena *arena, Ringtail__PushRequest **out);
 
+/* Shared by ingester.c and ing_limits.c. */
+/* Returns the tenant, creating and persisting it if `create`; NULL with *err set otherwise. */
+ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err);
+/* Compiles protobuf matchers (rt_calloc'd; free with ing_matchers_free). */
+rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
+void ing_matchers_free(rt_matcher *ms, size_t n);
+
+/* ------------------------------------------------------------------ limits (ing_limits.c) */
+
+/* The series limits of one push, computed once, when it first creates a series. */
+typedef struct ing_series_limits {
+  bool loaded;
+  int64_t user_global, user_local;     /* max_global_series_per_user and this ingester's share */
+  int64_t metric_global, metric_local; /* max_global_series_per_metric and the share */
+} ing_series_limits;
+
+void ing_series_limits_load(ing_ingester *ing, const char *tenant, ing_series_limits *out);
+/* Whether a new series with these (sorted) labels may be created in t (write lock held).
+ * Returns NULL when it may, or the message naming the limit (written to buf). */
+const char *ing_series_limit_check(const ing_tenant *t, const ing_series_limits *l,
+                                   const rt_label *ls, size_t n, char *buf, size_t cap);
+/* Sets the tenant's per-tenant gauge, if any, to its series count. */
+void ing_tenant_gauge_init(ing_ingester *ing, ing_tenant *t);
+void ing_tenant_gauge_update(ing_tenant *t);
+/* Recomputes every tenant's ingestion rate (background thread). */
+void ing_update_rates(ing_ingester *ing);
+
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
+
+/* ingester.c helpers shared with ing_delete.c */
+ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err);
+rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
+void ing_matchers_free(rt_matcher *ms, size_t n);
+
+/* Series deletion (ing_delete.c): persistent tombstones in the meta column family, one key per
+ * deletion of one series ("d", u32 BE tenant id, u32 BE series ref, u64 BE sequence -> u8 'D',
+ * i64 BE mint, i64 BE maxt), loaded at open, kept merged per series in memory. */
+rt_err ing_tomb_load(ing_ingester *ing);
+void ing_tomb_free(ing_ingester *ing);
+/* True when tombstones hide every sample s has inside [mint, maxt]. Caller holds the tenant's
+ * lock (read). */
+bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, const ing_series *s, int64_t mint,
+                    int64_t maxt);
+/* Removes the tombstoned samples from a select answer's chunks (re-encoded from arena). */
+rt_err ing_tomb_filter(ing_ingester *ing, uint32_t tenant_id, uint32_t ref,
+                       Ringtail__SeriesChunks *sc, rt_arena *arena);
 
 #endif

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/rpc.h"
+#include "ingester/ing_ha.h"
 #include "ingester/ing_int.h"
 
 #define ING_RPC_ARENA (64 * 1024)
@@ -83,6 +84,45 @@ ING_HANDLER(ing_handle_label_values, Ringtail__LabelsRequest, ringtail__labels_r
             Ringtail__LabelsResponse, ringtail__labels_response__init, ing_label_values)
 ING_HANDLER(ing_handle_metadata, Ringtail__MetadataRequest, ringtail__metadata_request__unpack,
             Ringtail__MetadataResponse, ringtail__metadata_response__init, ing_metadata)
+ING_HANDLER(ing_handle_user_stats, Ringtail__UserStatsRequest, ringtail__user_stats_request__unpack,
+            Ringtail__UserStatsResponse, ringtail__user_stats_response__init, ing_user_stats)
+ING_HANDLER(ing_handle_cardinality, Ringtail__CardinalityRequest,
+            ringtail__cardinality_request__unpack, Ringtail__CardinalityResponse,
+            ringtail__cardinality_response__init, ing_cardinality)
+ING_HANDLER(ing_handle_delete_series, Ringtail__DeleteSeriesRequest,
+            ringtail__delete_series_request__unpack, Ringtail__DeleteSeriesResponse,
+            ringtail__delete_series_response__init, ing_delete_series)
+
+/* The HA-pair arbiter (ing_ha.h) on the ingester's monotonic clock. */
+static rt_err ing_handle_ha_elect(void *ctx, const uint8_t *req, size_t req_len, rt_buf *reply,
+                                  char *errbuf, size_t errlen) {
+  ing_ingester *ing = ctx;
+  Ringtail__HaElectRequest *r = ringtail__ha_elect_request__unpack(NULL, req_len, req);
+  if (!r) {
+    snprintf(errbuf, errlen, "malformed Ringtail__HaElectRequest request");
+    return RT_EPROTO;
+  }
+  rt_buf el = RT_BUF_INIT;
+  bool refreshed = false;
+  rt_err err = ing->ha ? ing_ha_elect(ing->ha, r->tenant, r->cluster, r->replica,
+                                      r->failover_timeout_ms, (int64_t)(rt_mono_ns() / 1000000u),
+                                      &el, &refreshed)
+                       : RT_EUNAVAIL;
+  ringtail__ha_elect_request__free_unpacked(r, NULL);
+  if (err) {
+    snprintf(errbuf, errlen, "%s", err == RT_EINVAL ? "HaElect needs a tenant, a cluster, a replica "
+                                                      "and a positive failover timeout"
+                                                    : rt_strerror(err));
+  } else {
+    Ringtail__HaElectResponse resp;
+    ringtail__ha_elect_response__init(&resp);
+    resp.elected = el.data ? el.data : (char *)"";
+    resp.refreshed = refreshed;
+    err = ing_pack(&resp.base, reply);
+  }
+  rt_buf_free(&el);
+  return err;
+}
 
 static const rt_rpc_method ing_methods[] = {
     {"ingester.Push", ing_handle_push},
@@ -90,11 +130,22 @@ static const rt_rpc_method ing_methods[] = {
     {"ingester.LabelNames", ing_handle_label_names},
     {"ingester.LabelValues", ing_handle_label_values},
     {"ingester.Metadata", ing_handle_metadata},
+    {"ingester.UserStats", ing_handle_user_stats},
+    {"ingester.Cardinality", ing_handle_cardinality},
+    {"ingester.HaElect", ing_handle_ha_elect},
+    {"ingester.DeleteSeries", ing_handle_delete_series},
 };
 
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers) {
   if (ing->rpc) {
     return RT_EEXIST;
+  }
+  if (!ing->ha) {
+    rt_err e = ing_ha_create(!ing->cfg.ha_no_startup_wait, (int64_t)(rt_mono_ns() / 1000000u),
+                             (ing_ha **)&ing->ha);
+    if (e) {
+      return e;
+    }
   }
   rt_rpc_server *s;
   rt_err err = rt_rpc_server_create(endpoint, ing_methods, RT_ARRAY_LEN(ing_methods), ing,

@@ -13,6 +13,7 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "ingester/ing_format.h"
+#include "ingester/ing_ha.h"
 #include "ingester/ing_int.h"
 
 #define ING_LOG "ingester"
@@ -252,6 +253,7 @@ static rt_err ing_tenant_register(ing_ingester *ing, const char *name, uint32_t 
     return err;
   }
   ing->tenants[ing->ntenants++] = *out;
+  ing_tenant_gauge_init(ing, *out);
   if (id >= ing->next_tenant_id) {
     ing->next_tenant_id = id + 1;
   }
@@ -259,7 +261,7 @@ static rt_err ing_tenant_register(ing_ingester *ing, const char *name, uint32_t 
 }
 
 /* Returns the tenant, creating and persisting it if `create`. NULL with *err set otherwise. */
-static ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err) {
+ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err) {
   *err = RT_OK;
   pthread_rwlock_rdlock(&ing->tenants_lock);
   ing_tenant *t = ing_tenant_find(ing, name);
@@ -762,6 +764,8 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   rocksdb_writebatch_t *cb = rocksdb_writebatch_create();
   rt_buf tmp = RT_BUF_INIT, rec = RT_BUF_INIT;
   bool need_write = false;
+  ing_series_limits lim = {0};
+  size_t created = 0;
 
   /* labels and series keys need no lock */
   for (size_t i = 0; i < req->n_timeseries && !err; i++) {
@@ -835,11 +839,24 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
     uint64_t h = ents[i].hash;
     ing_series *s = ing_series_find(t, key);
     if (!s) {
+      /* a new series: within the tenant's series limits? (ing_limits.c) */
+      if (!lim.loaded) {
+        ing_series_limits_load(ing, t->name, &lim);
+      }
+      char lmsg[512];
+      const char *why = ing_series_limit_check(t, &lim, ls, n, lmsg, sizeof lmsg);
+      if (why) {
+        rejected[RINGTAIL__SAMPLE_ERROR__SAMPLE_LIMIT] += ts->n_samples;
+        err = ing_add_error(resp, arena, &errcap, (uint32_t)i, RINGTAIL__SAMPLE_ERROR__SAMPLE_LIMIT,
+                            why, ts->n_samples ? ts->samples[0]->timestamp : 0, NULL, ls, n);
+        continue;
+      }
       err = ing_series_add(t, key, h, ls, n, 0, &s);
       if (err) {
         break;
       }
       atomic_fetch_add(&ing->st_series, 1);
+      created++;
     }
     ents[i].s = s;
     if (!s->persisted) {
@@ -986,6 +1003,9 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
                rt_strerror(err));
     }
   }
+  if (created) {
+    ing_tenant_gauge_update(t);
+  }
   pthread_rwlock_unlock(&t->lock);
   rocksdb_writebatch_destroy(wb);
   rocksdb_writebatch_destroy(cb);
@@ -994,6 +1014,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   if (err) {
     return err;
   }
+  atomic_fetch_add(&t->samples_total, accepted);
   /* phase 4: durability before the acknowledgement (group commit) */
   if (ing->cfg.wal_sync) {
     if (ticket == 0) {
@@ -1019,7 +1040,7 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
 
 /* ------------------------------------------------------------------ matchers from requests */
 
-static rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out) {
+rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out) {
   *out = NULL;
   if (n == 0) {
     return RT_OK;
@@ -1052,7 +1073,7 @@ static rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher *
   return RT_OK;
 }
 
-static void ing_matchers_free(rt_matcher *ms, size_t n) {
+void ing_matchers_free(rt_matcher *ms, size_t n) {
   for (size_t i = 0; ms && i < n; i++) {
     rt_matcher_fini(&ms[i]);
   }
@@ -1258,6 +1279,9 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     if (req->shard_count > 0 && s->hash % req->shard_count != req->shard_index) {
       continue;
     }
+    if (ing_tomb_hides(ing, t->id, s, mint, maxt)) {
+      continue;
+    }
     ing_sel *e = &sel[nsel++];
     memset(e, 0, sizeof *e);
     e->s = s;
@@ -1352,6 +1376,9 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     sc->n_labels = sel[i].nlabels;
     sc->chunks = sel[i].chunks;
     sc->n_chunks = sel[i].nchunks;
+    if (!req->labels_only) {
+      err = ing_tomb_filter(ing, t->id, sel[i].ref, sc, arena);
+    }
     resp->series[resp->n_series++] = sc;
   }
   ing_matchers_free(ms, req->n_matchers);
@@ -1826,6 +1853,9 @@ static rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     }
   }
   atomic_store(&ing->st_series, n);
+  for (size_t i = 0; i < ing->ntenants; i++) {
+    ing_tenant_gauge_update(ing->tenants[i]);
+  }
   char *dberr = NULL;
   rocksdb_iter_get_error(it, &dberr);
   if (!err) {
@@ -2058,6 +2088,7 @@ static void *ing_bg_main(void *arg) {
       break;
     }
     pthread_mutex_unlock(&ing->bg_mu);
+    ing_update_rates(ing);
     if (!atomic_load(&ing->broken)) {
       ing_close_idle(ing);
       ing_truncate_wal(ing);
@@ -2145,6 +2176,7 @@ rt_err ing_flush(ing_ingester *ing) {
 /* ------------------------------------------------------------------ create / destroy */
 
 static void ing_free(ing_ingester *ing) {
+  ing_tomb_free(ing);
   for (size_t i = 0; i < ing->ntenants; i++) {
     ing_tenant_destroy(ing->tenants[i]);
   }
@@ -2155,6 +2187,8 @@ static void ing_free(ing_ingester *ing) {
   pthread_cond_destroy(&ing->sync_cv);
   pthread_mutex_destroy(&ing->bg_mu);
   pthread_cond_destroy(&ing->bg_cv);
+  pthread_mutex_destroy(&ing->ring_mu);
+  rt_free(ing->ring_id, 0);
   rt_free(ing->data_dir, 0);
   rt_free(ing, sizeof *ing);
 }
@@ -2181,6 +2215,7 @@ static ing_ingester *ing_alloc(const ing_config *cfg) {
   pthread_cond_init(&ing->sync_cv, NULL);
   pthread_mutex_init(&ing->bg_mu, NULL);
   pthread_cond_init(&ing->bg_cv, NULL);
+  pthread_mutex_init(&ing->ring_mu, NULL);
   ing->next_tenant_id = 1;
   if (!ing->data_dir) {
     ing_free(ing);
@@ -2191,6 +2226,9 @@ static ing_ingester *ing_alloc(const ing_config *cfg) {
 
 rt_err ing_create(const ing_config *cfg, ing_ingester **out) {
   *out = NULL;
+  /* the limits table builds its defaults on first use (allocating): do it now, not in a push */
+  rt_limits warm;
+  rt_limits_get("", &warm);
   ing_ingester *ing = ing_alloc(cfg);
   if (!ing) {
     return RT_ENOMEM;
@@ -2206,6 +2244,9 @@ rt_err ing_create(const ing_config *cfg, ing_ingester **out) {
   }
   if (!err) {
     err = ing_replay(ing, &last_seq);
+  }
+  if (!err) {
+    err = ing_tomb_load(ing);
   }
   if (err) {
     ing_free(ing);
@@ -2229,6 +2270,8 @@ void ing_destroy(ing_ingester *ing) {
     return;
   }
   ing_serve_stop(ing);
+  ing_ha_destroy(ing->ha);
+  ing->ha = NULL;
   if (ing->bg_running) {
     pthread_mutex_lock(&ing->bg_mu);
     ing->bg_stop = true;
@@ -2263,6 +2306,10 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
     out->samples_rejected[i] = atomic_load(&ing->st_rejected[i]);
   }
   out->chunks_closed = atomic_load(&ing->st_chunks);
+  if (ing->ha) {
+    out->ha_records = ing_ha_records(ing->ha);
+    out->ha_elections = ing_ha_elections(ing->ha);
+  }
   out->wal_bytes = ing_prop(ing, ING_CF_WAL, "rocksdb.total-sst-files-size") +
                    ing_prop(ing, ING_CF_WAL, "rocksdb.cur-size-all-mem-tables");
   for (int i = 0; i < 6; i++) {

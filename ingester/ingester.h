@@ -19,6 +19,9 @@ typedef struct ing_config {
   bool wal_sync;              /* fsync each push (group commit) before acknowledging */
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
+  struct rt_metrics *metrics; /* where ringtail_ingester_active_series{user} goes; NULL = none */
+  bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
+                                 distributor outside this process asks it (ingester/ing_ha.h) */
 } ing_config;
 
 typedef struct ing_ingester ing_ingester;
@@ -49,8 +52,47 @@ rt_err ing_label_values(ing_ingester *ing, const Ringtail__LabelsRequest *req,
 rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
                     Ringtail__MetadataResponse *resp, rt_arena *arena);
 
+/* Deletes (hides with persistent tombstones) the samples in [req->mint, req->maxt] of
+ * req->tenant's series matching every matcher (at least one), up to each series' newest sample
+ * at the time of the call; resp->series counts them. Applied by ing_select from then on, also
+ * after a restart. RT_EINVAL for no matchers or mint > maxt. (ing_delete.c) */
+rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest *req,
+                         Ringtail__DeleteSeriesResponse *resp, rt_arena *arena);
+
+/* Series counts of one tenant (the head): num_series and the ingestion rate. */
+rt_err ing_user_stats(ing_ingester *ing, const Ringtail__UserStatsRequest *req,
+                      Ringtail__UserStatsResponse *resp, rt_arena *arena);
+/* Series counts per label name and value among the series matching req->matchers. */
+rt_err ing_cardinality(ing_ingester *ing, const Ringtail__CardinalityRequest *req,
+                       Ringtail__CardinalityResponse *resp, rt_arena *arena);
+
+/* ------------------------------------------------------------------ series limits */
+
+/* What an ingester knows of the ring to take its share of a global series limit. */
+typedef struct ing_ring_view {
+  int rf;                  /* replication factor; <= 0: no ring (a single process) */
+  size_t zones;            /* zones with an instance */
+  size_t healthy_in_zone;  /* healthy ACTIVE ingesters in this ingester's zone */
+  size_t healthy;          /* healthy ACTIVE ingesters in the ring */
+} ing_ring_view;
+
+/* The local limit for a global one (0 = unlimited stays 0). Every zone holds one copy of every
+ * series when zones <= rf: local = global / healthy_in_zone. With more zones than copies:
+ * local = global * rf / healthy. No ring: the global limit. Never below 1 for a set limit. */
+int64_t ing_local_limit(int64_t global, const ing_ring_view *v);
+
+struct ring;
+struct ring_snapshot;
+/* The view of instance `id` in a ring snapshot (rf <= 0 when id is not in it). */
+void ing_ring_view_of(const struct ring_snapshot *s, const char *id, ing_ring_view *out);
+/* Gives the ingester the ring it is a member of as `id` (borrowed; must outlive the ingester
+ * or be unset with NULL first). Without it the global limits apply as they are. */
+void ing_set_ring(ing_ingester *ing, struct ring *r, const char *id);
+
 /* Serves the methods "ingester.Push", "ingester.Select", "ingester.LabelNames",
- * "ingester.LabelValues", "ingester.Metadata" on `endpoint` (inproc:// or tcp://). */
+ * "ingester.LabelValues", "ingester.Metadata", "ingester.UserStats", "ingester.Cardinality",
+ * "ingester.DeleteSeries" and "ingester.HaElect" (the HA-pair arbiter, ingester/ing_ha.h; its
+ * records start empty here) on `endpoint` (inproc:// or tcp://). */
 rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 
 /* Closes every open head chunk into the chunks column family, deletes the WAL records they
@@ -65,6 +107,8 @@ typedef struct ing_stats {
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
   uint64_t chunks_closed;
+  uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
+  uint64_t ha_elections;            /* replicas it elected (first elections and changes) */
 } ing_stats;
 void ing_get_stats(ing_ingester *ing, ing_stats *out);
 

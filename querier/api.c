@@ -621,6 +621,39 @@ static void api_exemplars(qry_querier *q, const char *tenant, const rt_http_req 
   end_success(resp, false);
 }
 
+/* POST/PUT /api/v1/admin/tsdb/delete_series?match[]=...&start=&end= (Prometheus' shape): 204
+ * with no body once every ingester holding the tenant's series has tombstoned them. */
+static void api_delete_series(qry_querier *q, const char *tenant, const rt_http_req *req,
+                              rt_http_resp *resp) {
+  if (param_count(req, "match[]") == 0) {
+    api_error(resp, "bad_data", "no match[] parameter provided");
+    return;
+  }
+  int64_t start, end;
+  if (!parse_time_param(req, resp, "start", QRY_MIN_TIME_MS, &start) ||
+      !parse_time_param(req, resp, "end", QRY_MAX_TIME_MS, &end)) {
+    return;
+  }
+  if (end < start) {
+    api_error(resp, "bad_data", "end timestamp must not be before start time");
+    return;
+  }
+  match_sets ms;
+  if (!parse_matchers(req, resp, false, &ms)) {
+    return;
+  }
+  uint64_t n = 0;
+  char err[1024];
+  rt_err e = qry_delete_series(q, tenant, ms.sets, ms.nm, ms.n, start, end, &n, err, sizeof err);
+  match_sets_free(&ms);
+  if (e != RT_OK) {
+    api_fanout_error(resp, e, err);
+    return;
+  }
+  rt_buf_reset(&resp->body);
+  resp->status = 204;
+}
+
 void qry_api_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const rt_http_req *req,
                     rt_http_resp *resp) {
   if (!tenant || !tenant[0]) {
@@ -632,5 +665,9 @@ void qry_api_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const r
   case QRY_EP_LABEL_VALUES: api_label_values(q, tenant, req, resp); break;
   case QRY_EP_METADATA: api_metadata(q, tenant, req, resp); break;
   case QRY_EP_EXEMPLARS: api_exemplars(q, tenant, req, resp); break;
+  case QRY_EP_USER_STATS:
+  case QRY_EP_CARD_NAMES:
+  case QRY_EP_CARD_VALUES: qry_stats_handle(q, ep, tenant, req, resp); break;
+  case QRY_EP_DELETE_SERIES: api_delete_series(q, tenant, req, resp); break;
   }
 }

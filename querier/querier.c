@@ -139,6 +139,7 @@ typedef struct qry_call {
   rt_buf reply;
   rt_err err;
   char errbuf[256];
+  size_t copy;          /* which copy of the data answered: the zone, or the static ingester */
 } qry_call;
 
 static void *qry_call_run(void *arg) {
@@ -233,6 +234,7 @@ static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodie
       c->req = bodies[s];
       c->req_len = blen[s];
       c->timeout_ms = q->timeout_ms;
+      c->copy = i; /* every configured ingester gets every write */
     }
   }
   *out = calls;
@@ -514,6 +516,7 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
       rt_fanout_result(fo, c, NULL, &reply, NULL);
       calls[k].client = cli[c];
       calls[k].method = method;
+      calls[k].copy = z;
       calls[k].reply = (rt_buf)RT_BUF_INIT;
       if (reply && reply->len) {
         rt_buf_append(&calls[k].reply, reply->data, reply->len);
@@ -578,6 +581,43 @@ static rt_err qry_gather(qry_querier *q, const char *method, uint8_t **bodies, c
   *out = calls;
   *ncalls = n;
   return RT_OK;
+}
+
+rt_err qry_gather_copies(qry_querier *q, const char *method, const uint8_t *body, size_t len,
+                         qry_reply **out, size_t *n, char *errbuf, size_t errlen) {
+  *out = NULL;
+  *n = 0;
+  uint8_t *bodies[1] = {(uint8_t *)body};
+  size_t blen[1] = {len};
+  qry_call *calls = NULL;
+  size_t ncalls = 0;
+  rt_err e = qry_gather(q, method, bodies, blen, 1, &calls, &ncalls, errbuf, errlen);
+  if (e != RT_OK) {
+    return e;
+  }
+  qry_reply *r = rt_calloc(ncalls ? ncalls : 1, sizeof *r);
+  if (!r) {
+    qry_calls_free(calls, ncalls);
+    seterr(errbuf, errlen, "out of memory");
+    return RT_ENOMEM;
+  }
+  for (size_t i = 0; i < ncalls; i++) {
+    r[i].body = calls[i].reply;
+    calls[i].reply = (rt_buf)RT_BUF_INIT;
+    r[i].copy = calls[i].copy;
+    r[i].endpoint = calls[i].client ? rt_rpc_client_endpoint(calls[i].client) : "";
+  }
+  qry_calls_free(calls, ncalls);
+  *out = r;
+  *n = ncalls;
+  return RT_OK;
+}
+
+void qry_replies_free(qry_reply *r, size_t n) {
+  for (size_t i = 0; r && i < n; i++) {
+    rt_buf_free(&r[i].body);
+  }
+  rt_free(r, (n ? n : 1) * sizeof *r);
 }
 
 /* ------------------------------------------------------------ select */
@@ -1261,4 +1301,108 @@ void qry_metas_free(qry_metas *m) {
   if (m) {
     memset(m, 0, sizeof *m);
   }
+}
+
+/* ------------------------------------------------------------ series deletion */
+
+rt_err qry_delete_series(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                         const size_t *nm, size_t nsets, int64_t mint, int64_t maxt,
+                         uint64_t *deleted, char *errbuf, size_t errlen) {
+  *deleted = 0;
+  if (errbuf && errlen) {
+    errbuf[0] = 0;
+  }
+  rt_arena *scratch = rt_arena_create(16 * 1024);
+  if (!scratch) {
+    return RT_ENOMEM;
+  }
+  rt_err err = RT_ENOMEM;
+  qry_call *calls = NULL;
+  size_t ncalls = 0, ncap = 0;
+  ring_snapshot *snap = NULL;
+  uint8_t **bodies = rt_arena_alloc(scratch, (nsets ? nsets : 1) * sizeof *bodies);
+  size_t *blen = rt_arena_alloc(scratch, (nsets ? nsets : 1) * sizeof *blen);
+  if (!bodies || !blen) {
+    goto done;
+  }
+  for (size_t s = 0; s < nsets; s++) {
+    Ringtail__DeleteSeriesRequest req = RINGTAIL__DELETE_SERIES_REQUEST__INIT;
+    req.tenant = (char *)tenant;
+    req.n_matchers = nm[s];
+    req.matchers = qry_pb_matchers(scratch, sets[s], nm[s]);
+    req.mint = mint;
+    req.maxt = maxt;
+    if (!req.matchers) {
+      goto done;
+    }
+    QRY_PACK(scratch, delete_series_request, &req, bodies[s], blen[s]);
+    if (!bodies[s]) {
+      goto done;
+    }
+  }
+  if (!q->ring) {
+    err = qry_calls_make(q, "ingester.DeleteSeries", bodies, blen, nsets, &calls);
+    ncalls = ncap = nsets * q->n;
+  } else {
+    /* every instance that may hold the tenant's samples, whatever its state: a deletion that
+     * cannot reach one of them fails (it is idempotent; the caller retries) */
+    snap = ring_snapshot_acquire(q->ring);
+    size_t ninst = ring_snapshot_count(snap);
+    ncap = ninst * nsets > 0 ? ninst * nsets : 1;
+    calls = rt_calloc(ncap, sizeof *calls);
+    if (!calls) {
+      goto done;
+    }
+    err = RT_OK;
+    for (size_t i = 0; i < ninst && !err; i++) {
+      const ring_instance *in = ring_snapshot_instance(snap, i);
+      if (!in->rpc_addr[0]) {
+        continue;
+      }
+      rt_rpc_client *c = rt_rpc_pool_get(q->pool, in->rpc_addr);
+      if (!c) {
+        err = RT_ENOMEM;
+        break;
+      }
+      for (size_t s = 0; s < nsets; s++) {
+        qry_call *cl = &calls[ncalls++];
+        cl->client = c;
+        cl->method = "ingester.DeleteSeries";
+        cl->req = bodies[s];
+        cl->req_len = blen[s];
+        cl->timeout_ms = q->timeout_ms;
+      }
+    }
+  }
+  if (err != RT_OK) {
+    goto done;
+  }
+  err = qry_fanout(calls, ncalls, errbuf, errlen);
+  if (err != RT_OK) {
+    goto done;
+  }
+  ProtobufCAllocator al = rt_arena_pb_allocator(scratch);
+  for (size_t i = 0; i < ncalls; i++) {
+    Ringtail__DeleteSeriesResponse *r = ringtail__delete_series_response__unpack(
+        &al, calls[i].reply.len, (const uint8_t *)calls[i].reply.data);
+    if (!r) {
+      err = RT_EPROTO;
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: malformed ingester.DeleteSeries reply",
+                 rt_rpc_client_endpoint(calls[i].client));
+      }
+      goto done;
+    }
+    *deleted += r->series;
+  }
+done:
+  if (err == RT_ENOMEM && errbuf && errlen && !errbuf[0]) {
+    seterr(errbuf, errlen, "out of memory");
+  }
+  qry_calls_free(calls, ncap);
+  if (snap) {
+    ring_snapshot_release(snap);
+  }
+  rt_arena_destroy(scratch);
+  return err;
 }

@@ -170,6 +170,15 @@ rt_err qry_label_values(qry_querier *q, const char *tenant, const char *name,
                         char *errbuf, size_t errlen);
 void qry_strings_free(qry_strings *s);
 
+/* Deletes the samples in [mint, maxt] of `tenant`'s series matching any of the matcher sets
+ * (each non-empty) on EVERY ingester (with a ring: every instance with an RPC address, whatever
+ * its state or health, since any may hold replicas); *deleted sums the series each ingester
+ * tombstoned. Fails (RT_EUNAVAIL, ...) when one cannot be reached: deletion is idempotent, so
+ * the caller retries. RT_EINVAL from an ingester for bad input. */
+rt_err qry_delete_series(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
+                         const size_t *nm, size_t nsets, int64_t mint, int64_t maxt,
+                         uint64_t *deleted, char *errbuf, size_t errlen);
+
 /* ------------------------------------------------------------ selector parser */
 
 /* A parsed series selector: `up`, `{job="x"}`, `up{job=~"a|b",x!="y"}`, `{"my.metric"}`. */

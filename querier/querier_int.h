@@ -33,6 +33,10 @@ typedef enum qry_endpoint {
   QRY_EP_LABEL_VALUES,
   QRY_EP_METADATA,
   QRY_EP_EXEMPLARS,
+  QRY_EP_USER_STATS,
+  QRY_EP_CARD_NAMES,
+  QRY_EP_CARD_VALUES,
+  QRY_EP_DELETE_SERIES,
 } qry_endpoint;
 void qry_api_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const rt_http_req *req,
                     rt_http_resp *resp);
@@ -52,5 +56,23 @@ typedef struct qry_metas {
 rt_err qry_metadata(qry_querier *q, const char *tenant, const char *metric, qry_metas *out,
                     char *errbuf, size_t errlen);
 void qry_metas_free(qry_metas *m);
+
+/* One answer of a fan-out that counts: its body and the copy of the data it covers (the ring
+ * zone, or the configured ingester). Answers of one copy hold each series once; every copy
+ * holds (nearly) every series. */
+typedef struct qry_reply {
+  rt_buf body;
+  size_t copy;
+  const char *endpoint; /* valid while the querier lives */
+} qry_reply;
+/* Sends one request body to the ingesters as reads do (qry_gather: with a ring, every reader of
+ * enough zones) and hands back the answers. Free with qry_replies_free(). */
+rt_err qry_gather_copies(qry_querier *q, const char *method, const uint8_t *body, size_t len,
+                         qry_reply **out, size_t *n, char *errbuf, size_t errlen);
+void qry_replies_free(qry_reply *r, size_t n);
+
+/* The tenant statistics endpoints (querier/stats.c). */
+void qry_stats_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const rt_http_req *req,
+                      rt_http_resp *resp);
 
 #endif

@@ -21,6 +21,15 @@ QRY_HANDLER(qry_h_labels, QRY_EP_LABELS)
 QRY_HANDLER(qry_h_label_values, QRY_EP_LABEL_VALUES)
 QRY_HANDLER(qry_h_metadata, QRY_EP_METADATA)
 QRY_HANDLER(qry_h_exemplars, QRY_EP_EXEMPLARS)
+QRY_HANDLER(qry_h_delete_series, QRY_EP_DELETE_SERIES)
+
+#define QRY_STATS_HANDLER(fn, ep)                                                   \
+  static void fn(void *ctx, const rt_http_req *req, rt_http_resp *resp) {           \
+    qry_stats_handle(ctx, ep, qry_tenant(ctx, req), req, resp);                    \
+  }
+QRY_STATS_HANDLER(qry_h_user_stats, QRY_EP_USER_STATS)
+QRY_STATS_HANDLER(qry_h_card_names, QRY_EP_CARD_NAMES)
+QRY_STATS_HANDLER(qry_h_card_values, QRY_EP_CARD_VALUES)
 
 rt_err qry_register(qry_querier *q, rt_http_server *s) {
   static const struct {
@@ -33,6 +42,9 @@ rt_err qry_register(qry_querier *q, rt_http_server *s) {
       {"/api/v1/label/", RT_HTTP_PREFIX, qry_h_label_values},
       {"/api/v1/metadata", 0, qry_h_metadata},
       {"/api/v1/query_exemplars", 0, qry_h_exemplars},
+      {"/api/v1/user_stats", 0, qry_h_user_stats},
+      {"/api/v1/cardinality/label_names", 0, qry_h_card_names},
+      {"/api/v1/cardinality/label_values", 0, qry_h_card_values},
   };
   static const char *const methods[] = {"GET", "POST"};
   for (size_t i = 0; i < RT_ARRAY_LEN(routes); i++) {
@@ -42,6 +54,16 @@ rt_err qry_register(qry_querier *q, rt_http_server *s) {
       if (err != RT_OK) {
         return err;
       }
+    }
+  }
+  /* series deletion: Prometheus' admin API, the admin right */
+  static const char *const del_methods[] = {"POST", "PUT"};
+  for (size_t m = 0; m < RT_ARRAY_LEN(del_methods); m++) {
+    rt_err err = rt_http_route(s, del_methods[m], "/api/v1/admin/tsdb/delete_series",
+                               RT_HTTP_PROM_API | RT_HTTP_RIGHT_ADMIN, QRY_FORM_MAX_BODY,
+                               qry_h_delete_series, q);
+    if (err != RT_OK) {
+      return err;
     }
   }
   return RT_OK;

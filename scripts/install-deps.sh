@@ -18,6 +18,7 @@ test_pkgs=(
   libcriterion-dev clang
   curl jq python3 procps psmisc
   prometheus prometheus-node-exporter prometheus-alertmanager
+  debootstrap   # scripts/docker-base.sh: the local base image of tests/docker
 )
 
 pkgs=("${build_pkgs[@]}")

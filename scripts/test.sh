@@ -6,13 +6,16 @@
 #   scripts/test.sh -t Debug     another CMAKE_BUILD_TYPE
 #   scripts/test.sh -d DIR       another build directory
 #   scripts/test.sh -k           skip the build (use what is in the build directory)
-#   scripts/test.sh -o SUITES    only these suites, comma separated: unit,integration,promql,fuzz
+#   scripts/test.sh -o SUITES    only these suites, comma separated: unit,integration,promql,fuzz,
+#                                docker
 #   scripts/test.sh -i PATTERN   only integration tests whose file name matches PATTERN
 #
 # Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh and
 # tests/cluster/*.sh: real
 # binaries over HTTP), promql (the conformance program over ../shared/promqltest), fuzz (a short
-# libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it).
+# libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it),
+# docker (tests/docker/*.sh: the compose cluster, built from the sources into images; only when a
+# Docker engine is usable, and not in the sanitizer pass: the images hold a Release build).
 # Exits non-zero when anything fails and ends with the line "N passed, N failed".
 set -uo pipefail
 
@@ -23,7 +26,7 @@ sanitize=${RT_SANITIZE:-0}
 build_type=${RT_BUILD_TYPE:-}
 build_dir=${RT_BUILD_DIR:-}
 skip_build=0
-only=${RT_SUITES:-unit,integration,promql,fuzz}
+only=${RT_SUITES:-unit,integration,promql,fuzz,docker}
 itest_pattern=${RT_ITEST:-}
 jobs=${RT_JOBS:-2}
 
@@ -172,6 +175,29 @@ if want fuzz && [ "$sanitize" != 1 ]; then
       fail "fuzz smoke"
     fi
   fi
+fi
+
+# ---- docker (compose cluster) ----
+if want docker && [ "$sanitize" != 1 ]; then
+  for t in "$ROOT"/tests/docker/*.sh; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t" .sh)
+    if [ -n "$itest_pattern" ] && [[ $name != *$itest_pattern* ]]; then
+      continue
+    fi
+    say "docker: $name"
+    t0=$SECONDS
+    mkdir -p "$build_dir"
+    bash "$t" 2>&1 | tee "$build_dir/docker-$name.log"
+    rc=${PIPESTATUS[0]}
+    if [ $rc = 0 ] && grep -q '^SKIP: ' "$build_dir/docker-$name.log"; then
+      printf 'SKIP docker %s (%s)\n' "$name" "$(sed -n 's/^SKIP: //p' "$build_dir/docker-$name.log" | head -1)"
+    elif [ $rc = 0 ]; then
+      pass "docker $name ($((SECONDS - t0))s)"
+    else
+      fail "docker $name (exit $rc, $((SECONDS - t0))s)"
+    fi
+  done
 fi
 
 summary

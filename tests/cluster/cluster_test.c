@@ -213,12 +213,20 @@ Test(cluster, writes_survive_a_zone_and_fail_without_quorum) {
   cr_assert_eq(ns, NSERIES);
   cr_assert_eq(nsm, NSERIES, "one sample per series, duplicates across replicas dropped");
 
-  /* every series is on 3 ingesters: the ingesters hold 3 copies in total */
+  /* every series is on 3 ingesters: the ingesters hold 3 copies in total (the push answers at
+   * the quorum of 2, so the third copy may land just after it: poll) */
   uint64_t total = 0;
-  for (int i = 0; i < NING; i++) {
-    ing_stats st;
-    ing_get_stats(ING[i], &st);
-    total += st.samples_appended;
+  for (int64_t deadline = rt_now_ms() + 5000;;) {
+    total = 0;
+    for (int i = 0; i < NING; i++) {
+      ing_stats st;
+      ing_get_stats(ING[i], &st);
+      total += st.samples_appended;
+    }
+    if (total >= 3 * NSERIES || rt_now_ms() > deadline) {
+      break;
+    }
+    usleep(1000);
   }
   cr_assert_eq(total, 3 * NSERIES);
 

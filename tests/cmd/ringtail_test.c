@@ -157,7 +157,7 @@ Test(ringtail, serves_shared_endpoints_and_stops_on_sigterm, .timeout = 60) {
   cr_assert(strstr(r.body, "\nprocess_start_time_seconds "), "%s", r.body);
   cr_assert(strstr(r.body, "\nprocess_open_fds "), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_build_info{version=\""), "%s", r.body);
-  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 0\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_memory_series 0\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_wal_bytes "), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_db_bytes "), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_ingester_samples_rejected_total{reason=\"out_of_order\"} 0\n"),
@@ -367,7 +367,7 @@ Test(ringtail, remote_write_is_served_kept_across_restart_and_dumped, .timeout =
   cr_assert(tc_get(port, "/metrics", &r));
   cr_assert(strstr(r.body, "\nringtail_distributor_received_samples_total{user=\"anonymous\"} 505\n"), "%s", r.body);
   cr_assert(strstr(r.body, "\nringtail_ingester_samples_appended_total 500\n"), "%s", r.body);
-  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 50\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_memory_series 50\n"), "%s", r.body);
   cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"200\"} 10\n"), "%s",
             r.body);
   cr_assert(strstr(r.body, "ringtail_distributor_requests_total{status_code=\"400\"} 1\n"), "%s",
@@ -455,7 +455,7 @@ Test(ringtail, roles_in_separate_processes_talk_over_tcp, .timeout = 120) {
   cr_assert_eq(count(r.body, "\"__name__\""), 20, "%s", r.body);
   tc_free(&r);
   cr_assert(tc_get(ing_port, "/metrics", &r));
-  cr_assert(strstr(r.body, "\nringtail_ingester_active_series 20\n"), "%s", r.body);
+  cr_assert(strstr(r.body, "\nringtail_ingester_memory_series 20\n"), "%s", r.body);
   cr_assert_null(strstr(r.body, "ringtail_distributor_"), "the ingester runs no distributor");
   tc_free(&r);
   cr_assert(tc_get(port, "/metrics", &r));

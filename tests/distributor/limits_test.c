@@ -328,7 +328,7 @@ Test(wlimits, metadata_limits_per_tenant) {
   rt_buf msg = RT_BUF_INIT;
   Prometheus__MetricMetadata *two_entries[] = {meta("up", "one"), meta("up", "two"), meta("up", "one")};
   cr_assert_eq(push_meta("strict", two_entries, 3, &msg), 400, "%s", msg.data);
-  cr_assert(strstr(msg.data, "max_metadata_per_metric: 1"), "%s", msg.data);
+  cr_assert(strstr(msg.data, "max_global_metadata_per_metric: 1"), "%s", msg.data);
   cr_assert(strstr(msg.data, "err-ringtail-max-metadata-per-metric"), "%s", msg.data);
   cr_assert(strstr(msg.data, "tenant: \"strict\""), "%s", msg.data);
   cr_assert(strstr(msg.data, "1 of 3 metadata"), "%s", msg.data);

@@ -106,7 +106,7 @@ def validation():
     two = [rwtool.metadata(1, "lw_meta2", "one"), rwtool.metadata(1, "lw_meta2", "two")]
     st, msg = push("strict", [], two)
     check("max_metadata_per_metric: 400 with the limit and id",
-          st == 400 and "max_metadata_per_metric: 1" in msg and "err-ringtail-max-metadata-per-metric" in msg, msg)
+          st == 400 and "max_global_metadata_per_metric: 1" in msg and "err-ringtail-max-metadata-per-metric" in msg, msg)
     st, msg = push("lax", [], two)
     check("max_metadata_per_metric: tenant lax gets 200", st == 200, msg)
     # out-of-order window per tenant (ingester)

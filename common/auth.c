@@ -258,6 +258,9 @@ static int cmp_cred(const void *a, const void *b) {
 }
 
 static const cred *snap_find(const snap *s, bool is_user, const char *key) {
+  if (s->ncreds == 0) {
+    return NULL;   /* bsearch() must not get a NULL array */
+  }
   cred k = {.key = (char *)key, .is_user = is_user};
   return bsearch(&k, s->creds, s->ncreds, sizeof *s->creds, cmp_cred);
 }

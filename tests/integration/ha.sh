@@ -25,7 +25,7 @@ overrides:
   noha:
     accept_ha_samples: false
 EOF
-rt_start "$IT_TMP/data" -distributor.ha-tracker.failover-timeout=2s \
+rt_start "$IT_TMP/data" -auth.mode=header -distributor.ha-tracker.failover-timeout=2s \
   -runtime-config.file="$IT_TMP/overrides.yaml" || { notok "ringtail starts"; finish; }
 ok "ringtail -target=all starts with a 2s failover timeout"
 
@@ -52,7 +52,7 @@ b_ts=$(jq .b_ts <<<"$fo")
 check "samples up to a's last push are a's (1), b's sample after it (2), nothing else" \
   jqe "(.[0].samples | map(select(.[0] <= $a_last)) | all(.[1] == 1) and length > 0) and
        (.[0].samples | map(select(.[0] > $a_last)) == [[$b_ts, 2]])" <<<"$raw"
-n=$(rt_get /api/v1/series --get --data-urlencode 'match[]={__replica__=~".+"}' | jq '.data | length')
+n=$(rt_get /api/v1/series -H 'X-Scope-OrgID: anonymous' --get --data-urlencode 'match[]={__replica__=~".+"}' | jq '.data | length')
 check "no stored series carries __replica__ ($n)" [ "$n" = 0 ]
 
 metrics=$(rt_get /metrics)
@@ -62,7 +62,7 @@ disc=$(grep '^ringtail_discarded_samples_total{' <<<"$metrics" | grep 'reason="h
 check "and as discarded samples with reason ha_duplicate (${disc:-none})" [ "${disc:-0}" -ge 3 ]
 chg=$(grep '^ringtail_ha_tracker_elected_replica_changes_total{' <<<"$metrics" | grep 'cluster="c1"' | awk '{print $2}')
 check "the change of elected replica is counted (${chg:-none})" [ "${chg:-0}" -ge 1 ]
-page=$(rt_get /distributor/ha_tracker)
+page=$(rt_get /distributor/ha_tracker -H 'X-Scope-OrgID: anonymous')
 check "/distributor/ha_tracker lists b as elected for c1" \
   jqe '.data | map(select(.cluster == "c1" and .elected == "b")) | length == 1' <<<"$page"
 page=$(rt_get /distributor/ha_tracker -H 'X-Scope-OrgID: other')
@@ -83,7 +83,7 @@ CLUSTER=$IT_ROOT/scripts/cluster.sh
 export RT_CLUSTER_DIR=$IT_TMP/cluster
 export RT_BUILD_DIR=$(dirname "$RINGTAIL_BIN")
 export RT_HEARTBEAT_TIMEOUT=10s
-export RT_CLUSTER_ARGS="-distributor.ha-tracker.failover-timeout=2s"
+export RT_CLUSTER_ARGS="-auth.mode=header -distributor.ha-tracker.failover-timeout=2s"
 trap 'rc=$?; "$CLUSTER" down >/dev/null 2>&1; (exit $rc); it_cleanup' EXIT
 up=
 for try in 1 2 3 4 5; do

@@ -36,7 +36,7 @@ def push(url, tenant, cluster, replica, ts, value, extra=()):
         labels.append(("__replica__", replica))
     labels.sort()
     body = rwtool.snappy(rwtool.write_request([(labels, [(ts, value)])]))
-    headers = {"X-Scope-OrgID": tenant} if tenant else {}
+    headers = {"X-Scope-OrgID": tenant or "anonymous"}   # ha.sh runs -auth.mode=header
     try:
         st, text = rwtool.post(u.hostname, u.port, "/api/v1/push", body, headers, timeout=10)
     except OSError as e:
@@ -138,8 +138,7 @@ def cmd_until(a):
 def cmd_raw(a):
     q = urllib.parse.urlencode({"query": "%s[%s]" % (a[2], a[4]), "time": a[3]})
     req = urllib.request.Request(a[0] + "/api/v1/query?" + q)
-    if a[1]:
-        req.add_header("X-Scope-OrgID", a[1])
+    req.add_header("X-Scope-OrgID", a[1] or "anonymous")
     with urllib.request.urlopen(req, timeout=30) as r:
         js = json.load(r)
     out = []

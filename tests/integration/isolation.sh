@@ -121,7 +121,8 @@ fi
 if [ "$(code "$RT_URL/api/v1/cardinality/label_names")" != 404 ]; then
   for t in "${TENANTS[@]}"; do
     j=$(q "$t" /api/v1/cardinality/label_names)
-    jqcheck "$t cardinality/label_names: its own 2 series" "$j" '(.series_count_total // .data.series_count_total) == 2'
+    jqcheck "$t cardinality/label_names: its own 2 metric names, 5 label values" "$j" \
+      '.label_values_count_total == 5 and ([.cardinality[] | select(.label_name == "__name__") | .label_values_count] == [2])'
     jqcheck "$t cardinality/label_names: no other owner" "$j" '[.. | strings] | map(select(test("^only_t[a-z]$"))) | unique | length <= 1'
     j=$(q "$t" /api/v1/cardinality/label_values --get --data-urlencode 'label_names[]=owner')
     jqcheck "$t cardinality/label_values of owner: itself only" "$j" \

@@ -171,6 +171,14 @@ check "basic auth with a token id as user name -> 401" [ "$(status /api/v1/label
 for u in "${OPEN[@]}"; do
   check "token mode: $u stays open" [ "$(status "$u")" = 200 ]
 done
+# the admin right: series deletion
+del() { curl -s -o /dev/null -w '%{http_code}' --max-time 30 -X POST "$@" "$RT_URL/api/v1/admin/tsdb/delete_series" --data-urlencode 'match[]={__name__="m_none"}'; }
+if [ "$(del -H "$(bearer ad)")" != 404 ]; then
+  for t in w r ru; do
+    check "token with only ${t} right: delete_series -> 403" [ "$(del -H "$(bearer $t)")" = 403 ]
+  done
+  check "admin token: delete_series -> 2xx" bash -c "[[ \$(curl -s -o /dev/null -w '%{http_code}' -X POST -H '$(bearer ad)' '$RT_URL/api/v1/admin/tsdb/delete_series' --data-urlencode 'match[]={__name__=\"m_none\"}') == 20? ]]"
+fi
 # isolation between workspaces
 names() { curl -s --max-time 10 "$@" "$RT_URL/api/v1/label/__name__/values" | jq -c '.data'; }
 check "team-a read token sees team-a's metrics only" [ "$(names -H "$(bearer r)")" = '["m_team_a","m_team_a2"]' ]

@@ -15,7 +15,7 @@ build_pkgs=(
   libsodium-dev libcrypt-dev
 )
 test_pkgs=(
-  libcriterion-dev clang
+  libcriterion-dev clang libclang-rt-dev   # clang's sanitizer runtimes: the libFuzzer smoke run
   curl jq python3 procps psmisc
   prometheus prometheus-node-exporter prometheus-alertmanager
   debootstrap   # scripts/docker-base.sh: the local base image of tests/docker

@@ -282,12 +282,14 @@ Test(ha, election_dedup_failover_and_arbiter_loss, .timeout = 30) {
    * the two others */
   start_ing(0);
   sleep_ms(TIMEOUT_MS / 3 + 10);
+  /* a's last send starts now: the arbiters date it when its question reaches them, which is
+   * after this instant and before the push returns (the write to the ingesters may take long) */
+  uint64_t a_last = rt_mono_ns();
   cr_assert_eq(push1(D1, "a", 1, ts + 4000, &msg), 200, "%s", msg.data);
   cr_assert_eq(push1(D2, "b", 2, ts + 4000, &msg), 202, "%s", msg.data);
 
   /* a stops; b is elected once a has been silent for longer than the failover timeout, and
    * never before */
-  uint64_t a_last = rt_mono_ns();
   int64_t t = ts + 5000;
   until = rt_mono_ns() + 10ull * TIMEOUT_MS * 1000000ull;
   while ((st = push1(D2, "b", 2, t, &msg)) == 202 && rt_mono_ns() < until) {

@@ -79,6 +79,12 @@ struct app {
   bool ring_member;       /* this process's ingester is in the ring */
   char ring_self[256];    /* its instance id */
   bool dist_ring, qry_ring; /* the distributor / querier place series by the ring */
+  bool dist_announce;     /* the distributor registers in the ring (a cluster: -ring.join or
+                             -ring.gossip-listen-address), so distributors can count each other */
+  ring *dring;            /* the distributor's own member when `ring` is the ingester's */
+  rt_metrics *dring_metrics; /* dring's ringtail_ring_* (kept off /metrics: `ring` has them) */
+  ring *dist_ring_entry;  /* the ring holding the distributor's entry (ring or dring), or NULL */
+  char dist_self[300];    /* the distributor's instance id */
   /* role stats snapshots for the scrape-time callbacks (see m_stat) */
   pthread_mutex_t stats_mu;
   ing_stats ing_st;
@@ -307,7 +313,27 @@ static void register_ingester_metrics(app *a) {
               NULL, NULL);
 }
 
+static double m_dist_instances(void *ctx) {
+  app *a = ctx;
+  return a->dist ? (double)dist_distributor_count(a->dist) : 0;
+}
+
+/* Healthy distributors in the ring (the hook of dist_set_distributor_count): 0 when the ring
+ * shows none, so the distributor falls back to -distributor.instances. */
+static size_t ring_distributor_count(void *ctx) {
+  app *a = ctx;
+  ring_snapshot *s = ring_snapshot_acquire(a->dist_ring_entry);
+  size_t n = ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, rt_now_ms());
+  ring_snapshot_release(s);
+  return n;
+}
+
 static void register_distributor_metrics(app *a) {
+  rt_metrics_add_fn(rt_metrics_default(), RT_METRIC_GAUGE, "ringtail_distributor_instances",
+                    "Distributors sharing each tenant's ingestion rate as this one counts them "
+                    "(healthy distributors in the ring, else -distributor.instances); each "
+                    "enforces ingestion_rate divided by this.",
+                    m_dist_instances, a, NULL);
   static const int codes[DIST_NSTATUS] = DIST_STATUS_CODES;
   for (size_t i = 0; i < DIST_NSTATUS; i++) {
     char code[16];
@@ -712,6 +738,10 @@ static rt_err start_distributor(app *a) {
   if (rc == RT_OK && a->dist_ring) {
     rc = dist_use_ring(a->dist, a->ring);
   }
+  if (rc == RT_OK && a->dist_ring_entry) {
+    /* each distributor enforces its share of a tenant's rate: rate / distributors in the ring */
+    dist_set_distributor_count(a->dist, ring_distributor_count, a);
+  }
   if (rc == RT_OK) {
     rc = dist_register(a->dist, a->http);
   }
@@ -781,17 +811,72 @@ static void advertised(const char *listen, char *out, size_t len) {
   }
 }
 
-/* Creates the ring member (ingester: own id, tokens in the data directory, state JOINING) or
- * watcher (no ingester here). -target=all without -ring.join is a one-member ring with RF 1
- * whose ingester is reached over inproc://. */
+/* The distributor's own entry when the ring member is the ingester's (both roles in one process
+ * of a cluster): a second member "<id>-distributor" without tokens or gossip server of its own,
+ * which gossips with the same peers and the process's own gossip endpoint. */
+static rt_err start_distributor_entry(app *a, const ring_config *base) {
+  ring_config rc = *base;
+  snprintf(a->dist_self, sizeof a->dist_self, "%s-distributor", base->instance_id);
+  rc.instance_id = a->dist_self;
+  rc.role = RING_ROLE_DISTRIBUTOR;
+  rc.zone = "";
+  rc.rpc_addr = "";
+  rc.data_dir = NULL;
+  rc.gossip_bind = NULL;
+  rc.gossip_advertise = NULL;
+  char join[2048];
+  const char *own = ring_gossip_addr(a->ring);
+  snprintf(join, sizeof join, "%s%s%s", a->cfg.ring_join, a->cfg.ring_join[0] && own[0] ? "," : "",
+           own);
+  rc.join = join;
+  if (rt_metrics_create(&a->dring_metrics) != RT_OK) {
+    return RT_ENOMEM;
+  }
+  rc.metrics = a->dring_metrics;
+  char err[512] = "";
+  rt_err e = ring_create(&rc, &a->dring, err, sizeof err);
+  if (e != RT_OK) {
+    rt_error("main", "cannot register the distributor in the ring", "err=\"%s\" detail=\"%s\"",
+             rt_strerror(e), err);
+    return e;
+  }
+  a->dist_ring_entry = a->dring;
+  return RT_OK;
+}
+
+/* Creates the ring member (ingester: own id, tokens in the data directory, state JOINING; a
+ * distributor of a cluster: an entry of role distributor, no tokens) or watcher (querier).
+ * -target=all without -ring.join is a one-member ring with RF 1 whose ingester is reached over
+ * inproc://. */
 static rt_err start_ring(app *a) {
   char host[256];
   if (gethostname(host, sizeof host) != 0 || !host[0]) {
     snprintf(host, sizeof host, "ingester");
   }
-  char rpc[256] = "", http[300] = "";
+  char rpc[256] = "", http[300] = "", did[300] = "";
   ring_config rc;
   ring_config_defaults(&rc);
+  const char *hh = strcmp(a->cfg.http_listen_address, "0.0.0.0") == 0 ||
+                           !a->cfg.http_listen_address[0]
+                       ? host
+                       : a->cfg.http_listen_address;
+  snprintf(http, sizeof http, "%s:%d", hh, a->cfg.http_listen_port);
+  if (!a->ring_member && a->dist_announce) {
+    /* a distributor without an ingester: its entry is the member's own */
+    if (a->cfg.ring_instance_id[0]) {
+      snprintf(did, sizeof did, "%s", a->cfg.ring_instance_id);
+    } else {
+      /* unique per host without configuration: several distributors may share a host */
+      if (a->cfg.http_listen_port > 0) {
+        snprintf(did, sizeof did, "%s-distributor-%d", host, a->cfg.http_listen_port);
+      } else {
+        snprintf(did, sizeof did, "%s-distributor-%d", host, (int)getpid());
+      }
+    }
+    rc.instance_id = did;
+    rc.role = RING_ROLE_DISTRIBUTOR;
+    rc.http_addr = http;
+  }
   if (a->ring_member) {
     if (a->cfg.ring_rpc_advertise[0]) {
       snprintf(rpc, sizeof rpc, "%s", a->cfg.ring_rpc_advertise);
@@ -800,11 +885,6 @@ static rt_err start_ring(app *a) {
     } else {
       advertised(a->cfg.grpc_listen_address, rpc, sizeof rpc);
     }
-    const char *hh = strcmp(a->cfg.http_listen_address, "0.0.0.0") == 0 ||
-                             !a->cfg.http_listen_address[0]
-                         ? host
-                         : a->cfg.http_listen_address;
-    snprintf(http, sizeof http, "%s:%d", hh, a->cfg.http_listen_port);
     if (mkdirs(a->cfg.data_dir) != 0) {
       rt_error("main", "cannot create the data directory", "data_dir=\"%s\" err=\"%s\"",
                a->cfg.data_dir, strerror(errno));
@@ -844,12 +924,19 @@ static rt_err start_ring(app *a) {
   }
   if (a->ring_member) {
     snprintf(a->ring_self, sizeof a->ring_self, "%s", rc.instance_id);
+  } else if (a->dist_announce) {
+    snprintf(a->dist_self, sizeof a->dist_self, "%s", did);
+    a->dist_ring_entry = a->ring;
   }
   rt_info("main", "ring started", "instance=%s zone=%s rpc=%s gossip=%s join=%s rf=%d",
-          a->ring_member ? rc.instance_id : "(watcher)", a->ring_member ? rc.zone : "",
+          rc.instance_id ? rc.instance_id : "(watcher)", a->ring_member ? rc.zone : "",
           a->ring_member ? rpc : "", ring_gossip_addr(a->ring), a->cfg.ring_join,
           rc.replication_factor);
-  return RT_OK;
+  if (a->ring_member && a->dist_announce) {
+    rc.http_addr = http;
+    e = start_distributor_entry(a, &rc);
+  }
+  return e;
 }
 
 static void stop_all(app *a) {
@@ -885,6 +972,13 @@ static void stop_all(app *a) {
     ing_destroy(a->ing);
     a->ing = NULL;
   }
+  a->dist_ring_entry = NULL;
+  if (a->dring) {
+    ring_destroy(a->dring);
+    a->dring = NULL;
+  }
+  rt_metrics_destroy(a->dring_metrics);
+  a->dring_metrics = NULL;
   if (a->ring) {
     ring_destroy(a->ring);
     a->ring = NULL;
@@ -967,6 +1061,8 @@ int main(int argc, char **argv) {
   a.ring_member = (a.roles & ROLE_INGESTER) != 0;
   a.dist_ring = (a.roles & ROLE_DISTRIBUTOR) && !a.cfg.distributor_ingesters[0];
   a.qry_ring = (a.roles & ROLE_QUERIER) && !a.cfg.querier_ingesters[0];
+  a.dist_announce = (a.roles & ROLE_DISTRIBUTOR) &&
+                    (a.cfg.ring_join[0] || a.cfg.ring_gossip_listen[0]);
 
   /* Signals are taken synchronously by main with sigwait(); every thread created from here on
    * inherits the blocked mask. */
@@ -1031,7 +1127,7 @@ int main(int argc, char **argv) {
   if (rc == RT_OK) {
     rc = add_shared_routes(&a);
   }
-  if (rc == RT_OK && (a.ring_member || a.dist_ring || a.qry_ring)) {
+  if (rc == RT_OK && (a.ring_member || a.dist_ring || a.qry_ring || a.dist_announce)) {
     rc = start_ring(&a);
   }
   if (rc == RT_OK && (a.roles & ROLE_DISTRIBUTOR)) {
@@ -1066,6 +1162,10 @@ int main(int argc, char **argv) {
   if (a.ring_member) {
     /* the head is rebuilt (ing_create replayed the WAL): take writes */
     ring_set_state(a.ring, RING_ACTIVE);
+  }
+  if (a.dist_ring_entry) {
+    /* the distributor takes writes: the others count it from now on */
+    ring_set_state(a.dist_ring_entry, RING_ACTIVE);
   }
 
   char host[256] = "localhost";
@@ -1102,6 +1202,12 @@ int main(int argc, char **argv) {
    * only this thread has the signals unblocked, so the default action applies. */
   sigdelset(&sigs, SIGHUP);   /* a late SIGHUP stays blocked, it must not end the process */
   pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+  if (a.dist_ring_entry) {
+    /* the other distributors take over this one's share of each tenant's rate: forget the own
+     * entry (the tombstone spreads, and expires) and push it out before stopping */
+    ring_forget(a.dist_ring_entry, a.dist_self);
+    ring_flush(a.dist_ring_entry);
+  }
   if (a.ring_member) {
     /* writers move to the next instance of the zone; tell the ring before stopping */
     ring_set_state(a.ring, RING_LEAVING);

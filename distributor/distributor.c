@@ -170,6 +170,16 @@ void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx
   atomic_store(&d->count_fn, fn);
 }
 
+size_t dist_distributor_count(dist_distributor *d) {
+  size_t n = d->cfg.instances > 0 ? (size_t)d->cfg.instances : 1;
+  dist_count_fn fn = atomic_load(&d->count_fn);
+  if (fn) {
+    size_t c = fn(atomic_load(&d->count_ctx));
+    n = c ? c : n;
+  }
+  return n;
+}
+
 rt_err dist_use_ring(dist_distributor *d, ring *r) {
   return d->repl ? RT_EINVAL : dist_repl_create(r, d->cfg.timeout_ms, &d->repl);
 }
@@ -409,12 +419,7 @@ static bool rate_ok(dist_distributor *d, dist_tenant *t, const char *tenant, con
   if (tl->ingestion_rate <= 0 || n == 0 || !t) {
     return true; /* unlimited; a limit set later refills from the last use, so starts full */
   }
-  size_t ndist = d->cfg.instances > 0 ? (size_t)d->cfg.instances : 1;
-  dist_count_fn fn = atomic_load(&d->count_fn);
-  if (fn) {
-    size_t c = fn(atomic_load(&d->count_ctx));
-    ndist = c ? c : ndist;
-  }
+  size_t ndist = dist_distributor_count(d);
   double share = (double)tl->ingestion_rate / (double)ndist;
   double burst = tl->ingestion_burst_size > 0 ? (double)tl->ingestion_burst_size : share;
   pthread_mutex_lock(&t->mu);
@@ -429,9 +434,8 @@ static bool rate_ok(dist_distributor *d, dist_tenant *t, const char *tenant, con
                 "the request has been rejected because the tenant \"%s\" exceeded its ingestion rate limit: "
                 "ingestion_rate %lld samples/s",
                 tenant, (long long)tl->ingestion_rate);
-  if (ndist > 1) {
-    rt_buf_printf(msg, " across %zu distributors (%.6g samples/s each)", ndist, share);
-  }
+  rt_buf_printf(msg, " across %zu distributor%s (%.6g samples/s each)", ndist,
+                ndist == 1 ? "" : "s", share);
   rt_buf_printf(msg,
                 ", ingestion_burst_size %.0f samples; the request held %zu samples and metadata and none of "
                 "it was stored; send less often, in smaller batches, or ask for a higher limit (see "

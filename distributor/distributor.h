@@ -267,6 +267,9 @@ bool dist_bucket_take(dist_bucket *b, double rate, double burst, double n, int64
  * it does not know (then 1 is used). Borrows ctx. Default: 1 (a single distributor). */
 typedef size_t (*dist_count_fn)(void *ctx);
 void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx);
+/* The count of distributors this one divides the ingestion rate by now: the hook's answer, or
+ * dist_config.instances (at least 1) when there is no hook or it answers 0. */
+size_t dist_distributor_count(dist_distributor *d);
 
 /* ------------------------------------------------------------------- stats */
 

@@ -30,6 +30,10 @@ bool ring_state_parse(const char *s, ring_state *out) {
   return false;
 }
 
+bool ring_role_is_ingester(const char *role) {
+  return !role || !role[0] || strcmp(role, RING_ROLE_INGESTER) == 0;
+}
+
 rt_err ring_desc_create(ring_desc **out) {
   *out = rt_calloc(1, sizeof(ring_desc));
   return *out ? RT_OK : RT_ENOMEM;
@@ -41,6 +45,7 @@ static void ring_entry_fini(ring_entry *e) {
   rt_free(e->http_addr, 0);
   rt_free(e->rpc_addr, 0);
   rt_free(e->gossip_addr, 0);
+  rt_free(e->role, 0);
   rt_free(e->tokens, (size_t)e->ntokens * sizeof(uint32_t));
   memset(e, 0, sizeof *e);
 }
@@ -70,6 +75,7 @@ void ring_entry_view(const ring_entry *e, ring_instance *out) {
   out->registered_ms = e->registered_ms;
   out->tokens = e->tokens;
   out->ntokens = e->ntokens;
+  out->role = e->role;
 }
 
 /* Index of id, or -(insertion point) - 1. */
@@ -111,7 +117,8 @@ static rt_err ring_instance_check(const ring_instance *inst) {
       return RT_EINVAL;
     }
   }
-  const char *strs[] = {inst->zone, inst->http_addr, inst->rpc_addr, inst->gossip_addr};
+  const char *strs[] = {inst->zone, inst->http_addr, inst->rpc_addr, inst->gossip_addr,
+                        inst->role};
   for (size_t i = 0; i < RT_ARRAY_LEN(strs); i++) {
     if (strs[i] && !ring_str_ok(strs[i])) {
       return RT_EINVAL;
@@ -128,11 +135,13 @@ static rt_err ring_entry_copy(ring_entry *e, const ring_instance *inst) {
   e->http_addr = rt_strdup(inst->http_addr ? inst->http_addr : "");
   e->rpc_addr = rt_strdup(inst->rpc_addr ? inst->rpc_addr : "");
   e->gossip_addr = rt_strdup(inst->gossip_addr ? inst->gossip_addr : "");
+  e->role = rt_strdup(inst->role ? inst->role : "");
   e->state = inst->state;
   e->heartbeat_ms = inst->heartbeat_ms;
   e->registered_ms = inst->registered_ms;
-  bool ok = e->id && e->zone && e->http_addr && e->rpc_addr && e->gossip_addr;
-  if (ok && inst->state != RING_LEFT && inst->ntokens) {
+  bool ok = e->id && e->zone && e->http_addr && e->rpc_addr && e->gossip_addr && e->role;
+  /* only ingesters own tokens: a distributor's entry never places series */
+  if (ok && inst->state != RING_LEFT && inst->ntokens && ring_role_is_ingester(inst->role)) {
     e->tokens = rt_alloc((size_t)inst->ntokens * sizeof(uint32_t));
     if (e->tokens) {
       memcpy(e->tokens, inst->tokens, (size_t)inst->ntokens * sizeof(uint32_t));
@@ -337,6 +346,7 @@ rt_err ring_desc_encode(const ring_desc *d, const char *sender_addr, rt_buf *out
     m->registered_ms = e->registered_ms;
     m->tokens = e->tokens;
     m->n_tokens = e->ntokens;
+    m->role = e->role;
     ptrs[i] = m;
   }
   st.instances = ptrs;
@@ -383,7 +393,8 @@ rt_err ring_desc_decode_merge(ring_desc *d, const uint8_t *data, size_t len, con
     if (!m->id || !m->id[0]) {
       why = "empty instance id";
     } else if (!ring_str_ok(m->id) || !ring_str_ok(m->zone) || !ring_str_ok(m->http_addr) ||
-               !ring_str_ok(m->rpc_addr) || !ring_str_ok(m->gossip_addr)) {
+               !ring_str_ok(m->rpc_addr) || !ring_str_ok(m->gossip_addr) ||
+               !ring_str_ok(m->role)) {
       why = "string field too long or not UTF-8";
     } else if ((unsigned)m->state > RING_LEFT) {
       why = "unknown state";
@@ -423,6 +434,7 @@ rt_err ring_desc_decode_merge(ring_desc *d, const uint8_t *data, size_t len, con
         .registered_ms = m->registered_ms,
         .tokens = m->tokens,
         .ntokens = (uint32_t)m->n_tokens,
+        .role = m->role,
     };
     bool c;
     err = ring_desc_merge_one(d, &v, &c);

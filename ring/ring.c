@@ -35,6 +35,7 @@ typedef struct ring_client {
 struct ring {
   /* configuration (strings owned) */
   char *id; /* NULL for a watcher */
+  char *role; /* "" = ingester (owns tokens); another role owns none */
   char *zone;
   char *http_addr;
   char *rpc_addr;
@@ -49,6 +50,7 @@ struct ring {
   int64_t hb_period_ms;
   int64_t hb_timeout_ms;
   int64_t tombstone_ttl_ms;
+  int64_t auto_forget_ms; /* non-ingester entries unhealthy this long are forgotten; 0 = never */
 
   /* own instance; fixed after create except under mu */
   uint32_t *tokens;
@@ -160,6 +162,7 @@ static rt_err ring_self_put(ring *r) {
       .registered_ms = r->registered_ms,
       .tokens = r->tokens,
       .ntokens = (uint32_t)r->ntokens,
+      .role = r->role,
   };
   rt_err err = ring_desc_set(r->desc, &in);
   if (err == RT_OK) {
@@ -243,6 +246,11 @@ static void ring_publish(ring *r, bool force) {
   bool need = force || !cur || r->snap_gen != r->gen;
   for (size_t i = 0; !need && i < ring_snapshot_count(cur); i++) {
     const ring_instance *in = ring_snapshot_instance(cur, i);
+    bool healthy = r->hb_timeout_ms <= 0 || now - in->heartbeat_ms <= r->hb_timeout_ms;
+    need = healthy != in->healthy;
+  }
+  for (size_t i = 0; !need && i < ring_snapshot_other_count(cur); i++) {
+    const ring_instance *in = ring_snapshot_other(cur, i);
     bool healthy = r->hb_timeout_ms <= 0 || now - in->heartbeat_ms <= r->hb_timeout_ms;
     need = healthy != in->healthy;
   }
@@ -455,12 +463,34 @@ static void ring_free_strs(char **v, size_t n) {
   rt_free(v, 0);
 }
 
+/* Forgets entries of non-ingester roles (distributors) whose heartbeat is older than
+ * auto_forget_ms: they own no tokens, so nothing moves, and a crashed distributor would
+ * otherwise stay listed for good. A live one re-registers when it hears of the tombstone. */
+static void ring_auto_forget(ring *r, int64_t now) {
+  if (r->auto_forget_ms <= 0) {
+    return;
+  }
+  for (size_t i = 0; i < r->desc->n; i++) {
+    ring_entry *e = &r->desc->v[i];
+    if (e->state == RING_LEFT || ring_role_is_ingester(e->role) ||
+        now - e->heartbeat_ms <= r->auto_forget_ms || (r->id && strcmp(e->id, r->id) == 0)) {
+      continue;
+    }
+    rt_info("ring", "forgetting an unhealthy member without tokens", "id=%s role=%s age_ms=%lld",
+            e->id, e->role, (long long)(now - e->heartbeat_ms));
+    if (ring_desc_forget(r->desc, e->id, now) == RT_OK) {
+      r->gen++;
+    }
+  }
+}
+
 static void ring_tick(ring *r) {
   int64_t now = rt_now_ms();
   pthread_mutex_lock(&r->mu);
   if (ring_is_member(r) && r->registered && now - r->hb_ms >= r->hb_period_ms) {
     ring_self_put(r);
   }
+  ring_auto_forget(r, now);
   if (ring_desc_gc(r->desc, now - r->tombstone_ttl_ms)) {
     r->gen++;
   }
@@ -733,7 +763,8 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     return RT_EINVAL;
   }
   bool member = cfg->instance_id && cfg->instance_id[0];
-  if (member && (cfg->num_tokens < 1 || cfg->num_tokens > RING_MAX_TOKENS_PER_INSTANCE)) {
+  bool ingester = ring_role_is_ingester(cfg->role);
+  if (member && ingester && (cfg->num_tokens < 1 || cfg->num_tokens > RING_MAX_TOKENS_PER_INSTANCE)) {
     snprintf(errbuf, errlen, "number of tokens %d outside 1..%d", cfg->num_tokens,
              RING_MAX_TOKENS_PER_INSTANCE);
     return RT_EINVAL;
@@ -756,6 +787,7 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   pthread_cond_init(&r->wcv, &ca);
   pthread_condattr_destroy(&ca);
   r->id = member ? rt_strdup(cfg->instance_id) : NULL;
+  r->role = rt_strdup(ingester ? "" : cfg->role);
   r->zone = ring_dup_or_empty(cfg->zone);
   r->http_addr = ring_dup_or_empty(cfg->http_addr);
   r->rpc_addr = ring_dup_or_empty(cfg->rpc_addr);
@@ -763,7 +795,7 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   r->gossip_bind = cfg->gossip_bind ? rt_strdup(cfg->gossip_bind) : NULL;
   r->gossip_addr = ring_dup_or_empty(cfg->gossip_advertise ? cfg->gossip_advertise
                                                            : cfg->gossip_bind);
-  r->num_tokens = cfg->num_tokens;
+  r->num_tokens = ingester ? cfg->num_tokens : 0;
   r->rf = cfg->replication_factor;
   r->fanout = cfg->gossip_fanout > 0 ? cfg->gossip_fanout : 3;
   r->interval_ms = cfg->gossip_interval_ms;
@@ -772,11 +804,14 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   r->hb_period_ms = cfg->heartbeat_period_ms;
   r->hb_timeout_ms = cfg->heartbeat_timeout_ms;
   r->tombstone_ttl_ms = cfg->tombstone_ttl_ms > 0 ? cfg->tombstone_ttl_ms : 10 * 60 * 1000;
+  r->auto_forget_ms = cfg->auto_forget_ms < 0 || cfg->heartbeat_timeout_ms <= 0 ? 0
+                      : cfg->auto_forget_ms > 0 ? cfg->auto_forget_ms
+                                                : 10 * cfg->heartbeat_timeout_ms;
   r->rng = cfg->seed ? cfg->seed : ring_rand_seed();
   r->state = RING_JOINING;
   ring_metrics_init(r, cfg->metrics);
   rt_err err = RT_ENOMEM;
-  if ((member && !r->id) || !r->zone || !r->http_addr || !r->rpc_addr || !r->gossip_addr ||
+  if ((member && !r->id) || !r->role || !r->zone || !r->http_addr || !r->rpc_addr || !r->gossip_addr ||
       (cfg->data_dir && !r->data_dir) || (cfg->gossip_bind && !r->gossip_bind) ||
       ring_desc_create(&r->desc) != RT_OK) {
     goto fail;
@@ -803,7 +838,7 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
   }
   ring_free_strs(join, njoin);
   if (member) {
-    err = ring_init_tokens(r, errbuf, errlen);
+    err = ingester ? ring_init_tokens(r, errbuf, errlen) : RT_OK;
     if (err != RT_OK) {
       goto fail;
     }
@@ -831,9 +866,9 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     goto fail;
   }
   r->started = true;
-  rt_info("ring", "ring member started", "id=%s zone=%s gossip=%s tokens=%zu",
-          r->id ? r->id : "(watcher)", r->zone, r->gossip_addr[0] ? r->gossip_addr : "(none)",
-          r->ntokens);
+  rt_info("ring", "ring member started", "id=%s role=%s zone=%s gossip=%s tokens=%zu",
+          r->id ? r->id : "(watcher)", r->role[0] ? r->role : RING_ROLE_INGESTER, r->zone,
+          r->gossip_addr[0] ? r->gossip_addr : "(none)", r->ntokens);
   *out = r;
   return RT_OK;
 fail:
@@ -869,6 +904,7 @@ void ring_destroy(ring *r) {
   ring_desc_destroy(r->desc);
   rt_free(r->tokens, 0);
   rt_free(r->id, 0);
+  rt_free(r->role, 0);
   rt_free(r->zone, 0);
   rt_free(r->http_addr, 0);
   rt_free(r->rpc_addr, 0);

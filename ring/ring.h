@@ -33,6 +33,14 @@ const char *ring_state_name(ring_state s); /* "JOINING", ...; static string */
 /* Parses "JOINING"/"ACTIVE"/"LEAVING" (case-insensitive). */
 bool ring_state_parse(const char *s, ring_state *out);
 
+/* Roles of ring entries. An ingester (role "" from older members, or "ingester") owns tokens;
+ * any other role (a distributor) owns none and is invisible to everything about ingesters:
+ * token ownership, replication sets, zones, zone readers, ring_snapshot_count(). */
+#define RING_ROLE_INGESTER "ingester"
+#define RING_ROLE_DISTRIBUTOR "distributor"
+/* True for NULL, "" and "ingester". */
+bool ring_role_is_ingester(const char *role);
+
 /* One instance. As input (ring_desc_set) the strings and tokens are borrowed and copied; the
  * fields after `tokens` are ignored. As output (ring_snapshot_instance) everything is owned by
  * the snapshot and valid while the caller holds its reference. */
@@ -45,8 +53,9 @@ typedef struct ring_instance {
   ring_state state;
   int64_t heartbeat_ms;  /* wall clock of the last heartbeat */
   int64_t registered_ms; /* first registration */
-  const uint32_t *tokens; /* sorted ascending, unique */
+  const uint32_t *tokens; /* sorted ascending, unique; dropped for a non-ingester role */
   uint32_t ntokens;
+  const char *role;       /* NULL or "" = ingester (see RING_ROLE_*); never NULL as output */
   /* computed by the snapshot */
   uint32_t zone_index;     /* index into ring_snapshot_zone() */
   bool healthy;            /* heartbeat age <= timeout at the snapshot's build time */
@@ -117,12 +126,21 @@ void ring_snapshot_release(ring_snapshot *s);
 uint64_t ring_snapshot_version(const ring_snapshot *s); /* grows with each published change */
 int64_t ring_snapshot_built_ms(const ring_snapshot *s);
 int ring_snapshot_rf(const ring_snapshot *s);            /* configured replication factor */
-size_t ring_snapshot_count(const ring_snapshot *s);      /* instances (no tombstones), by id */
+size_t ring_snapshot_count(const ring_snapshot *s);      /* ingesters (no tombstones), by id */
 size_t ring_snapshot_tokens(const ring_snapshot *s);     /* tokens in the ring */
 /* Instance i (< count), owned by the snapshot. */
 const ring_instance *ring_snapshot_instance(const ring_snapshot *s, size_t i);
 /* Index of `id` or -1. Binary search. */
 long ring_snapshot_find(const ring_snapshot *s, const char *id);
+/* Entries of other roles than ingester (distributors), by id, no tombstones: they own no
+ * tokens and take no part in lookups. Instance i (< ring_snapshot_other_count) is owned by the
+ * snapshot; its owned and replicated shares are 0 and its zone_index is 0 (meaningless). */
+size_t ring_snapshot_other_count(const ring_snapshot *s);
+const ring_instance *ring_snapshot_other(const ring_snapshot *s, size_t i);
+/* How many instances of `role` (NULL/""/"ingester" = ingesters) are healthy at now_ms (heartbeat
+ * age <= the timeout; 0 = the snapshot's own verdicts) and JOINING or ACTIVE (a LEAVING one is
+ * going away). For distributors sharing a tenant's ingestion rate. */
+size_t ring_snapshot_healthy_role(const ring_snapshot *s, const char *role, int64_t now_ms);
 size_t ring_snapshot_zone_count(const ring_snapshot *s);
 const char *ring_snapshot_zone(const ring_snapshot *s, size_t z); /* sorted by name */
 
@@ -158,7 +176,7 @@ rt_err ring_snapshot_get(const ring_snapshot *s, uint32_t token, ring_op op,
                          ring_replication_set *out);
 
 /* Appends the /ring JSON (instances, zones, states, token shares, heartbeat ages relative to
- * now_ms, 0 = now) to out. */
+ * now_ms, 0 = now) to out; entries of other roles go to a separate key "others". */
 void ring_snapshot_json(const ring_snapshot *s, int64_t now_ms, rt_buf *out);
 /* Appends a self-contained HTML page with a "forget" button per instance that POSTs
  * forget=<id> to `action` (e.g. "/ring"). */
@@ -189,6 +207,9 @@ typedef struct ring ring;
 typedef struct ring_config {
   /* identity; instance_id NULL or "" makes a watcher: no tokens, no entry of its own */
   const char *instance_id;
+  const char *role;        /* NULL or "" = ingester (owns num_tokens tokens); another role
+                              (RING_ROLE_DISTRIBUTOR) registers an entry without tokens and
+                              ignores num_tokens and data_dir */
   const char *zone;
   const char *http_addr;
   const char *rpc_addr;
@@ -206,6 +227,8 @@ typedef struct ring_config {
   int64_t heartbeat_period_ms;  /* 5000 */
   int64_t heartbeat_timeout_ms; /* 60000 */
   int64_t tombstone_ttl_ms;     /* how long a forget is remembered, 10 minutes */
+  int64_t auto_forget_ms;       /* entries of non-ingester roles unhealthy for longer are
+                                   forgotten; 0 = 10 heartbeat timeouts, < 0 = never */
   uint64_t seed;                /* token PRNG seed; 0 = from the OS */
   struct rt_metrics *metrics;   /* where ringtail_ring_* metrics go; NULL = the default registry */
 } ring_config;

@@ -16,8 +16,10 @@ typedef struct ring_entry {
   ring_state state;
   int64_t heartbeat_ms;
   int64_t registered_ms;
-  uint32_t *tokens;  /* owned, sorted, unique; NULL when ntokens == 0 */
+  uint32_t *tokens;  /* owned, sorted, unique; NULL when ntokens == 0 (always for a
+                        non-ingester role) */
   uint32_t ntokens;
+  char *role;        /* "" = ingester */
 } ring_entry;
 
 struct ring_desc {

@@ -22,7 +22,9 @@ struct ring_snapshot {
   int rf_eff;          /* min(rf, zones) */
   int quorum;          /* rf_eff / 2 + 1 */
   size_t ninst;
-  ring_instance *inst; /* sorted by id; strings and tokens owned */
+  ring_instance *inst; /* ingesters, sorted by id; strings and tokens owned */
+  size_t noth;
+  ring_instance *oth;  /* other roles (distributors), sorted by id; strings owned, no tokens */
   size_t nzones;
   char **zones;        /* sorted; owned */
   size_t ntok;
@@ -33,17 +35,25 @@ struct ring_snapshot {
 
 void ring_snapshot_set_version(ring_snapshot *s, uint64_t v) { s->version = v; }
 
+static void ring_instance_fini(ring_instance *in) {
+  rt_free((void *)in->id, 0);
+  rt_free((void *)in->zone, 0);
+  rt_free((void *)in->http_addr, 0);
+  rt_free((void *)in->rpc_addr, 0);
+  rt_free((void *)in->gossip_addr, 0);
+  rt_free((void *)in->role, 0);
+  rt_free((void *)in->tokens, 0);
+}
+
 static void ring_snapshot_free(ring_snapshot *s) {
   for (size_t i = 0; i < s->ninst; i++) {
-    ring_instance *in = &s->inst[i];
-    rt_free((void *)in->id, 0);
-    rt_free((void *)in->zone, 0);
-    rt_free((void *)in->http_addr, 0);
-    rt_free((void *)in->rpc_addr, 0);
-    rt_free((void *)in->gossip_addr, 0);
-    rt_free((void *)in->tokens, 0);
+    ring_instance_fini(&s->inst[i]);
   }
   rt_free(s->inst, 0);
+  for (size_t i = 0; i < s->noth; i++) {
+    ring_instance_fini(&s->oth[i]);
+  }
+  rt_free(s->oth, 0);
   for (size_t z = 0; z < s->nzones; z++) {
     rt_free(s->zones[z], 0);
   }
@@ -74,6 +84,10 @@ size_t ring_snapshot_tokens(const ring_snapshot *s) { return s->ntok; }
 const ring_instance *ring_snapshot_instance(const ring_snapshot *s, size_t i) {
   return i < s->ninst ? &s->inst[i] : NULL;
 }
+size_t ring_snapshot_other_count(const ring_snapshot *s) { return s->noth; }
+const ring_instance *ring_snapshot_other(const ring_snapshot *s, size_t i) {
+  return i < s->noth ? &s->oth[i] : NULL;
+}
 size_t ring_snapshot_zone_count(const ring_snapshot *s) { return s->nzones; }
 const char *ring_snapshot_zone(const ring_snapshot *s, size_t z) {
   return z < s->nzones ? s->zones[z] : NULL;
@@ -94,6 +108,21 @@ long ring_snapshot_find(const ring_snapshot *s, const char *id) {
     }
   }
   return -1;
+}
+
+size_t ring_snapshot_healthy_role(const ring_snapshot *s, const char *role, int64_t now_ms) {
+  bool ing = ring_role_is_ingester(role);
+  const ring_instance *v = ing ? s->inst : s->oth;
+  size_t n = ing ? s->ninst : s->noth, c = 0;
+  for (size_t i = 0; i < n; i++) {
+    const ring_instance *in = &v[i];
+    if ((!ing && strcmp(in->role, role) != 0) ||
+        (in->state != RING_ACTIVE && in->state != RING_JOINING)) {
+      continue;
+    }
+    c += now_ms ? s->timeout_ms <= 0 || now_ms - in->heartbeat_ms <= s->timeout_ms : in->healthy;
+  }
+  return c;
 }
 
 size_t ring_snapshot_zone_readers(const ring_snapshot *s, size_t z, uint32_t *out, size_t cap,
@@ -179,20 +208,23 @@ static rt_err ring_snapshot_fill(ring_snapshot *s, const ring_desc *d, int64_t n
     if (e->state == RING_LEFT) {
       continue;
     }
-    ring_instance *in = &s->inst[s->ninst++];
+    bool ing = ring_role_is_ingester(e->role);
+    ring_instance *in = ing ? &s->inst[s->ninst++] : &s->oth[s->noth++];
     in->id = rt_strdup(e->id);
     in->zone = rt_strdup(e->zone);
     in->http_addr = rt_strdup(e->http_addr);
     in->rpc_addr = rt_strdup(e->rpc_addr);
     in->gossip_addr = rt_strdup(e->gossip_addr);
+    in->role = rt_strdup(e->role);
     in->state = e->state;
     in->heartbeat_ms = e->heartbeat_ms;
     in->registered_ms = e->registered_ms;
     in->healthy = s->timeout_ms <= 0 || now - e->heartbeat_ms <= s->timeout_ms;
-    if (!in->id || !in->zone || !in->http_addr || !in->rpc_addr || !in->gossip_addr) {
+    if (!in->id || !in->zone || !in->http_addr || !in->rpc_addr || !in->gossip_addr ||
+        !in->role) {
       return RT_ENOMEM;
     }
-    if (e->ntokens) {
+    if (ing && e->ntokens) {
       uint32_t *t = rt_alloc((size_t)e->ntokens * sizeof(uint32_t));
       if (!t) {
         return RT_ENOMEM;
@@ -329,7 +361,8 @@ rt_err ring_snapshot_build(const ring_desc *d, const ring_snapshot_opts *opts,
   s->timeout_ms = opts ? opts->heartbeat_timeout_ms : 60000;
   s->built_ms = opts && opts->now_ms ? opts->now_ms : rt_now_ms();
   s->inst = rt_calloc(live ? live : 1, sizeof(ring_instance));
-  rt_err err = s->inst ? ring_snapshot_fill(s, d, s->built_ms) : RT_ENOMEM;
+  s->oth = rt_calloc(live ? live : 1, sizeof(ring_instance));
+  rt_err err = s->inst && s->oth ? ring_snapshot_fill(s, d, s->built_ms) : RT_ENOMEM;
   if (err != RT_OK) {
     ring_snapshot_free(s);
     return err;
@@ -405,6 +438,23 @@ void ring_snapshot_json(const ring_snapshot *s, int64_t now_ms, rt_buf *out) {
                   (long long)in->registered_ms, in->ntokens, in->owned_share,
                   in->replicated_share);
   }
+  rt_buf_puts(out, "],\"others\":[");
+  for (size_t i = 0; i < s->noth; i++) {
+    const ring_instance *in = &s->oth[i];
+    bool healthy = s->timeout_ms <= 0 || now_ms - in->heartbeat_ms <= s->timeout_ms;
+    rt_buf_puts(out, i ? ",{\"id\":" : "{\"id\":");
+    rt_buf_json_str(out, in->id, strlen(in->id));
+    rt_buf_puts(out, ",\"role\":");
+    rt_buf_json_str(out, in->role, strlen(in->role));
+    rt_buf_printf(out, ",\"state\":\"%s\",\"healthy\":%s,\"http_addr\":",
+                  ring_state_name(in->state), healthy ? "true" : "false");
+    rt_buf_json_str(out, in->http_addr, strlen(in->http_addr));
+    rt_buf_puts(out, ",\"gossip_addr\":");
+    rt_buf_json_str(out, in->gossip_addr, strlen(in->gossip_addr));
+    rt_buf_printf(out, ",\"heartbeat_ms\":%lld,\"heartbeat_age_ms\":%lld,\"registered_ms\":%lld}",
+                  (long long)in->heartbeat_ms, (long long)(now_ms - in->heartbeat_ms),
+                  (long long)in->registered_ms);
+  }
   rt_buf_puts(out, "]}");
 }
 
@@ -465,5 +515,34 @@ void ring_snapshot_html(const ring_snapshot *s, int64_t now_ms, const char *acti
     ring_html_esc(out, in->id);
     rt_buf_puts(out, "\"><button type=\"submit\">Forget</button></form></td></tr>\n");
   }
-  rt_buf_puts(out, "</table>\n</body></html>\n");
+  rt_buf_puts(out, "</table>\n");
+  if (s->noth) {
+    /* distributors: no tokens, counted to share each tenant's ingestion rate */
+    rt_buf_printf(out, "<h2>Other members</h2>\n<p>%zu healthy distributors share each tenant's "
+                  "ingestion rate.</p>\n<table><tr><th>Instance</th><th>Role</th><th>State</th>"
+                  "<th>Health</th><th>HTTP</th><th>Last heartbeat</th><th></th></tr>\n",
+                  ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, now_ms));
+  }
+  for (size_t i = 0; i < s->noth; i++) {
+    const ring_instance *in = &s->oth[i];
+    bool healthy = s->timeout_ms <= 0 || now_ms - in->heartbeat_ms <= s->timeout_ms;
+    rt_buf_printf(out, "<tr class=\"%s\"><td>",
+                  !healthy ? "unhealthy" : in->state == RING_LEAVING ? "leaving" : "active");
+    ring_html_esc(out, in->id);
+    rt_buf_puts(out, "</td><td>");
+    ring_html_esc(out, in->role);
+    rt_buf_printf(out, "</td><td>%s</td><td>%s</td><td>", ring_state_name(in->state),
+                  healthy ? "healthy" : "UNHEALTHY");
+    ring_html_esc(out, in->http_addr);
+    rt_buf_printf(out, "</td><td>%.1fs ago</td><td>", (double)(now_ms - in->heartbeat_ms) / 1000.0);
+    rt_buf_puts(out, "<form method=\"post\" action=\"");
+    ring_html_esc(out, action ? action : "/ring");
+    rt_buf_puts(out, "\"><input type=\"hidden\" name=\"forget\" value=\"");
+    ring_html_esc(out, in->id);
+    rt_buf_puts(out, "\"><button type=\"submit\">Forget</button></form></td></tr>\n");
+  }
+  if (s->noth) {
+    rt_buf_puts(out, "</table>\n");
+  }
+  rt_buf_puts(out, "</body></html>\n");
 }

@@ -82,6 +82,9 @@ start_one() {
     -ring.join="$(join_list)" -ring.gossip-listen-address="tcp://127.0.0.1:$gossip"
     -ring.heartbeat-period=1s -ring.heartbeat-timeout="$HB_TIMEOUT" -ring.gossip-interval=500ms
     -ingester.data-dir="$DIR/$name/data")
+  if [ "$role" = distributor ]; then
+    args+=(-ring.instance-id="$name")
+  fi
   if [ "$role" = ingester ]; then
     args+=(-ring.instance-id="$name" -ring.zone="$(zone_of "$name")"
       -server.rpc-listen-address="tcp://127.0.0.1:$rpc" -ingester.wal-sync=none)

@@ -307,3 +307,70 @@ Test(ring_desc, decode_survives_corrupted_messages) {
   rt_buf_free(&w);
   ring_desc_destroy(src);
 }
+
+/* The role travels on the wire; a non-ingester entry keeps no tokens even when given some. */
+Test(ring_desc, role_round_trips_and_distributors_own_no_tokens) {
+  ring_desc *a, *b;
+  cr_assert_eq(ring_desc_create(&a), RT_OK);
+  cr_assert_eq(ring_desc_create(&b), RT_OK);
+  ring_instance x = mk("ing-a", RING_ACTIVE, 100, toks_a, 3);
+  ring_instance y = mk("dist-1", RING_ACTIVE, 100, toks_b, 2);
+  y.role = RING_ROLE_DISTRIBUTOR;
+  cr_assert_eq(ring_desc_set(a, &x), RT_OK);
+  cr_assert_eq(ring_desc_set(a, &y), RT_OK);
+  ring_instance g;
+  cr_assert(ring_desc_get(a, "dist-1", &g));
+  cr_assert_eq(g.ntokens, 0, "a distributor owns no tokens");
+  cr_assert_null(g.tokens);
+  cr_assert_str_eq(g.role, "distributor");
+  uint32_t *taken;
+  size_t nt;
+  cr_assert_eq(ring_desc_taken_tokens(a, NULL, &taken, &nt), RT_OK);
+  cr_assert_eq(nt, 3);
+  rt_free(taken, 0);
+
+  rt_buf w = RT_BUF_INIT;
+  cr_assert_eq(ring_desc_encode(a, NULL, &w), RT_OK);
+  char err[128];
+  size_t changed;
+  cr_assert_eq(ring_desc_decode_merge(b, (uint8_t *)w.data, w.len, NULL, NULL, &changed, NULL, err,
+                                      sizeof err),
+               RT_OK, "%s", err);
+  cr_assert_eq(changed, 2);
+  cr_assert(ring_desc_get(b, "dist-1", &g));
+  cr_assert_str_eq(g.role, "distributor");
+  cr_assert_eq(g.ntokens, 0);
+  cr_assert(ring_desc_get(b, "ing-a", &g));
+  cr_assert_str_eq(g.role, "", "an ingester's role stays empty, as older members send it");
+  cr_assert_eq(g.ntokens, 3);
+  rt_buf_free(&w);
+
+  /* a peer sending tokens on a distributor entry: taken without them */
+  Ringtail__InstanceDesc m = RINGTAIL__INSTANCE_DESC__INIT;
+  m.id = "dist-2";
+  m.role = "distributor";
+  m.state = RINGTAIL__INSTANCE_DESC__STATE__ACTIVE;
+  m.heartbeat_ms = 5;
+  uint32_t t[] = {1, 2};
+  m.tokens = t;
+  m.n_tokens = 2;
+  Ringtail__InstanceDesc *mp = &m;
+  Ringtail__RingState st = RINGTAIL__RING_STATE__INIT;
+  st.instances = &mp;
+  st.n_instances = 1;
+  uint8_t buf[256];
+  size_t len = ringtail__ring_state__pack(&st, buf);
+  cr_assert_eq(ring_desc_decode_merge(b, buf, len, NULL, NULL, &changed, NULL, err, sizeof err),
+               RT_OK, "%s", err);
+  cr_assert(ring_desc_get(b, "dist-2", &g));
+  cr_assert_eq(g.ntokens, 0);
+  /* a role that is not valid UTF-8 is refused like any other string */
+  m.role = "\xff";
+  len = ringtail__ring_state__pack(&st, buf);
+  cr_assert_eq(ring_desc_decode_merge(b, buf, len, NULL, NULL, &changed, NULL, err, sizeof err),
+               RT_EPROTO);
+  cr_assert(ring_role_is_ingester(NULL) && ring_role_is_ingester("") &&
+            ring_role_is_ingester("ingester") && !ring_role_is_ingester("distributor"));
+  ring_desc_destroy(a);
+  ring_desc_destroy(b);
+}

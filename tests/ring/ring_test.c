@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/metrics.h"
 #include "common/rpc.h"
 #include "ring/ring.h"
 
@@ -429,4 +430,113 @@ Test(ring_gossip, separate_processes_kill_and_restart) {
   char cmd[200];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", mp_dir);
   cr_assert_eq(system(cmd), 0);
+}
+
+static size_t distributors_seen(ring *r) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  size_t n = ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, rt_now_ms());
+  ring_snapshot_release(s);
+  return n;
+}
+
+static size_t others_listed(ring *r) {
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  size_t n = ring_snapshot_other_count(s);
+  ring_snapshot_release(s);
+  return n;
+}
+
+static bool all_count(ring **r, int n, size_t ingesters, size_t dists) {
+  for (int i = 0; i < n; i++) {
+    if (r[i] && (!sees(r[i], ingesters, RING_ACTIVE) || distributors_seen(r[i]) != dists)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/* Three ingesters, two distributors (one with a gossip server, one without, as a process that
+ * also runs an ingester has) and a watcher: every member counts 2 distributors and 3
+ * ingesters; a distributor that leaves (forget + flush) is uncounted at once everywhere; one
+ * that dies silently is uncounted after the heartbeat timeout and forgotten after the
+ * auto-forget delay. ringtail_ring_* count ingesters only. */
+Test(ring_gossip, distributors_register_without_tokens_and_are_counted) {
+  enum { NI = 3, NR = 6 };
+  ring *r[NR] = {0};
+  char eps[NR][64];
+  char err[256];
+  rt_metrics *m;
+  cr_assert_eq(rt_metrics_create(&m), RT_OK);
+  for (int i = 0; i < NR; i++) {
+    snprintf(eps[i], sizeof eps[i], "inproc://ring-dist-%d-%d", getpid(), i);
+  }
+  char join[256];
+  snprintf(join, sizeof join, "%s,%s", eps[0], eps[1]);
+  for (int i = 0; i < NI; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "ing-%d", i);
+    ring_config c = node_cfg(id, i == 0 ? "a" : i == 1 ? "b" : "c", eps[i], i ? eps[0] : NULL);
+    c.heartbeat_timeout_ms = 2500;
+    c.auto_forget_ms = 4000;
+    if (i == 0) {
+      c.metrics = m;
+    }
+    cr_assert_eq(ring_create(&c, &r[i], err, sizeof err), RT_OK, "%s", err);
+    cr_assert_eq(ring_set_state(r[i], RING_ACTIVE), RT_OK);
+  }
+  ring_config dc = node_cfg("dist-1", "", eps[3], join);
+  dc.role = RING_ROLE_DISTRIBUTOR;
+  dc.num_tokens = 0; /* ignored for a distributor */
+  dc.heartbeat_timeout_ms = 2500;
+  cr_assert_eq(ring_create(&dc, &r[3], err, sizeof err), RT_OK, "%s", err);
+  dc.instance_id = "dist-2";
+  dc.gossip_bind = NULL;
+  cr_assert_eq(ring_create(&dc, &r[4], err, sizeof err), RT_OK, "%s", err);
+  ring_config wc = node_cfg(NULL, "", NULL, eps[2]);
+  wc.heartbeat_timeout_ms = 2500;
+  cr_assert_eq(ring_create(&wc, &r[5], err, sizeof err), RT_OK, "%s", err);
+  size_t nt = 99;
+  cr_assert_null(ring_tokens(r[3], &nt));
+  cr_assert_eq(nt, 0);
+  cr_assert_eq(ring_set_state(r[3], RING_ACTIVE), RT_OK);
+  cr_assert_eq(ring_set_state(r[4], RING_ACTIVE), RT_OK);
+
+  cr_assert(WAIT_FOR(all_count(r, NR, NI, 2), 10000), "distributors not counted everywhere");
+  for (int i = 0; i < NR; i++) {
+    ring_snapshot *s = ring_snapshot_acquire(r[i]);
+    cr_assert_eq(ring_snapshot_tokens(s), NI * 32);
+    cr_assert_eq(ring_snapshot_zone_count(s), 3);
+    cr_assert_eq(ring_snapshot_find(s, "dist-1"), -1);
+    ring_replication_set rs;
+    cr_assert_eq(ring_snapshot_get(s, 987654321u, RING_OP_WRITE, &rs), RT_OK);
+    cr_assert_eq(rs.n, 3);
+    ring_snapshot_release(s);
+  }
+  rt_gauge *active = rt_gauge_get(m, "ringtail_ring_members", "", "state", "ACTIVE");
+  cr_assert(WAIT_FOR(rt_gauge_value(active) == NI, 5000), "members gauge %g",
+            rt_gauge_value(active));
+  cr_assert_eq(rt_gauge_value(rt_gauge_get(m, "ringtail_ring_tokens", "", NULL)), NI * 32);
+
+  /* a graceful stop: forget the own entry, flush, destroy */
+  uint64_t t0 = rt_mono_ns();
+  cr_assert_eq(ring_forget(r[3], "dist-1"), RT_OK);
+  ring_flush(r[3]);
+  ring_destroy(r[3]);
+  r[3] = NULL;
+  cr_assert(WAIT_FOR(all_count(r, NR, NI, 1), 5000), "a leaving distributor still counted");
+  double ms = (rt_mono_ns() - t0) / 1e6;
+  cr_assert(ms < 2500, "uncounted after %.0f ms: the forget did not spread before the timeout",
+            ms);
+
+  /* a silent death: uncounted after the heartbeat timeout, then forgotten (auto-forget) */
+  ring_destroy(r[4]);
+  r[4] = NULL;
+  cr_assert(WAIT_FOR(all_count(r, NR, NI, 0), 8000), "a dead distributor still counted");
+  cr_assert(WAIT_FOR(others_listed(r[0]) == 0 && others_listed(r[5]) == 0, 10000),
+            "a dead distributor was not forgotten");
+  cr_assert(sees(r[0], NI, RING_ACTIVE), "ingesters are never auto-forgotten");
+  for (int i = 0; i < NR; i++) {
+    ring_destroy(r[i]);
+  }
+  rt_metrics_destroy(m);
 }

@@ -501,3 +501,112 @@ Test(ring_snapshot, build_and_lookup_cost) {
     ring_desc_destroy(d);
   }
 }
+
+static void add_distributor(ring_desc *d, const char *id, ring_state st, int64_t hb) {
+  uint32_t tok[] = {5, 1u << 31, 4000000000u}; /* dropped: distributors own no tokens */
+  ring_instance in = {.id = id,
+                      .zone = "x", /* not a zone of the ring either */
+                      .http_addr = "127.0.0.1:8080",
+                      .state = st,
+                      .heartbeat_ms = hb,
+                      .tokens = tok,
+                      .ntokens = 3,
+                      .role = RING_ROLE_DISTRIBUTOR};
+  cr_assert_eq(ring_desc_set(d, &in), RT_OK);
+}
+
+/* Distributor entries take no part in anything about ingesters: the same tokens, zones,
+ * replication sets and zone readers as without them; they are counted by
+ * ring_snapshot_healthy_role only while healthy and JOINING/ACTIVE. */
+Test(ring_snapshot, distributors_stay_out_of_lookups_and_are_counted_apart) {
+  ring_desc *d;
+  cr_assert_eq(ring_desc_create(&d), RT_OK);
+  uint64_t rng = 99;
+  add_instances(d, &rng, 3, 2, 0, RING_ACTIVE);
+  ring_snapshot *base = build(d, 3);
+  add_distributor(d, "dist-1", RING_ACTIVE, NOW);
+  add_distributor(d, "dist-2", RING_ACTIVE, NOW - 120000); /* unhealthy */
+  add_distributor(d, "dist-3", RING_LEAVING, NOW);
+  add_distributor(d, "dist-4", RING_JOINING, NOW - 1000);
+  add_distributor(d, "aaa-dist", RING_ACTIVE, NOW); /* sorts before every ingester */
+  ring_snapshot *s = build(d, 3);
+
+  cr_assert_eq(ring_snapshot_count(s), 6);
+  cr_assert_eq(ring_snapshot_tokens(s), ring_snapshot_tokens(base));
+  cr_assert_eq(ring_snapshot_zone_count(s), 3);
+  cr_assert_eq(ring_snapshot_find(s, "dist-1"), -1);
+  cr_assert_eq(ring_snapshot_find(s, "aaa-dist"), -1);
+  for (size_t i = 0; i < ring_snapshot_count(s); i++) {
+    cr_assert_str_eq(ring_snapshot_instance(s, i)->id, ring_snapshot_instance(base, i)->id);
+    cr_assert_float_eq(ring_snapshot_instance(s, i)->owned_share,
+                       ring_snapshot_instance(base, i)->owned_share, 1e-12);
+  }
+  for (uint32_t k = 0; k < 4000000000u; k += 10000019) {
+    for (int op = 0; op < 2; op++) {
+      ring_replication_set a, b;
+      cr_assert_eq(ring_snapshot_get(s, k, (ring_op)op, &a), RT_OK);
+      cr_assert_eq(ring_snapshot_get(base, k, (ring_op)op, &b), RT_OK);
+      cr_assert_eq(a.n, b.n);
+      cr_assert_eq(a.quorum, b.quorum);
+      for (uint32_t j = 0; j < a.n; j++) {
+        cr_assert_str_eq(ring_snapshot_instance(s, a.inst[j])->id,
+                         ring_snapshot_instance(base, b.inst[j])->id);
+      }
+    }
+  }
+  for (size_t z = 0; z < 3; z++) {
+    uint32_t rd[8];
+    size_t h;
+    cr_assert_eq(ring_snapshot_zone_readers(s, z, rd, 8, &h), 2);
+    cr_assert_eq(h, 2);
+  }
+  /* the other members, by id */
+  cr_assert_eq(ring_snapshot_other_count(s), 5);
+  cr_assert_str_eq(ring_snapshot_other(s, 0)->id, "aaa-dist");
+  cr_assert_null(ring_snapshot_other(s, 5));
+  for (size_t i = 0; i < 5; i++) {
+    const ring_instance *o = ring_snapshot_other(s, i);
+    cr_assert_eq(o->ntokens, 0);
+    cr_assert_str_eq(o->role, "distributor");
+  }
+  /* healthy and JOINING/ACTIVE: aaa-dist, dist-1, dist-4 */
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, 0), 3);
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, NOW), 3);
+  /* later: dist-4's heartbeat (1 s older) expires first, then the others */
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, NOW + 59500), 2);
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, NOW + 60001), 0);
+  cr_assert_eq(ring_snapshot_healthy_role(s, "querier", 0), 0);
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_INGESTER, 0), 6);
+  cr_assert_eq(ring_snapshot_healthy_role(s, NULL, 0), 6);
+  cr_assert_eq(ring_snapshot_healthy_role(base, RING_ROLE_DISTRIBUTOR, 0), 0);
+
+  /* /ring: ingesters under "instances" as before, distributors under "others" */
+  rt_buf b = RT_BUF_INIT;
+  ring_snapshot_json(s, NOW, &b);
+  const char *others = strstr(b.data, "\"others\":[");
+  cr_assert(others, "%s", b.data);
+  cr_assert(strstr(others, "\"id\":\"dist-1\",\"role\":\"distributor\",\"state\":\"ACTIVE\","
+                           "\"healthy\":true"),
+            "%s", others);
+  cr_assert(strstr(others, "\"id\":\"dist-2\",\"role\":\"distributor\",\"state\":\"ACTIVE\","
+                           "\"healthy\":false"),
+            "%s", others);
+  const char *d1 = strstr(b.data, "dist-");
+  cr_assert(d1 > others, "a distributor listed among the ingesters: %s", b.data);
+  cr_assert(strstr(b.data, "\"zones\":[\"a\",\"b\",\"c\"]"), "%s", b.data);
+  rt_buf_reset(&b);
+  ring_snapshot_html(s, NOW, "/ring", &b);
+  cr_assert(strstr(b.data, "Other members"), "%s", b.data);
+  cr_assert(strstr(b.data, "3 healthy distributors"), "%s", b.data);
+  rt_buf_free(&b);
+  ring_snapshot_release(s);
+
+  /* a forgotten distributor is no longer counted */
+  cr_assert_eq(ring_desc_forget(d, "dist-1", NOW + 1), RT_OK);
+  s = build(d, 3);
+  cr_assert_eq(ring_snapshot_other_count(s), 4);
+  cr_assert_eq(ring_snapshot_healthy_role(s, RING_ROLE_DISTRIBUTOR, 0), 2);
+  ring_snapshot_release(s);
+  ring_snapshot_release(base);
+  ring_desc_destroy(d);
+}

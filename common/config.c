@@ -100,8 +100,9 @@ static const key keys[] = {
     {"distributor.ingestion-burst-size", K_INT64, OFF(ingestion_burst_size), "200000", NULL, 0,
      "Per-tenant burst above the ingestion rate, in samples."},
     {"distributor.instances", K_INT, OFF(distributor_instances), "1", NULL, 0,
-     "Number of distributors sharing each tenant's ingestion rate: each one enforces "
-     "rate / instances. Set it to the number of distributors behind the load balancer."},
+     "Number of distributors sharing each tenant's ingestion rate (each one enforces "
+     "rate / instances) when the ring shows none; in a cluster the distributors count each "
+     "other in the ring."},
     {"distributor.ha-tracker.enable", K_BOOL, OFF(ha_enabled), "true", NULL, 0,
      "Deduplicate HA Prometheus pairs: of the series carrying both the cluster and replica "
      "labels, only the elected replica's are stored."},

@@ -16,18 +16,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rwtool  # noqa: E402
 
-FAILS = 0
 SERIAL = [0]
 
 
-def check(desc, cond, detail=""):
-    global FAILS
-    if cond:
-        print("  ok   " + desc)
-    else:
-        FAILS += 1
-        print("  FAIL " + desc + (": " + detail[:600] if detail else ""))
-    sys.stdout.flush()
+check = rwtool.check
 
 
 def push(port, tenant, n):
@@ -87,7 +79,7 @@ def main():
     else:
         print(__doc__)
         sys.exit(2)
-    sys.exit(1 if FAILS else 0)
+    sys.exit(1 if rwtool.failures() else 0)
 
 
 main()

@@ -16,17 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rwtool  # noqa: E402
 
 HOST, PORT, OVERRIDES = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-FAILS = 0
 
 
-def check(desc, cond, detail=""):
-    global FAILS
-    if cond:
-        print("  ok   " + desc)
-    else:
-        FAILS += 1
-        print("  FAIL " + desc + (": " + detail[:600] if detail else ""))
-    sys.stdout.flush()
+check = rwtool.check
 
 
 def now_ms():
@@ -262,4 +254,4 @@ validation()
 rate()
 reload()
 metrics()
-sys.exit(1 if FAILS else 0)
+sys.exit(1 if rwtool.failures() else 0)

@@ -7,6 +7,7 @@ wrong wire types, unsorted labels, invalid UTF-8, truncated snappy.
 import http.client
 import socket
 import struct
+import sys
 import time
 
 STALE_NAN = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
@@ -206,3 +207,20 @@ def slow_client(host, port, path, announced, send, wait_s):
         return status, closed, time.monotonic() - t0
     finally:
         s.close()
+
+
+_FAILS = [0]
+
+
+def check(desc, cond, detail=""):
+    """Prints one ok/FAIL line for a check and counts the failures (see failures())."""
+    if cond:
+        print("  ok   " + desc)
+    else:
+        _FAILS[0] += 1
+        print("  FAIL " + desc + (": " + detail[:600] if detail else ""))
+    sys.stdout.flush()
+
+
+def failures():
+    return _FAILS[0]

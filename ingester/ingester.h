@@ -29,7 +29,10 @@ typedef struct ing_ingester ing_ingester;
 /* Opens (or creates) the database under cfg->data_dir and rebuilds the head from it.
  * On success *out is a new ingester; destroy with ing_destroy(). */
 rt_err ing_create(const ing_config *cfg, ing_ingester **out);
-/* Flushes and closes. */
+/* Stops serving RPCs and the background thread, deletes the WAL records that closed chunks
+ * already cover, syncs RocksDB's WAL and closes the database. It does not close the open head
+ * chunks: their samples stay in the WAL and the next ing_create() replays them (call ing_flush()
+ * first for a shutdown that leaves no WAL to replay). Takes ing; NULL is a no-op. */
 void ing_destroy(ing_ingester *ing);
 
 /* Appends the request's samples and metadata. Returns RT_OK when the batch was processed and

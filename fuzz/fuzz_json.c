@@ -61,8 +61,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   return 0;
 }
 
-static bool hexdig(unsigned char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-
 /* The string literal at out[0..n) uses only the escapes Go writes, each for what Go writes it. */
 static void check_escapes(const unsigned char *out, size_t n) {
   check(n >= 2 && out[0] == '"' && out[n - 1] == '"');
@@ -76,13 +74,15 @@ static void check_escapes(const unsigned char *out, size_t n) {
       continue;
     }
     unsigned char e = out[++i];
-    if (strchr("\"\\bfnrt", e)) {
+    if (e && strchr("\"\\bfnrt", e)) {
       continue;
     }
-    check(e == 'u' && i + 4 < n && hexdig(out[i + 1]) && hexdig(out[i + 2]) && hexdig(out[i + 3]) &&
-          hexdig(out[i + 4]));
-    char h[5] = {(char)out[i + 1], (char)out[i + 2], (char)out[i + 3], (char)out[i + 4], 0};
-    unsigned long v = strtoul(h, NULL, 16);
+    check(e == 'u' && i + 4 < n);
+    unsigned v = 0;
+    for (size_t k = 1; k <= 4; k++) {
+      check(jc_hex(out[i + k]) >= 0 && !(out[i + k] >= 'A' && out[i + k] <= 'F')); /* Go: lower case */
+      v = v << 4 | (unsigned)jc_hex(out[i + k]);
+    }
     bool ok = v == 0x2028 || v == 0x2029 || v == 0xfffd || v == '<' || v == '>' || v == '&' ||
               (v < 0x20 && v != '\b' && v != '\f' && v != '\n' && v != '\r' && v != '\t');
     check(ok);

@@ -440,11 +440,13 @@ static void h_config(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
 static void h_buildinfo(void *ctx, const rt_http_req *req, rt_http_resp *resp) {
   (void)ctx;
   (void)req;
-  rt_buf_printf(&resp->body,
-                "{\"status\":\"success\",\"data\":{\"application\":\"ringtail\",\"version\":\"%s\","
-                "\"revision\":\"%s\",\"branch\":\"%s\",\"buildUser\":\"\",\"buildDate\":\"\","
-                "\"goVersion\":\"\"}}",
-                RT_VERSION, RT_REVISION, RT_BRANCH);
+  rt_buf_puts(&resp->body, "{\"status\":\"success\",\"data\":{\"application\":\"ringtail\",\"version\":");
+  rt_buf_json_str(&resp->body, RT_VERSION, strlen(RT_VERSION));
+  rt_buf_puts(&resp->body, ",\"revision\":");
+  rt_buf_json_str(&resp->body, RT_REVISION, strlen(RT_REVISION));
+  rt_buf_puts(&resp->body, ",\"branch\":");
+  rt_buf_json_str(&resp->body, RT_BRANCH, strlen(RT_BRANCH));
+  rt_buf_puts(&resp->body, ",\"buildUser\":\"\",\"buildDate\":\"\",\"goVersion\":\"\"}}");
 }
 
 static void h_flags(void *ctx, const rt_http_req *req, rt_http_resp *resp) {

@@ -1,5 +1,6 @@
 /* buf.c - growable byte buffer. */
 #include "common/buf.h"
+#include "common/labels.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,32 +70,46 @@ void rt_buf_json_str(rt_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   rt_buf_reserve(b, n + 2);
   rt_buf_putc(b, '"');
-  size_t start = 0;
-  for (size_t i = 0; i < n; i++) {
+  size_t start = 0; /* s[start .. i) is still to be copied as it is */
+  for (size_t i = 0; i < n;) {
     unsigned char c = (unsigned char)s[i];
     const char *esc = NULL;
     char u[7];
-    switch (c) {
-    case '"': esc = "\\\""; break;
-    case '\\': esc = "\\\\"; break;
-    case '\n': esc = "\\n"; break;
-    case '\r': esc = "\\r"; break;
-    case '\t': esc = "\\t"; break;
-    case '<': esc = "\\u003c"; break;
-    case '>': esc = "\\u003e"; break;
-    case '&': esc = "\\u0026"; break;
-    default:
-      if (c < 0x20) {
-        u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
-        u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = 0;
-        esc = u;
+    size_t len = 1;
+    if (c < 0x80) {
+      switch (c) {
+      case '"': esc = "\\\""; break;
+      case '\\': esc = "\\\\"; break;
+      case '\b': esc = "\\b"; break;
+      case '\f': esc = "\\f"; break;
+      case '\n': esc = "\\n"; break;
+      case '\r': esc = "\\r"; break;
+      case '\t': esc = "\\t"; break;
+      default:
+        if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+          u[0] = '\\'; u[1] = 'u'; u[2] = '0'; u[3] = '0';
+          u[4] = hex[c >> 4]; u[5] = hex[c & 15]; u[6] = 0;
+          esc = u;
+        }
+      }
+    } else {
+      uint32_t cp = 0;
+      len = rt_utf8_decode(s + i, n - i, &cp);
+      if (len == 0) {
+        esc = "\\ufffd"; /* one per byte, as Go's utf8.DecodeRuneInString steps */
+        len = 1;
+      } else if (cp == 0x2028) {
+        esc = "\\u2028";
+      } else if (cp == 0x2029) {
+        esc = "\\u2029";
       }
     }
     if (esc) {
       rt_buf_append(b, s + start, i - start);
       rt_buf_puts(b, esc);
-      start = i + 1;
+      start = i + len;
     }
+    i += len;
   }
   rt_buf_append(b, s + start, n - start);
   rt_buf_putc(b, '"');

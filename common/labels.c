@@ -95,40 +95,56 @@ bool rt_label_name_is_legacy(const char *s, size_t n) {
   return true;
 }
 
-bool rt_utf8_valid(const char *str, size_t n) {
+size_t rt_utf8_decode(const char *str, size_t n, uint32_t *cp) {
   const unsigned char *s = (const unsigned char *)str;
+  if (n == 0) {
+    return 0;
+  }
+  if (s[0] < 0x80) {
+    *cp = s[0];
+    return 1;
+  }
+  size_t len;
+  uint32_t c;
+  if ((s[0] & 0xe0) == 0xc0) {
+    len = 2;
+    c = s[0] & 0x1f;
+  } else if ((s[0] & 0xf0) == 0xe0) {
+    len = 3;
+    c = s[0] & 0x0f;
+  } else if ((s[0] & 0xf8) == 0xf0) {
+    len = 4;
+    c = s[0] & 0x07;
+  } else {
+    return 0;
+  }
+  if (len > n) {
+    return 0;
+  }
+  for (size_t i = 1; i < len; i++) {
+    if ((s[i] & 0xc0) != 0x80) {
+      return 0;
+    }
+    c = (c << 6) | (s[i] & 0x3f);
+  }
+  if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+      c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
+    return 0;
+  }
+  *cp = c;
+  return len;
+}
+
+bool rt_utf8_valid(const char *s, size_t n) {
   size_t i = 0;
   while (i < n) {
-    unsigned char c = s[i];
-    if (c < 0x80) {
+    if ((unsigned char)s[i] < 0x80) {
       i++;
       continue;
     }
-    size_t len;
     uint32_t cp;
-    if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) {
-      return false;
-    }
-    for (size_t k = 1; k < len; k++) {
-      if ((s[i + k] & 0xc0) != 0x80) {
-        return false;
-      }
-      cp = (cp << 6) | (s[i + k] & 0x3f);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+    size_t len = rt_utf8_decode(s + i, n - i, &cp);
+    if (len == 0) {
       return false;
     }
     i += len;

@@ -26,6 +26,11 @@ const char *rt_labels_get(const rt_label *labels, size_t n, const char *name);
 bool rt_label_name_is_legacy(const char *s, size_t n);
 /* True when the bytes are valid UTF-8 (no overlongs, no surrogates). */
 bool rt_utf8_valid(const char *s, size_t n);
+/* Decodes the UTF-8 sequence at the start of s[0..n): returns its length (1..4) and sets *cp,
+ * or returns 0 (and leaves *cp alone) when no valid sequence starts there: a stray continuation
+ * byte, C0/C1/F5..FF, an overlong form, a surrogate, a code point above U+10FFFF, a sequence cut
+ * short by n or by a byte that is not a continuation, or n == 0. */
+size_t rt_utf8_decode(const char *s, size_t n, uint32_t *cp);
 
 /* Label matchers (=, !=, =~, !~). Regexes are fully anchored and use PCRE2 with RE2-like
  * options: `.` matches newline, UTF-8 mode. */

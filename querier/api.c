@@ -63,14 +63,7 @@ static int status_of(const char *type) {
 }
 
 static void api_error(rt_http_resp *resp, const char *type, const char *msg) {
-  rt_buf_reset(&resp->body);
-  resp->status = status_of(type);
-  resp->content_type = "application/json";
-  rt_buf_puts(&resp->body, "{\"status\":\"error\",\"errorType\":");
-  qry_json_str(&resp->body, type, strlen(type));
-  rt_buf_puts(&resp->body, ",\"error\":");
-  qry_json_str(&resp->body, msg, strlen(msg));
-  rt_buf_puts(&resp->body, "}");
+  rt_http_api_error(resp, status_of(type), type, msg);
 }
 
 static void api_errorf(rt_http_resp *resp, const char *type, const char *fmt, ...)
@@ -116,61 +109,7 @@ static void end_success(rt_http_resp *resp, bool truncated) {
   }
 }
 
-/* A JSON string exactly as Prometheus' encoder (jsoniter, standard-library compatible) writes
- * it: \" \\ \n \r \t, other control bytes and < > & as \u00XX, invalid UTF-8 bytes as
- * \ufffd, U+2028 and U+2029 escaped, everything else as it is. */
-void qry_json_str(rt_buf *b, const char *s, size_t n) {
-  static const char hex[] = "0123456789abcdef";
-  const unsigned char *u = (const unsigned char *)s;
-  rt_buf_reserve(b, n + 2);
-  rt_buf_putc(b, '"');
-  size_t start = 0;
-  for (size_t i = 0; i < n;) {
-    unsigned char c = u[i];
-    const char *esc = NULL;
-    char tmp[8];
-    size_t len = 1;
-    if (c < 0x80) {
-      switch (c) {
-      case '"': esc = "\\\""; break;
-      case '\\': esc = "\\\\"; break;
-      case '\n': esc = "\\n"; break;
-      case '\r': esc = "\\r"; break;
-      case '\t': esc = "\\t"; break;
-      default:
-        if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-          snprintf(tmp, sizeof tmp, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
-          esc = tmp;
-        }
-      }
-    } else {
-      uint32_t cp = 0;
-      size_t need = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-      bool ok = need && i + need <= n && rt_utf8_valid(s + i, need);
-      if (ok) {
-        len = need;
-        cp = need == 3 ? ((uint32_t)(c & 0x0f) << 12) | ((uint32_t)(u[i + 1] & 0x3f) << 6) |
-                             (u[i + 2] & 0x3f)
-                       : 0;
-        if (cp == 0x2028 || cp == 0x2029) {
-          esc = cp == 0x2028 ? "\\u2028" : "\\u2029";
-        }
-      } else {
-        esc = "\\ufffd";
-      }
-    }
-    if (esc) {
-      rt_buf_append(b, s + start, i - start);
-      rt_buf_puts(b, esc);
-      start = i + len;
-    }
-    i += len;
-  }
-  rt_buf_append(b, s + start, n - start);
-  rt_buf_putc(b, '"');
-}
-
-static void json_str(rt_buf *b, const char *s) { qry_json_str(b, s, strlen(s)); }
+static void json_str(rt_buf *b, const char *s) { rt_buf_json_str(b, s, strlen(s)); }
 
 /* ------------------------------------------------------------ common parameters */
 

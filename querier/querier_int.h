@@ -13,9 +13,6 @@ const char *qry_default_tenant(const qry_querier *q);
  * many runes (Go's %.Nq). */
 void qry_go_quote(rt_buf *b, const char *s, size_t n, size_t max_runes);
 
-/* Appends s[0..n) as a JSON string the way Prometheus' encoder writes it. */
-void qry_json_str(rt_buf *b, const char *s, size_t n);
-
 /* Decodes Prometheus 3's "U__" value-encoding escaping of a label name (`U__my_2e_name` ->
  * `my.name`, `__` -> `_`). Returns a new string (caller frees with rt_free()) that is a copy of
  * `name` when it is not escaped or not validly so; NULL on OOM. */

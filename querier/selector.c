@@ -46,46 +46,6 @@ typedef struct parser {
 
 /* ------------------------------------------------------------ Go-style quoting */
 
-/* Decodes one UTF-8 sequence at s[0..n); returns its length, or 0 when invalid. */
-static size_t utf8_decode(const unsigned char *s, size_t n, uint32_t *cp) {
-  if (n == 0) {
-    return 0;
-  }
-  if (s[0] < 0x80) {
-    *cp = s[0];
-    return 1;
-  }
-  size_t len;
-  uint32_t c;
-  if ((s[0] & 0xe0) == 0xc0) {
-    len = 2;
-    c = s[0] & 0x1f;
-  } else if ((s[0] & 0xf0) == 0xe0) {
-    len = 3;
-    c = s[0] & 0x0f;
-  } else if ((s[0] & 0xf8) == 0xf0) {
-    len = 4;
-    c = s[0] & 0x07;
-  } else {
-    return 0;
-  }
-  if (len > n) {
-    return 0;
-  }
-  for (size_t i = 1; i < len; i++) {
-    if ((s[i] & 0xc0) != 0x80) {
-      return 0;
-    }
-    c = (c << 6) | (s[i] & 0x3f);
-  }
-  if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
-      c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) {
-    return 0;
-  }
-  *cp = c;
-  return len;
-}
-
 static size_t utf8_encode(uint32_t cp, char *out) {
   if (cp < 0x80) {
     out[0] = (char)cp;
@@ -144,7 +104,7 @@ void qry_go_quote(rt_buf *b, const char *s, size_t n, size_t max_runes) {
       break;
     }
     uint32_t cp;
-    size_t l = utf8_decode((const unsigned char *)s + i, n - i, &cp);
+    size_t l = rt_utf8_decode(s + i, n - i, &cp);
     if (l == 0) {
       rt_buf_printf(b, "\\x%02x", (unsigned char)s[i]);
       i++;
@@ -283,7 +243,7 @@ static void lex_string(parser *p, tok *t) {
     unsigned char c = (unsigned char)p->s[p->pos];
     if (c >= 0x80) {
       uint32_t cp;
-      size_t l = utf8_decode((const unsigned char *)p->s + p->pos, p->len - p->pos, &cp);
+      size_t l = rt_utf8_decode(p->s + p->pos, p->len - p->pos, &cp);
       if (l == 0) {
         lex_error(t, start, "invalid UTF-8 rune");
         return;
@@ -327,7 +287,7 @@ static void lex_string(parser *p, tok *t) {
       {
         uint32_t cp = (unsigned char)e;
         if (cp >= 0x80) {
-          utf8_decode((const unsigned char *)p->s + p->pos - 1, p->len - p->pos + 1, &cp);
+          rt_utf8_decode(p->s + p->pos - 1, p->len - p->pos + 1, &cp);
         }
         char r[24];
         go_sharp_u(r, sizeof r, cp);
@@ -430,7 +390,7 @@ static void lex_next(parser *p, tok *t) {
         char r[16];
         uint32_t cp = 0xfffd;
         if (p->pos < p->len) {
-          if (!utf8_decode((const unsigned char *)p->s + p->pos, p->len - p->pos, &cp)) {
+          if (!rt_utf8_decode(p->s + p->pos, p->len - p->pos, &cp)) {
             cp = 0xfffd;
           }
           go_quote_rune(r, sizeof r, cp);
@@ -443,7 +403,7 @@ static void lex_next(parser *p, tok *t) {
     case '{': lex_error(t, t->pos, "unexpected left brace '{'"); return;
     default: {
       uint32_t cp = c;
-      if (c >= 0x80 && !utf8_decode((const unsigned char *)p->s + t->pos, p->len - t->pos, &cp)) {
+      if (c >= 0x80 && !rt_utf8_decode(p->s + t->pos, p->len - t->pos, &cp)) {
         lex_error(t, t->pos, "invalid UTF-8 rune");
         return;
       }
@@ -535,7 +495,7 @@ static void lex_next(parser *p, tok *t) {
     return;
   }
   uint32_t cp = c;
-  if (c >= 0x80 && !utf8_decode((const unsigned char *)p->s + p->pos, p->len - p->pos, &cp)) {
+  if (c >= 0x80 && !rt_utf8_decode(p->s + p->pos, p->len - p->pos, &cp)) {
     lex_error(t, p->pos, "invalid UTF-8 rune");
     return;
   }

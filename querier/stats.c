@@ -20,23 +20,12 @@
 
 /* ------------------------------------------------------------ responses */
 
-static void st_error(rt_http_resp *resp, int status, const char *type, const char *msg) {
-  rt_buf_reset(&resp->body);
-  resp->status = status;
-  resp->content_type = "application/json";
-  rt_buf_puts(&resp->body, "{\"status\":\"error\",\"errorType\":");
-  qry_json_str(&resp->body, type, strlen(type));
-  rt_buf_puts(&resp->body, ",\"error\":");
-  qry_json_str(&resp->body, msg, strlen(msg));
-  rt_buf_puts(&resp->body, "}");
-}
-
 static void st_fanout_error(rt_http_resp *resp, rt_err err, const char *msg) {
   const char *m = msg && msg[0] ? msg : rt_strerror(err);
   if (err == RT_ENOMEM) {
-    st_error(resp, 500, "internal", m);
+    rt_http_api_error(resp, 500, "internal", m);
   } else {
-    st_error(resp, 503, "unavailable", m);
+    rt_http_api_error(resp, 503, "unavailable", m);
   }
 }
 
@@ -44,7 +33,7 @@ static void st_done(rt_http_resp *resp) {
   if (resp->body.oom) {
     rt_buf_reset(&resp->body);
     resp->body.oom = false;
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
   }
 }
 
@@ -82,7 +71,7 @@ static void st_user_stats(qry_querier *q, const char *tenant, rt_http_resp *resp
   size_t len = ringtail__user_stats_request__get_packed_size(&req);
   uint8_t *body = rt_alloc(len ? len : 1);
   if (!body) {
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     return;
   }
   ringtail__user_stats_request__pack(&req, body);
@@ -101,7 +90,7 @@ static void st_user_stats(qry_querier *q, const char *tenant, rt_http_resp *resp
   double *api = rt_calloc(n ? n : 1, sizeof *api);
   double *rule = rt_calloc(n ? n : 1, sizeof *rule);
   if (!dense || !series || !rate || !api || !rule) {
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     goto out;
   }
   size_t nc = st_copies(rs, n, dense);
@@ -111,7 +100,7 @@ static void st_user_stats(qry_querier *q, const char *tenant, rt_http_resp *resp
     if (!r) {
       char m[300];
       snprintf(m, sizeof m, "ingester %s: malformed ingester.UserStats reply", rs[i].endpoint);
-      st_error(resp, 500, "internal", m);
+      rt_http_api_error(resp, 500, "internal", m);
       goto out;
     }
     series[dense[i]] += (double)r->num_series;
@@ -194,7 +183,7 @@ static bool st_limit(const rt_http_req *req, size_t *out, rt_http_resp *resp) {
   if (*end || l < 0 || l > QRY_CARD_MAX_LIMIT) {
     char m[200];
     snprintf(m, sizeof m, "limit: must be an integer between 0 and %d", QRY_CARD_MAX_LIMIT);
-    st_error(resp, 400, "bad_data", m);
+    rt_http_api_error(resp, 400, "bad_data", m);
     return false;
   }
   *out = (size_t)l;
@@ -212,16 +201,16 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
   if (values) {
     nnames = rt_http_params(req, "label_names[]", names, RT_ARRAY_LEN(names));
     if (nnames == 0) {
-      st_error(resp, 400, "bad_data", "label_names[]: at least one label name is required");
+      rt_http_api_error(resp, 400, "bad_data", "label_names[]: at least one label name is required");
       return;
     }
     if (nnames > RT_ARRAY_LEN(names)) {
-      st_error(resp, 400, "bad_data", "label_names[]: at most 256 label names");
+      rt_http_api_error(resp, 400, "bad_data", "label_names[]: at most 256 label names");
       return;
     }
     for (size_t i = 0; i < nnames; i++) {
       if (!names[i][0]) {
-        st_error(resp, 400, "bad_data", "label_names[]: a label name is empty");
+        rt_http_api_error(resp, 400, "bad_data", "label_names[]: a label name is empty");
         return;
       }
     }
@@ -233,7 +222,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
     if (qry_selector_parse(selector, strlen(selector), 0, &sel, perr, sizeof perr) != RT_OK) {
       char m[700];
       snprintf(m, sizeof m, "selector: %s", perr);
-      st_error(resp, 400, "bad_data", m);
+      rt_http_api_error(resp, 400, "bad_data", m);
       return;
     }
   }
@@ -242,7 +231,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
   size_t n = 0;
   if (!a) {
     qry_selector_fini(&sel);
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     return;
   }
   Ringtail__CardinalityRequest creq = RINGTAIL__CARDINALITY_REQUEST__INIT;
@@ -272,7 +261,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
     body = rt_arena_alloc(a, len ? len : 1);
   }
   if (!body) {
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     goto out;
   }
   ringtail__cardinality_request__pack(&creq, body);
@@ -286,7 +275,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
   size_t *dense = rt_arena_alloc(a, (n ? n : 1) * sizeof *dense);
   uint64_t *total = rt_arena_alloc(a, (n ? n : 1) * sizeof *total);
   if (!dense || !total) {
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     goto out;
   }
   memset(total, 0, (n ? n : 1) * sizeof *total);
@@ -301,7 +290,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
     if (!r) {
       char m[300];
       snprintf(m, sizeof m, "ingester %s: malformed ingester.Cardinality reply", rs[i].endpoint);
-      st_error(resp, 500, "internal", m);
+      rt_http_api_error(resp, 500, "internal", m);
       rt_free(ents, cap * sizeof *ents);
       goto out;
     }
@@ -327,7 +316,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
   (void)nc;
   if (oom) {
     rt_free(ents, cap * sizeof *ents);
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     goto out;
   }
   uint64_t series_total = 0;
@@ -342,7 +331,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
   st_item *lbls = rt_arena_alloc(a, (nents ? nents : 1) * sizeof *lbls);
   if (!vals || !lbls) {
     rt_free(ents, cap * sizeof *ents);
-    st_error(resp, 500, "internal", "out of memory");
+    rt_http_api_error(resp, 500, "internal", "out of memory");
     goto out;
   }
   size_t nvals = 0, nlbls = 0;
@@ -387,7 +376,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
                   (unsigned long long)vtotal, nlbls);
     for (size_t i = 0; i < nlbls && i < limit; i++) {
       rt_buf_puts(b, i ? ",{\"label_name\":" : "{\"label_name\":");
-      qry_json_str(b, lbls[i].key, strlen(lbls[i].key));
+      rt_buf_json_str(b, lbls[i].key, strlen(lbls[i].key));
       rt_buf_printf(b, ",\"label_values_count\":%llu}", (unsigned long long)lbls[i].count);
     }
     rt_buf_puts(b, "]}");
@@ -409,7 +398,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
         }
       }
       rt_buf_puts(b, b->data[b->len - 1] == '[' ? "{\"label_name\":" : ",{\"label_name\":");
-      qry_json_str(b, names[k], strlen(names[k]));
+      rt_buf_json_str(b, names[k], strlen(names[k]));
       rt_buf_printf(b, ",\"label_values_count\":%llu,\"series_count\":%llu,\"cardinality\":[",
                     (unsigned long long)(l ? l->count : 0), (unsigned long long)(l ? l->series : 0));
       if (l) {
@@ -417,7 +406,7 @@ static void st_cardinality(qry_querier *q, bool values, const char *tenant,
         for (size_t i = 0; i < l->n && i < limit; i++) {
           const st_item *v = &vals[l->first + i];
           rt_buf_puts(b, i ? ",{\"label_value\":" : "{\"label_value\":");
-          qry_json_str(b, v->key, strlen(v->key));
+          rt_buf_json_str(b, v->key, strlen(v->key));
           rt_buf_printf(b, ",\"series_count\":%llu}", (unsigned long long)v->count);
         }
       }
@@ -445,7 +434,7 @@ void qry_stats_handle(qry_querier *q, qry_endpoint ep, const char *tenant, const
     st_cardinality(q, true, tenant, req, resp);
     break;
   default:
-    st_error(resp, 404, "not_found", "unknown endpoint");
+    rt_http_api_error(resp, 404, "not_found", "unknown endpoint");
     break;
   }
 }

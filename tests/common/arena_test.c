@@ -1,9 +1,8 @@
-/* arena_test.c - arena allocator and growable buffer. */
+/* arena_test.c - arena allocator. */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "common/arena.h"
-#include "common/buf.h"
 
 Test(arena, alloc_align_and_oversize) {
   rt_arena *a = rt_arena_create(256);
@@ -32,32 +31,4 @@ Test(arena, oom) {
   rt_alloc_fail_after(-1);
   cr_assert_null(p);
   rt_arena_destroy(a);
-}
-
-Test(buf, append_printf_json) {
-  rt_buf b = RT_BUF_INIT;
-  rt_buf_puts(&b, "x=");
-  rt_buf_printf(&b, "%d", 42);
-  cr_assert_str_eq(b.data, "x=42");
-  rt_buf_reset(&b);
-  rt_buf_json_str(&b, "a\"b\\c\n\x01<", 8);
-  cr_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\u0001\\u003c\"");
-  rt_buf_reset(&b);
-  char big[1000];
-  memset(big, 'q', sizeof big - 1);
-  big[sizeof big - 1] = 0;
-  rt_buf_printf(&b, "%s", big);
-  cr_assert_eq(b.len, 999);
-  rt_buf_free(&b);
-}
-
-Test(buf, oom_is_sticky) {
-  rt_buf b = RT_BUF_INIT;
-  rt_alloc_fail_after(0);
-  rt_buf_puts(&b, "abc");
-  rt_alloc_fail_after(-1);
-  cr_assert(b.oom);
-  rt_buf_puts(&b, "def");
-  cr_assert_eq(b.len, 0);
-  rt_buf_free(&b);
 }

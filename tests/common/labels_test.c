@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/labels.h"
+#include "tests/lib/json_check.h"
 
 Test(labels, hash_depends_on_tenant_and_every_pair) {
   rt_label a[] = {{"__name__", "up"}, {"job", "x"}};
@@ -62,6 +63,47 @@ Test(labels, utf8) {
   cr_assert_not(rt_utf8_valid("\xc0\xaf", 2));      /* overlong */
   cr_assert_not(rt_utf8_valid("\xed\xa0\x80", 3));  /* surrogate */
   cr_assert_not(rt_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+}
+
+/* rt_utf8_decode against the range table of RFC 3629 (tests/lib/json_check.h): the same length
+ * for every input of up to three bytes and for every four-byte input from a lead byte F0..F7
+ * followed by bytes at the edges of the continuation range; the code point where valid. */
+Test(labels, utf8_decode_agrees_with_rfc3629) {
+  for (uint32_t x = 0; x < (1u << 24); x++) {
+    unsigned char in[3] = {(unsigned char)(x >> 16), (unsigned char)(x >> 8), (unsigned char)x};
+    for (size_t n = 0; n <= 3; n++) {
+      uint32_t cp = 0xffffffff;
+      size_t got = rt_utf8_decode((const char *)in, n, &cp);
+      size_t want = jc_utf8_len(in, n);
+      if (got != want) {
+        cr_assert_fail("%02x %02x %02x (n=%zu): %zu, want %zu", in[0], in[1], in[2], n, got, want);
+      }
+      if (got) {
+        unsigned char u[4];
+        if (jc_utf8_put(cp, u) != got || memcmp(u, in, got) != 0) {
+          cr_assert_fail("%02x %02x %02x: code point %x does not encode back", in[0], in[1], in[2], cp);
+        }
+      }
+    }
+  }
+  static const unsigned char cont[] = {0x00, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xff};
+  for (unsigned lead = 0xf0; lead <= 0xf7; lead++) {
+    for (size_t i = 0; i < sizeof cont; i++) {
+      for (size_t j = 0; j < sizeof cont; j++) {
+        for (size_t k = 0; k < sizeof cont; k++) {
+          unsigned char in[4] = {(unsigned char)lead, cont[i], cont[j], cont[k]};
+          uint32_t cp;
+          cr_assert_eq(rt_utf8_decode((const char *)in, 4, &cp), jc_utf8_len(in, 4), "%02x %02x %02x %02x",
+                       in[0], in[1], in[2], in[3]);
+        }
+      }
+    }
+  }
+  uint32_t cp;
+  cr_assert_eq(rt_utf8_decode("\xf4\x8f\xbf\xbf", 4, &cp), 4);
+  cr_assert_eq(cp, 0x10ffff);
+  cr_assert_eq(rt_utf8_decode("\xe2\x80\xa8", 3, &cp), 3);
+  cr_assert_eq(cp, 0x2028);
 }
 
 static bool m(rt_match_type t, const char *pat, const char *v) {

@@ -181,21 +181,3 @@ Test(format, merge_samples_sorts_and_keeps_first_of_each_timestamp) {
   cr_assert_eq(qry_samples_merge(ok, 0), 0);
 }
 
-static void js(const char *in, size_t n, const char *want) {
-  rt_buf b = RT_BUF_INIT;
-  qry_json_str(&b, in, n);
-  cr_assert_str_eq(b.data, want);
-  rt_buf_free(&b);
-}
-
-Test(format, json_strings_like_prometheus) {
-  js("plain", 5, "\"plain\"");
-  js("a\"b\\c", 5, "\"a\\\"b\\\\c\"");
-  js("\n\r\t\b\f\x01", 6, "\"\\n\\r\\t\\u0008\\u000c\\u0001\"");
-  js("<a&b>", 5, "\"\\u003ca\\u0026b\\u003e\"");
-  js("h\xc3\xa9 \xf0\x9f\x98\x80", 8, "\"h\xc3\xa9 \xf0\x9f\x98\x80\"");
-  js("x\xffy\xc3", 4, "\"x\\ufffdy\\ufffd\"");
-  js("\xe2\x80\xa8|\xe2\x80\xa9", 7, "\"\\u2028|\\u2029\"");
-  js("\xed\xa0\x80", 3, "\"\\ufffd\\ufffd\\ufffd\""); /* a surrogate is invalid UTF-8 */
-  js("", 0, "\"\"");
-}

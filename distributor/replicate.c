@@ -332,7 +332,8 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, r
     }
   }
 
-  /* wait until each series is decided */
+  /* wait until each series is decided; when one failed (the answer is a 5xx), also for the
+   * calls still running, so that the samples they stored are counted */
   uint64_t deadline = rt_mono_ns() + (uint64_t)(rp->timeout_ms + 1000) * 1000000ull;
   size_t seen = 0;
   size_t started = rt_fanout_count(fo);
@@ -357,7 +358,7 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, r
       }
     }
     failed = dist_plan_eval(&plan, state, verdict, &undecided);
-    if (undecided == 0 || seen >= started || rt_mono_ns() >= deadline) {
+    if ((undecided == 0 && failed == 0) || seen >= started || rt_mono_ns() >= deadline) {
       break;
     }
     seen = rt_fanout_wait(fo, seen, deadline);

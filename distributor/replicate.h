@@ -51,9 +51,10 @@ void dist_repl_destroy(dist_repl *rp);
 /* Sends the validated request to the replicas of each series and waits until every series has
  * reached its quorum or cannot any more. Returns 0 when all reached it (the ingesters'
  * per-series data errors merged into rep, each series' from the first replica that answered
- * for it), or the 5xx status with the reason in msg. *accepted gets the samples stored (each
- * series counted once), *failed_calls the ingester calls that failed. Borrows everything;
- * arena is the request's. Thread-safe. */
+ * for it), or the 5xx status with the reason in msg; a request that fails waits for its calls
+ * still running (up to the timeout). *accepted gets the samples stored (each series counted
+ * once), *failed_calls the ingester calls that failed. Borrows everything; arena is the
+ * request's. Thread-safe. */
 int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, rt_arena *arena,
                    dist_report *rep, rt_buf *msg, uint64_t *accepted, uint64_t *failed_calls);
 

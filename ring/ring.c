@@ -774,6 +774,24 @@ static rt_err ring_init_tokens(ring *r, char *errbuf, size_t errlen) {
   return RT_OK;
 }
 
+/* A zeroed ring with its locks ready (ring_destroy() frees it), or NULL. */
+static ring *ring_alloc(void) {
+  ring *r = rt_calloc(1, sizeof *r);
+  if (!r) {
+    return NULL;
+  }
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_mutex_init(&r->cmu, NULL);
+  pthread_mutex_init(&r->snap_mu, NULL);
+  pthread_mutex_init(&r->wmu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
+  pthread_cond_init(&r->wcv, &ca);
+  pthread_condattr_destroy(&ca);
+  return r;
+}
+
 rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errlen) {
   *out = NULL;
   char dummy[8];
@@ -798,19 +816,10 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     snprintf(errbuf, errlen, "gossip interval and heartbeat period must be positive");
     return RT_EINVAL;
   }
-  ring *r = rt_calloc(1, sizeof *r);
+  ring *r = ring_alloc();
   if (!r) {
     return RT_ENOMEM;
   }
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_mutex_init(&r->cmu, NULL);
-  pthread_mutex_init(&r->snap_mu, NULL);
-  pthread_mutex_init(&r->wmu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
-  pthread_cond_init(&r->wcv, &ca);
-  pthread_condattr_destroy(&ca);
   r->id = member ? rt_strdup(cfg->instance_id) : NULL;
   r->role = rt_strdup(ingester ? "" : cfg->role);
   r->zone = ring_dup_or_empty(cfg->zone);
@@ -906,12 +915,9 @@ fail:
 
 rt_err ring_create_static(const char *endpoints, ring **out, char *errbuf, size_t errlen) {
   *out = NULL;
-  char dummy[8];
-  if (!errbuf) {
-    errbuf = dummy;
-    errlen = sizeof dummy;
+  if (errlen) {
+    errbuf[0] = 0; /* errbuf may be NULL with errlen 0: snprintf writes nothing then */
   }
-  errbuf[0] = 0;
   char **v = NULL;
   size_t n = 0;
   rt_err err = ring_split_list(endpoints, &v, &n);
@@ -937,16 +943,11 @@ rt_err ring_create_static(const char *endpoints, ring **out, char *errbuf, size_
       }
     }
   }
-  ring *r = rt_calloc(1, sizeof *r);
+  ring *r = ring_alloc();
   if (!r) {
     ring_free_strs(v, n);
     return RT_ENOMEM;
   }
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_mutex_init(&r->cmu, NULL);
-  pthread_mutex_init(&r->snap_mu, NULL);
-  pthread_mutex_init(&r->wmu, NULL);
-  pthread_cond_init(&r->wcv, NULL);
   r->role = rt_strdup("");
   r->zone = rt_strdup("");
   r->http_addr = rt_strdup("");

@@ -13,7 +13,6 @@
 #include "../distributor/rw_helpers.h"
 #include "common/labels.h"
 #include "distributor/distributor.h"
-#include "distributor/replicate.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
 #include "ring/ring.h"

@@ -34,7 +34,6 @@
 #include "querier/querier.h"
 #include "promql/promql.h"
 #include "distributor/distributor.h"
-#include "distributor/replicate.h"
 #include "ring/ring.h"
 
 #ifndef RT_VERSION
@@ -736,10 +735,8 @@ static rt_err start_ingester(app *a) {
 static rt_err start_distributor(app *a) {
   dist_config dc;
   dist_config_from_rt(&a->cfg, &dc);
+  dc.ring = a->dist_ring ? a->ring : NULL; /* else a static ring of -distributor.ingester-addresses */
   rt_err rc = dist_create(&dc, &a->dist);
-  if (rc == RT_OK && a->dist_ring) {
-    rc = dist_use_ring(a->dist, a->ring);
-  }
   if (rc == RT_OK && a->dist_ring_entry) {
     /* each distributor enforces its share of a tenant's rate: rate / distributors in the ring */
     dist_set_distributor_count(a->dist, ring_distributor_count, a);

@@ -66,8 +66,10 @@ static const key keys[] = {
     {"distributor.max-decompressed-size", K_SIZE, OFF(max_decompressed_size), "64MiB", NULL, 0,
      "Largest remote-write request accepted after snappy decompression; larger ones get 413."},
     {"distributor.ingester-addresses", K_STR, OFF(distributor_ingesters), "", NULL, 0,
-     "Comma-separated ZeroMQ endpoints of the ingesters to write to; empty = the ingester in "
-     "this process."},
+     "Comma-separated ZeroMQ endpoints of the ingesters to write to, a static ring used "
+     "instead of the gossip ring: each series goes to every listed ingester (to 8 of them when "
+     "more are listed) and all of those must take it. Empty = the ring (-ring.join, or the "
+     "ingester in this process)."},
     {"distributor.remote-timeout", K_DUR, OFF(distributor_timeout_ms), "2s", NULL, 0,
      "Timeout of a push to an ingester."},
 
@@ -149,8 +151,9 @@ static const key keys[] = {
      "Threads serving the ingester's RPC requests."},
 
     {"querier.ingester-addresses", K_STR, OFF(querier_ingesters), "", NULL, 0,
-     "Comma-separated ZeroMQ endpoints of the ingesters to query; empty = the ingester in this "
-     "process."},
+     "Comma-separated ZeroMQ endpoints of the ingesters to read from, a static ring used "
+     "instead of the gossip ring: every read asks every listed ingester and fails when one does "
+     "not answer. Empty = the ring (-ring.join, or the ingester in this process)."},
     {"querier.timeout", K_DUR, OFF(query_timeout_ms), "2m", NULL, 0,
      "Maximum time a query may run."},
     {"querier.lookback-delta", K_DUR, OFF(lookback_delta_ms), "5m", NULL, 0,

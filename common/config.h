@@ -29,8 +29,8 @@ typedef struct rt_config {
   /* distributor.* */
   int64_t max_recv_msg_size;        /* -distributor.max-recv-msg-size (10 MiB), compressed body */
   int64_t max_decompressed_size;    /* -distributor.max-decompressed-size (64 MiB) */
-  char *distributor_ingesters;      /* -distributor.ingester-addresses: comma list; empty = the
-                                       in-process ingester (inproc://ingester) */
+  char *distributor_ingesters;      /* -distributor.ingester-addresses: comma list made a static
+                                       ring; empty = the ring */
   int64_t distributor_timeout_ms;   /* -distributor.remote-timeout (2s) */
 
   /* validation.* */
@@ -79,7 +79,8 @@ typedef struct rt_config {
   int rpc_workers;                  /* -ingester.rpc-workers (4) */
 
   /* querier.* */
-  char *querier_ingesters;          /* -querier.ingester-addresses: comma list; empty = in-process */
+  char *querier_ingesters;          /* -querier.ingester-addresses: comma list made a static
+                                       ring; empty = the ring */
   int64_t query_timeout_ms;         /* -querier.timeout (2m) */
   int64_t lookback_delta_ms;        /* -querier.lookback-delta (5m) */
   int64_t max_samples;              /* -querier.max-samples (50000000) */

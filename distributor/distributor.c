@@ -1,5 +1,7 @@
-/* distributor.c - one remote-write request end to end: decode, validate, forward to every
- * configured ingester over the RPC layer, map the outcome to the remote-write status codes. */
+/* distributor.c - one remote-write request end to end: decode, validate, hand the valid part to
+ * the replicator (replicate.c: each series to the ingesters of its replication set in the ring,
+ * the gossip ring or the static one built from -distributor.ingester-addresses), map the outcome
+ * to the remote-write status codes. */
 #include <pthread.h>
 #include <snappy-c.h>
 #include <stdatomic.h>
@@ -10,13 +12,10 @@
 #include "common/limits.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/rpc.h"
 #include "distributor/dist_int.h"
 #include "distributor/replicate.h"
-#include "rpc.pb-c.h"
 
 #define DIST_DEFAULT_INGESTER "inproc://ingester"
-#define DIST_MAX_INGESTERS RT_MAX_ENDPOINTS
 /* Request arenas are pooled: a typical remote-write request (up to a few thousand samples,
  * a few hundred KB decompressed) fits in the first block, whose pages stay mapped between
  * requests. Arenas that grew past DIST_ARENA_KEEP are freed instead of pooled. */
@@ -44,13 +43,12 @@ typedef struct dist_counters {
 
 struct dist_distributor {
   dist_config cfg;
-  rt_rpc_client *clients[DIST_MAX_INGESTERS];
-  size_t nclients;
+  ring *static_ring; /* owned: built from cfg.ingesters when no ring was given */
   pthread_mutex_t pool_mu;
   rt_arena *pool[DIST_ARENA_POOL];
   size_t npool;
   dist_counters st;
-  dist_repl *repl; /* set: replicate over the ring instead of pushing to every client */
+  dist_repl *repl; /* the write path: over cfg.ring or static_ring */
   dist_ha *ha;     /* HA-pair election cache (ha.c) */
   dist_tenants tenants;
   _Atomic(dist_count_fn) count_fn; /* how many distributors share the rate; NULL = 1 */
@@ -89,38 +87,20 @@ rt_err dist_create(const dist_config *cfg, dist_distributor **out) {
     dist_destroy(d);
     return RT_ENOMEM;
   }
-  const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
-  const char *p = list;
+  ring *r = cfg->ring;
   rt_err err = RT_OK;
-  while (*p && err == RT_OK) {
-    const char *comma = strchr(p, ',');
-    size_t n = comma ? (size_t)(comma - p) : strlen(p);
-    while (n && (*p == ' ' || *p == '\t')) {
-      p++, n--;
+  if (!r) {
+    const char *list = cfg->ingesters && *cfg->ingesters ? cfg->ingesters : DIST_DEFAULT_INGESTER;
+    char msg[512];
+    err = ring_create_static(list, &d->static_ring, msg, sizeof msg);
+    if (err != RT_OK) {
+      rt_error("distributor", "invalid -distributor.ingester-addresses", "err=\"%s\"",
+               msg[0] ? msg : rt_strerror(err));
     }
-    while (n && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
-      n--;
-    }
-    if (n) {
-      if (d->nclients == DIST_MAX_INGESTERS) {
-        err = RT_ELIMIT;
-        break;
-      }
-      char *ep = rt_strndup(p, n);
-      if (!ep) {
-        err = RT_ENOMEM;
-        break;
-      }
-      err = rt_rpc_client_create(ep, &d->clients[d->nclients]);
-      if (err == RT_OK) {
-        d->nclients++;
-      }
-      rt_free(ep, n + 1);
-    }
-    p = comma ? comma + 1 : p + strlen(p);
+    r = d->static_ring;
   }
-  if (err == RT_OK && d->nclients == 0) {
-    err = RT_EINVAL;
+  if (err == RT_OK) {
+    err = dist_repl_create(r, d->cfg.timeout_ms, &d->repl);
   }
   if (err != RT_OK) {
     dist_destroy(d);
@@ -135,10 +115,8 @@ void dist_destroy(dist_distributor *d) {
     return;
   }
   dist_repl_destroy(d->repl);
+  ring_destroy(d->static_ring);
   dist_ha_destroy(d->ha);
-  for (size_t i = 0; i < d->nclients; i++) {
-    rt_rpc_client_destroy(d->clients[i]);
-  }
   for (size_t i = 0; i < d->npool; i++) {
     rt_arena_destroy(d->pool[i]);
   }
@@ -153,16 +131,7 @@ dist_ha *dist_get_ha(const dist_distributor *d) { return d->ha; }
 
 size_t dist_arbiters(dist_distributor *d, uint32_t token, rt_rpc_client **out, size_t cap,
                      int *quorum) {
-  if (d->repl) {
-    return dist_repl_arbiters(d->repl, token, out, cap, quorum);
-  }
-  /* every configured ingester holds everything: all of them arbitrate, a majority decides */
-  size_t n = RT_MIN(d->nclients, cap);
-  for (size_t i = 0; i < n; i++) {
-    out[i] = d->clients[i];
-  }
-  *quorum = (int)(d->nclients / 2 + 1);
-  return n;
+  return dist_repl_arbiters(d->repl, token, out, cap, quorum);
 }
 
 void dist_set_distributor_count(dist_distributor *d, dist_count_fn fn, void *ctx) {
@@ -178,10 +147,6 @@ size_t dist_distributor_count(dist_distributor *d) {
     n = c ? c : n;
   }
   return n;
-}
-
-rt_err dist_use_ring(dist_distributor *d, ring *r) {
-  return d->repl ? RT_EINVAL : dist_repl_create(r, d->cfg.timeout_ms, &d->repl);
 }
 
 void dist_get_stats(const dist_distributor *d, dist_stats *out) {
@@ -264,150 +229,6 @@ static void finish(dist_distributor *d, dist_push_out *out, int status) {
     }
   }
   ADD(d->st.requests[status >= 500 ? 5 : 1], 1); /* counted as 500 or as 400 */
-}
-
-static dist_reason reason_of(Ringtail__SampleError code) {
-  switch (code) {
-  case RINGTAIL__SAMPLE_ERROR__SAMPLE_DUPLICATE_TIMESTAMP:
-    return DIST_R_DUPLICATE_TIMESTAMP;
-  case RINGTAIL__SAMPLE_ERROR__SAMPLE_OUT_OF_ORDER:
-    return DIST_R_OUT_OF_ORDER;
-  case RINGTAIL__SAMPLE_ERROR__SAMPLE_TOO_OLD:
-    return DIST_R_INGESTER_TOO_OLD;
-  case RINGTAIL__SAMPLE_ERROR__SAMPLE_LIMIT:
-    return DIST_R_PER_TENANT_LIMIT;
-  default:
-    return DIST_R_OUT_OF_ORDER;
-  }
-}
-
-typedef struct push_call {
-  dist_distributor *d;
-  rt_rpc_client *c;
-  const uint8_t *buf;
-  size_t size;
-  rt_err e;
-  rt_buf reply;
-  char err[512];
-  pthread_t th;
-  bool threaded;
-} push_call;
-
-static void *push_call_main(void *arg) {
-  push_call *pc = arg;
-  pc->err[0] = 0;
-  pc->e = rt_rpc_call(pc->c, "ingester.Push", pc->buf, pc->size, pc->d->cfg.timeout_ms, &pc->reply, pc->err,
-                      sizeof pc->err);
-  return NULL;
-}
-
-/* Sends the push to every ingester. Returns the HTTP status for transport failures (5xx) or 0;
- * merges the first ingester's per-series errors into rep. */
-static int forward(dist_distributor *d, const char *tenant, const dist_request *req,
-                   size_t nsamples, rt_arena *arena, dist_report *rep, rt_buf *msg, uint64_t *accepted) {
-  if (d->repl) {
-    uint64_t acc = 0, failed = 0;
-    int st = dist_repl_push(d->repl, tenant, req, nsamples, arena, rep, msg, &acc, &failed);
-    ADD(d->st.samples_accepted, acc);
-    *accepted += acc;
-    ADD(d->st.ingester_errors, failed);
-    return st;
-  }
-  uint8_t *buf;
-  size_t size;
-  if (dist_encode_push(tenant, req, arena, &buf, &size) != RT_OK) {
-    rt_buf_puts(msg, "out of memory encoding the ingester push");
-    return 500;
-  }
-
-  /* one call per ingester, in parallel when there are several */
-  push_call *calls = rt_arena_alloc(arena, d->nclients * sizeof *calls);
-  if (!calls) {
-    rt_buf_puts(msg, "out of memory");
-    return 500;
-  }
-  for (size_t i = 0; i < d->nclients; i++) {
-    calls[i] = (push_call){.d = d, .c = d->clients[i], .buf = buf, .size = size, .reply = RT_BUF_INIT};
-  }
-  for (size_t i = 1; i < d->nclients; i++) {
-    calls[i].threaded = pthread_create(&calls[i].th, NULL, push_call_main, &calls[i]) == 0;
-    if (!calls[i].threaded) {
-      push_call_main(&calls[i]);
-    }
-  }
-  push_call_main(&calls[0]);
-  for (size_t i = 1; i < d->nclients; i++) {
-    if (calls[i].threaded) {
-      pthread_join(calls[i].th, NULL);
-    }
-  }
-
-  int status = 0;
-  bool counted = false;
-  for (size_t i = 0; i < d->nclients; i++) {
-    rt_err e = calls[i].e;
-    const char *err = calls[i].err;
-    rt_buf reply = calls[i].reply;
-    if (e != RT_OK) {
-      ADD(d->st.ingester_errors, 1);
-      if (!status) {
-        status = (e == RT_ETIMEDOUT || e == RT_EUNAVAIL || e == RT_ECLOSED) ? 503 : 500;
-        rt_buf_reset(msg);
-        rt_buf_printf(msg, "failed pushing to ingester %s: %s (%s)", rt_rpc_client_endpoint(d->clients[i]),
-                      err[0] ? err : rt_strerror(e), rt_strerror(e));
-      }
-      rt_warn("distributor", "ingester push failed", "ingester=%s err=\"%s\"",
-              rt_rpc_client_endpoint(d->clients[i]), rt_strerror(e));
-      continue;
-    }
-    ProtobufCAllocator al = rt_arena_pb_allocator(arena);
-    Ringtail__PushResponse *resp =
-        ringtail__push_response__unpack(&al, reply.len, (const uint8_t *)(reply.data ? reply.data : ""));
-    if (!resp) {
-      ADD(d->st.ingester_errors, 1);
-      if (!status) {
-        status = 500;
-        rt_buf_reset(msg);
-        rt_buf_printf(msg, "malformed push response from ingester %s", rt_rpc_client_endpoint(d->clients[i]));
-      }
-      continue;
-    }
-    if (counted) {
-      continue; /* replicas: count the outcome of one ingester */
-    }
-    counted = true;
-    ADD(d->st.samples_accepted, resp->samples_accepted + resp->samples_duplicate);
-    *accepted += resp->samples_accepted + resp->samples_duplicate;
-    uint64_t done = resp->samples_accepted + resp->samples_duplicate;
-    uint64_t rejected = nsamples > done ? nsamples - done : 0;
-    /* the ingester reports the first problem per series, not a count per reason: give each
-     * failing series one rejected sample and the first one the rest */
-    uint64_t left = rejected;
-    dist_reason first_why = DIST_R_OK;
-    for (size_t k = 0; k < resp->n_errors; k++) {
-      Ringtail__SeriesError *se = resp->errors[k];
-      dist_reason why = reason_of(se->code);
-      if (k == 0) {
-        first_why = why;
-      }
-      if (rep->first == DIST_R_OK) {
-        rep->first = why;
-        snprintf(rep->msg, sizeof rep->msg, "%s", se->message && *se->message ? se->message : dist_reason_names[why]);
-      }
-      if (left) {
-        rep->rejected[why]++;
-        left--;
-      }
-    }
-    if (resp->n_errors) {
-      rep->rejected[first_why] += left;
-      rep->samples_rejected += rejected;
-    }
-  }
-  for (size_t i = 0; i < d->nclients; i++) {
-    rt_buf_free(&calls[i].reply);
-  }
-  return status;
 }
 
 static void dist_handle(dist_distributor *d, const dist_push_in *in, const char *tenant, dist_push_out *out);
@@ -566,8 +387,10 @@ static void dist_handle(dist_distributor *d, const dist_push_in *in, const char 
     rep.rejected[DIST_R_RATE_LIMITED] += forwarded + req.wr->n_metadata;
     status = 429;
   } else if (req.wr->n_timeseries || req.wr->n_metadata) {
-    uint64_t acc = 0;
-    status = forward(d, tenant, &req, forwarded, arena, &rep, &out->msg, &acc);
+    uint64_t acc = 0, failed = 0;
+    status = dist_repl_push(d->repl, tenant, &req, arena, &rep, &out->msg, &acc, &failed);
+    ADD(d->st.samples_accepted, acc);
+    ADD(d->st.ingester_errors, failed);
     if (ten) {
       rt_counter_add(ten->accepted, (double)acc);
     }

@@ -1,9 +1,13 @@
-/* distributor.h - the remote-write write path: decode, validate, forward to the ingesters.
+/* distributor.h - the remote-write write path: decode, validate, replicate to the ingesters.
  *
  * A push flows through three steps that can each be used alone (tests, fuzzing, benchmarks):
  *   dist_decode()   snappy block + protobuf WriteRequest -> dist_request (arena memory)
  *   dist_validate() drops what can never be accepted, in place, and reports the first problem
  *   dist_push()     the whole path including the RPC to the ingesters, with the HTTP status
+ * A write reaches, per series, the ingesters of the series' write replication set in a ring:
+ * the gossip ring (its quorum, 2 of 3 with RF 3), or a static ring built from a list of
+ * addresses (every listed ingester, all of them needed; see ring_create_static). There is no
+ * other write path.
  * dist_register() puts dist_push() behind POST /api/v1/push and /api/v1/write.
  * See distributor/DESIGN.md for the rules, the messages and the status codes. */
 #ifndef RT_DISTRIBUTOR_H
@@ -158,9 +162,15 @@ bool dist_tenant_valid(const char *t, char *errbuf, size_t errlen);
 
 /* -------------------------------------------------------------- distributor */
 
+struct ring;
+
 typedef struct dist_config {
   dist_limits limits;
-  const char *ingesters;      /* comma list of RPC endpoints; NULL or "" = inproc://ingester;
+  struct ring *ring;          /* the ring to write through (borrowed; must outlive the
+                                 distributor); NULL: a static ring of `ingesters` */
+  const char *ingesters;      /* without `ring`: comma list of RPC endpoints made into a static
+                                 ring (ring_create_static: every series to every listed
+                                 ingester, all must take it); NULL or "" = inproc://ingester;
                                  borrowed during dist_create only */
   int timeout_ms;             /* per ingester call */
   size_t max_recv_msg_size;   /* compressed body limit (the HTTP route's max_body) */
@@ -178,8 +188,10 @@ void dist_config_from_rt(const rt_config *cfg, dist_config *out);
 
 typedef struct dist_distributor dist_distributor;
 
-/* Creates a distributor with one RPC client per ingester. *out is new; destroy with
- * dist_destroy() after the HTTP server that calls it is gone. */
+/* Creates a distributor that writes through cfg->ring, or through a static ring it builds from
+ * cfg->ingesters (RT_EINVAL / RT_ELIMIT for a bad list, logged with the reason). Connections
+ * are made on first use. *out is new; destroy with dist_destroy() after the HTTP server that
+ * calls it is gone. */
 rt_err dist_create(const dist_config *cfg, dist_distributor **out);
 void dist_destroy(dist_distributor *d);
 
@@ -197,9 +209,11 @@ typedef struct dist_push_out {
   rt_buf msg;                 /* plain-text body (empty on 200); caller frees with rt_buf_free */
 } dist_push_out;
 
-/* Decodes, validates and forwards one request to every configured ingester, waits for their
- * answers (blocking, up to timeout_ms each) and maps the outcome to the remote-write status.
- * Thread-safe: many HTTP threads call it at once. */
+/* Decodes, validates and sends one request: each series to the ingesters of its write
+ * replication set in the ring (dist_repl_push; with a static ring, every listed ingester).
+ * Waits until every series reached its write quorum or cannot any more (blocking, up to
+ * timeout_ms per ingester) and maps the outcome to the remote-write status. Thread-safe: many
+ * HTTP threads call it at once. */
 void dist_push(dist_distributor *d, const dist_push_in *in, dist_push_out *out);
 
 /* Adds POST /api/v1/push and POST /api/v1/write (also under /prometheus), with the route body

@@ -188,7 +188,7 @@ size_t dist_repl_arbiters(dist_repl *rp, uint32_t token, rt_rpc_client **out, si
   /* a short set (RT_EUNAVAIL) is still asked: its answers can not reach the quorum alone,
    * which makes the election unknown (503) rather than decided by too few */
   rt_err e = ring_snapshot_get(snap, token, RING_OP_WRITE, &set);
-  *quorum = set.quorum > 0 ? set.quorum : 1;
+  *quorum = ring_snapshot_majority(snap);
   size_t n = 0;
   for (uint32_t k = 0; (e == RT_OK || e == RT_EUNAVAIL) && k < set.n && n < cap; k++) {
     const ring_instance *in = ring_snapshot_instance(snap, set.inst[k]);
@@ -201,7 +201,7 @@ size_t dist_repl_arbiters(dist_repl *rp, uint32_t token, rt_rpc_client **out, si
   return n;
 }
 
-static dist_reason repl_reason_of(Ringtail__SampleError code) {
+static dist_reason reason_of(Ringtail__SampleError code) {
   switch (code) {
   case RINGTAIL__SAMPLE_ERROR__SAMPLE_DUPLICATE_TIMESTAMP:
     return DIST_R_DUPLICATE_TIMESTAMP;
@@ -220,10 +220,8 @@ static bool retryable(rt_err e) {
   return e == RT_ETIMEDOUT || e == RT_EUNAVAIL || e == RT_ECLOSED;
 }
 
-int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, size_t nsamples,
-                   rt_arena *arena, dist_report *rep, rt_buf *msg, uint64_t *accepted,
-                   uint64_t *failed_calls) {
-  (void)nsamples;
+int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, rt_arena *arena,
+                   dist_report *rep, rt_buf *msg, uint64_t *accepted, uint64_t *failed_calls) {
   *accepted = 0;
   *failed_calls = 0;
   const Prometheus__WriteRequest *wr = req->wr;
@@ -334,7 +332,8 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
     }
   }
 
-  /* wait until each series is decided */
+  /* wait until each series is decided; when one failed (the answer is a 5xx), also for the
+   * calls still running, so that the samples they stored are counted */
   uint64_t deadline = rt_mono_ns() + (uint64_t)(rp->timeout_ms + 1000) * 1000000ull;
   size_t seen = 0;
   size_t started = rt_fanout_count(fo);
@@ -359,7 +358,7 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
       }
     }
     failed = dist_plan_eval(&plan, state, verdict, &undecided);
-    if (undecided == 0 || seen >= started || rt_mono_ns() >= deadline) {
+    if ((undecided == 0 && failed == 0) || seen >= started || rt_mono_ns() >= deadline) {
       break;
     }
     seen = rt_fanout_wait(fo, seen, deadline);
@@ -403,7 +402,11 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
     }
     if (first_err) {
       const ring_instance *in = ring_snapshot_instance(snap, plan.inst[first_group]);
-      rt_buf_printf(msg, "; ingester %s (%s): %s", in->id, in->rpc_addr, first_err);
+      rt_buf_printf(msg, "; failed pushing to ingester %s", in->id);
+      if (strcmp(in->id, in->rpc_addr) != 0) {
+        rt_buf_printf(msg, " (%s)", in->rpc_addr); /* a static ring's ids are the addresses */
+      }
+      rt_buf_printf(msg, ": %s", first_err);
     }
   }
 
@@ -456,7 +459,7 @@ int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, s
       if (se->index >= plan.nseries_of[g] || reported[plan.series[g][se->index]]) {
         continue;
       }
-      dist_reason why = repl_reason_of(se->code);
+      dist_reason why = reason_of(se->code);
       if (first_why == DIST_R_OK) {
         first_why = why;
       }

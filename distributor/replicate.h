@@ -1,6 +1,6 @@
-/* replicate.h - the distributor's replication over the ring: each series goes to the
- * ingesters of its replication set, one Push per ingester, and a write succeeds when every
- * series reached its quorum. See docs/cluster.md. */
+/* replicate.h - the distributor's only write path, replication over a ring (the gossip ring or
+ * a static one): each series goes to the ingesters of its replication set, one Push per
+ * ingester, and a write succeeds when every series reached its quorum. See docs/cluster.md. */
 #ifndef RT_DIST_REPLICATE_H
 #define RT_DIST_REPLICATE_H
 
@@ -48,21 +48,19 @@ typedef struct dist_repl dist_repl;
 rt_err dist_repl_create(ring *r, int timeout_ms, dist_repl **out);
 void dist_repl_destroy(dist_repl *rp);
 
-/* Makes d replicate over r (borrowed; must outlive d) instead of pushing to its configured
- * ingesters. Call before the HTTP server starts. RT_EINVAL when already set. */
-rt_err dist_use_ring(dist_distributor *d, ring *r);
-
 /* Sends the validated request to the replicas of each series and waits until every series has
- * reached its quorum or cannot any more. Returns 0 when all reached it (per-series data errors
- * of the ingesters merged into rep, as the single-ingester path does), or the 5xx status with
- * the reason in msg. *accepted gets the samples stored, *failed_calls the ingester calls that
- * failed. Borrows everything; arena is the request's. Thread-safe. */
-int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, size_t nsamples,
-                   rt_arena *arena, dist_report *rep, rt_buf *msg, uint64_t *accepted,
-                   uint64_t *failed_calls);
+ * reached its quorum or cannot any more. Returns 0 when all reached it (the ingesters'
+ * per-series data errors merged into rep, each series' from the first replica that answered
+ * for it), or the 5xx status with the reason in msg; a request that fails waits for its calls
+ * still running (up to the timeout). *accepted gets the samples stored (each series counted
+ * once), *failed_calls the ingester calls that failed. Borrows everything; arena is the
+ * request's. Thread-safe. */
+int dist_repl_push(dist_repl *rp, const char *tenant, const dist_request *req, rt_arena *arena,
+                   dist_report *rep, rt_buf *msg, uint64_t *accepted, uint64_t *failed_calls);
 
 /* The HA arbiters of `token`: the RING_OP_WRITE replication set's RPC clients (up to cap,
- * from the replicator's pool) and its quorum. Returns how many. */
+ * from the replicator's pool) and the answers that decide, a majority of the set
+ * (ring_snapshot_majority). Returns how many. */
 size_t dist_repl_arbiters(dist_repl *rp, uint32_t token, rt_rpc_client **out, size_t cap,
                           int *quorum);
 

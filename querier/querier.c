@@ -1,9 +1,12 @@
 /* querier.c - fan-out to the ingesters and merging of their answers.
  *
- * Every read becomes one RPC per (matcher set, ingester) pair. The calls run on short-lived
- * threads (at most QRY_MAX_PARALLEL at once; a single call runs on the caller's thread). The
- * replies are decoded into a scratch arena, merged, and the merged result is copied into the
- * result's own arena, so a result is one allocation to free and holds no chunk bytes. */
+ * Every read goes through qry_gather: one RPC per (matcher set, reading instance) of the zones
+ * the ring says a read needs (the gossip ring: enough zones, hedged; a static ring built from
+ * -querier.ingester-addresses: every listed ingester). A single zone's calls run on short-lived
+ * threads (at most QRY_MAX_PARALLEL at once; a single call runs on the caller's thread), several
+ * zones' on rt_fanout. The replies are decoded into a scratch arena, merged, and the merged
+ * result is copied into the result's own arena, so a result is one allocation to free and holds
+ * no chunk bytes. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -14,6 +17,7 @@
 #include "common/arena.h"
 #include "common/chunk.h"
 #include "common/fanout.h"
+#include "common/log.h"
 #include "common/rpc.h"
 #include "ring/ring.h"
 #include "querier/querier.h"
@@ -28,11 +32,10 @@
 #define QRY_DEFAULT_TIMEOUT_MS (2 * 60 * 1000)
 
 struct qry_querier {
-  rt_rpc_client **clients;
-  size_t n;
   int timeout_ms;
   const char *default_tenant;
-  ring *ring;             /* set: fan out over the ring's zones (see qry_gather_ring) */
+  ring *ring;             /* the ring reads fan out over (see qry_gather) */
+  ring *static_ring;      /* owned: built from qry_config.ingesters when no ring was given */
   rt_rpc_pool *pool;      /* clients of the ring's ingesters, by endpoint */
   int64_t hedge_ms;
   atomic_uint rr;         /* rotates the zone preference between equally good zones */
@@ -53,59 +56,23 @@ rt_err qry_create(const qry_config *cfg, qry_querier **out) {
   q->timeout_ms = to > 0x7fffffff ? 0x7fffffff : (int)to;
   q->default_tenant = cfg && cfg->default_tenant ? cfg->default_tenant : QRY_DEFAULT_TENANT;
   pthread_mutex_init(&q->trouble_mu, NULL);
-  if (cfg && cfg->ring) {
-    q->ring = cfg->ring;
-    q->hedge_ms = cfg->hedge_ms > 0 ? cfg->hedge_ms : QRY_DEFAULT_HEDGE_MS;
-    if (rt_rpc_pool_create(&q->pool) != RT_OK) {
-      rt_free(q, sizeof *q);
-      return RT_ENOMEM;
-    }
-  }
-  const char *list = cfg && cfg->ingesters && cfg->ingesters[0] ? cfg->ingesters : "inproc://ingester";
-  size_t cap = 1;
-  for (const char *p = list; *p; p++) {
-    cap += *p == ',';
-  }
-  q->clients = rt_calloc(cap, sizeof *q->clients);
-  if (!q->clients) {
-    rt_free(q, sizeof *q);
-    return RT_ENOMEM;
-  }
-  const char *p = list;
-  while (*p) {
-    const char *e = strchr(p, ',');
-    size_t l = e ? (size_t)(e - p) : strlen(p);
-    const char *s = p;
-    while (l && (*s == ' ' || *s == '\t')) {
-      s++;
-      l--;
-    }
-    while (l && (s[l - 1] == ' ' || s[l - 1] == '\t')) {
-      l--;
-    }
-    if (l) {
-      char *ep = rt_strndup(s, l);
-      if (!ep) {
-        qry_destroy(q);
-        return RT_ENOMEM;
-      }
-      rt_err err = rt_rpc_client_create(ep, &q->clients[q->n]);
-      rt_free(ep, l + 1);
-      if (err != RT_OK) {
-        qry_destroy(q);
-        return err;
-      }
-      q->n++;
-    }
-    p = e ? e + 1 : p + strlen(p);
-  }
-  if (q->n == 0) {
-    rt_err err = rt_rpc_client_create("inproc://ingester", &q->clients[0]);
+  q->hedge_ms = cfg && cfg->hedge_ms > 0 ? cfg->hedge_ms : QRY_DEFAULT_HEDGE_MS;
+  q->ring = cfg ? cfg->ring : NULL;
+  rt_err err = rt_rpc_pool_create(&q->pool);
+  if (err == RT_OK && !q->ring) {
+    const char *list = cfg && cfg->ingesters && cfg->ingesters[0] ? cfg->ingesters
+                                                                  : "inproc://ingester";
+    char msg[512];
+    err = ring_create_static(list, &q->static_ring, msg, sizeof msg);
     if (err != RT_OK) {
-      qry_destroy(q);
-      return err;
+      rt_error("querier", "invalid -querier.ingester-addresses", "err=\"%s\"",
+               msg[0] ? msg : rt_strerror(err));
     }
-    q->n = 1;
+    q->ring = q->static_ring;
+  }
+  if (err != RT_OK) {
+    qry_destroy(q);
+    return err;
   }
   *out = q;
   return RT_OK;
@@ -116,15 +83,17 @@ void qry_destroy(qry_querier *q) {
     return;
   }
   rt_rpc_pool_destroy(q->pool);
+  ring_destroy(q->static_ring);
   pthread_mutex_destroy(&q->trouble_mu);
-  for (size_t i = 0; i < q->n; i++) {
-    rt_rpc_client_destroy(q->clients[i]);
-  }
-  rt_free(q->clients, 0);
   rt_free(q, sizeof *q);
 }
 
-size_t qry_ingester_count(const qry_querier *q) { return q->n; }
+size_t qry_ingester_count(const qry_querier *q) {
+  ring_snapshot *snap = ring_snapshot_acquire(q->ring);
+  size_t n = ring_snapshot_count(snap);
+  ring_snapshot_release(snap);
+  return n;
+}
 
 const char *qry_default_tenant(const qry_querier *q) { return q->default_tenant; }
 
@@ -139,7 +108,7 @@ typedef struct qry_call {
   rt_buf reply;
   rt_err err;
   char errbuf[256];
-  size_t copy;          /* which copy of the data answered: the zone, or the static ingester */
+  size_t copy;          /* which copy of the data answered: the zone */
 } qry_call;
 
 static void *qry_call_run(void *arg) {
@@ -218,29 +187,6 @@ static Prometheus__LabelMatcher **qry_pb_matchers(rt_arena *a, const rt_matcher 
   return v;
 }
 
-/* Prepares nsets * q->n calls: set-major, one request body per set shared by its calls. */
-static rt_err qry_calls_make(qry_querier *q, const char *method, uint8_t **bodies,
-                             const size_t *blen, size_t nsets, qry_call **out) {
-  size_t n = nsets * q->n;
-  qry_call *calls = rt_calloc(n ? n : 1, sizeof *calls);
-  if (!calls) {
-    return RT_ENOMEM;
-  }
-  for (size_t s = 0; s < nsets; s++) {
-    for (size_t i = 0; i < q->n; i++) {
-      qry_call *c = &calls[s * q->n + i];
-      c->client = q->clients[i];
-      c->method = method;
-      c->req = bodies[s];
-      c->req_len = blen[s];
-      c->timeout_ms = q->timeout_ms;
-      c->copy = i; /* every configured ingester gets every write */
-    }
-  }
-  *out = calls;
-  return RT_OK;
-}
-
 /* ------------------------------------------------------------ ring fan-out */
 
 enum { QZ_UNSTARTED = 0, QZ_RUNNING, QZ_COMPLETE, QZ_FAILED, QZ_UNUSABLE };
@@ -282,20 +228,27 @@ static int qry_zone_rank(size_t readers, size_t healthy) {
   return readers == 0 ? 2 : healthy < readers ? 1 : 0;
 }
 
-/* The ring fan-out. Every series is on at least `need` = min(RF, zones) - quorum + 1 zones
- * after a quorum write, so the answers of every reading instance of `need` zones hold all the
- * data. Zones whose readers are all healthy go first (rotating between equals); when a zone
+/* The fan-out of every read: one call per (request body, reading instance) of the zones the
+ * read needs, handing back the answers that count. A quorum write leaves each series missing
+ * from fewer than `need` = ring_snapshot_read_zones() of its zones (min(RF, zones) - quorum + 1;
+ * a static ring's readers need every zone, as they do not know which lists the writers used),
+ * so the answers of every reading instance of `need` zones hold all the data. Zones whose readers are all healthy go first (rotating between equals); when a zone
  * fails, or has not answered after hedge_ms, the next one is started; the calls of zones not
  * needed finish in the background. Fails (RT_EUNAVAIL) only when fewer than `need` zones
- * answered completely, i.e. when the data could be incomplete. */
-static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodies,
-                              const size_t *blen, size_t nsets, qry_call **out, size_t *ncalls,
-                              char *errbuf, size_t errlen) {
+ * answered completely, i.e. when the data could be incomplete; an error that is not about
+ * reachability (a bad regex, a limit) is passed through. One zone (a single process, a static
+ * ring of one address): its readers are called directly and any failure fails the read.
+ * On RT_OK *out holds *ncalls answered calls; free with qry_calls_free(*out, *ncalls). On error
+ * nothing is returned and errbuf says why. */
+static rt_err qry_gather(qry_querier *q, const char *method, uint8_t **bodies, const size_t *blen,
+                         size_t nsets, qry_call **out, size_t *ncalls, char *errbuf,
+                         size_t errlen) {
+  *out = NULL;
+  *ncalls = 0;
   ring_snapshot *snap = ring_snapshot_acquire(q->ring);
   size_t nz = ring_snapshot_zone_count(snap);
   size_t ninst = ring_snapshot_count(snap);
-  size_t rf = (size_t)ring_snapshot_rf(snap);
-  size_t eff = RT_MIN(rf, nz);
+  size_t need = ring_snapshot_read_zones(snap);
   rt_err err = RT_ENOMEM;
   uint32_t *rd = rt_calloc(ninst ? ninst : 1, sizeof *rd);
   size_t *zoff = rt_calloc(nz + 1, sizeof *zoff);
@@ -313,12 +266,11 @@ static rt_err qry_gather_ring(qry_querier *q, const char *method, uint8_t **bodi
       rt_fanout_create(cap, &fo) != RT_OK) {
     goto out;
   }
-  if (eff == 0) {
+  if (need == 0) {
     err = RT_EUNAVAIL;
     snprintf(firsterr, sizeof firsterr, "no ingester in the ring");
     goto out;
   }
-  size_t need = eff - (eff / 2 + 1) + 1;
   unsigned rot = atomic_fetch_add(&q->rr, 1);
   size_t used = 0;
   int *zrank = rt_calloc(nz, sizeof *zrank);
@@ -540,7 +492,7 @@ out:
     snprintf(errbuf, errlen, "%s", firsterr[0] ? firsterr : rt_strerror(err));
   } else if (err != RT_OK && errbuf && errlen) {
     snprintf(errbuf, errlen, "data could be incomplete: fewer than %zu zone(s) answered fully%s%s",
-             eff ? eff - (eff / 2 + 1) + 1 : (size_t)1, firsterr[0] ? "; " : "", firsterr);
+             need ? need : (size_t)1, firsterr[0] ? "; " : "", firsterr);
   }
   rt_fanout_release(fo);
   rt_free(cli, 0);
@@ -553,34 +505,6 @@ out:
   rt_free(rd, 0);
   ring_snapshot_release(snap);
   return err;
-}
-
-/* Runs one call per (request body, ingester) and hands back the answers that count: with a
- * ring, those of the zones chosen by qry_gather_ring; without, every configured ingester's
- * (any failure fails the read). On RT_OK *out holds *ncalls answered calls; free with
- * qry_calls_free(*out, *ncalls). On error nothing is returned and errbuf says why. */
-static rt_err qry_gather(qry_querier *q, const char *method, uint8_t **bodies, const size_t *blen,
-                         size_t nsets, qry_call **out, size_t *ncalls, char *errbuf,
-                         size_t errlen) {
-  *out = NULL;
-  *ncalls = 0;
-  if (q->ring) {
-    return qry_gather_ring(q, method, bodies, blen, nsets, out, ncalls, errbuf, errlen);
-  }
-  size_t n = nsets * q->n;
-  qry_call *calls = NULL;
-  rt_err e = qry_calls_make(q, method, bodies, blen, nsets, &calls);
-  if (e != RT_OK) {
-    return e;
-  }
-  e = qry_fanout(calls, n, errbuf, errlen);
-  if (e != RT_OK) {
-    qry_calls_free(calls, n);
-    return e;
-  }
-  *out = calls;
-  *ncalls = n;
-  return RT_OK;
 }
 
 rt_err qry_gather_copies(qry_querier *q, const char *method, const uint8_t *body, size_t len,
@@ -740,7 +664,7 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
   rt_arena *scratch = rt_arena_create(64 * 1024);
   rt_arena *res = rt_arena_create(64 * 1024);
   qry_call *calls = NULL;
-  size_t ncalls = nsets * q->n;
+  size_t ncalls = 0;
   qry_entry *ents = NULL;
   size_t nents = 0, ents_cap = 0;
   qry_sbuf sb = {0};
@@ -1017,7 +941,7 @@ static rt_err qry_labels_common(qry_querier *q, const char *method, const char *
   }
   rt_err err = RT_ENOMEM;
   size_t nreq = nsets ? nsets : 1;
-  size_t ncalls = nreq * q->n;
+  size_t ncalls = 0;
   qry_call *calls = NULL;
   char **all = NULL;
   size_t nall = 0, all_cap = 0;
@@ -1340,38 +1264,33 @@ rt_err qry_delete_series(qry_querier *q, const char *tenant, const rt_matcher *c
       goto done;
     }
   }
-  if (!q->ring) {
-    err = qry_calls_make(q, "ingester.DeleteSeries", bodies, blen, nsets, &calls);
-    ncalls = ncap = nsets * q->n;
-  } else {
-    /* every instance that may hold the tenant's samples, whatever its state: a deletion that
-     * cannot reach one of them fails (it is idempotent; the caller retries) */
-    snap = ring_snapshot_acquire(q->ring);
-    size_t ninst = ring_snapshot_count(snap);
-    ncap = ninst * nsets > 0 ? ninst * nsets : 1;
-    calls = rt_calloc(ncap, sizeof *calls);
-    if (!calls) {
-      goto done;
+  /* every instance that may hold the tenant's samples, whatever its state: a deletion that
+   * cannot reach one of them fails (it is idempotent; the caller retries) */
+  snap = ring_snapshot_acquire(q->ring);
+  size_t ninst = ring_snapshot_count(snap);
+  ncap = ninst * nsets > 0 ? ninst * nsets : 1;
+  calls = rt_calloc(ncap, sizeof *calls);
+  if (!calls) {
+    goto done;
+  }
+  err = RT_OK;
+  for (size_t i = 0; i < ninst && !err; i++) {
+    const ring_instance *in = ring_snapshot_instance(snap, i);
+    if (!in->rpc_addr[0]) {
+      continue;
     }
-    err = RT_OK;
-    for (size_t i = 0; i < ninst && !err; i++) {
-      const ring_instance *in = ring_snapshot_instance(snap, i);
-      if (!in->rpc_addr[0]) {
-        continue;
-      }
-      rt_rpc_client *c = rt_rpc_pool_get(q->pool, in->rpc_addr);
-      if (!c) {
-        err = RT_ENOMEM;
-        break;
-      }
-      for (size_t s = 0; s < nsets; s++) {
-        qry_call *cl = &calls[ncalls++];
-        cl->client = c;
-        cl->method = "ingester.DeleteSeries";
-        cl->req = bodies[s];
-        cl->req_len = blen[s];
-        cl->timeout_ms = q->timeout_ms;
-      }
+    rt_rpc_client *c = rt_rpc_pool_get(q->pool, in->rpc_addr);
+    if (!c) {
+      err = RT_ENOMEM;
+      break;
+    }
+    for (size_t s = 0; s < nsets; s++) {
+      qry_call *cl = &calls[ncalls++];
+      cl->client = c;
+      cl->method = "ingester.DeleteSeries";
+      cl->req = bodies[s];
+      cl->req_len = blen[s];
+      cl->timeout_ms = q->timeout_ms;
     }
   }
   if (err != RT_OK) {

@@ -1,10 +1,15 @@
 /* querier.h - the read path: series/label/metadata APIs, fan-out to ingesters, sample fetching.
  *
- * A querier holds one RPC client per configured ingester. Every read fans out to all of them
- * (concurrently when there are several), and the answers are merged: series de-duplicated by
- * labels, samples of the same series merged by timestamp, label names and values unioned. An
- * ingester that fails fails the whole read (RT_EUNAVAIL / HTTP 503): a read never silently
- * answers with part of the data. See querier/DESIGN.md.
+ * A querier reads through a ring: the gossip ring, or a static ring it builds from a list of
+ * addresses (qry_config). A read reaches every reading instance (ACTIVE or LEAVING) of as many
+ * zones as ring_snapshot_read_zones() says hold every series: with the gossip ring
+ * min(RF, zones) - quorum + 1 of them (2 of 3 zones with RF 3; the one ingester of a single
+ * process), picked healthiest first, one more started when a zone fails or is slow (hedging);
+ * with a static ring every listed ingester. The answers are merged: series de-duplicated by
+ * labels, samples of the same series merged by timestamp, label names and values unioned.
+ * When fewer zones than needed answer completely the read fails (RT_EUNAVAIL / HTTP 503): a
+ * read never silently answers with part of the data. Deletions reach every instance of the
+ * ring. See querier/DESIGN.md.
  *
  * Also here, until the PromQL module grows its own: the series-selector parser used for match[]
  * (querier/selector.c) and the Prometheus JSON number and time formatting (querier/format.c). */
@@ -20,16 +25,17 @@ struct ring;
 /* ------------------------------------------------------------------ querier */
 
 typedef struct qry_config {
-  const char *ingesters;   /* comma list of RPC endpoints; NULL or "" = "inproc://ingester".
-                              Borrowed for the call of qry_create() only. */
+  const char *ingesters;   /* without `ring`: comma list of RPC endpoints made into a static
+                              ring (ring_create_static), every one read by every read; NULL or
+                              "" = "inproc://ingester". Borrowed for the call of qry_create()
+                              only. */
   int64_t timeout_ms;      /* per ingester call; 0 = 2 minutes */
   const char *default_tenant; /* tenant when a request has no X-Scope-OrgID; NULL =
                                  QRY_DEFAULT_TENANT. Borrowed; must outlive the querier. */
-  struct ring *ring;       /* set: reads fan out to the ring's ingesters, zone by zone (at
-                              least min(RF, zones) - quorum + 1 zones must answer fully), and
+  struct ring *ring;       /* set: reads fan out to this ring's ingesters, zone by zone, and
                               `ingesters` is ignored. Borrowed; must outlive the querier. */
-  int64_t hedge_ms;        /* ring reads: start one more zone when the chosen ones have not all
-                              answered after this long; 0 = QRY_DEFAULT_HEDGE_MS */
+  int64_t hedge_ms;        /* start one more zone when the chosen ones have not all answered
+                              after this long; 0 = QRY_DEFAULT_HEDGE_MS */
 } qry_config;
 
 #define QRY_DEFAULT_HEDGE_MS 1000
@@ -38,10 +44,12 @@ typedef struct qry_config {
 
 typedef struct qry_querier qry_querier;
 
-/* Creates a querier with one RPC client per ingester (connections are made lazily, so the
- * ingesters need not be up yet). On success *out is new; release with qry_destroy(). */
+/* Creates a querier over cfg->ring, or over a static ring of cfg->ingesters (RT_EINVAL /
+ * RT_ELIMIT for a bad list, logged with the reason). Connections are made lazily, so the
+ * ingesters need not be up yet. On success *out is new; release with qry_destroy(). */
 rt_err qry_create(const qry_config *cfg, qry_querier **out);
 void qry_destroy(qry_querier *q);
+/* Ingesters in the ring now. */
 size_t qry_ingester_count(const qry_querier *q);
 
 /* Adds the read API routes to `s`, for GET and POST, each also under /prometheus:
@@ -135,8 +143,9 @@ typedef struct qry_select_opts {
 } qry_select_opts;
 
 /* Fetches the series matching every matcher of `m` (n of them, borrowed) for `tenant`, with
- * their samples in [mint, maxt] (inclusive), from every ingester; merges series with equal
- * labels and drops duplicate timestamps (the first ingester's value wins). opts may be NULL.
+ * their samples in [mint, maxt] (inclusive), from the ingesters a read reaches (see the top of
+ * this file); merges series with equal labels and drops duplicate timestamps (the value of the
+ * first answer wins, answers ordered by zone name, then instance id). opts may be NULL.
  * On RT_OK *out holds the result; release with qry_result_free(). On error *out is empty and
  * errbuf says why: RT_EUNAVAIL / RT_ETIMEDOUT when an ingester could not answer, RT_EPROTO for
  * a malformed answer or chunk, RT_ELIMIT for max_samples, RT_ENOMEM.
@@ -171,7 +180,7 @@ rt_err qry_label_values(qry_querier *q, const char *tenant, const char *name,
 void qry_strings_free(qry_strings *s);
 
 /* Deletes the samples in [mint, maxt] of `tenant`'s series matching any of the matcher sets
- * (each non-empty) on EVERY ingester (with a ring: every instance with an RPC address, whatever
+ * (each non-empty) on EVERY ingester of the ring (every instance with an RPC address, whatever
  * its state or health, since any may hold replicas); *deleted sums the series each ingester
  * tombstoned. Fails (RT_EUNAVAIL, ...) when one cannot be reached: deletion is idempotent, so
  * the caller retries. RT_EINVAL from an ingester for bad input. */

@@ -54,16 +54,16 @@ rt_err qry_metadata(qry_querier *q, const char *tenant, const char *metric, qry_
                     char *errbuf, size_t errlen);
 void qry_metas_free(qry_metas *m);
 
-/* One answer of a fan-out that counts: its body and the copy of the data it covers (the ring
- * zone, or the configured ingester). Answers of one copy hold each series once; every copy
- * holds (nearly) every series. */
+/* One answer of a fan-out that counts: its body and the copy of the data it covers: its ring
+ * zone (in a static ring, each listed ingester is a zone). Answers of one copy hold each series
+ * once; every copy holds (nearly) every series. */
 typedef struct qry_reply {
   rt_buf body;
   size_t copy;
   const char *endpoint; /* valid while the querier lives */
 } qry_reply;
-/* Sends one request body to the ingesters as reads do (qry_gather: with a ring, every reader of
- * enough zones) and hands back the answers. Free with qry_replies_free(). */
+/* Sends one request body to the ingesters as reads do (qry_gather: every reader of the zones a
+ * read needs) and hands back the answers. Free with qry_replies_free(). */
 rt_err qry_gather_copies(qry_querier *q, const char *method, const uint8_t *body, size_t len,
                          qry_reply **out, size_t *n, char *errbuf, size_t errlen);
 void qry_replies_free(qry_reply *r, size_t n);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <xxhash.h>
 
 #include "common/log.h"
 #include "common/metrics.h"
@@ -51,6 +52,7 @@ struct ring {
   int64_t hb_timeout_ms;
   int64_t tombstone_ttl_ms;
   int64_t auto_forget_ms; /* non-ingester entries unhealthy this long are forgotten; 0 = never */
+  bool every_replica;     /* a static ring (ring_create_static) */
 
   /* own instance; fixed after create except under mu */
   uint32_t *tokens;
@@ -258,8 +260,10 @@ static void ring_publish(ring *r, bool force) {
     pthread_mutex_unlock(&r->mu);
     return;
   }
-  ring_snapshot_opts o = {
-      .replication_factor = r->rf, .heartbeat_timeout_ms = r->hb_timeout_ms, .now_ms = now};
+  ring_snapshot_opts o = {.replication_factor = r->rf,
+                          .heartbeat_timeout_ms = r->hb_timeout_ms,
+                          .now_ms = now,
+                          .every_replica = r->every_replica};
   ring_snapshot *s;
   rt_err err = ring_snapshot_build(r->desc, &o, &s);
   ring_snapshot *old = NULL;
@@ -563,11 +567,13 @@ static void ring_wake(ring *r) {
 
 static char *ring_dup_or_empty(const char *s) { return rt_strdup(s ? s : ""); }
 
-/* Adds the comma-separated endpoints to the join list; returns them as a fresh array. */
-static size_t ring_add_join(ring *r, const char *list, char ***out) {
+/* Splits a comma-separated list into its non-empty entries, blanks around each dropped.
+ * *out (NULL when *n is 0) and its strings: free with ring_free_strs(). */
+static rt_err ring_split_list(const char *list, char ***out, size_t *n) {
   *out = NULL;
+  *n = 0;
   if (!list || !list[0]) {
-    return 0;
+    return RT_OK;
   }
   size_t cap = 1;
   for (const char *p = list; *p; p++) {
@@ -575,11 +581,10 @@ static size_t ring_add_join(ring *r, const char *list, char ***out) {
   }
   char **v = rt_calloc(cap, sizeof(char *));
   if (!v) {
-    return 0;
+    return RT_ENOMEM;
   }
-  size_t n = 0;
-  const char *p = list;
-  while (*p) {
+  size_t k = 0;
+  for (const char *p = list;;) {
     const char *e = strchr(p, ',');
     size_t len = e ? (size_t)(e - p) : strlen(p);
     while (len && (*p == ' ' || *p == '\t')) {
@@ -589,26 +594,46 @@ static size_t ring_add_join(ring *r, const char *list, char ***out) {
     while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) {
       len--;
     }
-    if (len) {
-      char *s = rt_strndup(p, len);
-      if (s && (!r->gossip_addr[0] || strcmp(s, r->gossip_addr) != 0)) {
-        v[n++] = s;
-      } else {
-        rt_free(s, 0);
-      }
+    if (len && !(v[k++] = rt_strndup(p, len))) {
+      ring_free_strs(v, k);
+      return RT_ENOMEM;
     }
-    p += e ? (size_t)(e - p) + 1 : strlen(p);
     if (!e) {
       break;
     }
+    p = e + 1;
+  }
+  if (k == 0) {
+    rt_free(v, 0);
+    v = NULL;
+  }
+  *out = v;
+  *n = k;
+  return RT_OK;
+}
+
+/* Adds the comma-separated endpoints but the own one to the join list; returns them as a fresh
+ * array (free with ring_free_strs()). */
+static size_t ring_add_join(ring *r, const char *list, char ***out) {
+  size_t n = 0;
+  if (ring_split_list(list, out, &n) != RT_OK) {
+    return 0;
+  }
+  char **v = *out;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (r->gossip_addr[0] && strcmp(v[i], r->gossip_addr) == 0) {
+      rt_free(v[i], 0);
+    } else {
+      v[k++] = v[i];
+    }
   }
   pthread_mutex_lock(&r->mu);
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < k; i++) {
     ring_peer_note(r, v[i], INT64_MAX);
   }
   pthread_mutex_unlock(&r->mu);
-  *out = v;
-  return n;
+  return k;
 }
 
 static rt_err ring_join_list(ring *r, char **v, size_t n, char *errbuf, size_t errlen) {
@@ -749,6 +774,24 @@ static rt_err ring_init_tokens(ring *r, char *errbuf, size_t errlen) {
   return RT_OK;
 }
 
+/* A zeroed ring with its locks ready (ring_destroy() frees it), or NULL. */
+static ring *ring_alloc(void) {
+  ring *r = rt_calloc(1, sizeof *r);
+  if (!r) {
+    return NULL;
+  }
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_mutex_init(&r->cmu, NULL);
+  pthread_mutex_init(&r->snap_mu, NULL);
+  pthread_mutex_init(&r->wmu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
+  pthread_cond_init(&r->wcv, &ca);
+  pthread_condattr_destroy(&ca);
+  return r;
+}
+
 rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errlen) {
   *out = NULL;
   char dummy[8];
@@ -773,19 +816,10 @@ rt_err ring_create(const ring_config *cfg, ring **out, char *errbuf, size_t errl
     snprintf(errbuf, errlen, "gossip interval and heartbeat period must be positive");
     return RT_EINVAL;
   }
-  ring *r = rt_calloc(1, sizeof *r);
+  ring *r = ring_alloc();
   if (!r) {
     return RT_ENOMEM;
   }
-  pthread_mutex_init(&r->mu, NULL);
-  pthread_mutex_init(&r->cmu, NULL);
-  pthread_mutex_init(&r->snap_mu, NULL);
-  pthread_mutex_init(&r->wmu, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* wall clock jumps must not stall rounds */
-  pthread_cond_init(&r->wcv, &ca);
-  pthread_condattr_destroy(&ca);
   r->id = member ? rt_strdup(cfg->instance_id) : NULL;
   r->role = rt_strdup(ingester ? "" : cfg->role);
   r->zone = ring_dup_or_empty(cfg->zone);
@@ -875,6 +909,96 @@ fail:
   if (!errbuf[0]) {
     snprintf(errbuf, errlen, "%s", rt_strerror(err));
   }
+  ring_destroy(r);
+  return err;
+}
+
+rt_err ring_create_static(const char *endpoints, ring **out, char *errbuf, size_t errlen) {
+  *out = NULL;
+  if (errlen) {
+    errbuf[0] = 0; /* errbuf may be NULL with errlen 0: snprintf writes nothing then */
+  }
+  char **v = NULL;
+  size_t n = 0;
+  rt_err err = ring_split_list(endpoints, &v, &n);
+  if (err != RT_OK) {
+    return err;
+  }
+  if (n == 0) {
+    snprintf(errbuf, errlen, "no ingester address given");
+    return RT_EINVAL;
+  }
+  if (n > RING_MAX_STATIC) {
+    snprintf(errbuf, errlen, "%zu ingester addresses given, at most %d are allowed", n,
+             RING_MAX_STATIC);
+    ring_free_strs(v, n);
+    return RT_ELIMIT;
+  }
+  for (size_t i = 0; i < n; i++) {
+    for (size_t j = 0; j < i; j++) {
+      if (strcmp(v[i], v[j]) == 0) {
+        snprintf(errbuf, errlen, "ingester address %.256s is listed twice", v[i]);
+        ring_free_strs(v, n);
+        return RT_EINVAL;
+      }
+    }
+  }
+  ring *r = ring_alloc();
+  if (!r) {
+    ring_free_strs(v, n);
+    return RT_ENOMEM;
+  }
+  r->role = rt_strdup("");
+  r->zone = rt_strdup("");
+  r->http_addr = rt_strdup("");
+  r->rpc_addr = rt_strdup("");
+  r->gossip_addr = rt_strdup("");
+  r->rf = (int)RT_MIN(n, (size_t)RING_MAX_RF);
+  r->every_replica = true; /* and hb_timeout_ms 0: never unhealthy */
+  uint32_t tokens[128];
+  err = RT_ENOMEM;
+  if (!r->role || !r->zone || !r->http_addr || !r->rpc_addr || !r->gossip_addr ||
+      ring_desc_create(&r->desc) != RT_OK) {
+    goto fail;
+  }
+  int64_t now = rt_now_ms();
+  for (size_t i = 0; i < n; i++) {
+    uint64_t seed = XXH64(v[i], strlen(v[i]), 0);
+    err = ring_tokens_generate(&seed, NULL, 0, tokens, RT_ARRAY_LEN(tokens));
+    if (err != RT_OK) {
+      goto fail;
+    }
+    ring_instance in = {.id = v[i],
+                        .zone = v[i],
+                        .http_addr = "",
+                        .rpc_addr = v[i],
+                        .gossip_addr = "",
+                        .state = RING_ACTIVE,
+                        .heartbeat_ms = now,
+                        .registered_ms = now,
+                        .tokens = tokens,
+                        .ntokens = RT_ARRAY_LEN(tokens),
+                        .role = RING_ROLE_INGESTER};
+    err = ring_desc_set(r->desc, &in);
+    if (err == RT_EINVAL) {
+      snprintf(errbuf, errlen, "invalid ingester address %.256s: at most %d bytes of UTF-8", v[i],
+               RING_MAX_STR);
+    }
+    if (err != RT_OK) {
+      goto fail;
+    }
+  }
+  r->gen++;
+  ring_publish(r, true);
+  if (!r->snap) {
+    err = RT_ENOMEM;
+    goto fail;
+  }
+  ring_free_strs(v, n);
+  *out = r;
+  return RT_OK;
+fail:
+  ring_free_strs(v, n);
   ring_destroy(r);
   return err;
 }

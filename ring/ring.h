@@ -112,6 +112,8 @@ typedef struct ring_snapshot_opts {
   int replication_factor;       /* 3; 1..RING_MAX_RF */
   int64_t heartbeat_timeout_ms; /* 60000; <= 0 = never unhealthy */
   int64_t now_ms;               /* health is judged at this time; 0 = rt_now_ms() */
+  bool every_replica;           /* a static ring (ring_create_static): a write needs every
+                                   replica of its set and a read every zone */
 } ring_snapshot_opts;
 
 /* Builds a snapshot of d (borrowed). Returns a new reference; release with
@@ -143,6 +145,16 @@ const ring_instance *ring_snapshot_other(const ring_snapshot *s, size_t i);
 size_t ring_snapshot_healthy_role(const ring_snapshot *s, const char *role, int64_t now_ms);
 size_t ring_snapshot_zone_count(const ring_snapshot *s);
 const char *ring_snapshot_zone(const ring_snapshot *s, size_t z); /* sorted by name */
+/* Successes a write needs per series (the quorum of every replication set):
+ * min(RF, zones)/2 + 1; min(RF, zones), every replica, in a static ring. */
+int ring_snapshot_quorum(const ring_snapshot *s);
+/* A majority of min(RF, zones): how many arbiters of a replication set must agree (HA
+ * elections). The write quorum, except in a static ring. */
+int ring_snapshot_majority(const ring_snapshot *s);
+/* Zones a reader must hear from completely to see every series a quorum write stored:
+ * min(RF, zones) - quorum + 1 (2 with RF 3 and three zones, 1 with one zone); every zone in a
+ * static ring, whose readers do not know which lists the writers used. 0 for an empty ring. */
+size_t ring_snapshot_read_zones(const ring_snapshot *s);
 
 /* Instances of zone z that serve reads (ACTIVE or LEAVING; a JOINING instance holds no data
  * yet), as indexes in id order. Stores up to cap in out and returns how many there are.
@@ -270,6 +282,21 @@ ring_snapshot *ring_snapshot_acquire(ring *r);
 const uint32_t *ring_tokens(const ring *r, size_t *n);
 /* The endpoint other members gossip to ("" when none). */
 const char *ring_gossip_addr(const ring *r);
+
+/* The most ingesters a static ring may list. */
+#define RING_MAX_STATIC 64
+
+/* A fixed ring built from configuration instead of gossip: `endpoints` is a comma-separated
+ * list of ingester RPC endpoints (blanks around each ignored). Each becomes one ACTIVE ingester
+ * that is always healthy, whose id, zone and rpc_addr are the endpoint and whose 128 tokens
+ * are drawn from a hash of the endpoint (so every process listing it places series alike).
+ * RF = min(n, RING_MAX_RF) and the snapshot has `every_replica` set: with up to 8 endpoints
+ * every series goes to every listed ingester and a write needs all of them; a read needs every
+ * listed ingester. No gossip server, no thread: ring_snapshot_acquire() always gives the same
+ * snapshot, and ring_join/ring_flush have nobody to talk to. RT_EINVAL (message in errbuf) for
+ * an empty list, an endpoint listed twice or one over 1 KiB; RT_ELIMIT for more than
+ * RING_MAX_STATIC; RT_ENOMEM. Caller destroys with ring_destroy(). */
+rt_err ring_create_static(const char *endpoints, ring **out, char *errbuf, size_t errlen);
 
 /* The ring.Gossip handler (proto RingState in, RingState out), for a process that prefers to
  * serve it on an existing rt_rpc_server: register {RING_GOSSIP_METHOD, ring_handle_gossip} with

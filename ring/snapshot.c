@@ -20,7 +20,8 @@ struct ring_snapshot {
   int64_t timeout_ms;
   int rf;
   int rf_eff;          /* min(rf, zones) */
-  int quorum;          /* rf_eff / 2 + 1 */
+  int quorum;          /* rf_eff / 2 + 1; rf_eff when every_replica */
+  bool every_replica;  /* a static ring: writes need every replica, reads every zone */
   size_t ninst;
   ring_instance *inst; /* ingesters, sorted by id; strings and tokens owned */
   size_t noth;
@@ -89,6 +90,15 @@ const ring_instance *ring_snapshot_other(const ring_snapshot *s, size_t i) {
   return i < s->noth ? &s->oth[i] : NULL;
 }
 size_t ring_snapshot_zone_count(const ring_snapshot *s) { return s->nzones; }
+int ring_snapshot_quorum(const ring_snapshot *s) { return s->quorum; }
+int ring_snapshot_majority(const ring_snapshot *s) { return s->rf_eff / 2 + 1; }
+
+size_t ring_snapshot_read_zones(const ring_snapshot *s) {
+  if (s->rf_eff == 0) {
+    return 0;
+  }
+  return s->every_replica ? s->nzones : (size_t)(s->rf_eff - s->quorum + 1);
+}
 const char *ring_snapshot_zone(const ring_snapshot *s, size_t z) {
   return z < s->nzones ? s->zones[z] : NULL;
 }
@@ -267,7 +277,7 @@ static rt_err ring_snapshot_fill(ring_snapshot *s, const ring_desc *d, int64_t n
     s->inst[i].zone_index = (uint32_t)(hit - s->zones);
   }
   s->rf_eff = (int)RT_MIN((size_t)s->rf, s->nzones);
-  s->quorum = s->rf_eff / 2 + 1;
+  s->quorum = s->every_replica ? RT_MAX(s->rf_eff, 1) : s->rf_eff / 2 + 1;
 
   /* tokens, ordered by token then instance index (so collisions resolve the same way on every
    * member) */
@@ -358,6 +368,7 @@ rt_err ring_snapshot_build(const ring_desc *d, const ring_snapshot_opts *opts,
   }
   atomic_init(&s->refs, 1);
   s->rf = rf;
+  s->every_replica = opts && opts->every_replica;
   s->timeout_ms = opts ? opts->heartbeat_timeout_ms : 60000;
   s->built_ms = opts && opts->now_ms ? opts->now_ms : rt_now_ms();
   s->inst = rt_calloc(live ? live : 1, sizeof(ring_instance));

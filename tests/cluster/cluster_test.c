@@ -13,7 +13,6 @@
 #include "../distributor/rw_helpers.h"
 #include "common/labels.h"
 #include "distributor/distributor.h"
-#include "distributor/replicate.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
 #include "ring/ring.h"
@@ -125,8 +124,8 @@ static void setup(void) {
   memset(&dc, 0, sizeof dc);
   dist_limits_default(&dc.limits);
   dc.timeout_ms = 1000;
+  dc.ring = WATCH;
   cr_assert_eq(dist_create(&dc, &D), RT_OK);
-  cr_assert_eq(dist_use_ring(D, WATCH), RT_OK);
   qry_config qc = {.timeout_ms = 1000, .ring = WATCH, .hedge_ms = 100};
   cr_assert_eq(qry_create(&qc, &Q), RT_OK);
 }

@@ -261,6 +261,18 @@ Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
   cr_assert(strstr(out, "-distributor.ingester-addresses is required"), "%s", out);
   cr_assert_eq(run("-target=querier", out, sizeof out), 2);
   cr_assert(strstr(out, "-querier.ingester-addresses is required"), "%s", out);
+  /* a static ring's list: an address twice is refused before anything starts */
+  cr_assert_eq(run("-target=distributor -server.http-listen-address=127.0.0.1 "
+                   "-server.http-listen-port=0 "
+                   "-distributor.ingester-addresses=tcp://127.0.0.1:1,tcp://127.0.0.1:1",
+                   out, sizeof out),
+               1);
+  cr_assert(strstr(out, "ingester address tcp://127.0.0.1:1 is listed twice"), "%s", out);
+  cr_assert_eq(run("-target=querier -server.http-listen-address=127.0.0.1 "
+                   "-server.http-listen-port=0 -querier.ingester-addresses=,",
+                   out, sizeof out),
+               1);
+  cr_assert(strstr(out, "no ingester address given"), "%s", out);
   cr_assert_eq(run("-no-such-flag", out, sizeof out), 2);
   cr_assert(strstr(out, "unknown flag -no-such-flag"), "%s", out);
   cr_assert_eq(run("serve", out, sizeof out), 2);

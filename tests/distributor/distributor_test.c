@@ -321,6 +321,15 @@ Test(push, bad_ingester_list) {
   dist_limits_default(&c.limits);
   c.ingesters = " , ";
   cr_assert_eq(dist_create(&c, &d2), RT_EINVAL);
+  c.ingesters = "inproc://a, inproc://b,inproc://a";
+  cr_assert_eq(dist_create(&c, &d2), RT_EINVAL, "an address listed twice");
+  char many[80 * 24] = "";
+  for (int i = 0; i < 80; i++) {
+    size_t l = strlen(many);
+    snprintf(many + l, sizeof many - l, "%sinproc://i%d", i ? "," : "", i);
+  }
+  c.ingesters = many;
+  cr_assert_eq(dist_create(&c, &d2), RT_ELIMIT);
   c.ingesters = "inproc://a, inproc://b";
   cr_assert_eq(dist_create(&c, &d2), RT_OK);
   dist_destroy(d2);

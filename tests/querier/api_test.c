@@ -285,6 +285,20 @@ Test(api, a_failing_ingester_fails_the_read) {
   qry_destroy(q);
 }
 
+/* -querier.ingester-addresses is a static ring: a bad list is refused when the querier is
+ * made, and every listed ingester is one of the ring's (Q2 reads both: the tests above). */
+Test(api, bad_ingester_lists_are_refused) {
+  qry_querier *q = NULL;
+  qry_config c = {.ingesters = " ,\t, ", .timeout_ms = 300};
+  cr_assert_eq(qry_create(&c, &q), RT_EINVAL);
+  cr_assert_null(q);
+  c.ingesters = EP1 "," EP2 ", " EP1;
+  cr_assert_eq(qry_create(&c, &q), RT_EINVAL, "an address listed twice");
+  cr_assert_null(q);
+  cr_assert_eq(qry_ingester_count(Q1), 1);
+  cr_assert_eq(qry_ingester_count(Q2), 2);
+}
+
 static void sel(qry_querier *q, const char *tenant, const char *s, int64_t mint, int64_t maxt,
                 const qry_select_opts *o, qry_result *r) {
   qry_selector ps;

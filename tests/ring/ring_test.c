@@ -540,3 +540,189 @@ Test(ring_gossip, distributors_register_without_tokens_and_are_counted) {
   }
   rt_metrics_destroy(m);
 }
+
+/* ------------------------------------------------------------------ static rings */
+
+/* The instance ids of the write set of `key`, sorted, as one string. */
+static void set_ids(ring_snapshot *s, uint32_t key, char *out, size_t len) {
+  ring_replication_set rs;
+  cr_assert_eq(ring_snapshot_get(s, key, RING_OP_WRITE, &rs), RT_OK);
+  const char *ids[RING_MAX_RF];
+  for (uint32_t k = 0; k < rs.n; k++) {
+    ids[k] = ring_snapshot_instance(s, rs.inst[k])->id;
+  }
+  for (uint32_t i = 1; i < rs.n; i++) { /* insertion sort */
+    for (uint32_t j = i; j > 0 && strcmp(ids[j - 1], ids[j]) > 0; j--) {
+      const char *t = ids[j];
+      ids[j] = ids[j - 1];
+      ids[j - 1] = t;
+    }
+  }
+  out[0] = 0;
+  for (uint32_t k = 0; k < rs.n; k++) {
+    size_t l = strlen(out);
+    snprintf(out + l, len - l, "%s;", ids[k]);
+  }
+}
+
+Test(ring_static, every_listed_ingester_is_a_zone_and_every_replica_is_needed) {
+  ring *r;
+  char err[256];
+  cr_assert_eq(ring_create_static(" tcp://h2:9095,tcp://h1:9095 ,\ttcp://h3:9095 ", &r, err,
+                                  sizeof err),
+               RT_OK, "%s", err);
+  ring_snapshot *s = ring_snapshot_acquire(r);
+  cr_assert_eq(ring_snapshot_count(s), 3);
+  cr_assert_eq(ring_snapshot_zone_count(s), 3);
+  cr_assert_eq(ring_snapshot_rf(s), 3);
+  cr_assert_eq(ring_snapshot_quorum(s), 3, "a write needs every listed ingester");
+  cr_assert_eq(ring_snapshot_majority(s), 2, "HA arbiters: a majority");
+  cr_assert_eq(ring_snapshot_read_zones(s), 3, "a read needs every listed ingester");
+  for (size_t i = 0; i < 3; i++) {
+    const ring_instance *in = ring_snapshot_instance(s, i);
+    char want[32];
+    snprintf(want, sizeof want, "tcp://h%zu:9095", i + 1); /* sorted by id, blanks trimmed */
+    cr_assert_str_eq(in->id, want);
+    cr_assert_str_eq(in->rpc_addr, want);
+    cr_assert_str_eq(in->zone, want);
+    cr_assert_eq(in->state, RING_ACTIVE);
+    cr_assert(in->healthy);
+    cr_assert_eq(in->ntokens, 128);
+    uint32_t rd[4];
+    size_t healthy = 0;
+    cr_assert_eq(ring_snapshot_zone_readers(s, in->zone_index, rd, 4, &healthy), 1);
+    cr_assert_eq(rd[0], i);
+    cr_assert_eq(healthy, 1);
+  }
+  uint64_t rng = 3;
+  for (int k = 0; k < 2000; k++) {
+    uint32_t key = (uint32_t)(ring_rand_next(&rng) >> 32);
+    for (int op = RING_OP_WRITE; op <= RING_OP_READ; op++) {
+      ring_replication_set rs;
+      cr_assert_eq(ring_snapshot_get(s, key, (ring_op)op, &rs), RT_OK);
+      cr_assert_eq(rs.n, 3);
+      cr_assert_eq(rs.quorum, 3);
+      cr_assert_eq(rs.max_errors, 0);
+    }
+  }
+  ring_snapshot_release(s);
+  /* no gossip, no own instance, and always the same snapshot */
+  cr_assert_str_eq(ring_gossip_addr(r), "");
+  size_t nt = 1;
+  cr_assert_null(ring_tokens(r, &nt));
+  cr_assert_eq(nt, 0);
+  cr_assert_eq(ring_set_state(r, RING_LEAVING), RT_EINVAL);
+  ring_snapshot *s1 = ring_snapshot_acquire(r), *s2 = ring_snapshot_acquire(r);
+  cr_assert_eq(s1, s2);
+  ring_snapshot_release(s1);
+  ring_snapshot_release(s2);
+  ring_destroy(r);
+
+  /* one address: the single-process shape (one zone, RF 1) */
+  cr_assert_eq(ring_create_static("inproc://ingester", &r, err, sizeof err), RT_OK, "%s", err);
+  s = ring_snapshot_acquire(r);
+  cr_assert_eq(ring_snapshot_rf(s), 1);
+  cr_assert_eq(ring_snapshot_quorum(s), 1);
+  cr_assert_eq(ring_snapshot_read_zones(s), 1);
+  ring_snapshot_release(s);
+  ring_destroy(r);
+}
+
+/* More addresses than RING_MAX_RF: each series goes to 8 of them, every one of the 8 needed;
+ * reads still need all; the placement depends on the addresses, not on their order. */
+Test(ring_static, more_than_eight_addresses_place_alike_in_any_order) {
+  char fwd[1024] = "", rev[1024] = "";
+  for (int i = 0; i < 12; i++) {
+    size_t l = strlen(fwd);
+    snprintf(fwd + l, sizeof fwd - l, "%stcp://ing-%02d:9095", i ? "," : "", i);
+    l = strlen(rev);
+    snprintf(rev + l, sizeof rev - l, "%stcp://ing-%02d:9095", i ? "," : "", 11 - i);
+  }
+  ring *a, *b;
+  char err[256];
+  cr_assert_eq(ring_create_static(fwd, &a, err, sizeof err), RT_OK, "%s", err);
+  cr_assert_eq(ring_create_static(rev, &b, err, sizeof err), RT_OK, "%s", err);
+  ring_snapshot *sa = ring_snapshot_acquire(a), *sb = ring_snapshot_acquire(b);
+  cr_assert_eq(ring_snapshot_rf(sa), RING_MAX_RF);
+  cr_assert_eq(ring_snapshot_quorum(sa), RING_MAX_RF);
+  cr_assert_eq(ring_snapshot_majority(sa), RING_MAX_RF / 2 + 1);
+  cr_assert_eq(ring_snapshot_read_zones(sa), 12);
+  size_t per[12] = {0};
+  uint64_t rng = 11;
+  for (int k = 0; k < 3000; k++) {
+    uint32_t key = (uint32_t)(ring_rand_next(&rng) >> 32);
+    char x[512], y[512];
+    set_ids(sa, key, x, sizeof x);
+    set_ids(sb, key, y, sizeof y);
+    cr_assert_str_eq(x, y, "key %u", key);
+    ring_replication_set rs;
+    ring_snapshot_get(sa, key, RING_OP_WRITE, &rs);
+    cr_assert_eq(rs.n, RING_MAX_RF);
+    for (uint32_t j = 0; j < rs.n; j++) {
+      per[rs.inst[j]]++;
+    }
+  }
+  for (int i = 0; i < 12; i++) {
+    /* 3000 * 8 / 12 = 2000 on average */
+    cr_assert(per[i] > 1000 && per[i] < 3000, "instance %d holds %zu of 3000 keys", i, per[i]);
+  }
+  ring_snapshot_release(sa);
+  ring_snapshot_release(sb);
+  ring_destroy(a);
+  ring_destroy(b);
+}
+
+Test(ring_static, bad_lists_are_refused_with_a_reason) {
+  ring *r = (ring *)1;
+  char err[256];
+  cr_assert_eq(ring_create_static("", &r, err, sizeof err), RT_EINVAL);
+  cr_assert_null(r);
+  cr_assert_str_eq(err, "no ingester address given");
+  cr_assert_eq(ring_create_static(NULL, &r, err, sizeof err), RT_EINVAL);
+  cr_assert_eq(ring_create_static(" , ,\t", &r, err, sizeof err), RT_EINVAL);
+  cr_assert_str_eq(err, "no ingester address given");
+  cr_assert_eq(ring_create_static("tcp://a:1, tcp://b:1,tcp://a:1", &r, err, sizeof err),
+               RT_EINVAL);
+  cr_assert_str_eq(err, "ingester address tcp://a:1 is listed twice");
+  static char many[RING_MAX_STATIC * 24];
+  many[0] = 0;
+  for (int i = 0; i <= RING_MAX_STATIC; i++) {
+    size_t l = strlen(many);
+    snprintf(many + l, sizeof many - l, "%stcp://h%d:1", i ? "," : "", i);
+  }
+  cr_assert_eq(ring_create_static(many, &r, err, sizeof err), RT_ELIMIT);
+  cr_assert(strstr(err, "65 ingester addresses given, at most 64"), "%s", err);
+  *strrchr(many, ',') = 0; /* 64 are fine */
+  cr_assert_eq(ring_create_static(many, &r, err, sizeof err), RT_OK, "%s", err);
+  ring_destroy(r);
+  static char huge[2100];
+  memset(huge, 'x', sizeof huge - 1);
+  cr_assert_eq(ring_create_static(huge, &r, err, sizeof err), RT_EINVAL);
+  cr_assert(strstr(err, "invalid ingester address xxx"), "%s", err);
+  cr_assert_eq(ring_create_static("tcp://a:1,\xff\xfe", &r, err, sizeof err), RT_EINVAL);
+  cr_assert(strstr(err, "invalid ingester address"), "%s", err);
+  cr_assert_eq(ring_create_static("tcp://a:1,tcp://a:1", &r, NULL, 0), RT_EINVAL, "no errbuf");
+  cr_assert_null(r);
+}
+
+Test(ring_static, out_of_memory_at_every_allocation) {
+  int failures = 0;
+  for (long n = 0; n < 400; n++) {
+    ring *r = (ring *)1;
+    char err[128];
+    rt_alloc_fail_after(n);
+    rt_err e = ring_create_static("tcp://a:1,tcp://b:1,tcp://c:1", &r, err, sizeof err);
+    rt_alloc_fail_after(-1);
+    if (e == RT_OK) {
+      ring_snapshot *s = ring_snapshot_acquire(r);
+      cr_assert_eq(ring_snapshot_count(s), 3);
+      ring_snapshot_release(s);
+      ring_destroy(r);
+      break;
+    }
+    cr_assert_eq(e, RT_ENOMEM, "n=%ld: %s", n, rt_strerror(e));
+    cr_assert_null(r);
+    failures++;
+  }
+  cr_assert_gt(failures, 10);
+}

@@ -313,6 +313,7 @@ Test(ring_snapshot, fewer_zones_than_rf_and_empty_ring) {
   ring_replication_set rs;
   cr_assert_eq(ring_snapshot_get(s, 1, RING_OP_WRITE, &rs), RT_EUNAVAIL);
   cr_assert_eq(rs.n, 0);
+  cr_assert_eq(ring_snapshot_read_zones(s), 0, "nothing to read from");
   ring_snapshot_release(s);
   uint64_t rng = 9;
   add_instances(d, &rng, 1, 3, 0, RING_ACTIVE); /* one zone, three instances */
@@ -320,6 +321,15 @@ Test(ring_snapshot, fewer_zones_than_rf_and_empty_ring) {
   cr_assert_eq(ring_snapshot_get(s, 12345, RING_OP_WRITE, &rs), RT_OK);
   cr_assert_eq(rs.n, 1, "one zone: one replica");
   cr_assert_eq(rs.quorum, 1);
+  cr_assert_eq(ring_snapshot_quorum(s), 1);
+  cr_assert_eq(ring_snapshot_majority(s), 1);
+  cr_assert_eq(ring_snapshot_read_zones(s), 1);
+  ring_snapshot_release(s);
+  /* a static ring's rule on the same instances: every replica, every zone */
+  ring_snapshot_opts every = {.replication_factor = 3, .now_ms = NOW, .every_replica = true};
+  cr_assert_eq(ring_snapshot_build(d, &every, &s), RT_OK);
+  cr_assert_eq(ring_snapshot_quorum(s), 1);
+  cr_assert_eq(ring_snapshot_read_zones(s), 1);
   ring_snapshot_release(s);
   add_instances(d, &rng, 2, 1, 5, RING_ACTIVE); /* zones a and b */
   s = build(d, 3);
@@ -327,6 +337,21 @@ Test(ring_snapshot, fewer_zones_than_rf_and_empty_ring) {
   cr_assert_eq(ring_snapshot_get(s, 12345, RING_OP_WRITE, &rs), RT_OK);
   cr_assert_eq(rs.n, 2);
   cr_assert_eq(rs.quorum, 2);
+  cr_assert_eq(ring_snapshot_read_zones(s), 1, "both zones hold every series");
+  ring_snapshot_release(s);
+  add_instances(d, &rng, 3, 1, 9, RING_ACTIVE); /* zones a, b and c */
+  s = build(d, 3);
+  cr_assert_eq(ring_snapshot_quorum(s), 2);
+  cr_assert_eq(ring_snapshot_majority(s), 2);
+  cr_assert_eq(ring_snapshot_read_zones(s), 2, "2 of 3 zones");
+  ring_snapshot_release(s);
+  cr_assert_eq(ring_snapshot_build(d, &every, &s), RT_OK);
+  cr_assert_eq(ring_snapshot_get(s, 12345, RING_OP_WRITE, &rs), RT_OK);
+  cr_assert_eq(rs.n, 3);
+  cr_assert_eq(rs.quorum, 3);
+  cr_assert_eq(ring_snapshot_quorum(s), 3);
+  cr_assert_eq(ring_snapshot_majority(s), 2);
+  cr_assert_eq(ring_snapshot_read_zones(s), 3);
   ring_snapshot_release(s);
   /* RF 1 */
   s = build(d, 1);

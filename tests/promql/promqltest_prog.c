@@ -1,13 +1,14 @@
 /* promqltest_prog.c - runs the upstream PromQL test files against Ringtail's engine.
  *
- * usage: promqltest_prog [--verbose] [--require-core] [--only FILE[,FILE..]] [--port PORT [--write-port PORT]] [DIR]
+ * usage: promqltest_prog [--verbose] [--require-core | --require-all] [--only FILE[,FILE..]] [--port PORT [--write-port PORT]] [DIR]
  * With --port, the end-to-end mode: every load block is remote-written to the ringtail listening
  * on 127.0.0.1:PORT (started with -validation.reject-old-samples=false), one tenant per file and
  * `clear`, and every eval runs through its HTTP API.
  * DIR defaults to the shared promqltest directory next to the repository. Prints per file how
  * many evals passed, failed and were skipped (with the reason of each skip) and a summary.
  * Exit status: 2 on usage or I/O errors; 1 with --require-core when an eval of a core file
- * failed; 0 otherwise.
+ * failed, with --require-all (Ringtail's own files, tests/promql/testdata) when any eval failed;
+ * 0 otherwise.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -1977,12 +1978,14 @@ static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const 
 int main(int argc, char **argv) {
   const char *dir = RT_SOURCE_DIR "/../shared/promqltest";
   const char *only = NULL;
-  bool require_core = false;
+  bool require_core = false, require_all = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
       verbose = true;
     } else if (strcmp(argv[i], "--require-core") == 0) {
       require_core = true;
+    } else if (strcmp(argv[i], "--require-all") == 0) {
+      require_all = true;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
@@ -1990,7 +1993,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--write-port") == 0 && i + 1 < argc) {
       e2e_write_port = atoi(argv[++i]);
     } else if (argv[i][0] == '-') {
-      fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME[,NAME...]] [--port PORT] [DIR]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--verbose] [--require-core | --require-all] [--only NAME[,NAME...]] [--port PORT] [DIR]\n",
+              argv[0]);
       return 2;
     } else {
       dir = argv[i];
@@ -2074,7 +2079,7 @@ int main(int argc, char **argv) {
   }
   printf("files %d: passed %d, failed %d, skipped %d; core: passed %d of %d, failed %d\n", files, tp, tf, ts, core_p,
          core_total, cf);
-  if (require_core && cf > 0) {
+  if ((require_core && cf > 0) || (require_all && tf > 0)) {
     return 1;
   }
   return 0;

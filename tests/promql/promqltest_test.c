@@ -40,3 +40,23 @@ Test(promqltest, all_files, .timeout = 280) {
   cr_expect(summary, "no summary line");
   cr_expect_geq(files, 21, "expected every test file to run, got %d", files);
 }
+
+/* Ringtail's own test files (tests/promql/testdata): every eval must pass. */
+Test(promqltest, own_files, .timeout = 120) {
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd, "%s/promqltest_prog --require-all %s/tests/promql/testdata", RT_BINARY_DIR, RT_SOURCE_DIR);
+  FILE *f = popen(cmd, "r");
+  cr_assert_not_null(f);
+  char line[512];
+  int files = -1, passed = 0, failed = -1;
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "files ", 6)) {
+      cr_expect_eq(sscanf(line, "files %d: passed %d, failed %d", &files, &passed, &failed), 3);
+    }
+  }
+  int rc = pclose(f);
+  cr_expect_eq(rc, 0, "harness exit status %d", rc);
+  cr_expect_geq(files, 2, "expected the own test files to run, got %d", files);
+  cr_expect_gt(passed, 80, "only %d evals passed", passed);
+  cr_expect_eq(failed, 0, "%d evals failed (run promqltest_prog --verbose tests/promql/testdata)", failed);
+}

@@ -9,6 +9,37 @@ static bool have_dir(const char *p) {
   return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+/* The upstream evals Ringtail does not pass, per file (docs/promql.md explains each): a file
+ * here failing or skipping a different number, or any other file failing or skipping at all,
+ * fails the test, so the list and the docs stay true. */
+static const struct {
+  const char *file;
+  int failed, skipped;
+} known_gaps[] = {
+    {"start_timestamps", 24, 0}, /* @st (start timestamps) not implemented */
+    {"type_and_unit", 2, 0},     /* labels with empty values in the expected series */
+    {"info", 0, 1},              /* info() over native histograms */
+};
+
+static void check_known_gaps(const char *line) {
+  char name[64];
+  int passed, failed, skipped;
+  const char *p = strstr(line, "passed");
+  if (sscanf(line, "%63s", name) != 1 || !p || sscanf(p, "passed %d failed %d skipped %d", &passed, &failed, &skipped) != 3) {
+    cr_expect_fail("unparsable line: %s", line);
+    return;
+  }
+  int want_f = 0, want_s = 0;
+  for (size_t i = 0; i < sizeof known_gaps / sizeof known_gaps[0]; i++) {
+    if (strcmp(known_gaps[i].file, name) == 0) {
+      want_f = known_gaps[i].failed;
+      want_s = known_gaps[i].skipped;
+    }
+  }
+  cr_expect_eq(failed, want_f, "%s: %d evals failed, docs/promql.md says %d", name, failed, want_f);
+  cr_expect_eq(skipped, want_s, "%s: %d evals skipped, docs/promql.md says %d", name, skipped, want_s);
+}
+
 Test(promqltest, all_files, .timeout = 280) {
   const char *dir = RT_SOURCE_DIR "/../shared/promqltest";
   if (!have_dir(dir)) {
@@ -27,6 +58,7 @@ Test(promqltest, all_files, .timeout = 280) {
   while (fgets(line, sizeof line, f)) {
     if (strstr(line, " passed ") && strstr(line, " failed ") && !strncmp(line, "files ", 6) == 0) {
       files++;
+      check_known_gaps(line);
     }
     if (!strncmp(line, "files ", 6)) {
       summary = true;

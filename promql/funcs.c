@@ -1795,7 +1795,8 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       for (size_t g = 0; g < ng; g++) {
         mono_fix fix;
         double v = bucket_quantile(qv, gs[g].b, gs[g].n, &fix);
-        if (fix.forced) {
+        if (fix.forced && k == 2) {
+          /* Prometheus fixes the buckets in place for the first quantile: one note per series */
           hq_note_add(q, e->args[0], gs[g].m, t, &fix);
         }
         pql_vec_push(q, &one, pql_ls_set(q, gs[g].m, lbl, qs), v, t, true);

@@ -1780,6 +1780,9 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
         pql_vec_push(q, &fl, s->m, s->v, s->t, s->drop);
       }
     }
+    /* Prometheus fixes the buckets in place the first time a quantile in [0, 1] reaches them:
+     * one monotonicity note per series, however many quantiles */
+    bool fixed_before = false;
     for (size_t k = 2; k < na; k++) {
       double qv = args[k].num;
       quantile_warn(q, e->args[k], qv);
@@ -1795,8 +1798,7 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       for (size_t g = 0; g < ng; g++) {
         mono_fix fix;
         double v = bucket_quantile(qv, gs[g].b, gs[g].n, &fix);
-        if (fix.forced && k == 2) {
-          /* Prometheus fixes the buckets in place for the first quantile: one note per series */
+        if (fix.forced && !fixed_before) {
           hq_note_add(q, e->args[0], gs[g].m, t, &fix);
         }
         pql_vec_push(q, &one, pql_ls_set(q, gs[g].m, lbl, qs), v, t, true);
@@ -1812,6 +1814,7 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       for (size_t i = 0; i < one.n; i++) {
         pql_vec_push(q, &r.v, one.s[i].m, one.s[i].v, t, true);
       }
+      fixed_before = fixed_before || (qv >= 0 && qv <= 1);
     }
     pql_check_dups(q, &r.v);
     return r;

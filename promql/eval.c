@@ -1542,6 +1542,10 @@ double pql_quantile(double qv, double *vals, size_t n) {
   double lower = fmax(0, floor(rank));
   double upper = fmin(N - 1, lower + 1);
   double w = rank - floor(rank);
+  if (w == 0) {
+    /* on a sample: no interpolation, so an infinite neighbour cannot turn it into Inf*0 = NaN */
+    return vals[(size_t)lower];
+  }
   return vals[(size_t)lower] * (1 - w) + vals[(size_t)upper] * w;
 }
 
@@ -1609,7 +1613,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       char fb[64];
       ratio = ratio < -1 ? -1 : 1;
       pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s, capping to %s",
-                   pql_format_float(param, fb, sizeof fb), ratio < 0 ? "-1" : "1");
+                   pql_format_float_g(param, -1, fb, sizeof fb), ratio < 0 ? "-1" : "1");
     }
     if (ratio == 0) {
       return r;
@@ -1618,7 +1622,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     if (isnan(param) || param < 0 || param > 1) {
       char fb[64];
       pql_ev_annot(q, true, e->b, "quantile value should be between 0 and 1, got %s",
-                   pql_format_float(param, fb, sizeof fb));
+                   pql_format_float_g(param, -1, fb, sizeof fb));
     }
   } else if (op == PQL_AGG_COUNT_VALUES) {
     if (!rt_utf8_valid(sparam, strlen(sparam)) || !sparam[0]) {
@@ -1642,7 +1646,9 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     }
     in.v.n = kk;
     if (ign) {
-      pql_ev_annot(q, false, e, "ignored histogram in %s aggregation", pql_op_str(op));
+      /* at the aggregated expression, except for topk/bottomk (the whole aggregation), as Prometheus */
+      pql_ev_annot(q, false, op == PQL_AGG_TOPK || op == PQL_AGG_BOTTOMK ? e : e->a, "ignored histogram in %s aggregation",
+                   pql_op_str(op));
     }
   }
   bool hagg = op == PQL_AGG_SUM || op == PQL_AGG_AVG;
@@ -1991,6 +1997,7 @@ static int series_cmp(const void *a, const void *b) {
 
 static void finish_annots(qctx *q, pql_result_int *ri) {
   pql_result *r = &ri->r;
+  pql_hq_flush_notes(q);
   r->warnings = rt_arena_alloc(ri->ra, (q->nwarns + 1) * sizeof(char *));
   r->infos = rt_arena_alloc(ri->ra, (q->ninfos + 1) * sizeof(char *));
   for (size_t i = 0; i < q->nwarns; i++) {

@@ -110,6 +110,7 @@ typedef struct qctx {
   uintptr_t *gk_e, *gk_m;
   uint64_t *gk_v;
   size_t gk_n, gk_cap;
+  struct hq_note *hq_notes; /* histogram_quantile monotonicity fixes, merged per metric (funcs.c) */
 } qctx;
 
 _Noreturn void pql_ev_fail(qctx *q, const char *errtype, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -126,6 +127,8 @@ const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m);
 void pql_ls_string(const pql_ls *m, rt_buf *b);
 val pql_ev(qctx *q, const pql_expr *e, int64_t t);
 val pql_call(qctx *q, const pql_expr *e, int64_t t);
+/* Turns the merged histogram_quantile monotonicity notes into infos; once, when the query ends. */
+void pql_hq_flush_notes(qctx *q);
 void pql_check_dups(qctx *q, const vec *v);
 void pql_kahan_inc(double inc, double *sum, double *c);
 double pql_quantile(double qv, double *vals, size_t n);

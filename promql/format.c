@@ -6,19 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *pql_format_float(double v, char *buf, size_t len) {
-  if (isnan(v)) {
-    snprintf(buf, len, "NaN");
-    return buf;
-  }
-  if (isinf(v)) {
-    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
-    return buf;
-  }
-  if (v == 0) {
-    snprintf(buf, len, signbit(v) ? "-0" : "0");
-    return buf;
-  }
+/* The shortest decimal digits that read back as v (finite, non-zero): digits[0..*nd) with
+ * v = 0.d1d2d3... * 10^*point; returns whether v is negative. */
+static bool shortest_digits(double v, char digits[32], size_t *nd, int *point) {
   char e[64];
   int prec;
   for (prec = 0; prec < 17; prec++) {
@@ -28,25 +18,47 @@ char *pql_format_float(double v, char *buf, size_t len) {
     }
   }
   /* e = [-]d[.ddd]e[+-]xx */
-  char digits[32];
-  size_t nd = 0;
   const char *s = e;
   bool neg = false;
   if (*s == '-') {
     neg = true;
     s++;
   }
+  *nd = 0;
   for (; *s && *s != 'e'; s++) {
     if (*s >= '0' && *s <= '9') {
-      digits[nd++] = *s;
+      digits[(*nd)++] = *s;
     }
   }
-  int exp10 = atoi(s + 1);
-  while (nd > 1 && digits[nd - 1] == '0') {
-    nd--;
+  *point = atoi(s + 1) + 1;
+  while (*nd > 1 && digits[*nd - 1] == '0') {
+    (*nd)--;
   }
-  /* value = 0.d1d2d3... * 10^(exp10+1) */
-  int point = exp10 + 1; /* digits before the decimal point */
+  return neg;
+}
+
+/* NaN, +Inf, -Inf and zeros as Go prints them; false for other values. */
+static bool special_float(double v, char *buf, size_t len) {
+  if (isnan(v)) {
+    snprintf(buf, len, "NaN");
+  } else if (isinf(v)) {
+    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+  } else if (v == 0) {
+    snprintf(buf, len, signbit(v) ? "-0" : "0");
+  } else {
+    return false;
+  }
+  return true;
+}
+
+char *pql_format_float(double v, char *buf, size_t len) {
+  if (special_float(v, buf, len)) {
+    return buf;
+  }
+  char digits[32];
+  size_t nd;
+  int point; /* digits before the decimal point */
+  bool neg = shortest_digits(v, digits, &nd, &point);
   size_t o = 0;
   char out[400];
   if (neg) {
@@ -75,6 +87,29 @@ char *pql_format_float(double v, char *buf, size_t len) {
   out[o] = 0;
   snprintf(buf, len, "%s", out);
   return buf;
+}
+
+char *pql_format_float_g(double v, int prec, char *buf, size_t len) {
+  if (special_float(v, buf, len)) {
+    return buf;
+  }
+  if (prec >= 0) {
+    /* C's %.Ng rounds and switches to the exponent form exactly as Go's does */
+    snprintf(buf, len, "%.*g", prec, v);
+    return buf;
+  }
+  char digits[32];
+  size_t nd;
+  int point;
+  bool neg = shortest_digits(v, digits, &nd, &point);
+  int exp10 = point - 1;
+  if (exp10 < -4 || exp10 >= 6) {
+    /* d[.ddd]e±XX */
+    snprintf(buf, len, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "", (int)(nd - 1), digits + 1,
+             exp10 < 0 ? '-' : '+', abs(exp10));
+    return buf;
+  }
+  return pql_format_float(v, buf, len);
 }
 
 void pql_format_duration(int64_t ms, rt_buf *b) {

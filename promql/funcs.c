@@ -1102,8 +1102,16 @@ static bool almost_equal(double a, double b, double eps) {
   return diff / (fabs(a) + fabs(b)) < eps;
 }
 
+/* What forcing monotonicity changed in one set of classic buckets: the lowest and highest bound
+ * whose count was raised and the largest decrease removed (the details of Prometheus' info). */
+typedef struct mono_fix {
+  bool forced;
+  double bmin, bmax, dmax;
+} mono_fix;
+
 /* Sorts, coalesces and fixes buckets; returns the new count. */
-static size_t prep_buckets(bucket *b, size_t n, bool *forced) {
+static size_t prep_buckets(bucket *b, size_t n, mono_fix *fix) {
+  *fix = (mono_fix){false, INFINITY, -INFINITY, 0};
   PQL_QSORT(b, n, sizeof *b, cmp_bucket);
   size_t i = 0;
   bucket last = b[0];
@@ -1129,7 +1137,10 @@ static size_t prep_buckets(bucket *b, size_t n, bool *forced) {
     }
     if (cur < prev) {
       b[k].count = prev;
-      *forced = true;
+      fix->forced = true;
+      fix->bmin = fmin(fix->bmin, b[k].ub);
+      fix->bmax = fmax(fix->bmax, b[k].ub);
+      fix->dmax = fmax(fix->dmax, prev - cur);
       continue;
     }
     prev = cur;
@@ -1137,8 +1148,8 @@ static size_t prep_buckets(bucket *b, size_t n, bool *forced) {
   return n;
 }
 
-static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
-  *forced = false;
+static double bucket_quantile(double qv, bucket *b, size_t n, mono_fix *fix) {
+  fix->forced = false;
   if (isnan(qv)) {
     return NAN;
   }
@@ -1152,7 +1163,7 @@ static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
   if (!isinf(b[n - 1].ub) || b[n - 1].ub < 0) {
     return NAN;
   }
-  n = prep_buckets(b, n, forced);
+  n = prep_buckets(b, n, fix);
   if (n < 2) {
     return NAN;
   }
@@ -1188,12 +1199,12 @@ static double bucket_quantile(double qv, bucket *b, size_t n, bool *forced) {
 
 /* Fraction of observations between lower and upper, interpolating linearly inside buckets. */
 static double bucket_fraction(double lower, double upper, bucket *b, size_t n) {
-  bool forced = false;
+  mono_fix fix;
   PQL_QSORT(b, n, sizeof *b, cmp_bucket);
   if (n == 0 || !isinf(b[n - 1].ub)) {
     return NAN;
   }
-  n = prep_buckets(b, n, &forced);
+  n = prep_buckets(b, n, &fix);
   double count = b[n - 1].count;
   if (count == 0 || isnan(lower) || isnan(upper)) {
     return NAN;
@@ -1246,6 +1257,89 @@ typedef struct hgroup {
   bool drop;
 } hgroup;
 
+/* Prometheus' suffix " for metric name \"NAME\"" of several annotations, empty when m has no
+ * name. Writes into buf and returns it. */
+static const char *for_metric(const pql_ls *m, char *buf, size_t len) {
+  const char *nm = pql_ls_get(m, "__name__");
+  if (!nm || !nm[0]) {
+    return "";
+  }
+  snprintf(buf, len, " for metric name \"%s\"", nm);
+  return buf;
+}
+
+/* histogram_quantile's monotonicity info: Prometheus merges those of one metric name over the
+ * whole query (all steps) into one line with the bucket range, the largest correction, how many
+ * times it corrected and when. Kept in the query arena until pql_hq_flush_notes(). */
+struct hq_note {
+  struct hq_note *next;
+  const char *name;
+  const pql_expr *pos;
+  int64_t tmin, tmax;
+  double bmin, bmax, dmax;
+  int count;
+};
+
+static void hq_note_add(qctx *q, const pql_expr *pos, const pql_ls *m, int64_t t, const mono_fix *fix) {
+  const char *nm = pql_ls_get(m, "__name__");
+  nm = nm ? nm : "";
+  struct hq_note *n = q->hq_notes;
+  while (n && strcmp(n->name, nm) != 0) {
+    n = n->next;
+  }
+  if (!n) {
+    n = rt_arena_alloc(q->qa, sizeof *n);
+    char *name = rt_arena_alloc(q->qa, strlen(nm) + 1);
+    if (!n || !name) {
+      pql_ev_fail(q, "execution", "out of memory");
+    }
+    strcpy(name, nm);
+    *n = (struct hq_note){q->hq_notes, name, pos, t, t, fix->bmin, fix->bmax, fix->dmax, 0};
+    q->hq_notes = n;
+  }
+  n->pos = pos;
+  n->tmin = t < n->tmin ? t : n->tmin;
+  n->tmax = t > n->tmax ? t : n->tmax;
+  n->bmin = fmin(n->bmin, fix->bmin);
+  n->bmax = fmax(n->bmax, fix->bmax);
+  n->dmax = fmax(n->dmax, fix->dmax);
+  n->count++;
+}
+
+static void rfc3339(int64_t ms, char *buf, size_t len) {
+  time_t s = (time_t)(ms / 1000);
+  struct tm tm;
+  gmtime_r(&s, &tm);
+  strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void pql_hq_flush_notes(qctx *q) {
+  for (struct hq_note *n = q->hq_notes; n; n = n->next) {
+    char fm[300] = "", b1[64], b2[64], d[64], t1[64], t2[64];
+    if (n->name[0]) {
+      snprintf(fm, sizeof fm, " for metric name \"%s\"", n->name);
+    }
+    rfc3339(n->tmin, t1, sizeof t1);
+    rfc3339(n->tmax, t2, sizeof t2);
+    pql_ev_annot(q, false, n->pos,
+                 "input to histogram_quantile needed to be fixed for monotonicity (see "
+                 "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)%s, from "
+                 "buckets %s to %s, with a max diff of %s, over %d samples from %s to %s",
+                 fm, pql_format_float_g(n->bmin, -1, b1, sizeof b1), pql_format_float_g(n->bmax, -1, b2, sizeof b2),
+                 pql_format_float_g(n->dmax, 2, d, sizeof d), n->count, t1, t2);
+  }
+  q->hq_notes = NULL;
+}
+
+/* The info of a native histogram with NaN observations (hist.c tells which one). */
+static void nan_obs_info(qctx *q, const pql_expr *pos, const pql_ls *m, int kind) {
+  if (kind) {
+    char fm[300];
+    pql_ev_annot(q, false, pos, "input to histogram_quantile has NaN observations, result is %s%s",
+                 kind == 1 ? "NaN" : "skewed higher", for_metric(m, fm, sizeof fm));
+  }
+}
+
 static hgroup *collect_buckets(qctx *q, const pql_expr *argpos, vec *in, size_t *ngroups) {
   hgroup *gs = pql_ev_alloc(q, (in->n + 1) * sizeof *gs);
   size_t ng = 0;
@@ -1259,9 +1353,9 @@ static hgroup *collect_buckets(qctx *q, const pql_expr *argpos, vec *in, size_t 
     } else if (le && (strcasecmp(le, "+Inf") == 0 || strcasecmp(le, "Inf") == 0)) {
       ub = INFINITY;
     } else {
-      const char *nm = pql_ls_get(s->m, "__name__");
-      pql_ev_annot(q, true, argpos, "bucket label \"le\" is missing or has a malformed value of \"%s\" for metric name \"%s\"",
-                   le ? le : "", nm ? nm : "");
+      char fm[300];
+      pql_ev_annot(q, true, argpos, "bucket label \"le\" is missing or has a malformed value of \"%s\"%s", le ? le : "",
+                   for_metric(s->m, fm, sizeof fm));
       continue;
     }
     const pql_ls *gm = pql_ls_set(q, s->m, "le", "");
@@ -1293,7 +1387,7 @@ static hgroup *collect_buckets(qctx *q, const pql_expr *argpos, vec *in, size_t 
 static void quantile_warn(qctx *q, const pql_expr *pos, double qv) {
   if (isnan(qv) || qv < 0 || qv > 1) {
     char fb[64];
-    pql_ev_annot(q, true, pos, "quantile value should be between 0 and 1, got %s", pql_format_float(qv, fb, sizeof fb));
+    pql_ev_annot(q, true, pos, "quantile value should be between 0 and 1, got %s", pql_format_float_g(qv, -1, fb, sizeof fb));
   }
 }
 
@@ -1306,9 +1400,9 @@ static void drop_mixed(qctx *q, const pql_expr *pos, vec *v, size_t nclassic) {
     uint64_t hn = pql_ls_drop_name(q, v->s[i].m)->hash;
     for (size_t k = 0; k < nclassic; k++) {
       if (pql_ls_drop_name(q, v->s[k].m)->hash == hn) {
-        const char *nm = pql_ls_get(v->s[i].m, "__name__");
-        pql_ev_annot(q, true, pos, "vector contains a mix of classic and native histograms for metric name \"%s\"",
-                     nm ? nm : "");
+        char fm[300];
+        pql_ev_annot(q, true, pos, "vector contains a mix of classic and native histograms%s",
+                     for_metric(v->s[i].m, fm, sizeof fm));
         gone[i] = gone[k] = true;
       }
     }
@@ -1328,15 +1422,10 @@ static val fn_histogram_quantile(qctx *q, const pql_expr *e, double qv, vec *in,
   size_t ng;
   hgroup *gs = collect_buckets(q, e->args[1], in, &ng);
   for (size_t g = 0; g < ng; g++) {
-    bool forced;
-    double v = bucket_quantile(qv, gs[g].b, gs[g].n, &forced);
-    if (forced) {
-      const char *nm = pql_ls_get(gs[g].m, "__name__");
-      pql_ev_annot(q, false, e->args[1],
-                   "input to histogram_quantile needed to be fixed for monotonicity (see "
-                   "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for metric "
-                   "name \"%s\"",
-                   nm ? nm : "");
+    mono_fix fix;
+    double v = bucket_quantile(qv, gs[g].b, gs[g].n, &fix);
+    if (fix.forced) {
+      hq_note_add(q, e->args[1], gs[g].m, t, &fix);
     }
     pql_vec_push(q, &r.v, gs[g].m, v, t, true);
   }
@@ -1673,12 +1762,7 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       if (s->h) {
         int ni;
         double v = pql_hist_quantile(q, args[0].num, s->h, &ni);
-        if (ni) {
-          const char *nm = pql_ls_get(s->m, "__name__");
-          pql_ev_annot(q, false, e->args[1],
-                       "input to histogram_quantile has NaN observations, result is %s for metric name \"%s\"",
-                       ni == 1 ? "NaN" : "skewed higher", nm ? nm : "");
-        }
+        nan_obs_info(q, e->args[1], s->m, ni);
         pql_vec_push(q, &r.v, s->m, v, t, true);
       }
     }
@@ -1696,6 +1780,9 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
         pql_vec_push(q, &fl, s->m, s->v, s->t, s->drop);
       }
     }
+    /* Prometheus fixes the buckets in place the first time a quantile in [0, 1] reaches them:
+     * one monotonicity note per series, however many quantiles */
+    bool fixed_before = false;
     for (size_t k = 2; k < na; k++) {
       double qv = args[k].num;
       quantile_warn(q, e->args[k], qv);
@@ -1709,15 +1796,10 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       const char *qs = pql_ev_strdup(q, fb, strlen(fb));
       vec one = {0};
       for (size_t g = 0; g < ng; g++) {
-        bool forced;
-        double v = bucket_quantile(qv, gs[g].b, gs[g].n, &forced);
-        if (forced) {
-          const char *nm = pql_ls_get(gs[g].m, "__name__");
-          pql_ev_annot(q, false, e->args[0],
-                       "input to histogram_quantile needed to be fixed for monotonicity (see "
-                       "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile) for "
-                       "metric name \"%s\"",
-                       nm ? nm : "");
+        mono_fix fix;
+        double v = bucket_quantile(qv, gs[g].b, gs[g].n, &fix);
+        if (fix.forced && !fixed_before) {
+          hq_note_add(q, e->args[0], gs[g].m, t, &fix);
         }
         pql_vec_push(q, &one, pql_ls_set(q, gs[g].m, lbl, qs), v, t, true);
       }
@@ -1725,18 +1807,14 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       for (size_t i = 0; i < nat.n; i++) {
         int ni;
         double v = pql_hist_quantile(q, qv, nat.s[i].h, &ni);
-        if (ni) {
-          const char *nm = pql_ls_get(nat.s[i].m, "__name__");
-          pql_ev_annot(q, false, e->args[0],
-                       "input to histogram_quantile has NaN observations, result is %s for metric name \"%s\"",
-                       ni == 1 ? "NaN" : "skewed higher", nm ? nm : "");
-        }
+        nan_obs_info(q, e->args[0], nat.s[i].m, ni);
         pql_vec_push(q, &one, pql_ls_set(q, nat.s[i].m, lbl, qs), v, t, true);
       }
       drop_mixed(q, e->args[0], &one, nclassic);
       for (size_t i = 0; i < one.n; i++) {
         pql_vec_push(q, &r.v, one.s[i].m, one.s[i].v, t, true);
       }
+      fixed_before = fixed_before || (qv >= 0 && qv <= 1);
     }
     pql_check_dups(q, &r.v);
     return r;
@@ -1893,7 +1971,8 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
           continue;
         }
         const char *nm = pql_ls_get(s->m, "__name__");
-        pql_ev_annot(q, false, marg,
+        /* at the first argument, as Prometheus (the phi of quantile_over_time) */
+        pql_ev_annot(q, false, e->args[0],
                      "ignored histograms in a range containing both floats and histograms for metric name \"%s\"",
                      nm ? nm : "");
         tmp = *s;

@@ -291,10 +291,10 @@ pql_hist *pql_hist_scale(qctx *q, const pql_hist *h, double f) {
 pql_hist *pql_hist_div(qctx *q, const pql_hist *h, double f) {
   pql_hist *r = pql_hist_copy(q, h);
   if (f == 0) {
-    /* everything ends up in the zero bucket */
+    /* as Prometheus: the buckets go, count, sum and zero bucket are divided (0/0 is NaN) */
     r->count /= f;
     r->sum /= f;
-    r->zc = r->count;
+    r->zc /= f;
     r->np = r->nn = 0;
     return r;
   }
@@ -360,31 +360,47 @@ bool pql_hist_detect_reset(qctx *q, const pql_hist *cur, const pql_hist *prev) {
 
 /* ---- statistics ---- */
 
-/* Iterates all buckets in ascending bound order: negative (descending index), zero, positive. */
+/* All buckets in ascending bound order, as Prometheus' AllBucketIterator: negative (descending
+ * index), the zero bucket when its count is > 0, positive; bounds that reach into the zero
+ * bucket are cut at its threshold. Buckets with a zero count are left out (every user skips
+ * them). */
 typedef struct hb {
   double lo, hi, c;
 } hb;
+
+static hb clamp_zero(const pql_hist *h, hb b) {
+  if (b.hi < 0 && b.hi > -h->zt) {
+    b.hi = -h->zt;
+  } else if (b.lo > 0 && b.lo < h->zt) {
+    b.lo = h->zt;
+  }
+  return b;
+}
 
 static size_t all_buckets(qctx *q, const pql_hist *h, hb **out) {
   hb *b = pql_ev_alloc(q, (h->np + h->nn + 1) * sizeof *b);
   size_t n = 0;
   for (uint32_t i = h->nn; i-- > 0;) {
     if (h->nb[i] != 0) {
-      b[n++] = (hb){pql_hist_lower(h, h->ni[i], true), pql_hist_upper(h, h->ni[i], true), h->nb[i]};
+      b[n++] = clamp_zero(h, (hb){pql_hist_lower(h, h->ni[i], true), pql_hist_upper(h, h->ni[i], true), h->nb[i]});
     }
   }
-  if (h->zc != 0 && h->schema != PQL_SCHEMA_CUSTOM) {
+  if (h->zc > 0 && h->schema != PQL_SCHEMA_CUSTOM) {
     b[n++] = (hb){-h->zt, h->zt, h->zc};
   }
   for (uint32_t i = 0; i < h->np; i++) {
     if (h->pb[i] != 0) {
-      b[n++] = (hb){pql_hist_lower(h, h->pi[i], false), pql_hist_upper(h, h->pi[i], false), h->pb[i]};
+      b[n++] = clamp_zero(h, (hb){pql_hist_lower(h, h->pi[i], false), pql_hist_upper(h, h->pi[i], false), h->pb[i]});
     }
   }
   *out = b;
   return n;
 }
 
+/* Prometheus' HistogramQuantile step by step, so odd inputs (NaN observations, negative or
+ * infinite counts, empty histograms) give its answers: walk from the nearer end (from the
+ * lowest bucket when there are NaN observations) to the bucket holding the rank, then
+ * interpolate in it. *naninfo: 1 = NaN observations made the result NaN, 2 = they skew it. */
 double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo) {
   *naninfo = 0;
   if (qv < 0) {
@@ -398,72 +414,71 @@ double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo) {
   }
   hb *b;
   size_t n = all_buckets(q, h, &b);
-  bool nanobs = isnan(h->sum);
-  bool rev = !nanobs && qv >= 0.5;
-  double rank = rev ? (1 - qv) * h->count : qv * h->count, cum = 0;
-  if (nanobs) {
-    double tot = 0;
-    for (size_t i = 0; i < n; i++) {
-      tot += b[i].c;
-    }
-    if (tot < h->count) {
-      *naninfo = tot < rank ? 1 : 2;
-    } else {
-      nanobs = false;
-    }
-  }
-  if (n == 0) {
-    return NAN;
-  }
-  size_t i = 0;
+  bool nansum = isnan(h->sum);
+  bool fwd = nansum || qv < 0.5;
+  double rank = fwd ? qv * h->count : (1 - qv) * h->count, cum = 0;
   hb cur = {0, 0, 0};
-  for (size_t k = 0; k < n; k++) {
-    i = rev ? n - 1 - k : k;
-    cur = b[i];
+  size_t k = 0;
+  while (k < n) {
+    cur = b[fwd ? k : n - 1 - k];
+    k++;
     cum += cur.c;
     if (cum >= rank) {
       break;
     }
   }
-  double lo = cur.lo, hi = cur.hi, c = cur.c;
   bool custom = h->schema == PQL_SCHEMA_CUSTOM;
-  bool zero = !custom && lo < 0 && hi > 0;
-  if (zero) {
+  if (!custom && cur.lo < 0 && cur.hi > 0) {
     /* the zero bucket: from 0 when there are only positive buckets (to 0 with only negative) */
     if (h->nn == 0 && h->np > 0) {
-      lo = 0;
+      cur.lo = 0;
     } else if (h->np == 0 && h->nn > 0) {
-      hi = 0;
+      cur.hi = 0;
     }
   } else if (custom) {
-    if (isinf(lo) && lo < 0) {
-      if (hi <= 0) {
-        return hi;
+    if (isinf(cur.lo) && cur.lo < 0) {
+      if (cur.hi <= 0) {
+        return cur.hi;
       }
-      lo = 0;
-    } else if (isinf(hi)) {
-      return lo;
+      cur.lo = 0;
+    } else if (isinf(cur.hi) && cur.hi > 0) {
+      return cur.lo;
     }
   }
   if (cum > h->count) {
     cum = h->count;
   }
   if (cum < rank) {
-    return nanobs ? NAN : hi;
-  }
-  double under = cum - c;
-  double frac = c > 0 ? (rank - under) / c : 0;
-  if (rev) {
-    frac = 1 - frac;
-  }
-  if (!custom && !zero && lo * hi > 0) {
-    double ll = log2(fabs(lo)), lu = log2(fabs(hi));
-    if (lo > 0) {
-      return exp2(ll + (lu - ll) * frac);
+    /* the buckets ran out before the rank: NaN observations, or rounding */
+    if (nansum) {
+      *naninfo = 1;
+      return NAN;
     }
-    return -exp2(lu + (ll - lu) * (1 - frac));
+    return cur.hi;
   }
-  return lo + (hi - lo) * frac;
+  if (fwd) {
+    rank -= cum - cur.c;
+  } else {
+    rank = cum - rank;
+  }
+  if (nansum) {
+    /* NaN observations count in h->count but in no bucket */
+    for (; k < n; k++) {
+      cum += b[fwd ? k : n - 1 - k].c;
+    }
+    if (cum < h->count) {
+      *naninfo = 2;
+    }
+  }
+  double frac = rank / cur.c;
+  if (custom || (cur.lo <= 0 && cur.hi >= 0)) {
+    return cur.lo + (cur.hi - cur.lo) * frac;
+  }
+  double ll = log2(fabs(cur.lo)), lu = log2(fabs(cur.hi));
+  if (cur.lo > 0) {
+    return exp2(ll + (lu - ll) * frac);
+  }
+  return -exp2(lu + (ll - lu) * (1 - frac));
 }
 
 double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo) {

@@ -486,8 +486,9 @@ static tok expect(parser *p, tok_type type, const char *ctx, const char *what) {
   return t;
 }
 
-/* Decodes a quoted string token into the arena. */
-static char *unquote(parser *p, const tok *t) {
+/* Decodes a quoted string token into the arena. A decoded NUL byte (from an escape) fails the
+ * parse with nulmsg: strings are C strings from here on, so it would silently cut the string. */
+static char *unquote(parser *p, const tok *t, const char *nulmsg) {
   const char *s = p->q + t->pos;
   int n = t->len;
   char qc = s[0];
@@ -577,6 +578,9 @@ static char *unquote(parser *p, const tok *t) {
     }
   }
   out[o] = 0;
+  if (memchr(out, 0, o)) {
+    perr(p, t->pos, "%s", nulmsg);
+  }
   return out;
 }
 
@@ -833,7 +837,7 @@ static void parse_label_list(parser *p, char ***out, size_t *nout, const char *c
     }
     char *name;
     if (t.type == T_STR) {
-      name = unquote(p, &t);
+      name = unquote(p, &t, "label names must not contain NUL bytes");
       if (!rt_utf8_valid(name, strlen(name))) {
         perr(p, t.pos, "invalid label name \"%s\"", name);
       }
@@ -921,7 +925,7 @@ static pql_expr *parse_selector(parser *p, int pos, const char *name, int name_l
       }
       char *lname;
       if (t.type == T_STR) {
-        lname = unquote(p, &t);
+        lname = unquote(p, &t, "label names must not contain NUL bytes");
         tok *nt = peek(p);
         if (nt->type == T_COMMA || nt->type == T_RBRACE) {
           /* a quoted metric name */
@@ -959,7 +963,7 @@ static pql_expr *parse_selector(parser *p, int pos, const char *name, int name_l
           p->in_braces = false;
           unexpected(p, &vt, "in label matching", "string");
         }
-        char *val = unquote(p, &vt);
+        char *val = unquote(p, &vt, "label values must not contain NUL bytes");
         if (strcmp(lname, "__name__") == 0 && mt == RT_MATCH_EQ && vs->name) {
           p->in_braces = false;
           perr(p, t.pos, "metric name must not be set twice: \"%s\" or \"%s\"", vs->name, val);
@@ -1200,7 +1204,7 @@ static pql_expr *parse_primary(parser *p) {
   case T_STR:
     e = node(p, PQL_N_STR, t.pos);
     e->type = PQL_STRING;
-    e->str = unquote(p, &t);
+    e->str = unquote(p, &t, "strings must not contain NUL bytes");
     e->end = t.pos + t.len;
     return e;
   case T_LPAREN: {

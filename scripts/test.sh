@@ -12,7 +12,7 @@
 #
 # Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh and
 # tests/cluster/*.sh: real
-# binaries over HTTP), promql (the conformance program over ../shared/promqltest), fuzz (a short
+# binaries over HTTP), promql (the conformance program over ../shared/promqltest and tests/promql/testdata), fuzz (a short
 # libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it),
 # docker (tests/docker/*.sh: the compose cluster, built from the sources into images; only when a
 # Docker engine is usable, and not in the sanitizer pass: the images hold a Release build).
@@ -157,6 +157,10 @@ if want promql; then
     else
       fail "promql conformance"
     fi
+  fi
+  if [ -x "$prog" ]; then
+    say "promql own test files (tests/promql/testdata)"
+    if "$prog" --require-all "$ROOT/tests/promql/testdata"; then pass "promql own test files"; else fail "promql own test files"; fi
   fi
 fi
 

@@ -275,7 +275,14 @@ static pql_result *e2e_query(const char *expr, int64_t start, int64_t end, int64
   if (!st || st->type != 's' || strcmp(st->s, "success") != 0) {
     const jv *et = jget(&root, "errorType"), *em = jget(&root, "error");
     r->error_type = strdup(et && et->s ? et->s : "internal");
-    r->error = strdup(em && em->s ? em->s : resp.body);
+    const char *msg = em && em->s ? em->s : resp.body;
+    /* the HTTP API names the parameter a parse error is in, as Prometheus' does; the test files
+     * hold the engine's message */
+    static const char qp[] = "invalid parameter \"query\": ";
+    if (strncmp(msg, qp, sizeof qp - 1) == 0) {
+      msg += sizeof qp - 1;
+    }
+    r->error = strdup(msg);
     jv_free(&root);
     tc_free(&resp);
     return r;

@@ -1,13 +1,14 @@
 /* promqltest_prog.c - runs the upstream PromQL test files against Ringtail's engine.
  *
- * usage: promqltest_prog [--verbose] [--require-core] [--only FILE[,FILE..]] [--port PORT [--write-port PORT]] [DIR]
+ * usage: promqltest_prog [--verbose] [--require-core | --require-all] [--only FILE[,FILE..]] [--port PORT [--write-port PORT]] [DIR]
  * With --port, the end-to-end mode: every load block is remote-written to the ringtail listening
  * on 127.0.0.1:PORT (started with -validation.reject-old-samples=false), one tenant per file and
  * `clear`, and every eval runs through its HTTP API.
  * DIR defaults to the shared promqltest directory next to the repository. Prints per file how
  * many evals passed, failed and were skipped (with the reason of each skip) and a summary.
  * Exit status: 2 on usage or I/O errors; 1 with --require-core when an eval of a core file
- * failed; 0 otherwise.
+ * failed, with --require-all (Ringtail's own files, tests/promql/testdata) when any eval failed;
+ * 0 otherwise.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -754,6 +755,15 @@ typedef struct expect_series {
   svals vals;
 } expect_series;
 
+/* The `expect warn|info msg:|regex:` lines of one kind. As Prometheus' promqltest, every one must
+ * match an annotation and, when there are any, every annotation must match one of them. */
+#define MAX_ANNEXP 8
+typedef struct annexp {
+  char *text[MAX_ANNEXP];
+  bool re[MAX_ANNEXP];
+  int n;
+} annexp;
+
 typedef struct evalcmd {
   int line;
   char *expr;
@@ -762,7 +772,7 @@ typedef struct evalcmd {
   bool fail, ordered;
   char *fail_msg, *fail_re;
   int warn, info;        /* -1 = expect none, 1 = expect some, 0 = unchecked */
-  char *warn_msg, *info_msg, *warn_re, *info_re;
+  annexp warns, infos;    /* expected texts (msg: or regex:) of warnings and infos */
   bool scalar;
   double scalar_v;
   bool is_string;
@@ -783,10 +793,12 @@ static void free_eval(evalcmd *c) {
   free(c->expr);
   free(c->fail_msg);
   free(c->fail_re);
-  free(c->warn_msg);
-  free(c->info_msg);
-  free(c->warn_re);
-  free(c->info_re);
+  for (int i = 0; i < c->warns.n; i++) {
+    free(c->warns.text[i]);
+  }
+  for (int i = 0; i < c->infos.n; i++) {
+    free(c->infos.text[i]);
+  }
   free(c->string_v);
   for (size_t i = 0; i < c->nes; i++) {
     lset_free(&c->es[i].ls);
@@ -876,6 +888,50 @@ static bool rx_match(const char *re, const char *s) {
   return ok;
 }
 
+static bool annexp_match(const annexp *e, int i, const char *s) {
+  return e->re[i] ? rx_match(e->text[i], s) : strcmp(e->text[i], s) == 0;
+}
+
+/* Every expected text matches an annotation and every annotation matches an expected text. */
+static bool annexp_check(const annexp *e, const char **got, size_t ngot) {
+  if (e->n == 0) {
+    return true;
+  }
+  for (int i = 0; i < e->n; i++) {
+    bool found = false;
+    for (size_t k = 0; k < ngot && !found; k++) {
+      found = annexp_match(e, i, got[k]);
+    }
+    if (!found) {
+      return false;
+    }
+  }
+  for (size_t k = 0; k < ngot; k++) {
+    bool found = false;
+    for (int i = 0; i < e->n && !found; i++) {
+      found = annexp_match(e, i, got[k]);
+    }
+    if (!found) {
+      return false;
+    }
+  }
+  return true;
+}
+
+static void annexp_add(annexp *e, char *msg, char *re, bool *bad) {
+  if (!msg && !re) {
+    return;
+  }
+  if (e->n == MAX_ANNEXP) {
+    *bad = true;
+    free(msg);
+    free(re);
+    return;
+  }
+  e->re[e->n] = re != NULL;
+  e->text[e->n++] = re ? re : msg;
+}
+
 /* Checks annotations; returns NULL or a static reason. */
 static const char *check_annots(const evalcmd *c, const pql_result *r) {
   if (c->warn == 1 && r->nwarnings == 0) {
@@ -890,27 +946,11 @@ static const char *check_annots(const evalcmd *c, const pql_result *r) {
   if (c->info == -1 && r->ninfos > 0) {
     return "expected no infos";
   }
-  if (c->warn_msg || c->warn_re) {
-    bool found = false;
-    for (size_t i = 0; i < r->nwarnings; i++) {
-      if ((c->warn_msg && strcmp(r->warnings[i], c->warn_msg) == 0) || (c->warn_re && rx_match(c->warn_re, r->warnings[i]))) {
-        found = true;
-      }
-    }
-    if (!found) {
-      return "warning text differs";
-    }
+  if (!annexp_check(&c->warns, r->warnings, r->nwarnings)) {
+    return "warning text differs";
   }
-  if (c->info_msg || c->info_re) {
-    bool found = false;
-    for (size_t i = 0; i < r->ninfos; i++) {
-      if ((c->info_msg && strcmp(r->infos[i], c->info_msg) == 0) || (c->info_re && rx_match(c->info_re, r->infos[i]))) {
-        found = true;
-      }
-    }
-    if (!found) {
-      return "info text differs";
-    }
+  if (!annexp_check(&c->infos, r->infos, r->ninfos)) {
+    return "info text differs";
   }
   return NULL;
 }
@@ -1538,9 +1578,9 @@ static void parse_expect(char *l, evalcmd *c) {
     }
     switch (kinds[k].kind) {
     case 1: c->fail = true; c->fail_msg = msg; c->fail_re = re; break;
-    case 2: c->warn = 1; c->warn_msg = msg; c->warn_re = re; break;
+    case 2: c->warn = 1; annexp_add(&c->warns, msg, re, &c->bad); break;
     case 3: c->warn = -1; free(msg); free(re); break;
-    case 4: c->info = 1; c->info_msg = msg; c->info_re = re; break;
+    case 4: c->info = 1; annexp_add(&c->infos, msg, re, &c->bad); break;
     case 5: c->info = -1; free(msg); free(re); break;
     case 6: c->ordered = true; free(msg); free(re); break;
     }
@@ -1798,7 +1838,7 @@ static void run_eval(runner *r, evalcmd *c) {
         pql_result *ar = run_instant(&st, &o, nb.data, times[k]);
         evalcmd tmp = *c;
         tmp.warn = tmp.info = 0;
-        tmp.warn_msg = tmp.info_msg = tmp.warn_re = tmp.info_re = NULL;
+        tmp.warns.n = tmp.infos.n = 0;
         fail = check_instant(&tmp, ar, false, times[k], why, sizeof why);
         if (fail) {
           rt_buf_printf(&detail, "(@ variant \"%s\" at %lld) ", nb.data, (long long)times[k]);
@@ -1977,12 +2017,14 @@ static int name_cmp(const void *a, const void *b) { return strcmp(*(char *const 
 int main(int argc, char **argv) {
   const char *dir = RT_SOURCE_DIR "/../shared/promqltest";
   const char *only = NULL;
-  bool require_core = false;
+  bool require_core = false, require_all = false;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--verbose") == 0 || strcmp(argv[i], "-v") == 0) {
       verbose = true;
     } else if (strcmp(argv[i], "--require-core") == 0) {
       require_core = true;
+    } else if (strcmp(argv[i], "--require-all") == 0) {
+      require_all = true;
     } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
       only = argv[++i];
     } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
@@ -1990,7 +2032,9 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[i], "--write-port") == 0 && i + 1 < argc) {
       e2e_write_port = atoi(argv[++i]);
     } else if (argv[i][0] == '-') {
-      fprintf(stderr, "usage: %s [--verbose] [--require-core] [--only NAME[,NAME...]] [--port PORT] [DIR]\n", argv[0]);
+      fprintf(stderr,
+              "usage: %s [--verbose] [--require-core | --require-all] [--only NAME[,NAME...]] [--port PORT] [DIR]\n",
+              argv[0]);
       return 2;
     } else {
       dir = argv[i];
@@ -2074,7 +2118,7 @@ int main(int argc, char **argv) {
   }
   printf("files %d: passed %d, failed %d, skipped %d; core: passed %d of %d, failed %d\n", files, tp, tf, ts, core_p,
          core_total, cf);
-  if (require_core && cf > 0) {
+  if ((require_core && cf > 0) || (require_all && tf > 0)) {
     return 1;
   }
   return 0;

@@ -131,3 +131,30 @@ Test(split, corpus_split_and_sharded_equals_plain, .timeout = 280) {
   cr_log_info("split and sharded: %s", split.lines[split.n - 1]);
   cr_expect_eq(differ, 0, "%d result lines differ between the plain and the split and sharded ringtail", differ);
 }
+
+/* Ringtail's own files through a ringtail that splits range queries into 1m parts and shards:
+ * the quantile edge cases answer the same; differences.test loses exactly its range eval of the
+ * monotonicity info, which comes once per part when a query is split (docs/promql.md). */
+Test(split, own_files_split_and_sharded, .timeout = 120) {
+  srand((unsigned)(getpid() ^ time(NULL)));
+  static run split;
+  corpus_through(RT_SOURCE_DIR "/tests/promql/testdata", "1m", "4", &split);
+  cr_assert_eq(split.rc, 0, "own files through the splitting ringtail: exit status %d", split.rc);
+  int seen = 0;
+  for (int i = 0; i < split.n; i++) {
+    int passed = -1, failed = -1;
+    const char *p = strstr(split.lines[i], "passed");
+    if (!p || sscanf(p, "passed %d failed %d", &passed, &failed) != 2) {
+      continue;
+    }
+    if (strncmp(split.lines[i], "differences ", 12) == 0) {
+      seen++;
+      cr_expect_eq(failed, 1, "differences.test through the splitting ringtail: %s", split.lines[i]);
+    } else if (strncmp(split.lines[i], "quantile_edges ", 15) == 0) {
+      seen++;
+      cr_expect_eq(failed, 0, "quantile_edges.test through the splitting ringtail: %s", split.lines[i]);
+      cr_expect_gt(passed, 60, "%s", split.lines[i]);
+    }
+  }
+  cr_expect_eq(seen, 2, "expected the lines of both own files, saw %d", seen);
+}

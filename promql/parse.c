@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/labels.h"
+
 #define PQL_MAX_DEPTH 1000 /* nesting limit of expressions, protects the stack */
 
 typedef enum tok_type {
@@ -299,8 +301,25 @@ static void lex_string(parser *p, tok *t) {
       if (i >= p->qlen) {
         break;
       }
+      if ((unsigned char)p->q[i] >= 0x80) {
+        /* an escaped non-ASCII character: skip all of it; unquote() refuses the escape */
+        uint32_t cp;
+        size_t n = rt_utf8_decode(p->q + i, (size_t)(p->qlen - i), &cp);
+        i += n ? (int)n : 1;
+        continue;
+      }
     } else if (p->q[i] == '\n' && qc != '`') {
       perr(p, p->cur, "unterminated quoted string");
+    } else if ((unsigned char)p->q[i] >= 0x80) {
+      /* As Prometheus' lexer: a byte that starts no valid UTF-8 sequence, and U+FFFD itself
+       * (what Go decodes such a byte to), make the whole string invalid. */
+      uint32_t cp = 0;
+      size_t n = rt_utf8_decode(p->q + i, (size_t)(p->qlen - i), &cp);
+      if (n == 0 || cp == 0xFFFD) {
+        perr(p, p->cur, "invalid UTF-8 rune");
+      }
+      i += (int)n;
+      continue;
     }
     i++;
   }
@@ -521,7 +540,7 @@ static char *unquote(parser *p, const tok *t, const char *nulmsg) {
     case '\'':
     case '"':
       if (c != qc) {
-        perr(p, t->pos + i - 1, "unknown escape sequence U+%04X '%c'", c, c);
+        perr(p, t->pos, "unknown escape sequence U+%04X '%c'", c, c);
       }
       out[o++] = c;
       continue;
@@ -533,23 +552,32 @@ static char *unquote(parser *p, const tok *t, const char *nulmsg) {
         int v = 0;
         for (int k = 0; k < 3; k++) {
           if (i + k >= n - 1 || s[i + k] < '0' || s[i + k] > '7') {
-            perr(p, t->pos + i - 1, "invalid syntax");
+            perr(p, t->pos, "invalid syntax");
           }
           v = v * 8 + (s[i + k] - '0');
         }
         if (v > 255) {
-          perr(p, t->pos + i - 1, "octal escape value > 255: %d", v);
+          perr(p, t->pos, "octal escape value > 255: %d", v);
         }
         out[o++] = (char)v;
         i += 2;
         continue;
       }
-      perr(p, t->pos + i - 1, "unknown escape sequence U+%04X '%c'", (unsigned char)c, c);
+      if ((unsigned char)c >= 0x80) {
+        /* named by its code point, U+FFFD when its bytes are not valid UTF-8, as Go does */
+        uint32_t ucp = 0;
+        size_t un = rt_utf8_decode(s + i, (size_t)(n - 1 - i), &ucp);
+        if (un == 0) {
+          perr(p, t->pos, "unknown escape sequence U+FFFD '\xef\xbf\xbd'");
+        }
+        perr(p, t->pos, "unknown escape sequence U+%04X '%.*s'", (unsigned)ucp, (int)un, s + i);
+      }
+      perr(p, t->pos, "unknown escape sequence U+%04X '%c'", (unsigned char)c, c);
     }
     for (int k = 1; k <= nd; k++) {
       char h = s[i + k];
       if (i + k >= n - 1 || !isxdigit((unsigned char)h)) {
-        perr(p, t->pos + i - 1, "illegal character U+%04X '%c' in escape sequence", (unsigned char)h, h);
+        perr(p, t->pos, "illegal character U+%04X '%c' in escape sequence", (unsigned char)h, h);
       }
       cp = cp * 16 + (uint32_t)(isdigit((unsigned char)h) ? h - '0' : (tolower((unsigned char)h) - 'a' + 10));
     }

@@ -192,8 +192,8 @@ api("a regex that does not compile, with invalid bytes",
 api("a warning that names an invalid metric name",
     b"/api/v1/query?" + q([("query", b'histogram_quantile(0.5, label_replace(testmetric, "__name__", '
                                      b'"bad\\xff", "", ""))')]), 200, must_contain="bad\ufffd")
-api("a fetched-series limit error for a query with invalid bytes and multibyte text",
-    b"/api/v1/query?" + q([("query", b'many{i!="\xff\xc0' + "é€😀".encode() * 40 + b'"}')]), 422,
+api("a fetched-series limit error for a query with escaped invalid bytes and multibyte text",
+    b"/api/v1/query?" + q([("query", b'many{i!="\\xff\\xc0' + "é€😀".encode() * 40 + b'"}')]), 422,
     must_contain="limit")
 
 # --- valid text that needs escaping comes back exactly ---

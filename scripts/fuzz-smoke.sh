@@ -3,9 +3,9 @@
 #
 #   scripts/fuzz-smoke.sh [SECONDS]     default 20 seconds per target (also: RT_FUZZ_SECONDS)
 #
-# Environment: RT_FUZZ_BUILD_DIR (default build-fuzz), RT_JOBS (default 2). Each target writes
-# its own seed corpus (valid remote-write requests) into the build directory first; the
-# corpus grows across runs. A crash leaves the reproducer in the build directory and makes the
+# Environment: RT_FUZZ_BUILD_DIR (default build-fuzz), RT_JOBS (default 2). Each target (every
+# fuzz/fuzz_*.c: the remote-write decoder, the JSON string writer) writes its own seed corpus into
+# the build directory first; the corpus grows across runs. A crash leaves the reproducer in the build directory and makes the
 # script exit non-zero.
 set -euo pipefail
 

@@ -112,8 +112,11 @@ week_samples=$(( (7 * 86400 + 3600) / 60 )) # 10140 samples, the last one at T2
 
 echo "query benchmark on $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo) RAM, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "ringtail: $("$RINGTAIL_BIN" -version 2>&1 | head -n1) ($build)"
-"$ROOT/scripts/peers.sh" --versions | while read -r n m; do
-  [ -n "${BIN[$n]:-}" ] && echo "$n: $m (${BIN[$n]})"
+for n in prometheus3 victoria-metrics; do
+  [ -n "${BIN[$n]:-}" ] || continue
+  # the module version recorded in the binary, else what it says of itself
+  v=$(go version -m "${BIN[$n]}" 2>/dev/null | awk '$1 == "mod" {print $2 "@" $3; exit}')
+  echo "$n: ${v:-$("${BIN[$n]}" --version 2>&1 | head -n1)} (${BIN[$n]})"
 done
 echo "main set: $series series + $histograms histograms x 12 buckets, $main_samples samples at 15 s ending at $T0 ($(date -u -d "@$T0" +%FT%TZ))"
 echo "7-day set: $week_series series, $week_samples samples at 60 s ending at $T2 ($(date -u -d "@$T2" +%FT%TZ))"

@@ -174,18 +174,24 @@ def run_cell(servers, expr, mode, end, runs, timeout):
             r["error"] = "HTTP %d %s" % (status, str(e)[:80])
         except (OSError, http.client.HTTPException) as e:
             r["error"] = "request failed: %s" % e
-    for _ in range(runs):
+    for run in range(runs):
         for s in servers:
             r = out[s.name]
             if r["error"]:
                 continue
             try:
-                secs, status, _ = s.get(path, params, timeout)
+                secs, status, body = s.get(path, params, timeout)
             except (OSError, http.client.HTTPException) as e:
                 r["error"] = "request failed: %s" % e
                 continue
             if status != 200:
-                r["error"] = "HTTP %d on a timed run" % status
+                try:
+                    count_points(body)
+                    why = ""
+                except ValueError as e:
+                    why = " " + str(e)[:80]
+                r["error"] = "HTTP %d%s on timed run %d of %d, after %.0f ms (the warm-up answered)" % (
+                    status, why, run + 1, runs, secs * 1000)
                 continue
             r["times"].append(secs * 1000)
     return out

@@ -10,6 +10,11 @@
  * Values are a pure function of (series index, timestamp): see sample_value(). That makes the
  * data checkable after the fact without storing it.
  *
+ * --histogram-buckets B writes classic histograms instead: series i is bucket i % B of histogram
+ * i / B, named P_bucket with an `le` label (the bounds of Prometheus' default buckets, the last
+ * one +Inf) and job="loadgen-histogram"; bucket counts are cumulative counters, so
+ * histogram_quantile() over rate() of them has a real distribution to interpolate.
+ *
  * --verify-log FILE appends one line per finished request:
  *     A <series_lo> <series_hi> <ts0> <k> <step_ms>     acknowledged (2xx)
  *     U <series_lo> <series_hi> <ts0> <k> <step_ms>     sent, never acknowledged (I/O error, 5xx)
@@ -45,6 +50,12 @@
 
 #define LG_NAMES 20          /* distinct metric names */
 #define LG_PER_INSTANCE 1000 /* series per instance label value */
+#define LG_MAX_LABELS 5      /* __name__, instance, job, [le,] series */
+
+/* Upper bounds of the --histogram-buckets mode: Prometheus' default buckets, then +Inf. */
+static const char *const lg_bucket_le[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25",
+                                           "0.5",   "1",    "2.5",   "5",    "10"};
+#define LG_MAX_BUCKETS ((int)(sizeof(lg_bucket_le) / sizeof(lg_bucket_le[0])) + 1)
 
 typedef struct lg_opts {
   char host[256];
@@ -69,6 +80,7 @@ typedef struct lg_opts {
   bool dry_run;            /* build requests, send nothing: measures the generator itself */
   bool pregen;             /* build every request before sending (needs --rounds) */
   const char *metric_prefix;
+  int hist_buckets;        /* 0, or B: series are the B buckets of classic histograms */
 } lg_opts;
 
 static lg_opts opt;
@@ -99,8 +111,14 @@ typedef struct lg_thread {
 /* The data: labels and values as pure functions of the series index.                       */
 
 /* Value of series i at ts. Four shapes: counter, slow gauge, constant, small float gauge. All are
- * exactly representable doubles, so text round trips are exact. */
+ * exactly representable doubles, so text round trips are exact. In histogram mode, bucket b of
+ * histogram h counts (b+1)(b+2)/2 * (1 + h%4) observations every 15 s: cumulative over the
+ * buckets and growing with time. */
 static double sample_value(int64_t i, int64_t ts) {
+  if (opt.hist_buckets) {
+    int64_t h = i / opt.hist_buckets, b = i % opt.hist_buckets;
+    return (double)(ts / 15000) * (double)((b + 1) * (b + 2) / 2 * (1 + h % 4));
+  }
   switch (i & 3) {
   case 0:
     return (double)(ts / 1000) * (double)(1 + i % 5);
@@ -113,12 +131,21 @@ static double sample_value(int64_t i, int64_t ts) {
   }
 }
 
-/* Writes the label values of series i into buf; returns the label count (4). Names are sorted. */
+/* Label values of one series; the names (sorted) are set once in builder_init(). */
 typedef struct lg_series_labels {
   char name[64], instance[32], series[24];
+  const char *le; /* histogram mode only */
 } lg_series_labels;
 
 static void series_labels(int64_t i, lg_series_labels *l) {
+  if (opt.hist_buckets) {
+    int64_t h = i / opt.hist_buckets, b = i % opt.hist_buckets;
+    snprintf(l->name, sizeof(l->name), "%s_bucket", opt.metric_prefix);
+    snprintf(l->instance, sizeof(l->instance), "host-%" PRId64, h / LG_PER_INSTANCE);
+    snprintf(l->series, sizeof(l->series), "%" PRId64, h);
+    l->le = b == opt.hist_buckets - 1 ? "+Inf" : lg_bucket_le[b];
+    return;
+  }
   snprintf(l->name, sizeof(l->name), "%s_%d", opt.metric_prefix, (int)(i % LG_NAMES));
   snprintf(l->instance, sizeof(l->instance), "host-%" PRId64, i / LG_PER_INSTANCE);
   snprintf(l->series, sizeof(l->series), "%" PRId64, i);
@@ -359,7 +386,8 @@ typedef struct lg_builder {
   int cap_series, k;
   Prometheus__TimeSeries *ts;
   Prometheus__TimeSeries **tsp;
-  Prometheus__Label *lab;       /* 4 per series */
+  int nlab;                     /* labels per series: 4, or 5 with le */
+  Prometheus__Label *lab;       /* nlab per series */
   Prometheus__Label **labp;
   Prometheus__Sample *smp;      /* k per series */
   Prometheus__Sample **smpp;
@@ -384,34 +412,40 @@ static void builder_init(lg_builder *b, int cap_series, int k) {
   b->k = k;
   b->ts = xalloc(sizeof(*b->ts) * (size_t)cap_series);
   b->tsp = xalloc(sizeof(*b->tsp) * (size_t)cap_series);
-  b->lab = xalloc(sizeof(*b->lab) * (size_t)cap_series * 4);
-  b->labp = xalloc(sizeof(*b->labp) * (size_t)cap_series * 4);
+  b->nlab = opt.hist_buckets ? 5 : 4;
+  int nl = b->nlab;
+  b->lab = xalloc(sizeof(*b->lab) * (size_t)cap_series * LG_MAX_LABELS);
+  b->labp = xalloc(sizeof(*b->labp) * (size_t)cap_series * LG_MAX_LABELS);
   b->smp = xalloc(sizeof(*b->smp) * (size_t)cap_series * (size_t)k);
   b->smpp = xalloc(sizeof(*b->smpp) * (size_t)cap_series * (size_t)k);
   b->names = xalloc(sizeof(*b->names) * (size_t)cap_series);
   for (int s = 0; s < cap_series; s++) {
     prometheus__time_series__init(&b->ts[s]);
     b->tsp[s] = &b->ts[s];
-    for (int j = 0; j < 4; j++) {
-      prometheus__label__init(&b->lab[s * 4 + j]);
-      b->labp[s * 4 + j] = &b->lab[s * 4 + j];
+    Prometheus__Label *lab = &b->lab[s * nl];
+    for (int j = 0; j < nl; j++) {
+      prometheus__label__init(&lab[j]);
+      b->labp[s * nl + j] = &lab[j];
     }
     for (int j = 0; j < k; j++) {
       prometheus__sample__init(&b->smp[s * k + j]);
       b->smpp[s * k + j] = &b->smp[s * k + j];
     }
-    b->ts[s].labels = &b->labp[s * 4];
-    b->ts[s].n_labels = 4;
+    b->ts[s].labels = &b->labp[s * nl];
+    b->ts[s].n_labels = (size_t)nl;
     b->ts[s].samples = &b->smpp[s * k];
     b->ts[s].n_samples = (size_t)k;
-    b->lab[s * 4 + 0].name = "__name__";
-    b->lab[s * 4 + 1].name = "instance";
-    b->lab[s * 4 + 2].name = "job";
-    b->lab[s * 4 + 3].name = "series";
-    b->lab[s * 4 + 0].value = b->names[s].name;
-    b->lab[s * 4 + 1].value = b->names[s].instance;
-    b->lab[s * 4 + 2].value = "loadgen";
-    b->lab[s * 4 + 3].value = b->names[s].series;
+    lab[0].name = "__name__";
+    lab[1].name = "instance";
+    lab[2].name = "job";
+    lab[nl - 1].name = "series";
+    lab[0].value = b->names[s].name;
+    lab[1].value = b->names[s].instance;
+    lab[2].value = opt.hist_buckets ? "loadgen-histogram" : "loadgen";
+    lab[nl - 1].value = b->names[s].series;
+    if (opt.hist_buckets) {
+      lab[3].name = "le";
+    }
   }
 }
 
@@ -419,8 +453,8 @@ static void builder_free(lg_builder *b) {
   size_t n = (size_t)b->cap_series, k = (size_t)b->k;
   rt_free(b->ts, sizeof(*b->ts) * n);
   rt_free(b->tsp, sizeof(*b->tsp) * n);
-  rt_free(b->lab, sizeof(*b->lab) * n * 4);
-  rt_free(b->labp, sizeof(*b->labp) * n * 4);
+  rt_free(b->lab, sizeof(*b->lab) * n * LG_MAX_LABELS);
+  rt_free(b->labp, sizeof(*b->labp) * n * LG_MAX_LABELS);
   rt_free(b->smp, sizeof(*b->smp) * n * k);
   rt_free(b->smpp, sizeof(*b->smpp) * n * k);
   rt_free(b->names, sizeof(*b->names) * n);
@@ -434,6 +468,9 @@ static size_t builder_build(lg_builder *b, int64_t lo, int64_t hi, int64_t ts0) 
   for (int s = 0; s < n; s++) {
     int64_t i = lo + s;
     series_labels(i, &b->names[s]);
+    if (opt.hist_buckets) {
+      b->lab[s * b->nlab + 3].value = (char *)b->names[s].le;
+    }
     for (int j = 0; j < b->k; j++) {
       int64_t t = ts0 + (int64_t)j * opt.step_ms;
       b->smp[s * b->k + j].timestamp = t;
@@ -906,6 +943,8 @@ static void usage(FILE *out) {
           "  --step MS                  time between consecutive samples of a series (15000)\n"
           "  --tenant ID                send X-Scope-OrgID: ID\n"
           "  --metric-prefix P          metric names are P_0 .. P_19 (loadgen)\n"
+          "  --histogram-buckets B      series are the B buckets (2..12) of classic histograms\n"
+          "                             named P_bucket, job=\"loadgen-histogram\", le labels\n"
           "  --max-retries R            retries after I/O errors, 5xx and 429 (3)\n"
           "  --timeout MS               per-request socket timeout (10000)\n"
           "  --verify-log FILE          append one line per finished request (see bench/loadgen.c)\n"
@@ -1017,6 +1056,12 @@ int main(int argc, char **argv) {
       opt.tenant = v;
     } else if (ARG("--metric-prefix")) {
       opt.metric_prefix = v;
+    } else if (ARG("--histogram-buckets")) {
+      opt.hist_buckets = atoi(v);
+      if (opt.hist_buckets < 2 || opt.hist_buckets > LG_MAX_BUCKETS) {
+        fprintf(stderr, "loadgen: --histogram-buckets must be 2..%d\n", LG_MAX_BUCKETS);
+        return 2;
+      }
     } else if (ARG("--max-retries")) {
       opt.max_retries = atoi(v);
     } else if (ARG("--timeout")) {
@@ -1039,6 +1084,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "loadgen: --check needs --dump\n");
       return 2;
     }
+    if (opt.hist_buckets) {
+      fprintf(stderr, "loadgen: --check does not read --histogram-buckets data\n");
+      return 2;
+    }
     return check_mode(check_log, dump);
   }
   if (opt.series <= 0 || opt.samples_per_request <= 0 || opt.samples_per_series <= 0 ||
@@ -1046,6 +1095,10 @@ int main(int argc, char **argv) {
       (opt.duration_s <= 0 && opt.rounds <= 0)) {
     fprintf(stderr, "loadgen: --series, --samples-per-request, --samples-per-series, "
                     "--concurrency, --step must be > 0 and one of --duration/--rounds set\n");
+    return 2;
+  }
+  if (opt.hist_buckets && (opt.series % opt.hist_buckets || opt.series_offset % opt.hist_buckets)) {
+    fprintf(stderr, "loadgen: --series and --series-offset must be multiples of --histogram-buckets\n");
     return 2;
   }
   if (opt.concurrency > opt.series) {

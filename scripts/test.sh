@@ -46,14 +46,14 @@ done
 if [ "$sanitize" = 1 ]; then
   build_type=${build_type:-Debug}
   build_dir=${build_dir:-build-asan}
-  cmake_extra=(-DRT_SANITIZE=ON)
+  cmake_extra=(-DRT_SANITIZE=ON -DRT_TESTS=ON)
   # leaks are errors; a crash in a sanitizer build prints a report and exits non-zero
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 else
   build_type=${build_type:-Release}
   build_dir=${build_dir:-build}
-  cmake_extra=(-DRT_SANITIZE=OFF)
+  cmake_extra=(-DRT_SANITIZE=OFF -DRT_TESTS=ON)
 fi
 case $build_dir in /*) ;; *) build_dir=$ROOT/$build_dir ;; esac
 

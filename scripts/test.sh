@@ -11,11 +11,13 @@
 #   scripts/test.sh -i PATTERN   only integration tests whose file name matches PATTERN
 #
 # Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh and
-# tests/cluster/*.sh: real
-# binaries over HTTP), promql (the conformance program over ../shared/promqltest and tests/promql/testdata), fuzz (a short
-# libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it),
-# docker (tests/docker/*.sh: the compose cluster, built from the sources into images; only when a
-# Docker engine is usable, and not in the sanitizer pass: the images hold a Release build).
+# tests/cluster/*.sh: real binaries over HTTP), promql (the conformance program over
+# ../shared/promqltest and tests/promql/testdata), fuzz (a short libFuzzer run, when clang is
+# installed; not in the sanitizer pass, which does not need it), docker (tests/docker/*.sh: the
+# compose cluster built from the sources into images, and the README's quick start on a clean
+# Debian container; only when a Docker engine is usable, and not in the sanitizer pass: they
+# build and run Release binaries). RT_SUITES=unit,... does what -o does.
+# The build is configured with -DRT_TESTS=ON: without criterion it stops and names the package.
 # Exits non-zero when anything fails and ends with the line "N passed, N failed".
 set -uo pipefail
 
@@ -38,7 +40,7 @@ while getopts "st:d:ko:i:h" o; do
     k) skip_build=1 ;;
     o) only=$OPTARG ;;
     i) itest_pattern=$OPTARG ;;
-    h) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done

@@ -40,6 +40,12 @@ NAME=rtfresh$$
 TMP=$(mktemp -d /tmp/rt-fresh.XXXXXX)
 TOOL=(python3 "$HERE/dockertool.py")
 RUN_PID=
+# stamp: prefixes each line with the seconds since it started; the README commands' output is
+# kept that way, and their phases are timed from it (at PATTERN LOG: the first matching line's)
+stamp() { local t0=$SECONDS l; while IFS= read -r l; do printf '%d %s\n' $((SECONDS - t0)) "$l"; done; }
+at() { grep -m1 -E "^[0-9]+ .*($1)" "$2" | cut -d' ' -f1; }
+# the exit status of a README command, which it logs last ("exit N")
+status_of() { sed -n 's/^[0-9]* exit \([0-9]*\)$/\1/p' "$1" | tail -1; }
 cleanup() {
   local rc=$?
   [ -n "$RUN_PID" ] && kill "$RUN_PID" 2>/dev/null
@@ -89,16 +95,19 @@ ok "container $NAME from $BASE with the $n tracked files${shared:+ and shared/pr
 t=$SECONDS
 # $$ of this shell is the README command's process: bash runs a lone command with exec, and
 # scripts/run.sh execs ringtail, so SIGTERM to it reaches Ringtail
-docker exec -w /src/ringtail "$NAME" bash -c 'echo $$ >/tmp/run.pid; exec bash -c "$1"' _ "${CMDS[0]}" \
-  >"$TMP/run.log" 2>&1 &
+{
+  docker exec -w /src/ringtail "$NAME" bash -c 'echo $$ >/tmp/run.pid; exec bash -c "$1"' _ "${CMDS[0]}"
+  echo "exit $?"
+} 2>&1 | stamp >"$TMP/run.log" &
 RUN_PID=$!
 end=$((SECONDS + ${RT_FRESH_READY_S:-1200}))
 until grep -q 'Ringtail is ready' "$TMP/run.log"; do
-  kill -0 "$RUN_PID" 2>/dev/null || { wait "$RUN_PID"; die "(1) '${CMDS[0]}' exited with status $? before Ringtail was ready"; }
+  kill -0 "$RUN_PID" 2>/dev/null || die "(1) '${CMDS[0]}' exited with status $(status_of "$TMP/run.log") before Ringtail was ready"
   [ $SECONDS -lt $end ] || die "(1) Ringtail not ready after ${RT_FRESH_READY_S:-1200}s"
   sleep 1
 done
-ok "(1) '${CMDS[0]}': Ringtail ready after $((SECONDS - t))s (install, build, start)"
+t_inst=$(at 'install-deps: (done|all)' "$TMP/run.log") t_built=$(at 'Linking C executable ringtail$' "$TMP/run.log")
+ok "(1) '${CMDS[0]}': Ringtail ready after $((SECONDS - t))s (install ${t_inst:-?}s, build until ${t_built:-?}s)"
 hp=$(docker port "$NAME" 9009 | head -1)
 URL=http://${hp/0.0.0.0/127.0.0.1}
 if out=$("${TOOL[@]}" roundtrip "$URL" 2>&1); then
@@ -121,8 +130,8 @@ else
 fi
 docker exec "$NAME" bash -c 'kill -TERM "$(cat /tmp/run.pid)"' || notok "(1) SIGTERM to Ringtail"
 wait "$RUN_PID"
-rc=$?
 RUN_PID=
+rc=$(status_of "$TMP/run.log")
 if [ $rc = 0 ] && grep -q 'msg="stopped"' "$TMP/run.log"; then
   ok "(1) Ringtail stopped on SIGTERM with status 0"
 else
@@ -131,12 +140,16 @@ fi
 
 # ---- (2) the second command: install, build, unit suites ----
 t=$SECONDS
-timeout "${RT_FRESH_TEST_S:-1800}" \
-  docker exec -w /src/ringtail -e RT_SUITES=unit "$NAME" bash -c "${CMDS[1]}" >"$TMP/test.log" 2>&1
-rc=$?
-grep -E '^(PASS|FAIL|SKIP) |^[0-9]+ passed, [0-9]+ failed' "$TMP/test.log" | sed 's/^/   /'
-if [ $rc = 0 ] && grep -q '^PASS unit tests' "$TMP/test.log"; then
-  ok "(2) RT_SUITES=unit '${CMDS[1]}': install, build and unit suites passed ($((SECONDS - t))s)"
+{
+  timeout "${RT_FRESH_TEST_S:-1800}" \
+    docker exec -w /src/ringtail -e RT_SUITES=unit "$NAME" bash -c "${CMDS[1]}"
+  echo "exit $?"
+} 2>&1 | stamp >"$TMP/test.log"
+rc=$(status_of "$TMP/test.log")
+grep -E '^[0-9]+ ((PASS|FAIL|SKIP) |[0-9]+ passed, [0-9]+ failed)' "$TMP/test.log" | sed 's/^[0-9]* /   /'
+if [ "$rc" = 0 ] && grep -qE '^[0-9]+ PASS unit tests' "$TMP/test.log"; then
+  t_inst=$(at 'install-deps: (done|all)' "$TMP/test.log") t_built=$(at 'PASS build' "$TMP/test.log")
+  ok "(2) RT_SUITES=unit '${CMDS[1]}': install, build and unit suites passed in $((SECONDS - t))s (install ${t_inst:-?}s, build until ${t_built:-?}s)"
 else
   notok "(2) RT_SUITES=unit '${CMDS[1]}': exit status $rc after $((SECONDS - t))s"
 fi

@@ -10,12 +10,12 @@ ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends \
-      g++ make cmake pkg-config \
-      libzmq3-dev libprotobuf-c-dev protobuf-c-compiler librocksdb-dev libsnappy-dev \
-      libmicrohttpd-dev libyaml-dev libxxhash-dev libpcre2-dev \
- && rm -rf /var/lib/apt/lists/*
+# The build packages are the ones scripts/install-deps.sh names for a build without the tests
+# (RT_DEPS_MINIMAL=1): one list for a machine and for the image. Copied alone, so that this
+# layer is rebuilt only when the list changes.
+COPY scripts/install-deps.sh /tmp/install-deps.sh
+RUN RT_DEPS_MINIMAL=1 /tmp/install-deps.sh \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /tmp/install-deps.sh
 WORKDIR /src
 # .dockerignore keeps tests, docs and build directories out: only what the binary is made of.
 COPY . .

@@ -6,6 +6,9 @@
 #
 #   scripts/install-deps.sh            # build + test + runtime dependencies
 #   RT_DEPS_MINIMAL=1 scripts/install-deps.sh   # build and runtime only (no test tools)
+#
+# The minimal set is what scripts/run.sh installs and what the Dockerfile's build stage installs
+# (it runs this script): the one list of build packages.
 set -euo pipefail
 
 build_pkgs=(

@@ -11,11 +11,13 @@
 #   scripts/test.sh -i PATTERN   only integration tests whose file name matches PATTERN
 #
 # Suites, in order: unit (ctest: the criterion tests), integration (tests/integration/*.sh and
-# tests/cluster/*.sh: real
-# binaries over HTTP), promql (the conformance program over ../shared/promqltest and tests/promql/testdata), fuzz (a short
-# libFuzzer run, when clang is installed; not in the sanitizer pass, which does not need it),
-# docker (tests/docker/*.sh: the compose cluster, built from the sources into images; only when a
-# Docker engine is usable, and not in the sanitizer pass: the images hold a Release build).
+# tests/cluster/*.sh: real binaries over HTTP), promql (the conformance program over
+# ../shared/promqltest and tests/promql/testdata), fuzz (a short libFuzzer run, when clang is
+# installed; not in the sanitizer pass, which does not need it), docker (tests/docker/*.sh: the
+# compose cluster built from the sources into images, and the README's quick start on a clean
+# Debian container; only when a Docker engine is usable, and not in the sanitizer pass: they
+# build and run Release binaries). RT_SUITES=unit,... does what -o does.
+# The build is configured with -DRT_TESTS=ON: without criterion it stops and names the package.
 # Exits non-zero when anything fails and ends with the line "N passed, N failed".
 set -uo pipefail
 
@@ -38,7 +40,7 @@ while getopts "st:d:ko:i:h" o; do
     k) skip_build=1 ;;
     o) only=$OPTARG ;;
     i) itest_pattern=$OPTARG ;;
-    h) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
@@ -46,14 +48,14 @@ done
 if [ "$sanitize" = 1 ]; then
   build_type=${build_type:-Debug}
   build_dir=${build_dir:-build-asan}
-  cmake_extra=(-DRT_SANITIZE=ON)
+  cmake_extra=(-DRT_SANITIZE=ON -DRT_TESTS=ON)
   # leaks are errors; a crash in a sanitizer build prints a report and exits non-zero
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 else
   build_type=${build_type:-Release}
   build_dir=${build_dir:-build}
-  cmake_extra=(-DRT_SANITIZE=OFF)
+  cmake_extra=(-DRT_SANITIZE=OFF -DRT_TESTS=ON)
 fi
 case $build_dir in /*) ;; *) build_dir=$ROOT/$build_dir ;; esac
 

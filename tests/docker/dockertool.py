@@ -14,6 +14,13 @@
   window WRITER_LOG MONITOR_LOG T0 T1
       For the wall-clock window [T0, T1): writes sent / acknowledged / failed (with the 5xx
       count and how long writes failed: first to last failure), queries failed and for how long.
+  roundtrip URL
+      One remote-write of a few samples of three series rt_docker_test{series="0".."2"}, then
+      an instant query and an /api/v1/series call that must return exactly those series (and
+      the last value of each); exits 1 with the reason when anything differs.
+  readme-commands README SECTION
+      Prints the ```sh blocks under the README heading SECTION, each followed by a NUL byte;
+      exits 1 when the heading or its blocks are missing.
 """
 import json
 import os
@@ -163,6 +170,74 @@ def window(wlog, mlog, t0, t1):
     return 0
 
 
+def roundtrip(url):
+    host, port = hostport(url)
+    now = int(time.time()) * 1000
+    series = [str(i) for i in range(3)]
+    # five samples per series, one second apart, ending now; value = series * 10 + k
+    body = rwtool.snappy(rwtool.write_request(
+        [([("__name__", METRIC), ("series", s)],
+          [(now - (4 - k) * 1000, float(int(s) * 10 + k)) for k in range(5)]) for s in series]))
+    try:
+        status, resp = rwtool.post(host, port, "/api/v1/push", body, timeout=10)
+    except OSError as e:
+        print(f"roundtrip: remote-write to {url}: {e}", file=sys.stderr)
+        return 1
+    if not 200 <= status < 300:
+        print(f"roundtrip: remote-write answered {status}: {resp[:300]!r}", file=sys.stderr)
+        return 1
+
+    def get(path, params):
+        q = urllib.parse.urlencode(params, doseq=True)
+        try:
+            with urllib.request.urlopen(f"{url}{path}?{q}", timeout=10) as r:
+                return json.load(r)
+        except urllib.error.HTTPError as e:
+            raise SystemExit(f"roundtrip: {path} answered {e.code}: {e.read()[:300]!r}")
+
+    js = get("/api/v1/query", {"query": METRIC, "time": f"{now / 1000:.3f}"})
+    got = {r["metric"].get("series"): (r["metric"], float(r["value"][1]))
+           for r in js["data"]["result"]}
+    want = {s: ({"__name__": METRIC, "series": s}, float(int(s) * 10 + 4)) for s in series}
+    if js.get("status") != "success" or got != want:
+        print(f"roundtrip: instant query {METRIC} gave {js!r}, want {want!r}", file=sys.stderr)
+        return 1
+    js = get("/api/v1/series", {"match[]": METRIC, "start": f"{(now - 60000) / 1000:.3f}",
+                                "end": f"{now / 1000 + 1:.3f}"})
+    got_sets = sorted(tuple(sorted(m.items())) for m in js.get("data", []))
+    want_sets = sorted(tuple(sorted(m.items())) for m, _ in want.values())
+    if js.get("status") != "success" or got_sets != want_sets:
+        print(f"roundtrip: /api/v1/series gave {js!r}, want {want_sets!r}", file=sys.stderr)
+        return 1
+    print(f"remote-write of {len(series) * 5} samples acknowledged ({status}); the instant "
+          f"query and /api/v1/series return the {len(series)} series written")
+    return 0
+
+
+def readme_commands(readme, section):
+    blocks, cur, inside = [], None, False
+    with open(readme) as f:
+        for line in f:
+            if line.startswith("## "):
+                inside = line[3:].strip() == section
+                continue
+            if not inside:
+                continue
+            if cur is None and line.strip() == "```sh":
+                cur = []
+            elif cur is not None and line.strip() == "```":
+                blocks.append("".join(cur).strip())
+                cur = None
+            elif cur is not None:
+                cur.append(line)
+    if not blocks:
+        print(f"readme-commands: no ```sh block under '## {section}' in {readme}", file=sys.stderr)
+        return 1
+    for b in blocks:
+        sys.stdout.write(b + "\0")
+    return 0
+
+
 def main():
     cmd, args = sys.argv[1], sys.argv[2:]
     if cmd == "writer":
@@ -178,6 +253,10 @@ def main():
         sys.exit(check(*args))
     elif cmd == "window":
         sys.exit(window(*args))
+    elif cmd == "roundtrip":
+        sys.exit(roundtrip(*args))
+    elif cmd == "readme-commands":
+        sys.exit(readme_commands(*args))
     else:
         print(__doc__)
         sys.exit(2)

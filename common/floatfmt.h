@@ -28,6 +28,11 @@ size_t rt_float_format(char *buf, double v, char fmt);
  * exponent x is < -4 or >= eprec (rt_float_format's 'g' is eprec 6; PromQL's number literals
  * use 21). buf holds RT_FLOAT_SHORT + eprec bytes. Returns the length. */
 size_t rt_float_format_g(char *buf, double v, int eprec);
+/* rt_float_format that returns buf, for printf arguments. */
+static inline char *rt_float_str(char *buf, double v, char fmt) {
+  rt_float_format(buf, v, fmt);
+  return buf;
+}
 /* A sample value as Prometheus' JSON writes it (util/jsonutil.MarshalFloat): 'e' when
  * 0 < |v| < 1e-6 or |v| >= 1e21, 'f' otherwise. buf holds RT_FLOAT_SHORT bytes. */
 size_t rt_float_format_json(char *buf, double v);

@@ -383,3 +383,65 @@ Test(floatfmt, random_decimals, .timeout = 280) {
     }
   }
 }
+
+/* The cases the querier checked before it used this formatter. */
+static void f_eq(double v, char fmt, const char *want) {
+  char buf[RT_FLOAT_MAX];
+  size_t n = fmt ? rt_float_format(buf, v, fmt) : rt_float_format_json(buf, v);
+  cr_assert_str_eq(buf, want, "format %c of %.17g", fmt ? fmt : 'P', v);
+  cr_assert_eq(n, strlen(want));
+}
+
+Test(floatfmt, go_f_shortest) {
+  f_eq(0, 'f', "0");
+  f_eq(-0.0, 'f', "-0");
+  f_eq(1, 'f', "1");
+  f_eq(-2.5, 'f', "-2.5");
+  f_eq(0.1, 'f', "0.1");
+  f_eq(0.1 + 0.2, 'f', "0.30000000000000004");
+  f_eq(123456789.125, 'f', "123456789.125");
+  f_eq(1e20, 'f', "100000000000000000000");
+  f_eq(1e21, 'f', "1000000000000000000000");
+  f_eq(0.000001, 'f', "0.000001");
+  f_eq(1.5e-7, 'f', "0.00000015");
+  char want[RT_FLOAT_MAX];
+  strcpy(want, "0.");
+  for (int i = 0; i < 323; i++) {
+    strcat(want, "0");
+  }
+  strcat(want, "5");
+  f_eq(5e-324, 'f', want);
+  strcpy(want, "17976931348623157");
+  for (int i = 0; i < 309 - 17; i++) {
+    strcat(want, "0");
+  }
+  f_eq(1.7976931348623157e308, 'f', want);
+  f_eq(NAN, 'f', "NaN");
+  f_eq(INFINITY, 'f', "+Inf");
+  f_eq(-INFINITY, 'f', "-Inf");
+}
+
+Test(floatfmt, go_e_and_g) {
+  f_eq(1e-7, 'e', "1e-07");
+  f_eq(1.5e21, 'e', "1.5e+21");
+  f_eq(123.456, 'e', "1.23456e+02");
+  f_eq(1e100, 'e', "1e+100");
+  f_eq(0, 'e', "0e+00");
+  f_eq(1e6, 'g', "1e+06");
+  f_eq(123456, 'g', "123456");
+  f_eq(0.0001, 'g', "0.0001");
+  f_eq(0.00001, 'g', "1e-05");
+}
+
+Test(floatfmt, prometheus_json_values) {
+  f_eq(1, 0, "1");
+  f_eq(0.5, 0, "0.5");
+  f_eq(1e-6, 0, "0.000001");
+  f_eq(9.9e-7, 0, "9.9e-07");
+  f_eq(1e21, 0, "1e+21");
+  f_eq(999999999999999900000.0, 0, "999999999999999900000");
+  f_eq(-3.25e-9, 0, "-3.25e-09");
+  f_eq(NAN, 0, "NaN");
+  f_eq(-INFINITY, 0, "-Inf");
+  f_eq(0, 0, "0");
+}

@@ -231,6 +231,10 @@ Test(floatfmt, edge_values_as_go) {
       {1700000000.123, "1.700000000123e+09", "1700000000.123", "1.700000000123e+09"},
       {2e-323, "2e-323", NULL, "2e-323"},
       {4.9406564584124654e-323, "5e-323", NULL, "5e-323"},
+      /* powers of two whose nearest 16-digit decimal falls in the narrow gap below: 16 digits
+       * where the printf search needed 17 ("7.1202363472230444e-307") */
+      {0x1p-1017, "7.120236347223045e-307", NULL, "7.120236347223045e-307"},
+      {0x1p-957, "8.209073602596753e-289", NULL, "8.209073602596753e-289"},
   };
   char buf[RT_FLOAT_MAX];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -334,6 +338,7 @@ Test(floatfmt, powers_and_integers) {
     check_value(from_bits(m));
     check_value(from_bits((1ull << 52) - m));
   }
+  cr_log_info("%" PRIu64 " values, %" PRIu64 " shorter than the printf search", n_checked, n_shorter);
 }
 
 Test(floatfmt, random_bit_patterns, .timeout = 280) {

@@ -2,6 +2,7 @@
  * sample merge (floats: tests/common/floatfmt_test.c). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/rt.h"
@@ -24,6 +25,13 @@ Test(format, timestamps) {
   cr_assert_str_eq(b, "-2");
   qry_format_ts(b, 0);
   cr_assert_str_eq(b, "0");
+  qry_format_ts(b, 10);
+  cr_assert_str_eq(b, "0.010");
+  /* the extremes fit QRY_TS_BUFSZ */
+  cr_assert_eq(qry_format_ts(b, INT64_MIN), strlen("-9223372036854775.808"));
+  cr_assert_str_eq(b, "-9223372036854775.808");
+  cr_assert_lt(qry_format_ts(b, INT64_MAX), QRY_TS_BUFSZ);
+  cr_assert_str_eq(b, "9223372036854775.807");
 }
 
 static int64_t t_ok(const char *s) {

@@ -7,6 +7,7 @@
  * hold up the lookups of request threads), stores their values in the children, then renders
  * under mu. Lock order: fn_mu, then mu. */
 #include "common/metrics.h"
+#include "common/floatfmt.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -465,41 +466,6 @@ void rt_metrics_remove_fn(rt_metrics *r, void *ctx) {
 
 /* ---------- exposition ---------- */
 
-char *rt_metrics_format_value(double v, char *buf, size_t len) {
-  if (isnan(v)) {
-    snprintf(buf, len, "NaN");
-    return buf;
-  }
-  if (isinf(v)) {
-    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
-    return buf;
-  }
-  if (v == 0) {
-    snprintf(buf, len, signbit(v) ? "-0" : "0");
-    return buf;
-  }
-  /* Shortest precision that round-trips, then the layout of Go's strconv.FormatFloat(v, 'g',
-   * -1, 64) used by Prometheus' exposition: exponent form when the decimal exponent is < -4 or
-   * >= 6 ("1e+06", "1.5e-05"), plain digits otherwise. */
-  char tmp[64];
-  int prec = 1;
-  for (; prec <= 17; prec++) {
-    snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
-    if (strtod(tmp, NULL) == v) {
-      break;
-    }
-  }
-  const char *e = strchr(tmp, 'e');
-  int exp = e ? atoi(e + 1) : 0;
-  if (exp < -4 || exp >= 6) {
-    snprintf(buf, len, "%s", tmp);
-  } else {
-    int decimals = prec - 1 - exp;
-    snprintf(buf, len, "%.*f", decimals > 0 ? decimals : 0, v);
-  }
-  return buf;
-}
-
 static void put_escaped(rt_buf *out, const char *s, bool quote) {
   for (const char *p = s; *p; p++) {
     if (*p == '\\') {
@@ -517,7 +483,7 @@ static void put_escaped(rt_buf *out, const char *s, bool quote) {
 /* name{l1="v1",...[,le="x"]} value\n */
 static void put_sample(rt_buf *out, const rt_mfamily *f, const rt_mchild *c, const char *suffix,
                        const char *le, double v) {
-  char num[64];
+  char num[RT_FLOAT_SHORT];
   rt_buf_puts(out, f->name);
   rt_buf_puts(out, suffix);
   if (f->nlabels || le) {
@@ -532,7 +498,9 @@ static void put_sample(rt_buf *out, const rt_mfamily *f, const rt_mchild *c, con
     }
     rt_buf_putc(out, '}');
   }
-  rt_buf_printf(out, " %s\n", rt_metrics_format_value(v, num, sizeof num));
+  rt_buf_putc(out, ' ');
+  rt_buf_append(out, num, rt_float_format(num, v, 'g'));
+  rt_buf_putc(out, '\n');
 }
 
 static int family_cmp(const void *a, const void *b) {
@@ -600,11 +568,11 @@ void rt_metrics_expose(rt_metrics *r, rt_buf *out) {
         put_sample(out, f, c, "", NULL, u2d(atomic_load(&c->bits)));
       } else {
         uint64_t cum = 0;
-        char le[64];
+        char le[RT_FLOAT_SHORT];
         for (size_t i = 0; i <= f->nbounds; i++) {
           cum += atomic_load_explicit(&c->buckets[i], memory_order_relaxed);
           if (i < f->nbounds) {
-            rt_metrics_format_value(f->bounds[i], le, sizeof le);
+            rt_float_format(le, f->bounds[i], 'g');
           } else {
             snprintf(le, sizeof le, "+Inf");
           }

@@ -81,8 +81,4 @@ void rt_metrics_remove_fn(rt_metrics *r, void *ctx);
 void rt_metrics_expose(rt_metrics *r, rt_buf *out);
 #define RT_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-/* Formats a sample value as Prometheus does (shortest round-trip, "+Inf", "-Inf", "NaN").
- * Writes at most len bytes including the NUL; returns buf. */
-char *rt_metrics_format_value(double v, char *buf, size_t len);
-
 #endif

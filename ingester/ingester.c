@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/floatfmt.h"
 #include "common/limits.h"
 #include "common/log.h"
 #include "ingester/ing_format.h"
@@ -2432,15 +2433,12 @@ static rt_err ing_dump_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_
   return err;
 }
 
-static void ing_fmt_value(char *buf, size_t cap, double v) {
+/* buf holds RT_FLOAT_SHORT bytes */
+static void ing_fmt_value(char *buf, double v) {
   if (ing_f64_bits(v) == RT_STALE_NAN_BITS) {
-    snprintf(buf, cap, "StaleNaN");
-  } else if (isnan(v)) {
-    snprintf(buf, cap, "NaN");
-  } else if (isinf(v)) {
-    snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
+    memcpy(buf, "StaleNaN", sizeof "StaleNaN");
   } else {
-    snprintf(buf, cap, "%.17g", v);
+    rt_float_format(buf, v, 'g');
   }
 }
 
@@ -2565,7 +2563,7 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
         if (a + 1 < all.n && tg[a + 1].t == tg[a].t) {
           continue;
         }
-        ing_fmt_value(vb, sizeof vb, tg[a].v);
+        ing_fmt_value(vb, tg[a].v);
         fprintf(out, "%s %s %lld %s\n", t->name, lb, (long long)tg[a].t, vb);
       }
       rt_free(tg, all.n * sizeof *tg);

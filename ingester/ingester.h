@@ -118,8 +118,9 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out);
 /* Reads a data directory offline (read-only; works while an ingester has it open) and writes
  * every series of `tenant` (NULL or "" = all tenants) with all its samples to out, one line per
  * sample: `<tenant> {labels} <ts_ms> <value>`, tenants by name, series by labels, samples by
- * time. Labels as Prometheus prints them (`{__name__="up", job="x"}`); values as %.17g, `NaN`,
- * `+Inf`, `-Inf`, or `StaleNaN` for the stale marker. For `ringtail dump`. */
+ * time. Labels as Prometheus prints them (`{__name__="up", job="x"}`); values as Go's shortest
+ * %g (rt_float_format 'g': the fewest digits that read back as the same double), `NaN`, `+Inf`,
+ * `-Inf`, or `StaleNaN` for the stale marker. For `ringtail dump`. */
 rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out);
 
 #endif

@@ -75,22 +75,29 @@ static void put_labels_json(rt_buf *b, const rt_label *l, size_t n) {
   rt_buf_putc(b, '}');
 }
 
+/* [<ts>,"<value>"]: the hot path of every result, built without printf and appended once */
 static void put_point(rt_buf *b, int64_t t, double v) {
-  char tb[64], vb[QRY_FLOAT_BUFSZ];
-  qry_format_ts(tb, t);
-  qry_format_float(vb, v);
-  rt_buf_printf(b, "[%s,\"%s\"]", tb, vb);
+  char p[QRY_TS_BUFSZ + RT_FLOAT_SHORT + 8];
+  size_t n = 0;
+  p[n++] = '[';
+  n += qry_format_ts(p + n, t);
+  p[n++] = ',';
+  p[n++] = '"';
+  n += rt_float_format_json(p + n, v);
+  p[n++] = '"';
+  p[n++] = ']';
+  rt_buf_append(b, p, n);
 }
 
 /* A native histogram as Prometheus' JSON object: count, sum and the non-empty buckets in
  * ascending order as [boundary rule, lower, upper, count] (rule 0: (a,b], 1: [a,b), 3: [a,b]). */
 static void put_hist(rt_buf *b, int64_t t, const pql_hist *h) {
-  char tb[64], vb[QRY_FLOAT_BUFSZ], lb[QRY_FLOAT_BUFSZ], ub[QRY_FLOAT_BUFSZ];
+  char tb[QRY_TS_BUFSZ], vb[RT_FLOAT_SHORT], lb[RT_FLOAT_SHORT], ub[RT_FLOAT_SHORT];
   qry_format_ts(tb, t);
   rt_buf_printf(b, "[%s,{", tb);
-  qry_format_float(vb, h->count);
+  rt_float_format_json(vb, h->count);
   rt_buf_printf(b, "\"count\":\"%s\"", vb);
-  qry_format_float(vb, h->sum);
+  rt_float_format_json(vb, h->sum);
   rt_buf_printf(b, ",\"sum\":\"%s\"", vb);
   bool any = false;
   for (int part = 0; part < 3; part++) {
@@ -120,9 +127,9 @@ static void put_hist(rt_buf *b, int64_t t, const pql_hist *h) {
       }
       rt_buf_puts(b, any ? "," : ",\"buckets\":[");
       any = true;
-      qry_format_float(lb, lo);
-      qry_format_float(ub, hi);
-      qry_format_float(vb, c);
+      rt_float_format_json(lb, lo);
+      rt_float_format_json(ub, hi);
+      rt_float_format_json(vb, c);
       rt_buf_printf(b, "[%d,\"%s\",\"%s\",\"%s\"]", rule, lb, ub, vb);
     }
   }

@@ -1613,7 +1613,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       char fb[64];
       ratio = ratio < -1 ? -1 : 1;
       pql_ev_annot(q, true, e->b, "ratio value should be between -1 and 1, got %s, capping to %s",
-                   pql_format_float_g(param, -1, fb, sizeof fb), ratio < 0 ? "-1" : "1");
+                   rt_float_str(fb, param, 'g'), ratio < 0 ? "-1" : "1");
     }
     if (ratio == 0) {
       return r;
@@ -1622,7 +1622,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     if (isnan(param) || param < 0 || param > 1) {
       char fb[64];
       pql_ev_annot(q, true, e->b, "quantile value should be between 0 and 1, got %s",
-                   pql_format_float_g(param, -1, fb, sizeof fb));
+                   rt_float_str(fb, param, 'g'));
     }
   } else if (op == PQL_AGG_COUNT_VALUES) {
     if (!rt_utf8_valid(sparam, strlen(sparam)) || !sparam[0]) {
@@ -1660,7 +1660,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     smp *s = &in.v.s[i];
     uint64_t key;
     const pql_ls *cvm = NULL;
-    char fb[400];
+    char fb[RT_FLOAT_MAX];
     if (op == PQL_AGG_COUNT_VALUES) {
       const char *lv;
       if (s->h) {
@@ -1669,7 +1669,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
         lv = pql_ev_strdup(q, hb.data ? hb.data : "", hb.len);
         rt_buf_free(&hb);
       } else {
-        pql_format_float(s->v, fb, sizeof fb);
+        rt_float_str(fb, s->v, 'f');
         lv = pql_ev_strdup(q, fb, strlen(fb));
       }
       cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam, lv);

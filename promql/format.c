@@ -1,116 +1,11 @@
-/* format.c - canonical printing of PromQL trees, floats and durations (Go-compatible). */
+/* format.c - canonical printing of PromQL trees and durations (Go-compatible); numbers through
+ * common/floatfmt.h. */
 #include "promql/pql_int.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The shortest decimal digits that read back as v (finite, non-zero): digits[0..*nd) with
- * v = 0.d1d2d3... * 10^*point; returns whether v is negative. */
-static bool shortest_digits(double v, char digits[32], size_t *nd, int *point) {
-  char e[64];
-  int prec;
-  for (prec = 0; prec < 17; prec++) {
-    snprintf(e, sizeof e, "%.*e", prec, v);
-    if (strtod(e, NULL) == v) {
-      break;
-    }
-  }
-  /* e = [-]d[.ddd]e[+-]xx */
-  const char *s = e;
-  bool neg = false;
-  if (*s == '-') {
-    neg = true;
-    s++;
-  }
-  *nd = 0;
-  for (; *s && *s != 'e'; s++) {
-    if (*s >= '0' && *s <= '9') {
-      digits[(*nd)++] = *s;
-    }
-  }
-  *point = atoi(s + 1) + 1;
-  while (*nd > 1 && digits[*nd - 1] == '0') {
-    (*nd)--;
-  }
-  return neg;
-}
-
-/* NaN, +Inf, -Inf and zeros as Go prints them; false for other values. */
-static bool special_float(double v, char *buf, size_t len) {
-  if (isnan(v)) {
-    snprintf(buf, len, "NaN");
-  } else if (isinf(v)) {
-    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
-  } else if (v == 0) {
-    snprintf(buf, len, signbit(v) ? "-0" : "0");
-  } else {
-    return false;
-  }
-  return true;
-}
-
-char *pql_format_float(double v, char *buf, size_t len) {
-  if (special_float(v, buf, len)) {
-    return buf;
-  }
-  char digits[32];
-  size_t nd;
-  int point; /* digits before the decimal point */
-  bool neg = shortest_digits(v, digits, &nd, &point);
-  size_t o = 0;
-  char out[400];
-  if (neg) {
-    out[o++] = '-';
-  }
-  if (point <= 0) {
-    out[o++] = '0';
-    out[o++] = '.';
-    for (int i = 0; i < -point && o < sizeof out - 40; i++) {
-      out[o++] = '0';
-    }
-    for (size_t i = 0; i < nd; i++) {
-      out[o++] = digits[i];
-    }
-  } else {
-    for (int i = 0; i < point && o < sizeof out - 40; i++) {
-      out[o++] = (size_t)i < nd ? digits[i] : '0';
-    }
-    if ((size_t)point < nd) {
-      out[o++] = '.';
-      for (size_t i = (size_t)point; i < nd; i++) {
-        out[o++] = digits[i];
-      }
-    }
-  }
-  out[o] = 0;
-  snprintf(buf, len, "%s", out);
-  return buf;
-}
-
-char *pql_format_float_g(double v, int prec, char *buf, size_t len) {
-  if (special_float(v, buf, len)) {
-    return buf;
-  }
-  if (prec >= 0) {
-    /* C's %.Ng rounds and switches to the exponent form exactly as Go's does */
-    snprintf(buf, len, "%.*g", prec, v);
-    return buf;
-  }
-  char digits[32];
-  size_t nd;
-  int point;
-  bool neg = shortest_digits(v, digits, &nd, &point);
-  int exp10 = point - 1;
-  if (exp10 < -4 || exp10 >= 6) {
-    /* d[.ddd]e±XX */
-    snprintf(buf, len, "%s%c%s%.*se%c%02d", neg ? "-" : "", digits[0], nd > 1 ? "." : "", (int)(nd - 1), digits + 1,
-             exp10 < 0 ? '-' : '+', abs(exp10));
-    return buf;
-  }
-  return pql_format_float(v, buf, len);
-}
 
 void pql_format_duration(int64_t ms, rt_buf *b) {
   if (ms == 0) {
@@ -246,9 +141,9 @@ static void put_label_list(char **l, size_t n, rt_buf *b) {
 }
 
 void pql_dexpr_format(const pql_dexpr *d, rt_buf *b) {
-  char fb[400];
+  char fb[RT_FLOAT_MAX];
   switch (d->op) {
-  case 'n': rt_buf_puts(b, pql_format_float(d->v, fb, sizeof fb)); return;
+  case 'n': rt_buf_puts(b, rt_float_str(fb, d->v, 'f')); return;
   case 'd': pql_format_duration((int64_t)llround(d->v * 1000), b); return;
   case 's': rt_buf_puts(b, "step()"); return;
   case 'r': rt_buf_puts(b, "range()"); return;
@@ -361,35 +256,14 @@ static void put_vs(const pql_expr *e, rt_buf *b) {
   put_at_offset(e, b);
 }
 
-/* Go's fmt.Sprint of a float64: shortest digits, exponent form below 1e-4 and from 1e21. */
+/* A number literal: the shortest digits, in exponent form below 1e-4 and from 1e21. */
 static void put_go_number(double v, rt_buf *b) {
-  char fb[400];
-  if (isnan(v) || isinf(v) || v == 0) {
-    rt_buf_puts(b, pql_format_float(v, fb, sizeof fb));
-    return;
-  }
-  char e[64];
-  int prec;
-  for (prec = 0; prec < 17; prec++) {
-    snprintf(e, sizeof e, "%.*e", prec, v);
-    if (strtod(e, NULL) == v) {
-      break;
-    }
-  }
-  int exp10 = atoi(strchr(e, 'e') + 1);
-  if (exp10 < -4 || exp10 >= 21) {
-    /* mantissa without trailing zeros, exponent with at least two digits */
-    char *ep = strchr(e, 'e');
-    *ep = 0;
-    rt_buf_puts(b, e);
-    rt_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', exp10 < 0 ? -exp10 : exp10);
-    return;
-  }
-  rt_buf_puts(b, pql_format_float(v, fb, sizeof fb));
+  char fb[RT_FLOAT_SHORT + 21];
+  rt_buf_append(b, fb, rt_float_format_g(fb, v, 21));
 }
 
 void pql_format(const pql_expr *e, rt_buf *b) {
-  char fb[400];
+  char fb[RT_FLOAT_MAX];
   switch (e->kind) {
   case PQL_N_NUM:
     if (e->num_is_dur && isfinite(e->num)) {
@@ -397,7 +271,6 @@ void pql_format(const pql_expr *e, rt_buf *b) {
     } else {
       put_go_number(e->num, b);
     }
-    (void)fb;
     return;
   case PQL_N_STR: pql_quote_string(e->str, b); return;
   case PQL_N_VS: put_vs(e, b); return;
@@ -470,13 +343,13 @@ void pql_format(const pql_expr *e, rt_buf *b) {
       }
     }
     if (e->fill_l && e->fill_r && (e->fill_lv == e->fill_rv || (isnan(e->fill_lv) && isnan(e->fill_rv)))) {
-      rt_buf_printf(b, " fill(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+      rt_buf_printf(b, " fill(%s)", rt_float_str(fb, e->fill_lv, 'f'));
     } else {
       if (e->fill_l) {
-        rt_buf_printf(b, " fill_left(%s)", pql_format_float(e->fill_lv, fb, sizeof fb));
+        rt_buf_printf(b, " fill_left(%s)", rt_float_str(fb, e->fill_lv, 'f'));
       }
       if (e->fill_r) {
-        rt_buf_printf(b, " fill_right(%s)", pql_format_float(e->fill_rv, fb, sizeof fb));
+        rt_buf_printf(b, " fill_right(%s)", rt_float_str(fb, e->fill_rv, 'f'));
       }
     }
     rt_buf_putc(b, ' ');
@@ -560,10 +433,10 @@ static void json_at(const pql_expr *e, rt_buf *b) {
 }
 
 void pql_expr_json(const pql_expr *e, rt_buf *b) {
-  char fb[400];
+  char fb[RT_FLOAT_MAX];
   switch (e->kind) {
   case PQL_N_NUM:
-    rt_buf_printf(b, "{\"type\":\"numberLiteral\",\"val\":\"%s\"}", pql_format_float(e->num, fb, sizeof fb));
+    rt_buf_printf(b, "{\"type\":\"numberLiteral\",\"val\":\"%s\"}", rt_float_str(fb, e->num, 'f'));
     return;
   case PQL_N_STR:
     rt_buf_puts(b, "{\"type\":\"stringLiteral\",\"val\":");

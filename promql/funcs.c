@@ -1325,8 +1325,8 @@ void pql_hq_flush_notes(qctx *q) {
                  "input to histogram_quantile needed to be fixed for monotonicity (see "
                  "https://prometheus.io/docs/prometheus/latest/querying/functions/#histogram_quantile)%s, from "
                  "buckets %s to %s, with a max diff of %s, over %d samples from %s to %s",
-                 fm, pql_format_float_g(n->bmin, -1, b1, sizeof b1), pql_format_float_g(n->bmax, -1, b2, sizeof b2),
-                 pql_format_float_g(n->dmax, 2, d, sizeof d), n->count, t1, t2);
+                 fm, rt_float_str(b1, n->bmin, 'g'), rt_float_str(b2, n->bmax, 'g'),
+                 rt_float_format_prec(d, sizeof d, n->dmax, 2), n->count, t1, t2);
   }
   q->hq_notes = NULL;
 }
@@ -1387,7 +1387,7 @@ static hgroup *collect_buckets(qctx *q, const pql_expr *argpos, vec *in, size_t 
 static void quantile_warn(qctx *q, const pql_expr *pos, double qv) {
   if (isnan(qv) || qv < 0 || qv > 1) {
     char fb[64];
-    pql_ev_annot(q, true, pos, "quantile value should be between 0 and 1, got %s", pql_format_float_g(qv, -1, fb, sizeof fb));
+    pql_ev_annot(q, true, pos, "quantile value should be between 0 and 1, got %s", rt_float_str(fb, qv, 'g'));
   }
 }
 
@@ -1788,8 +1788,8 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
       quantile_warn(q, e->args[k], qv);
       size_t ng;
       hgroup *gs = collect_buckets(q, e->args[0], &fl, &ng);
-      char fb[64];
-      pql_format_float(qv, fb, sizeof fb);
+      char fb[RT_FLOAT_MAX + 2];
+      rt_float_str(fb, qv, 'f');
       if (isfinite(qv) && !strchr(fb, '.') && !strchr(fb, 'e')) {
         strcat(fb, ".0");
       }
@@ -1926,14 +1926,14 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
     a1 = args[1].num;
     a2 = args[2].num;
     if (!(a1 > 0 && a1 < 1)) {
-      char fb[64];
+      char fb[RT_FLOAT_MAX];
       pql_ev_fail(q, "execution", "invalid smoothing factor. Expected: 0 < sf < 1, got: %s",
-                  pql_format_float(a1, fb, sizeof fb));
+                  rt_float_str(fb, a1, 'f'));
     }
     if (!(a2 > 0 && a2 < 1)) {
-      char fb[64];
+      char fb[RT_FLOAT_MAX];
       pql_ev_fail(q, "execution", "invalid trend factor. Expected: 0 < tf < 1, got: %s",
-                  pql_format_float(a2, fb, sizeof fb));
+                  rt_float_str(fb, a2, 'f'));
     }
   }
   for (size_t i = 0; i < mv->nmx; i++) {

@@ -583,25 +583,25 @@ double pql_hist_stdvar(qctx *q, const pql_hist *h) {
 
 /* Prometheus' text form of a histogram: {count:N, sum:S, [lo,hi):c, ..., [-z,z]:c, (lo,hi]:c}. */
 void pql_hist_string(const pql_hist *h, rt_buf *b) {
-  char f1[400], f2[400];
-  rt_buf_printf(b, "{count:%s", pql_format_float(h->count, f1, sizeof f1));
-  rt_buf_printf(b, ", sum:%s", pql_format_float(h->sum, f1, sizeof f1));
+  char f1[RT_FLOAT_MAX], f2[RT_FLOAT_MAX];
+  rt_buf_printf(b, "{count:%s", rt_float_str(f1, h->count, 'f'));
+  rt_buf_printf(b, ", sum:%s", rt_float_str(f1, h->sum, 'f'));
   for (uint32_t i = h->nn; i-- > 0;) {
     if (h->nb[i] != 0) {
-      rt_buf_printf(b, ", [%s,", pql_format_float(pql_hist_lower(h, h->ni[i], true), f1, sizeof f1));
-      rt_buf_printf(b, "%s):%s", pql_format_float(pql_hist_upper(h, h->ni[i], true), f1, sizeof f1),
-                    pql_format_float(h->nb[i], f2, sizeof f2));
+      rt_buf_printf(b, ", [%s,", rt_float_str(f1, pql_hist_lower(h, h->ni[i], true), 'f'));
+      rt_buf_printf(b, "%s):%s", rt_float_str(f1, pql_hist_upper(h, h->ni[i], true), 'f'),
+                    rt_float_str(f2, h->nb[i], 'f'));
     }
   }
   if (h->zc != 0) {
-    rt_buf_printf(b, ", [%s,", pql_format_float(-h->zt, f1, sizeof f1));
-    rt_buf_printf(b, "%s]:%s", pql_format_float(h->zt, f1, sizeof f1), pql_format_float(h->zc, f2, sizeof f2));
+    rt_buf_printf(b, ", [%s,", rt_float_str(f1, -h->zt, 'f'));
+    rt_buf_printf(b, "%s]:%s", rt_float_str(f1, h->zt, 'f'), rt_float_str(f2, h->zc, 'f'));
   }
   for (uint32_t i = 0; i < h->np; i++) {
     if (h->pb[i] != 0) {
-      rt_buf_printf(b, ", (%s,", pql_format_float(pql_hist_lower(h, h->pi[i], false), f1, sizeof f1));
-      rt_buf_printf(b, "%s]:%s", pql_format_float(pql_hist_upper(h, h->pi[i], false), f1, sizeof f1),
-                    pql_format_float(h->pb[i], f2, sizeof f2));
+      rt_buf_printf(b, ", (%s,", rt_float_str(f1, pql_hist_lower(h, h->pi[i], false), 'f'));
+      rt_buf_printf(b, "%s]:%s", rt_float_str(f1, pql_hist_upper(h, h->pi[i], false), 'f'),
+                    rt_float_str(f2, h->pb[i], 'f'));
     }
   }
   rt_buf_putc(b, '}');

@@ -3,6 +3,7 @@
 #define RT_PQL_INT_H
 
 #include "common/arena.h"
+#include "common/floatfmt.h"
 #include "promql/promql.h"
 
 typedef enum pql_kind {

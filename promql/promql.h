@@ -36,13 +36,6 @@ void pql_expr_json(const pql_expr *e, rt_buf *out);
 /* True when the expression calls start(), end(), range() or step() anywhere (used by tests). */
 bool pql_expr_uses_query_times(const pql_expr *e);
 
-/* Go's strconv.FormatFloat(v, 'f', -1, 64) plus "NaN", "+Inf", "-Inf". Writes a NUL-terminated
- * string to buf (at least 32 bytes; longer values are possible for huge or tiny numbers, so
- * give 400 bytes to be safe) and returns buf. */
-char *pql_format_float(double v, char *buf, size_t len);
-/* Go's fmt %g (prec < 0: the shortest digits) or %.<prec>g, with the same NaN/±Inf spellings:
- * the form Prometheus' annotations print numbers in. Same buffer contract as above. */
-char *pql_format_float_g(double v, int prec, char *buf, size_t len);
 /* Parses a Prometheus duration ("1h30m", "100ms"); RT_EINVAL when malformed. */
 rt_err pql_parse_duration(const char *s, size_t n, int64_t *ms);
 

@@ -1,9 +1,5 @@
-/* format.c - numbers and times as Prometheus writes and reads them in its HTTP API.
- *
- * Floats: Go's shortest round-trip formatting ('f', 'e', 'g' with precision -1). The shortest
- * digit string is found by asking printf for p significant digits (correctly rounded) and
- * reading it back: the smallest p that round-trips gives the shortest representation, and since
- * round-tripping is monotonic in p a binary search over 1..17 finds it.
+/* format.c - times as Prometheus writes and reads them in its HTTP API (floats are written by
+ * common/floatfmt.h).
  * Times: Unix seconds with decimals (rounded to ms as Prometheus' parseTime does) or RFC 3339. */
 #include <ctype.h>
 #include <errno.h>
@@ -15,103 +11,6 @@
 #include "querier/querier.h"
 #include "querier/querier_int.h"
 
-/* Shortest decimal digits of finite v > 0: digits (no leading or trailing zeros, NUL-ended)
- * and the decimal exponent x such that v = d.ddd * 10^x. Returns the number of digits. */
-static int shortest(double v, char *digits, int *x) {
-  char tmp[40];
-  int lo = 1, hi = 17;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    snprintf(tmp, sizeof tmp, "%.*e", mid - 1, v);
-    if (strtod(tmp, NULL) == v) {
-      hi = mid;
-    } else {
-      lo = mid + 1;
-    }
-  }
-  snprintf(tmp, sizeof tmp, "%.*e", lo - 1, v);
-  int n = 0;
-  const char *p = tmp;
-  for (; *p && *p != 'e'; p++) {
-    if (*p >= '0' && *p <= '9') {
-      digits[n++] = *p;
-    }
-  }
-  while (n > 1 && digits[n - 1] == '0') {
-    n--;
-  }
-  digits[n] = 0;
-  *x = *p == 'e' ? atoi(p + 1) : 0;
-  return n;
-}
-
-size_t qry_format_float_go(char *buf, double v, char fmt) {
-  if (isnan(v)) {
-    return (size_t)sprintf(buf, "NaN");
-  }
-  if (isinf(v)) {
-    return (size_t)sprintf(buf, v > 0 ? "+Inf" : "-Inf");
-  }
-  char *o = buf;
-  if (signbit(v)) {
-    *o++ = '-';
-    v = -v;
-  }
-  char d[24];
-  int x = 0, n;
-  if (v == 0) {
-    d[0] = '0';
-    d[1] = 0;
-    n = 1;
-  } else {
-    n = shortest(v, d, &x);
-  }
-  if (fmt == 'g') { /* Go: shortest 'g' is %e when x < -4 || x >= 6 */
-    fmt = (x < -4 || x >= 6) ? 'e' : 'f';
-  }
-  if (fmt == 'e') {
-    *o++ = d[0];
-    if (n > 1) {
-      *o++ = '.';
-      memcpy(o, d + 1, (size_t)n - 1);
-      o += n - 1;
-    }
-    int ax = x < 0 ? -x : x;
-    o += sprintf(o, "e%c%02d", x < 0 ? '-' : '+', ax);
-    *o = 0;
-    return (size_t)(o - buf);
-  }
-  /* 'f' */
-  if (x < 0) {
-    *o++ = '0';
-    *o++ = '.';
-    for (int i = 0; i < -x - 1; i++) {
-      *o++ = '0';
-    }
-    memcpy(o, d, (size_t)n);
-    o += n;
-  } else {
-    for (int i = 0; i <= x; i++) {
-      *o++ = i < n ? d[i] : '0';
-    }
-    if (n > x + 1) {
-      *o++ = '.';
-      memcpy(o, d + x + 1, (size_t)(n - x - 1));
-      o += n - x - 1;
-    }
-  }
-  *o = 0;
-  return (size_t)(o - buf);
-}
-
-size_t qry_format_float(char *buf, double v) {
-  double a = fabs(v);
-  if (a != 0 && !isnan(a) && !isinf(a) && (a < 1e-6 || a >= 1e21)) {
-    return qry_format_float_go(buf, v, 'e');
-  }
-  return qry_format_float_go(buf, v, 'f');
-}
-
 size_t qry_format_ts(char *buf, int64_t ms) {
   char *o = buf;
   uint64_t u;
@@ -121,10 +20,24 @@ size_t qry_format_ts(char *buf, int64_t ms) {
   } else {
     u = (uint64_t)ms;
   }
-  o += sprintf(o, "%llu", (unsigned long long)(u / 1000));
-  if (u % 1000) {
-    o += sprintf(o, ".%03llu", (unsigned long long)(u % 1000));
+  char rev[24];
+  int n = 0;
+  uint64_t secs = u / 1000;
+  do {
+    rev[n++] = (char)('0' + secs % 10);
+    secs /= 10;
+  } while (secs);
+  while (n) {
+    *o++ = rev[--n];
   }
+  unsigned frac = (unsigned)(u % 1000);
+  if (frac) {
+    *o++ = '.';
+    *o++ = (char)('0' + frac / 100);
+    *o++ = (char)('0' + frac / 10 % 10);
+    *o++ = (char)('0' + frac % 10);
+  }
+  *o = 0;
   return (size_t)(o - buf);
 }
 

@@ -214,15 +214,9 @@ bool qry_selector_has_nonempty(const qry_selector *sel);
 
 /* ------------------------------------------------------------ formatting */
 
-/* Room for any qry_format_float / qry_format_ts result, NUL included. */
-#define QRY_FLOAT_BUFSZ 400
+/* Room for any qry_format_ts result, NUL included. */
+#define QRY_TS_BUFSZ 32
 
-/* A sample value as Prometheus' JSON writes it: Go's strconv.FormatFloat(v, 'f', -1, 64) (the
- * shortest decimal that reads back as v), except 'e' form (shortest, "1e-07", "1.5e+21") when
- * |v| < 1e-6 or |v| >= 1e21, as Prometheus does; "NaN", "+Inf", "-Inf". Returns the length. */
-size_t qry_format_float(char *buf, double v);
-/* Go's strconv.FormatFloat(v, fmt, -1, 64) for fmt 'f', 'e' or 'g'. Returns the length. */
-size_t qry_format_float_go(char *buf, double v, char fmt);
 /* A timestamp in ms as Prometheus' JSON writes it: whole seconds, then "." and exactly three
  * digits when ms % 1000 != 0 ("1700000000", "1700000000.123", "1.500", "-0.250"). */
 size_t qry_format_ts(char *buf, int64_t ms);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/floatfmt.h"
 #include "querier/querier.h"
 #include "querier/querier_int.h"
 #include "rpc.pb-c.h"
@@ -38,8 +39,8 @@ static void st_done(rt_http_resp *resp) {
 }
 
 static void st_num(rt_buf *b, double v) {
-  char tmp[QRY_FLOAT_BUFSZ];
-  size_t n = qry_format_float(tmp, v);
+  char tmp[RT_FLOAT_SHORT];
+  size_t n = rt_float_format_json(tmp, v);
   /* JSON has no NaN / Inf: a rate is never one, but stay valid */
   if (tmp[0] == 'N' || tmp[0] == '+' || (tmp[0] == '-' && tmp[1] == 'I')) {
     rt_buf_puts(b, "0");

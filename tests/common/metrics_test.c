@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
@@ -140,19 +141,33 @@ Test(metrics, callbacks_read_at_scrape_time_and_are_removed) {
 }
 
 Test(metrics, value_formatting) {
-  char b[64];
-  cr_assert_str_eq(rt_metrics_format_value(0, b, sizeof b), "0");
-  cr_assert_str_eq(rt_metrics_format_value(1, b, sizeof b), "1");
-  cr_assert_str_eq(rt_metrics_format_value(0.1, b, sizeof b), "0.1");
-  cr_assert_str_eq(rt_metrics_format_value(100000, b, sizeof b), "100000");
-  cr_assert_str_eq(rt_metrics_format_value(1234567, b, sizeof b), "1.234567e+06");
-  cr_assert_str_eq(rt_metrics_format_value(0.00001, b, sizeof b), "1e-05");
-  cr_assert_str_eq(rt_metrics_format_value(0.0001, b, sizeof b), "0.0001");
-  cr_assert_str_eq(rt_metrics_format_value(-2.5, b, sizeof b), "-2.5");
-  cr_assert_str_eq(rt_metrics_format_value(INFINITY, b, sizeof b), "+Inf");
-  cr_assert_str_eq(rt_metrics_format_value(-INFINITY, b, sizeof b), "-Inf");
-  cr_assert_str_eq(rt_metrics_format_value(NAN, b, sizeof b), "NaN");
-  cr_assert_str_eq(rt_metrics_format_value(1.0 / 3, b, sizeof b), "0.3333333333333333");
+  /* exposition numbers are Go's strconv.FormatFloat(v, 'g', -1, 64) (common/floatfmt.h) */
+  static const struct {
+    double v;
+    const char *s;
+  } cases[] = {{0, "0"},         {1, "1"},          {0.1, "0.1"},         {100000, "100000"},
+               {1234567, "1.234567e+06"},          {0.00001, "1e-05"},   {0.0001, "0.0001"},
+               {-2.5, "-2.5"},   {INFINITY, "+Inf"}, {-INFINITY, "-Inf"}, {NAN, "NaN"},
+               {1.0 / 3, "0.3333333333333333"},    {-0.0, "-0"}};
+  rt_gauge *g = rt_gauge_get(reg, "ringtail_value", "A value.", NULL);
+  cr_assert_not_null(g);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    rt_gauge_set(g, cases[i].v);
+    char *s = expose();
+    char want[128];
+    snprintf(want, sizeof want, "\nringtail_value %s\n", cases[i].s);
+    cr_expect(strstr(s, want), "%s", s);
+    free(s);
+  }
+  /* and so are histogram bounds */
+  const double bounds[] = {0.00001, 0.5, 2e6};
+  rt_histogram *h = rt_histogram_get(reg, "ringtail_sizes", "Sizes.", bounds, 3, NULL);
+  cr_assert_not_null(h);
+  char *s = expose();
+  cr_expect(strstr(s, "ringtail_sizes_bucket{le=\"1e-05\"} 0\n"), "%s", s);
+  cr_expect(strstr(s, "ringtail_sizes_bucket{le=\"0.5\"} 0\n"), "%s", s);
+  cr_expect(strstr(s, "ringtail_sizes_bucket{le=\"2e+06\"} 0\n"), "%s", s);
+  free(s);
 }
 
 static rt_counter *shared_c;

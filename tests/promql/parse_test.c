@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/floatfmt.h"
 #include "promql/promql.h"
 
 static char *fmt(const char *q) {
@@ -146,13 +147,13 @@ Test(parse, deep_nesting_is_an_error) {
 }
 
 Test(parse, float_format) {
-  char b[400];
-  cr_expect_str_eq(pql_format_float(0.1, b, sizeof b), "0.1");
-  cr_expect_str_eq(pql_format_float(1e21, b, sizeof b), "1000000000000000000000");
-  cr_expect_str_eq(pql_format_float(-2.5e-7, b, sizeof b), "-0.00000025");
-  cr_expect_str_eq(pql_format_float(INFINITY, b, sizeof b), "+Inf");
-  cr_expect_str_eq(pql_format_float(NAN, b, sizeof b), "NaN");
-  cr_expect_str_eq(pql_format_float(0.38461538461538464, b, sizeof b), "0.38461538461538464");
+  char b[RT_FLOAT_MAX];
+  cr_expect_str_eq(rt_float_str(b, 0.1, 'f'), "0.1");
+  cr_expect_str_eq(rt_float_str(b, 1e21, 'f'), "1000000000000000000000");
+  cr_expect_str_eq(rt_float_str(b, -2.5e-7, 'f'), "-0.00000025");
+  cr_expect_str_eq(rt_float_str(b, INFINITY, 'f'), "+Inf");
+  cr_expect_str_eq(rt_float_str(b, NAN, 'f'), "NaN");
+  cr_expect_str_eq(rt_float_str(b, 0.38461538461538464, 'f'), "0.38461538461538464");
 }
 
 Test(parse, durations) {

@@ -543,12 +543,12 @@ static void sv_push_h(svals *s, pql_hist *h) {
 }
 
 static void print_hist(const pql_hist *h, rt_buf *b) {
-  char f[64];
-  rt_buf_printf(b, "{{schema:%d count:%s", h->schema, pql_format_float(h->count, f, sizeof f));
-  rt_buf_printf(b, " sum:%s", pql_format_float(h->sum, f, sizeof f));
+  char f[RT_FLOAT_MAX];
+  rt_buf_printf(b, "{{schema:%d count:%s", h->schema, rt_float_str(f, h->count, 'f'));
+  rt_buf_printf(b, " sum:%s", rt_float_str(f, h->sum, 'f'));
   if (h->zc != 0 || h->zt != 0) {
-    rt_buf_printf(b, " z_bucket:%s", pql_format_float(h->zc, f, sizeof f));
-    rt_buf_printf(b, " z_bucket_w:%s", pql_format_float(h->zt, f, sizeof f));
+    rt_buf_printf(b, " z_bucket:%s", rt_float_str(f, h->zc, 'f'));
+    rt_buf_printf(b, " z_bucket_w:%s", rt_float_str(f, h->zt, 'f'));
   }
   for (int neg = 0; neg < 2; neg++) {
     uint32_t n = neg ? h->nn : h->np;
@@ -558,14 +558,14 @@ static void print_hist(const pql_hist *h, rt_buf *b) {
     rt_buf_printf(b, " %s[", neg ? "n_buckets:" : "buckets:");
     for (uint32_t i = 0; i < n; i++) {
       rt_buf_printf(b, "%s%d:%s", i ? " " : "", neg ? h->ni[i] : h->pi[i],
-                    pql_format_float(neg ? h->nb[i] : h->pb[i], f, sizeof f));
+                    rt_float_str(f, neg ? h->nb[i] : h->pb[i], 'f'));
     }
     rt_buf_puts(b, "]");
   }
   if (h->ncv) {
     rt_buf_puts(b, " custom_values:[");
     for (uint32_t i = 0; i < h->ncv; i++) {
-      rt_buf_printf(b, "%s%s", i ? " " : "", pql_format_float(h->cv[i], f, sizeof f));
+      rt_buf_printf(b, "%s%s", i ? " " : "", rt_float_str(f, h->cv[i], 'f'));
     }
     rt_buf_puts(b, "]");
   }
@@ -820,13 +820,13 @@ static void put_labels(rt_buf *b, const rt_label *l, size_t n) {
 }
 
 static void put_result(rt_buf *b, const pql_result *r) {
-  char fb[400];
+  char fb[RT_FLOAT_MAX];
   if (r->error) {
     rt_buf_printf(b, "error(%s): %s", r->error_type, r->error);
     return;
   }
   switch (r->type) {
-  case PQL_SCALAR: rt_buf_printf(b, "scalar %s", pql_format_float(r->scalar, fb, sizeof fb)); return;
+  case PQL_SCALAR: rt_buf_printf(b, "scalar %s", rt_float_str(fb, r->scalar, 'f')); return;
   case PQL_STRING: rt_buf_printf(b, "string \"%s\"", r->str); return;
   default: break;
   }
@@ -841,20 +841,20 @@ static void put_result(rt_buf *b, const pql_result *r) {
         rt_buf_printf(b, "@%lld", (long long)r->series[i].points[k].t);
         continue;
       }
-      rt_buf_printf(b, " %s@%lld", pql_format_float(r->series[i].points[k].v, fb, sizeof fb),
+      rt_buf_printf(b, " %s@%lld", rt_float_str(fb, r->series[i].points[k].v, 'f'),
                     (long long)r->series[i].points[k].t);
     }
   }
 }
 
 static void put_expected(rt_buf *b, const evalcmd *c) {
-  char fb[400];
+  char fb[RT_FLOAT_MAX];
   if (c->fail) {
     rt_buf_printf(b, "failure%s%s", c->fail_msg ? ": " : "", c->fail_msg ? c->fail_msg : "");
     return;
   }
   if (c->scalar) {
-    rt_buf_printf(b, "scalar %s", pql_format_float(c->scalar_v, fb, sizeof fb));
+    rt_buf_printf(b, "scalar %s", rt_float_str(fb, c->scalar_v, 'f'));
     return;
   }
   if (c->is_string) {
@@ -870,7 +870,7 @@ static void put_expected(rt_buf *b, const evalcmd *c) {
         rt_buf_putc(b, ' ');
         print_hist(c->es[i].vals.v[k].h, b);
       } else if (c->es[i].vals.v[k].present) {
-        rt_buf_printf(b, " %s", pql_format_float(c->es[i].vals.v[k].v, fb, sizeof fb));
+        rt_buf_printf(b, " %s", rt_float_str(fb, c->es[i].vals.v[k].v, 'f'));
       } else {
         rt_buf_puts(b, " _");
       }

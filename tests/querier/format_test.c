@@ -1,73 +1,13 @@
-/* format_test.c - Prometheus' float and timestamp formatting, API time parsing, name
- * unescaping and the sample merge. */
+/* format_test.c - Prometheus' timestamp formatting, API time parsing, name unescaping and the
+ * sample merge (floats: tests/common/floatfmt_test.c). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/rt.h"
 #include "querier/querier.h"
 #include "querier/querier_int.h"
-
-static void f_eq(double v, char fmt, const char *want) {
-  char buf[QRY_FLOAT_BUFSZ];
-  size_t n = fmt ? qry_format_float_go(buf, v, fmt) : qry_format_float(buf, v);
-  cr_assert_str_eq(buf, want, "format %c of %.17g", fmt ? fmt : 'P', v);
-  cr_assert_eq(n, strlen(want));
-}
-
-Test(format, go_f_shortest) {
-  f_eq(0, 'f', "0");
-  f_eq(-0.0, 'f', "-0");
-  f_eq(1, 'f', "1");
-  f_eq(-2.5, 'f', "-2.5");
-  f_eq(0.1, 'f', "0.1");
-  f_eq(0.1 + 0.2, 'f', "0.30000000000000004");
-  f_eq(123456789.125, 'f', "123456789.125");
-  f_eq(1e20, 'f', "100000000000000000000");
-  f_eq(1e21, 'f', "1000000000000000000000");
-  f_eq(0.000001, 'f', "0.000001");
-  f_eq(1.5e-7, 'f', "0.00000015");
-  char want[QRY_FLOAT_BUFSZ];
-  strcpy(want, "0.");
-  for (int i = 0; i < 323; i++) {
-    strcat(want, "0");
-  }
-  strcat(want, "5");
-  f_eq(5e-324, 'f', want);
-  strcpy(want, "17976931348623157");
-  for (int i = 0; i < 309 - 17; i++) {
-    strcat(want, "0");
-  }
-  f_eq(1.7976931348623157e308, 'f', want);
-  f_eq(NAN, 'f', "NaN");
-  f_eq(INFINITY, 'f', "+Inf");
-  f_eq(-INFINITY, 'f', "-Inf");
-}
-
-Test(format, go_e_and_g) {
-  f_eq(1e-7, 'e', "1e-07");
-  f_eq(1.5e21, 'e', "1.5e+21");
-  f_eq(123.456, 'e', "1.23456e+02");
-  f_eq(1e100, 'e', "1e+100");
-  f_eq(0, 'e', "0e+00");
-  f_eq(1e6, 'g', "1e+06");
-  f_eq(123456, 'g', "123456");
-  f_eq(0.0001, 'g', "0.0001");
-  f_eq(0.00001, 'g', "1e-05");
-}
-
-Test(format, prometheus_json_values) {
-  f_eq(1, 0, "1");
-  f_eq(0.5, 0, "0.5");
-  f_eq(1e-6, 0, "0.000001");
-  f_eq(9.9e-7, 0, "9.9e-07");
-  f_eq(1e21, 0, "1e+21");
-  f_eq(999999999999999900000.0, 0, "999999999999999900000");
-  f_eq(-3.25e-9, 0, "-3.25e-09");
-  f_eq(NAN, 0, "NaN");
-  f_eq(-INFINITY, 0, "-Inf");
-  f_eq(0, 0, "0");
-}
 
 Test(format, timestamps) {
   char b[64];
@@ -85,6 +25,13 @@ Test(format, timestamps) {
   cr_assert_str_eq(b, "-2");
   qry_format_ts(b, 0);
   cr_assert_str_eq(b, "0");
+  qry_format_ts(b, 10);
+  cr_assert_str_eq(b, "0.010");
+  /* the extremes fit QRY_TS_BUFSZ */
+  cr_assert_eq(qry_format_ts(b, INT64_MIN), strlen("-9223372036854775.808"));
+  cr_assert_str_eq(b, "-9223372036854775.808");
+  cr_assert_lt(qry_format_ts(b, INT64_MAX), QRY_TS_BUFSZ);
+  cr_assert_str_eq(b, "9223372036854775.807");
 }
 
 static int64_t t_ok(const char *s) {

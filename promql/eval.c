@@ -321,6 +321,14 @@ struct pql_sink {
 
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
+static void *qa_must(qctx *q, size_t n) {
+  void *p = rt_arena_alloc(q->qa, n ? n : 1);
+  if (!p) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return p;
+}
+
 static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
                        const double *vals, const pql_point *pts, const pql_tv *tvs, size_t count) {
   qctx *q = sink->q;
@@ -370,6 +378,7 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
       if (!h) {
         return RT_ENOMEM;
       }
+      f->has_hist = true;
     }
     if (k > 0 && t <= p[k - 1].t) {
       if (t == p[k - 1].t) {
@@ -625,8 +634,290 @@ static const pql_hist *stats_hint(qctx *q, const pql_hist *cur, const pql_hist *
   return c;
 }
 
+/* ---------------- column evaluation (range queries) ----------------
+ *
+ * A selector, or a range function over a matrix selector, that is evaluated at the steps of a
+ * range query (not inside a subquery) and reads only float samples is evaluated series by series
+ * for a block of steps at a time: per series, one pass over its points moves a cursor (selector)
+ * or the two ends of the window (range function) forward from step to step, and the values land
+ * in a table [step][series]. The per-step evaluation then reads its step's row instead of
+ * searching every series again. Values come from the same code on the same points (range_fn()
+ * on the same window), so they are bit for bit those of the per-step evaluation. */
+
+#define COL_CELLS ((size_t)1 << 20) /* table cells (steps x series) held at once */
+
+struct pql_col {
+  const pql_expr *e;      /* the selector, or the call of the range function */
+  const pql_expr *vs;     /* the selector read */
+  slot *sl;
+  double a1, a2;          /* literal arguments of the range function */
+  int64_t range;          /* range functions: the matrix selector's range */
+  bool notes;             /* rate/increase: "might not be a counter" per series */
+  size_t nser;
+  int64_t nsteps;         /* steps of the query */
+  int64_t j0, nb, bcap;   /* steps [j0, j0 + nb) are in the table, which has room for bcap */
+  size_t *hi, *lo;        /* per series: points at or before the step; range functions: the window [lo, hi) */
+  const pql_point **pts;  /* range functions: each series' points without stale markers */
+  size_t *npts;
+  int32_t *idx;           /* selectors: [step][series] index of the sample, -1 for none */
+  double *v;              /* range functions: [step][series] value ... */
+  uint8_t *has;           /* ... and whether there is one */
+  int64_t *nsamp;         /* range functions: [step] window points (counted in cur_samples) */
+  int64_t *first;         /* notes: per series, the first step with a window (-1 none) */
+};
+
+pql_col *pql_col_of(qctx *q, const pql_expr *e) {
+  const pql_expr *vs = e->kind == PQL_N_VS ? e : NULL;
+  if (e->kind == PQL_N_CALL) {
+    for (size_t i = 0; i < e->nargs && !vs; i++) {
+      const pql_expr *a = e->args[i];
+      while (a->kind == PQL_N_PAREN) {
+        a = a->a;
+      }
+      if (a->kind == PQL_N_MS) {
+        vs = a->a;
+      }
+    }
+  }
+  if (!vs || vs->kind != PQL_N_VS || vs->slot < 0 || vs->slot >= q->nslots) {
+    return NULL;
+  }
+  pql_col *c = q->slots[vs->slot].col;
+  return c && c->e == e ? c : NULL;
+}
+
+static pql_col *col_create(qctx *q, const pql_expr *e, const pql_expr *vs, int64_t nsteps) {
+  slot *sl = &q->slots[vs->slot];
+  for (size_t i = 0; i < sl->n; i++) {
+    if (sl->s[i].has_hist || sl->s[i].n > INT32_MAX) {
+      return NULL; /* histograms keep the per-step path (reset hints, mixed ranges) */
+    }
+  }
+  if (!q->ca && !(q->ca = rt_arena_create(1 << 16))) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  pql_col *c = qa_must(q, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->e = e;
+  c->vs = vs;
+  c->sl = sl;
+  c->nser = sl->n;
+  c->nsteps = nsteps;
+  size_t n = c->nser ? c->nser : 1;
+  c->bcap = (int64_t)RT_MAX((size_t)1, COL_CELLS / n);
+  c->bcap = RT_MIN(c->bcap, nsteps);
+  c->hi = qa_must(q, n * sizeof *c->hi);
+  memset(c->hi, 0, n * sizeof *c->hi);
+  if (e->kind == PQL_N_VS) {
+    c->idx = qa_must(q, (size_t)c->bcap * n * sizeof *c->idx);
+  } else {
+    c->lo = qa_must(q, n * sizeof *c->lo);
+    memset(c->lo, 0, n * sizeof *c->lo);
+    c->v = qa_must(q, (size_t)c->bcap * n * sizeof *c->v);
+    c->has = qa_must(q, (size_t)c->bcap * n * sizeof *c->has);
+    c->nsamp = qa_must(q, (size_t)c->bcap * sizeof *c->nsamp);
+    c->pts = qa_must(q, n * sizeof *c->pts);
+    c->npts = qa_must(q, n * sizeof *c->npts);
+    for (size_t i = 0; i < c->nser; i++) {
+      const fser *f = &sl->s[i];
+      c->pts[i] = f->p;
+      c->npts[i] = f->n;
+      if (f->has_stale) {
+        pql_point *cp = qa_must(q, (f->n ? f->n : 1) * sizeof *cp);
+        size_t k = 0;
+        for (size_t j = 0; j < f->n; j++) {
+          if (!PQL_STALE(f->p[j].v)) {
+            cp[k++] = f->p[j];
+          }
+        }
+        c->pts[i] = cp;
+        c->npts[i] = k;
+      }
+    }
+  }
+  c->j0 = 0;
+  c->nb = 0;
+  return c;
+}
+
+/* Plans the column evaluations of a range query: selectors and range functions over matrix
+ * selectors outside subqueries. */
+static void col_plan(qctx *q, const pql_expr *e, bool insubq, int64_t nsteps) {
+  if (!e) {
+    return;
+  }
+  switch (e->kind) {
+  case PQL_N_VS:
+    if (!insubq && !e->ext && q->slots[e->slot].fetched && !q->slots[e->slot].col) {
+      q->slots[e->slot].col = col_create(q, e, e, nsteps);
+    }
+    return;
+  case PQL_N_MS: return; /* matrix selectors only under a planned range function */
+  case PQL_N_SUBQ: col_plan(q, e->a, true, nsteps); return;
+  case PQL_N_CALL: {
+    const pql_expr *ms;
+    double a1, a2;
+    bool notes;
+    if (!insubq && pql_call_columnar(e, &ms, &a1, &a2, &notes) && q->slots[ms->a->slot].fetched &&
+        !q->slots[ms->a->slot].col) {
+      pql_col *c = col_create(q, e, ms->a, nsteps);
+      if (c) {
+        c->a1 = a1;
+        c->a2 = a2;
+        c->range = range_of(q, ms);
+        c->notes = notes;
+        if (notes) {
+          c->first = qa_must(q, (c->nser ? c->nser : 1) * sizeof *c->first);
+          for (size_t i = 0; i < c->nser; i++) {
+            c->first[i] = -1;
+          }
+        }
+        q->slots[ms->a->slot].col = c;
+      }
+    }
+    for (size_t i = 0; i < e->nargs; i++) {
+      col_plan(q, e->args[i], insubq, nsteps);
+    }
+    return;
+  }
+  default: break;
+  }
+  col_plan(q, e->a, insubq, nsteps);
+  col_plan(q, e->b, insubq, nsteps);
+  for (size_t i = 0; i < e->nargs; i++) {
+    col_plan(q, e->args[i], insubq, nsteps);
+  }
+}
+
+static void check_deadline(qctx *q) {
+  if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
+    pql_ev_fail(q, "timeout", "query timed out in query execution");
+  }
+}
+
+/* Fills the table for steps [j, j + bcap): one pass per series. */
+static void col_fill(qctx *q, pql_col *c, int64_t j) {
+  c->j0 = j;
+  c->nb = RT_MIN(c->bcap, c->nsteps - j);
+  int64_t off = off_of(q, c->vs);
+  int64_t lookback = q->o.lookback_ms;
+  size_t ns = c->nser;
+  if (c->idx) {
+    for (size_t i = 0; i < ns; i++) {
+      const fser *f = &c->sl->s[i];
+      size_t hi = c->hi[i];
+      for (int64_t b = 0; b < c->nb; b++) {
+        int64_t tt = pql_at_time(q, c->vs, q->start + (j + b) * q->interval) - off;
+        while (hi < f->n && f->p[hi].t <= tt) {
+          hi++;
+        }
+        int32_t x = -1;
+        if (hi > 0 && f->p[hi - 1].t > tt - lookback && !PQL_STALE(f->p[hi - 1].v)) {
+          x = (int32_t)(hi - 1);
+        }
+        c->idx[(size_t)b * ns + i] = x;
+      }
+      c->hi[i] = hi;
+      if ((i & 1023) == 1023) {
+        check_deadline(q);
+      }
+    }
+    return;
+  }
+  memset(c->nsamp, 0, (size_t)c->nb * sizeof *c->nsamp);
+  q->sa_step = q->sa;
+  q->sa = q->ca; /* what range functions allocate lives for one series */
+  for (size_t i = 0; i < ns; i++) {
+    const pql_point *p = c->pts[i];
+    size_t n = c->npts[i], hi = c->hi[i], lo = c->lo[i];
+    rser s = {c->sl->s[i].m, NULL, 0, false, 0, false, false};
+    for (int64_t b = 0; b < c->nb; b++) {
+      int64_t t = q->start + (j + b) * q->interval;
+      int64_t tt = pql_at_time(q, c->vs, t) - off;
+      val m = {.type = PQL_MATRIX, .wstart = tt - c->range, .wend = tt, .range = c->range};
+      while (hi < n && p[hi].t <= tt) {
+        hi++;
+      }
+      while (lo < n && p[lo].t <= m.wstart) {
+        lo++;
+      }
+      size_t cell = (size_t)b * ns + i;
+      c->has[cell] = 0;
+      if (hi <= lo) {
+        continue;
+      }
+      c->nsamp[b] += (int64_t)(hi - lo);
+      if (c->first && c->first[i] < 0) {
+        c->first[i] = j + b;
+      }
+      s.p = p + lo;
+      s.n = hi - lo;
+      bool ok;
+      c->v[cell] = pql_range_fn(q, c->e, &m, &s, c->a1, c->a2, &ok, t);
+      c->has[cell] = ok;
+    }
+    c->hi[i] = hi;
+    c->lo[i] = lo;
+    rt_arena_reset(q->ca);
+    if ((i & 1023) == 1023) {
+      check_deadline(q);
+    }
+  }
+  q->sa = q->sa_step;
+  q->sa_step = NULL;
+}
+
+/* The table row of step time t, filled when t enters a new block. */
+static size_t col_row(qctx *q, pql_col *c, int64_t t) {
+  int64_t j = (t - q->start) / q->interval;
+  if (RT_NEVER(t != q->start + j * q->interval || j < c->j0 || j >= c->nsteps)) {
+    pql_ev_fail(q, "internal", "column evaluation out of step");
+  }
+  if (j >= c->j0 + c->nb) {
+    col_fill(q, c, j);
+  }
+  return (size_t)(j - c->j0) * c->nser;
+}
+
+void pql_col_windows(qctx *q, pql_col *c, int64_t t) {
+  size_t row = col_row(q, c, t);
+  q->cur_samples += c->nsamp[row / (c->nser ? c->nser : 1)];
+}
+
+void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, bool drop, vec *out) {
+  size_t row = col_row(q, c, t);
+  int64_t j = c->j0 + (int64_t)(row / (c->nser ? c->nser : 1));
+  for (size_t i = 0; i < c->nser; i++) {
+    if (c->first && c->first[i] == j) {
+      pql_counter_note(q, marg, c->sl->s[i].m);
+    }
+    if (c->has[row + i]) {
+      pql_vec_push(q, out, c->sl->s[i].m, c->v[row + i], t, drop);
+    }
+  }
+}
+
+/* A selector's vector at step time t from its column. */
+static void col_vs_vec(qctx *q, pql_col *c, int64_t t, vec *out) {
+  size_t row = col_row(q, c, t);
+  for (size_t i = 0; i < c->nser; i++) {
+    int32_t x = c->idx[row + i];
+    if (x >= 0) {
+      const fser *f = &c->sl->s[i];
+      pql_vec_push(q, out, f->m, f->p[x].v, f->p[x].t, false);
+      out->s[out->n - 1].h = f->p[x].h;
+    }
+  }
+  q->cur_samples += (int64_t)out->n;
+}
+
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
+  pql_col *c = pql_col_of(q, e);
+  if (c) {
+    col_vs_vec(q, c, t, &r.v);
+    return r;
+  }
   slot *s = &q->slots[e->slot];
   int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
   for (size_t i = 0; i < s->n; i++) {
@@ -781,13 +1072,6 @@ typedef struct sqser {
   bool drop;
 } sqser;
 
-static void *qa_must(qctx *q, size_t n) {
-  void *p = rt_arena_alloc(q->qa, n ? n : 1);
-  if (!p) {
-    pql_ev_fail(q, "internal", "out of memory");
-  }
-  return p;
-}
 
 /* Returns the label set m copied to the query arena (once per distinct set). */
 static const pql_ls *sqc_labels(qctx *q, sqcache *c, const pql_ls *m) {
@@ -2087,6 +2371,12 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   uint64_t t0 = rt_mono_ns();
   walk_ranges(q, e, start, end);
   fetch_all(q, e);
+  if (range && !q->o.step_by_step) {
+    col_plan(q, e, false, (end - start) / q->interval + 1);
+    for (int i = 0; i < q->nslots; i++) {
+      res->ncolumns += q->slots[i].col != NULL;
+    }
+  }
   res->prep_ns = rt_mono_ns() - t0;
   q->t_eval0 = rt_mono_ns();
   if (!range) {
@@ -2272,8 +2562,14 @@ done:
   if (q->qa) {
     rt_arena_destroy(q->qa);
   }
+  if (q->sa_step) {
+    q->sa = q->sa_step; /* an error while a column was filled */
+  }
   if (q->sa) {
     rt_arena_destroy(q->sa);
+  }
+  if (q->ca) {
+    rt_arena_destroy(q->ca);
   }
   rt_free(q->slots, 0);
   rt_free(q->sqc, 0);

@@ -54,8 +54,11 @@ typedef struct fser {
   pql_point *p;
   size_t n, cap;
   bool has_stale;
+  bool has_hist;
   size_t hint_hi, hint_lo; /* positions found at the previous step: steps move forward */
 } fser;
+
+typedef struct pql_col pql_col;
 
 typedef struct slot {
   fser *s;
@@ -63,6 +66,7 @@ typedef struct slot {
   int64_t mint, maxt;
   bool used;
   bool fetched;
+  pql_col *col; /* range queries: the selector's (or its range function's) column evaluation */
 } slot;
 
 /* Inner results of a subquery by evaluation time, shared by all outer steps (query arena). */
@@ -80,6 +84,8 @@ typedef struct qctx {
   pql_opts o;
   rt_arena *qa;   /* query lifetime: fetched series */
   rt_arena *sa;   /* per step */
+  rt_arena *ca;   /* column evaluation: scratch of one series */
+  rt_arena *sa_step; /* while a column is filled, sa is ca and this holds the step arena */
   slot *slots;
   int nslots;
   sqcache *sqc;
@@ -135,6 +141,25 @@ double pql_quantile(double qv, double *vals, size_t n);
 int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
 void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out);
 int64_t pql_off_of(qctx *q, const pql_expr *e);
+
+/* Column evaluation of range queries (eval.c): selectors and range functions over matrix
+ * selectors evaluated series by series over blocks of steps. pql_col_of() returns the column
+ * evaluation of selector or call e, or NULL when e is evaluated step by step. */
+pql_col *pql_col_of(qctx *q, const pql_expr *e);
+/* Takes the place of the matrix argument at step time t: counts the window points in
+ * cur_samples, as the matrix selector would. */
+void pql_col_windows(qctx *q, pql_col *c, int64_t t);
+/* Pushes the range function's values at step time t onto out (drop: the samples' __name__ flag);
+ * marg is the matrix argument (annotation position). */
+void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, bool drop, vec *out);
+/* funcs.c: whether call e is a range function over a plain matrix selector that a column can
+ * evaluate (every other argument a number literal); sets the matrix argument, the literal
+ * arguments and whether the function notes non-counters. */
+bool pql_call_columnar(const pql_expr *e, const pql_expr **ms, double *a1, double *a2, bool *notes);
+/* funcs.c: the range function of call e over window s of matrix m at evaluation time t. */
+double pql_range_fn(qctx *q, const pql_expr *e, const val *m, const rser *s, double a1, double a2, bool *ok, int64_t t);
+/* funcs.c: rate/increase's "metric might not be a counter" info for series m. */
+void pql_counter_note(qctx *q, const pql_expr *marg, const pql_ls *m);
 
 void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop);
 

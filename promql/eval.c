@@ -1362,6 +1362,54 @@ static uint64_t bin_sig(const pql_expr *e, const pql_ls *m) {
   return XXH64_digest(&st);
 }
 
+/* The grouping (aggregation) or matching (binary operator) signature sig(e, m), computed once per
+ * query for label sets that live for the whole query (the common case: samples straight from
+ * selectors or range functions) and then found by the addresses of node and label set. */
+static uint64_t sig_cached(qctx *q, const pql_expr *e, const pql_ls *m, uint64_t (*sig)(const pql_expr *, const pql_ls *)) {
+  if (!m->stable) {
+    return sig(e, m);
+  }
+  if ((q->gk_n + 1) * 2 > q->gk_cap) {
+    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
+    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
+    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
+    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!ne || !nm || !nv) {
+      return sig(e, m);
+    }
+    memset(nm, 0, nc * sizeof *nm);
+    for (size_t i = 0; i < q->gk_cap; i++) {
+      if (q->gk_m[i]) {
+        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        while (nm[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        ne[x] = q->gk_e[i];
+        nm[x] = q->gk_m[i];
+        nv[x] = q->gk_v[i];
+      }
+    }
+    q->gk_e = ne;
+    q->gk_m = nm;
+    q->gk_v = nv;
+    q->gk_cap = nc;
+  }
+  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
+  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
+  while (q->gk_m[x]) {
+    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
+      return q->gk_v[x];
+    }
+    x = (x + 1) & (q->gk_cap - 1);
+  }
+  uint64_t k = sig(e, m);
+  q->gk_e[x] = ke;
+  q->gk_m[x] = km;
+  q->gk_v[x] = k;
+  q->gk_n++;
+  return k;
+}
+
 static const pql_ls *match_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
   rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
   size_t n = 0;
@@ -1410,10 +1458,10 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     hmap h;
     hmap_init(q, &h, rhs->n);
     for (size_t i = 0; i < rhs->n; i++) {
-      *hmap_slot(q, &h, bin_sig(e, rhs->s[i].m), true) = 1;
+      *hmap_slot(q, &h, sig_cached(q, e, rhs->s[i].m, bin_sig), true) = 1;
     }
     for (size_t i = 0; i < lhs->n; i++) {
-      bool found = hmap_get(q, &h, bin_sig(e, lhs->s[i].m)) >= 0;
+      bool found = hmap_get(q, &h, sig_cached(q, e, lhs->s[i].m, bin_sig)) >= 0;
       if (found == (e->op == PQL_OP_AND)) {
         pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
         r.v.s[r.v.n - 1].h = lhs->s[i].h;
@@ -1425,12 +1473,12 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     hmap h;
     hmap_init(q, &h, lhs->n);
     for (size_t i = 0; i < lhs->n; i++) {
-      *hmap_slot(q, &h, bin_sig(e, lhs->s[i].m), true) = 1;
+      *hmap_slot(q, &h, sig_cached(q, e, lhs->s[i].m, bin_sig), true) = 1;
       pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
       r.v.s[r.v.n - 1].h = lhs->s[i].h;
     }
     for (size_t i = 0; i < rhs->n; i++) {
-      if (hmap_get(q, &h, bin_sig(e, rhs->s[i].m)) < 0) {
+      if (hmap_get(q, &h, sig_cached(q, e, rhs->s[i].m, bin_sig)) < 0) {
         pql_vec_push(q, &r.v, rhs->s[i].m, rhs->s[i].v, t, rhs->s[i].drop);
         r.v.s[r.v.n - 1].h = rhs->s[i].h;
       }
@@ -1446,7 +1494,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
   hmap_init(q, &rs, R->n);
   uint64_t *rsig = pql_ev_alloc(q, (R->n + 1) * sizeof *rsig);
   for (size_t i = 0; i < R->n; i++) {
-    rsig[i] = bin_sig(e, R->s[i].m);
+    rsig[i] = sig_cached(q, e, R->s[i].m, bin_sig);
     int32_t *sl = hmap_slot(q, &rs, rsig[i], true);
     if (*sl >= 0) {
       const pql_ls *pair[2] = {R->s[i].m, R->s[*sl].m};
@@ -1483,7 +1531,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     uint64_t sig;
     if (i < nl) {
       ls = &L->s[i];
-      sig = bin_sig(e, ls->m);
+      sig = sig_cached(q, e, ls->m, bin_sig);
       if (fill_l) {
         *hmap_slot(q, &lsigs, sig, true) = 1;
       }
@@ -1687,53 +1735,6 @@ static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
     }
   }
   return XXH64_digest(&st);
-}
-
-/* group_key() cached per aggregation node and label set for label sets that live for the
- * whole query (the common case: samples straight from selectors or range functions). */
-static uint64_t group_key_cached(qctx *q, const pql_expr *e, const pql_ls *m) {
-  if (!m->stable) {
-    return group_key(e, m);
-  }
-  if ((q->gk_n + 1) * 2 > q->gk_cap) {
-    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
-    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
-    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
-    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
-    if (!ne || !nm || !nv) {
-      return group_key(e, m);
-    }
-    memset(nm, 0, nc * sizeof *nm);
-    for (size_t i = 0; i < q->gk_cap; i++) {
-      if (q->gk_m[i]) {
-        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
-        while (nm[x]) {
-          x = (x + 1) & (nc - 1);
-        }
-        ne[x] = q->gk_e[i];
-        nm[x] = q->gk_m[i];
-        nv[x] = q->gk_v[i];
-      }
-    }
-    q->gk_e = ne;
-    q->gk_m = nm;
-    q->gk_v = nv;
-    q->gk_cap = nc;
-  }
-  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
-  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
-  while (q->gk_m[x]) {
-    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
-      return q->gk_v[x];
-    }
-    x = (x + 1) & (q->gk_cap - 1);
-  }
-  uint64_t k = group_key(e, m);
-  q->gk_e[x] = ke;
-  q->gk_m[x] = km;
-  q->gk_v[x] = k;
-  q->gk_n++;
-  return k;
 }
 
 static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
@@ -1959,7 +1960,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam, lv);
       key = cvm->hash;
     } else {
-      key = group_key_cached(q, e, s->m);
+      key = sig_cached(q, e, s->m, group_key);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;

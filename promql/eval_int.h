@@ -112,7 +112,7 @@ typedef struct qctx {
   uintptr_t *dn_k;
   const pql_ls **dn_v;
   size_t dn_n, dn_cap;
-  /* (aggregation node, stable label set) -> group key, by address */
+  /* (aggregation or binary operator node, stable label set) -> grouping or matching signature, by address */
   uintptr_t *gk_e, *gk_m;
   uint64_t *gk_v;
   size_t gk_n, gk_cap;

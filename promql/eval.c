@@ -644,15 +644,13 @@ static const pql_hist *stats_hint(qctx *q, const pql_hist *cur, const pql_hist *
  * searching every series again. Values come from the same code on the same points (range_fn()
  * on the same window), so they are bit for bit those of the per-step evaluation. */
 
-#define COL_CELLS ((size_t)1 << 20) /* table cells (steps x series) held at once */
 
 struct pql_col {
   const pql_expr *e;      /* the selector, or the call of the range function */
   const pql_expr *vs;     /* the selector read */
   slot *sl;
-  double a1, a2;          /* literal arguments of the range function */
+  pql_colfn fn;           /* range functions: arguments and how to evaluate */
   int64_t range;          /* range functions: the matrix selector's range */
-  bool notes;             /* rate/increase: "might not be a counter" per series */
   size_t nser;
   int64_t nsteps;         /* steps of the query */
   int64_t j0, nb, bcap;   /* steps [j0, j0 + nb) are in the table, which has room for bcap */
@@ -704,7 +702,8 @@ static pql_col *col_create(qctx *q, const pql_expr *e, const pql_expr *vs, int64
   c->nser = sl->n;
   c->nsteps = nsteps;
   size_t n = c->nser ? c->nser : 1;
-  c->bcap = (int64_t)RT_MAX((size_t)1, COL_CELLS / n);
+  size_t cells = q->o.column_cells ? q->o.column_cells : (size_t)1 << 20;
+  c->bcap = (int64_t)RT_MAX((size_t)1, cells / n);
   c->bcap = RT_MIN(c->bcap, nsteps);
   c->hi = qa_must(q, n * sizeof *c->hi);
   memset(c->hi, 0, n * sizeof *c->hi);
@@ -755,18 +754,14 @@ static void col_plan(qctx *q, const pql_expr *e, bool insubq, int64_t nsteps) {
   case PQL_N_MS: return; /* matrix selectors only under a planned range function */
   case PQL_N_SUBQ: col_plan(q, e->a, true, nsteps); return;
   case PQL_N_CALL: {
-    const pql_expr *ms;
-    double a1, a2;
-    bool notes;
-    if (!insubq && pql_call_columnar(e, &ms, &a1, &a2, &notes) && q->slots[ms->a->slot].fetched &&
-        !q->slots[ms->a->slot].col) {
+    pql_colfn fn;
+    if (!insubq && pql_call_columnar(e, &fn) && q->slots[fn.ms->a->slot].fetched && !q->slots[fn.ms->a->slot].col) {
+      const pql_expr *ms = fn.ms;
       pql_col *c = col_create(q, e, ms->a, nsteps);
       if (c) {
-        c->a1 = a1;
-        c->a2 = a2;
+        c->fn = fn;
         c->range = range_of(q, ms);
-        c->notes = notes;
-        if (notes) {
+        if (fn.notes) {
           c->first = qa_must(q, (c->nser ? c->nser : 1) * sizeof *c->first);
           for (size_t i = 0; i < c->nser; i++) {
             c->first[i] = -1;
@@ -831,6 +826,16 @@ static void col_fill(qctx *q, pql_col *c, int64_t j) {
     const pql_point *p = c->pts[i];
     size_t n = c->npts[i], hi = c->hi[i], lo = c->lo[i];
     rser s = {c->sl->s[i].m, NULL, 0, false, 0, false, false};
+    /* min/max_over_time: dq[dh, dt) holds the indices of the non-NaN points of [lo, dn) whose
+     * values can still be the window's extreme, in time order; values do not increase (max) or
+     * decrease (min) along it, and equal values stay, so its head is the extreme that the linear
+     * scan of range_fn() keeps: the earliest (0 and -0 compare equal). A window of only NaN
+     * gives its last point, as the scan does. */
+    size_t *dq = NULL, dh = 0, dt = 0, dn = lo;
+    int slide = c->fn.slide;
+    if (slide) {
+      dq = pql_ev_alloc(q, (n ? n : 1) * sizeof *dq);
+    }
     for (int64_t b = 0; b < c->nb; b++) {
       int64_t t = q->start + (j + b) * q->interval;
       int64_t tt = pql_at_time(q, c->vs, t) - off;
@@ -850,10 +855,28 @@ static void col_fill(qctx *q, pql_col *c, int64_t j) {
       if (c->first && c->first[i] < 0) {
         c->first[i] = j + b;
       }
+      if (slide) {
+        for (dn = RT_MAX(dn, lo); dn < hi; dn++) {
+          double x = p[dn].v;
+          if (isnan(x)) {
+            continue;
+          }
+          while (dt > dh && (slide > 0 ? p[dq[dt - 1]].v < x : p[dq[dt - 1]].v > x)) {
+            dt--;
+          }
+          dq[dt++] = dn;
+        }
+        while (dh < dt && dq[dh] < lo) {
+          dh++;
+        }
+        c->v[cell] = dh < dt ? p[dq[dh]].v : p[hi - 1].v;
+        c->has[cell] = 1;
+        continue;
+      }
       s.p = p + lo;
       s.n = hi - lo;
       bool ok;
-      c->v[cell] = pql_range_fn(q, c->e, &m, &s, c->a1, c->a2, &ok, t);
+      c->v[cell] = pql_range_fn(q, c->e, &m, &s, c->fn.a1, c->fn.a2, &ok, t);
       c->has[cell] = ok;
     }
     c->hi[i] = hi;

@@ -152,10 +152,16 @@ void pql_col_windows(qctx *q, pql_col *c, int64_t t);
 /* Pushes the range function's values at step time t onto out (drop: the samples' __name__ flag);
  * marg is the matrix argument (annotation position). */
 void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, bool drop, vec *out);
+/* How a column evaluates a range function (funcs.c fills it in). */
+typedef struct pql_colfn {
+  const pql_expr *ms; /* the matrix selector argument */
+  double a1, a2;      /* the literal arguments (predict_linear's t, quantile_over_time's phi, ...) */
+  bool notes;         /* rate/increase: "might not be a counter" per series */
+  int slide;          /* max_over_time 1, min_over_time -1: a monotonic queue over the window */
+} pql_colfn;
 /* funcs.c: whether call e is a range function over a plain matrix selector that a column can
- * evaluate (every other argument a number literal); sets the matrix argument, the literal
- * arguments and whether the function notes non-counters. */
-bool pql_call_columnar(const pql_expr *e, const pql_expr **ms, double *a1, double *a2, bool *notes);
+ * evaluate (every other argument a number literal); fills *out. */
+bool pql_call_columnar(const pql_expr *e, pql_colfn *out);
 /* funcs.c: the range function of call e over window s of matrix m at evaluation time t. */
 double pql_range_fn(qctx *q, const pql_expr *e, const val *m, const rser *s, double a1, double a2, bool *ok, int64_t t);
 /* funcs.c: rate/increase's "metric might not be a counter" info for series m. */

@@ -1588,14 +1588,16 @@ static bool num_arg(const pql_expr *e, double *v) {
   return true;
 }
 
-bool pql_call_columnar(const pql_expr *e, const pql_expr **ms, double *a1, double *a2, bool *notes) {
+bool pql_call_columnar(const pql_expr *e, pql_colfn *out) {
   if (e->kind != PQL_N_CALL || !e->func) {
     return false;
   }
   int id = e->func->id;
   size_t mi = 0;
-  *a1 = *a2 = 0;
-  *notes = id == F_RATE || id == F_INCREASE;
+  memset(out, 0, sizeof *out);
+  double *a1 = &out->a1, *a2 = &out->a2;
+  out->notes = id == F_RATE || id == F_INCREASE;
+  out->slide = id == F_MAX_OVER_TIME ? 1 : id == F_MIN_OVER_TIME ? -1 : 0;
   switch (id) {
   case F_RATE: case F_INCREASE: case F_DELTA: case F_IRATE: case F_IDELTA: case F_DERIV: case F_CHANGES:
   case F_RESETS: case F_AVG_OVER_TIME: case F_SUM_OVER_TIME: case F_COUNT_OVER_TIME: case F_PRESENT_OVER_TIME:
@@ -1628,7 +1630,7 @@ bool pql_call_columnar(const pql_expr *e, const pql_expr **ms, double *a1, doubl
   if (m->kind != PQL_N_MS || m->a->kind != PQL_N_VS || m->a->ext) {
     return false;
   }
-  *ms = m;
+  out->ms = m;
   return true;
 }
 

@@ -105,6 +105,8 @@ typedef struct pql_opts {
   int64_t timeout_ms;         /* 0 = none */
   bool step_by_step;          /* range queries: every node evaluated step by step (no column
                                  evaluation; tests compare the two) */
+  size_t column_cells;        /* column evaluation: table cells (steps x series) held at once;
+                                 0 = 1M (tests use small tables to cross block edges) */
 } pql_opts;
 
 struct pql_point {

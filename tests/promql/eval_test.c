@@ -32,17 +32,18 @@ static double odd_value(double base) {
   case 5: return rt_stale_nan();
   case 6: return 1e308;
   case 7: return -1e-310;
+  case 8: return -NAN; /* another NaN bit pattern */
   default: return base;
   }
 }
 
-/* Loads one random data set: 3 names x 2 jobs x 3 instances, samples every 1..45 s with gaps. */
+/* Loads one random data set: 4 names x 2 jobs x 3 instances, samples every 1..45 s with gaps. */
 static pql_memstore *load(uint64_t seed, bool with_hist) {
   rng = seed * 0x9E3779B97F4A7C15ULL + 1;
   pql_memstore *m = pql_memstore_create();
-  static const char *names[] = {"a_total", "b", "c_count"};
+  static const char *names[] = {"a_total", "b", "c_count", "d"};
   char inst[16], job[16];
-  for (int n = 0; n < 3; n++) {
+  for (int n = 0; n < 4; n++) {
     for (int s = 0; s < 6; s++) {
       snprintf(inst, sizeof inst, "i%d", s % 3);
       snprintf(job, sizeof job, "j%d", s / 3);
@@ -52,6 +53,10 @@ static pql_memstore *load(uint64_t seed, bool with_hist) {
       while (t < 3600000) {
         if (n == 0) {
           v = below(30) == 0 ? (double)below(10) : v + (double)below(50) / 4; /* counter with resets */
+        } else if (n == 2) {
+          v = (double)(below(5) - 2); /* few values: ties */
+        } else if (n == 3) {
+          v = below(4) == 0 ? 1 : below(2) ? NAN : -NAN; /* mostly NaN, two bit patterns */
         } else {
           v = (double)(below(2000) - 1000) / 8;
         }
@@ -104,6 +109,12 @@ static const char *queries[] = {
     "present_over_time(c_count[1m])",
     "min_over_time(b[5m])",
     "max_over_time(b[20m])",
+    "max_over_time(c_count[3m])",
+    "min_over_time(c_count[150s])",
+    "min_over_time(c_count[30s] offset 10s)",
+    "max_over_time(d[1m])",
+    "min_over_time(d[2m])",
+    "sum(last_over_time(d[1m]))",
     "ts_of_min_over_time(b[5m])",
     "ts_of_max_over_time(b[5m])",
     "ts_of_last_over_time(b[5m])",
@@ -164,6 +175,7 @@ static void compare_all(pql_memstore *m, const pql_opts *base, int nranges) {
   steps.step_by_step = true;
   for (size_t qi = 0; qi < sizeof queries / sizeof queries[0]; qi++) {
     for (int k = 0; k < nranges; k++) {
+      cols.column_cells = k % 2 ? 0 : (size_t)(1 + below(60)); /* blocks of a few steps, or all at once */
       int64_t start = k % 3 ? 1000 * below(3900) - 200000 : below(3900000) - 200000;
       int64_t step = 1000 * (1 + below(k % 2 ? 400 : 60));
       int64_t end = start + below(k == 0 ? 1 : 3600000);

@@ -657,6 +657,7 @@ struct pql_col {
   size_t *hi, *lo;        /* per series: points at or before the step; range functions: the window [lo, hi) */
   const pql_point **pts;  /* range functions: each series' points without stale markers */
   size_t *npts;
+  bool *rising;           /* range functions: no point of the series is below its predecessor */
   int32_t *idx;           /* selectors: [step][series] index of the sample, -1 for none */
   double *v;              /* range functions: [step][series] value ... */
   uint8_t *has;           /* ... and whether there is one */
@@ -717,6 +718,7 @@ static pql_col *col_create(qctx *q, const pql_expr *e, const pql_expr *vs, int64
     c->nsamp = qa_must(q, (size_t)c->bcap * sizeof *c->nsamp);
     c->pts = qa_must(q, n * sizeof *c->pts);
     c->npts = qa_must(q, n * sizeof *c->npts);
+    c->rising = qa_must(q, n * sizeof *c->rising);
     for (size_t i = 0; i < c->nser; i++) {
       const fser *f = &sl->s[i];
       c->pts[i] = f->p;
@@ -732,6 +734,11 @@ static pql_col *col_create(qctx *q, const pql_expr *e, const pql_expr *vs, int64
         c->pts[i] = cp;
         c->npts[i] = k;
       }
+      bool rising = true;
+      for (size_t j = 1; j < c->npts[i] && rising; j++) {
+        rising = !(c->pts[i][j].v < c->pts[i][j - 1].v);
+      }
+      c->rising[i] = rising;
     }
   }
   c->j0 = 0;
@@ -825,7 +832,7 @@ static void col_fill(qctx *q, pql_col *c, int64_t j) {
   for (size_t i = 0; i < ns; i++) {
     const pql_point *p = c->pts[i];
     size_t n = c->npts[i], hi = c->hi[i], lo = c->lo[i];
-    rser s = {c->sl->s[i].m, NULL, 0, false, 0, false, false};
+    rser s = {c->sl->s[i].m, NULL, 0, false, 0, false, false, c->rising[i]};
     /* min/max_over_time: dq[dh, dt) holds the indices of the non-NaN points of [lo, dn) whose
      * values can still be the window's extreme, in time order; values do not increase (max) or
      * decrease (min) along it, and equal values stay, so its head is the extreme that the linear

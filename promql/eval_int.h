@@ -3,6 +3,7 @@
 #define RT_PQL_EVAL_INT_H
 
 #include <setjmp.h>
+#include <string.h>
 
 #include "promql/pql_int.h"
 
@@ -36,6 +37,7 @@ typedef struct rser {
    * for smoothed, the one after it (after) */
   uint8_t ext;
   bool before, after;
+  bool rising; /* no point is below its predecessor (known for a column's series): no counter resets */
 } rser;
 
 typedef struct val {
@@ -184,7 +186,12 @@ double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);
 double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo);
 double pql_hist_stdvar(qctx *q, const pql_hist *h);
 
-#define PQL_STALE(v) rt_is_stale_nan(v)
+static inline bool pql_is_stale(double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof b);
+  return b == RT_STALE_NAN_BITS;
+}
+#define PQL_STALE(v) pql_is_stale(v)
 /* qsort that tolerates empty (NULL) arrays. */
 #define PQL_QSORT(b, n, s, c) \
   do { \

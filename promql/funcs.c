@@ -227,7 +227,7 @@ static bool extrapolated_rate(const val *m, const rser *s, bool counter, bool is
   const pql_point *p = s->p;
   size_t n = s->n;
   double res = p[n - 1].v - p[0].v;
-  if (counter) {
+  if (counter && !s->rising) {
     double prev = p[0].v;
     for (size_t i = 1; i < n; i++) {
       if (p[i].v < prev) {

@@ -52,7 +52,8 @@ static pql_memstore *load(uint64_t seed, bool with_hist) {
       double v = (double)below(100);
       while (t < 3600000) {
         if (n == 0) {
-          v = below(30) == 0 ? (double)below(10) : v + (double)below(50) / 4; /* counter with resets */
+          /* counters, half of them with resets */
+          v = s % 2 && below(30) == 0 ? (double)below(10) : v + (double)below(50) / 4;
         } else if (n == 2) {
           v = (double)(below(5) - 2); /* few values: ties */
         } else if (n == 3) {

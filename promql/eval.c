@@ -144,6 +144,15 @@ const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char 
 
 static const pql_ls *drop_name_uncached(qctx *q, const pql_ls *m);
 
+/* Slot of key k in an open-addressing table of cap (a power of two) slots. Keys made of
+ * addresses differ mostly in their middle bits, so the bits are mixed before masking. */
+static inline size_t addr_slot(uint64_t k, size_t cap) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (size_t)k & (cap - 1);
+}
+
 /* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__.
  * Results for label sets that live for the whole query are cached by address. */
 const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
@@ -160,7 +169,7 @@ const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
     memset(nv, 0, nc * sizeof *nv);
     for (size_t i = 0; i < q->dn_cap; i++) {
       if (q->dn_v[i]) {
-        size_t x = (size_t)((q->dn_k[i] >> 4) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        size_t x = addr_slot(q->dn_k[i], nc);
         while (nv[x]) {
           x = (x + 1) & (nc - 1);
         }
@@ -173,7 +182,7 @@ const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
     q->dn_cap = nc;
   }
   uintptr_t key = (uintptr_t)m;
-  size_t x = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ULL) & (q->dn_cap - 1);
+  size_t x = addr_slot(key, q->dn_cap);
   while (q->dn_v[x]) {
     if (q->dn_k[x] == key) {
       return q->dn_v[x];
@@ -237,7 +246,7 @@ void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool 
     v->s = ns;
     v->cap = nc;
   }
-  v->s[v->n++] = (smp){m, val, t, drop, NULL};
+  v->s[v->n++] = (smp){.m = m, .v = val, .t = t, .drop = drop};
 }
 
 void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop) {
@@ -649,6 +658,7 @@ struct pql_col {
   const pql_expr *e;      /* the selector, or the call of the range function */
   const pql_expr *vs;     /* the selector read */
   slot *sl;
+  uint32_t sid0;          /* series i has sid sid0 + i */
   pql_colfn fn;           /* range functions: arguments and how to evaluate */
   int64_t range;          /* range functions: the matrix selector's range */
   size_t nser;
@@ -791,6 +801,36 @@ static void col_plan(qctx *q, const pql_expr *e, bool insubq, int64_t nsteps) {
   }
 }
 
+/* Numbers the series of all columns (sids from 1) for the per-query tables indexed by them. */
+static void col_number(qctx *q) {
+  size_t n = 0;
+  for (int i = 0; i < q->nslots; i++) {
+    if (q->slots[i].col) {
+      n += q->slots[i].col->nser;
+    }
+  }
+  if (n == 0 || n >= INT32_MAX) {
+    return;
+  }
+  q->sid_m = qa_must(q, (n + 1) * sizeof *q->sid_m);
+  for (int d = 0; d < 2; d++) {
+    q->sid_os[d] = qa_must(q, (n + 1) * sizeof *q->sid_os[d]);
+    memset(q->sid_os[d], 0xff, (n + 1) * sizeof *q->sid_os[d]);
+  }
+  uint32_t sid = 1;
+  for (int i = 0; i < q->nslots; i++) {
+    pql_col *c = q->slots[i].col;
+    if (!c) {
+      continue;
+    }
+    c->sid0 = sid;
+    for (size_t k = 0; k < c->nser; k++) {
+      q->sid_m[sid++] = c->sl->s[k].m;
+    }
+  }
+  q->nsid = sid - 1;
+}
+
 static void check_deadline(qctx *q) {
   if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
     pql_ev_fail(q, "timeout", "query timed out in query execution");
@@ -923,6 +963,7 @@ void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, boo
     }
     if (c->has[row + i]) {
       pql_vec_push(q, out, c->sl->s[i].m, c->v[row + i], t, drop);
+      out->s[out->n - 1].sid = c->sid0 ? c->sid0 + (uint32_t)i : 0;
     }
   }
 }
@@ -936,6 +977,7 @@ static void col_vs_vec(qctx *q, pql_col *c, int64_t t, vec *out) {
       const fser *f = &c->sl->s[i];
       pql_vec_push(q, out, f->m, f->p[x].v, f->p[x].t, false);
       out->s[out->n - 1].h = f->p[x].h;
+      out->s[out->n - 1].sid = c->sid0 ? c->sid0 + (uint32_t)i : 0;
     }
   }
   q->cur_samples += (int64_t)out->n;
@@ -1410,7 +1452,7 @@ static uint64_t sig_cached(qctx *q, const pql_expr *e, const pql_ls *m, uint64_t
     memset(nm, 0, nc * sizeof *nm);
     for (size_t i = 0; i < q->gk_cap; i++) {
       if (q->gk_m[i]) {
-        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        size_t x = addr_slot(q->gk_m[i] ^ (q->gk_e[i] << 7), nc);
         while (nm[x]) {
           x = (x + 1) & (nc - 1);
         }
@@ -1425,7 +1467,7 @@ static uint64_t sig_cached(qctx *q, const pql_expr *e, const pql_ls *m, uint64_t
     q->gk_cap = nc;
   }
   uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
-  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
+  size_t x = addr_slot(km ^ (ke << 7), q->gk_cap);
   while (q->gk_m[x]) {
     if (q->gk_m[x] == km && q->gk_e[x] == ke) {
       return q->gk_v[x];
@@ -1438,6 +1480,53 @@ static uint64_t sig_cached(qctx *q, const pql_expr *e, const pql_ls *m, uint64_t
   q->gk_v[x] = k;
   q->gk_n++;
   return k;
+}
+
+/* Per aggregation or binary operator node, the signature of each column series (by sid). */
+typedef struct sigtab {
+  const pql_expr *e;
+  uint64_t *v;
+  uint8_t *has;
+} sigtab;
+
+/* The table of node e, made on first use; NULL when the query has no column series. */
+static sigtab *sig_table(qctx *q, const pql_expr *e) {
+  if (!q->nsid) {
+    return NULL;
+  }
+  for (size_t i = 0; i < q->nsigtabs; i++) {
+    if (q->sigtabs[i].e == e) {
+      return &q->sigtabs[i];
+    }
+  }
+  if (q->nsigtabs == q->capsigtabs) {
+    size_t nc = q->capsigtabs ? q->capsigtabs * 2 : 4;
+    sigtab *nt = qa_must(q, nc * sizeof *nt);
+    if (q->nsigtabs) {
+      memcpy(nt, q->sigtabs, q->nsigtabs * sizeof *nt);
+    }
+    q->sigtabs = nt;
+    q->capsigtabs = nc;
+  }
+  sigtab *t = &q->sigtabs[q->nsigtabs++];
+  t->e = e;
+  t->v = qa_must(q, (q->nsid + 1) * sizeof *t->v);
+  t->has = qa_must(q, q->nsid + 1);
+  memset(t->has, 0, q->nsid + 1);
+  return t;
+}
+
+/* sig(e, s->m): from the node's table for a column series, else from sig_cached(). */
+static uint64_t sig_of(qctx *q, sigtab *tab, const pql_expr *e, const smp *s,
+                       uint64_t (*sig)(const pql_expr *, const pql_ls *)) {
+  if (tab && s->sid && q->sid_m[s->sid] == s->m) {
+    if (!tab->has[s->sid]) {
+      tab->v[s->sid] = sig(e, s->m);
+      tab->has[s->sid] = 1;
+    }
+    return tab->v[s->sid];
+  }
+  return sig_cached(q, e, s->m, sig);
 }
 
 static const pql_ls *match_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
@@ -1484,14 +1573,15 @@ static int ls_cmp_ptr(const void *a, const void *b) {
 
 static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t t) {
   val r = {.type = PQL_VECTOR};
+  sigtab *tab = sig_table(q, e);
   if (e->op == PQL_OP_AND || e->op == PQL_OP_UNLESS) {
     hmap h;
     hmap_init(q, &h, rhs->n);
     for (size_t i = 0; i < rhs->n; i++) {
-      *hmap_slot(q, &h, sig_cached(q, e, rhs->s[i].m, bin_sig), true) = 1;
+      *hmap_slot(q, &h, sig_of(q, tab, e, &rhs->s[i], bin_sig), true) = 1;
     }
     for (size_t i = 0; i < lhs->n; i++) {
-      bool found = hmap_get(q, &h, sig_cached(q, e, lhs->s[i].m, bin_sig)) >= 0;
+      bool found = hmap_get(q, &h, sig_of(q, tab, e, &lhs->s[i], bin_sig)) >= 0;
       if (found == (e->op == PQL_OP_AND)) {
         pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
         r.v.s[r.v.n - 1].h = lhs->s[i].h;
@@ -1503,12 +1593,12 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     hmap h;
     hmap_init(q, &h, lhs->n);
     for (size_t i = 0; i < lhs->n; i++) {
-      *hmap_slot(q, &h, sig_cached(q, e, lhs->s[i].m, bin_sig), true) = 1;
+      *hmap_slot(q, &h, sig_of(q, tab, e, &lhs->s[i], bin_sig), true) = 1;
       pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
       r.v.s[r.v.n - 1].h = lhs->s[i].h;
     }
     for (size_t i = 0; i < rhs->n; i++) {
-      if (hmap_get(q, &h, sig_cached(q, e, rhs->s[i].m, bin_sig)) < 0) {
+      if (hmap_get(q, &h, sig_of(q, tab, e, &rhs->s[i], bin_sig)) < 0) {
         pql_vec_push(q, &r.v, rhs->s[i].m, rhs->s[i].v, t, rhs->s[i].drop);
         r.v.s[r.v.n - 1].h = rhs->s[i].h;
       }
@@ -1524,7 +1614,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
   hmap_init(q, &rs, R->n);
   uint64_t *rsig = pql_ev_alloc(q, (R->n + 1) * sizeof *rsig);
   for (size_t i = 0; i < R->n; i++) {
-    rsig[i] = sig_cached(q, e, R->s[i].m, bin_sig);
+    rsig[i] = sig_of(q, tab, e, &R->s[i], bin_sig);
     int32_t *sl = hmap_slot(q, &rs, rsig[i], true);
     if (*sl >= 0) {
       const pql_ls *pair[2] = {R->s[i].m, R->s[*sl].m};
@@ -1561,7 +1651,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     uint64_t sig;
     if (i < nl) {
       ls = &L->s[i];
-      sig = sig_cached(q, e, ls->m, bin_sig);
+      sig = sig_of(q, tab, e, ls, bin_sig);
       if (fill_l) {
         *hmap_slot(q, &lsigs, sig, true) = 1;
       }
@@ -1570,7 +1660,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
         if (!fill_r) {
           continue;
         }
-        synth = (smp){match_labels(q, e, ls->m), e->fill_rv, t, false};
+        synth = (smp){.m = match_labels(q, e, ls->m), .v = e->fill_rv, .t = t};
         rsmp = &synth;
       } else {
         rsmp = &R->s[ri];
@@ -1582,7 +1672,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       if (hmap_get(q, &lsigs, sig) >= 0) {
         continue;
       }
-      synth = (smp){match_labels(q, e, rsmp->m), e->fill_lv, t, false};
+      synth = (smp){.m = match_labels(q, e, rsmp->m), .v = e->fill_lv, .t = t};
       ls = &synth;
     }
     double fl = ls->v, fr = rsmp->v;
@@ -1967,6 +2057,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     }
   }
   bool hagg = op == PQL_AGG_SUM || op == PQL_AGG_AVG;
+  sigtab *tab = op == PQL_AGG_COUNT_VALUES ? NULL : sig_table(q, e);
   hmap h;
   hmap_init(q, &h, in.v.n);
   group *gs = pql_ev_alloc(q, (in.v.n + 1) * sizeof *gs);
@@ -1990,7 +2081,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam, lv);
       key = cvm->hash;
     } else {
-      key = sig_cached(q, e, s->m, group_key);
+      key = sig_of(q, tab, e, s, group_key);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;
@@ -2404,6 +2495,7 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   fetch_all(q, e);
   if (range && !q->o.step_by_step) {
     col_plan(q, e, false, (end - start) / q->interval + 1);
+    col_number(q);
     for (int i = 0; i < q->nslots; i++) {
       res->ncolumns += q->slots[i].col != NULL;
     }
@@ -2477,14 +2569,19 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     } else {
       vv = &v.v;
     }
-    for (size_t i = 0; i < vv->n; i++) {
-      if (vv->s[i].drop) {
-        vv->s[i].m = pql_ls_drop_name(q, vv->s[i].m);
-      }
-    }
     /* duplicates are found while merging: a series that already has a point at ts */
     for (size_t i = 0; i < vv->n; i++) {
       smp *s = &vv->s[i];
+      /* a column's series finds its output series by sid after the first step */
+      int32_t *known = s->sid && q->sid_m[s->sid] == s->m ? &q->sid_os[s->drop][s->sid] : NULL;
+      outser *o;
+      if (known && *known >= 0) {
+        o = &os[*known];
+        goto merge;
+      }
+      if (s->drop) {
+        s->m = pql_ls_drop_name(q, s->m);
+      }
       /* find or add the output series */
       if ((nos + 1) * 2 > oscap) {
         size_t nc = oscap ? oscap * 2 : 64;
@@ -2512,7 +2609,6 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
       while (osvals[x] >= 0 && oskeys[x] != s->m->hash) {
         x = (x + 1) & (oscap - 1);
       }
-      outser *o;
       if (osvals[x] < 0) {
         if (nos == capos) {
           size_t nc = capos ? capos * 2 : 32;
@@ -2546,6 +2642,10 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
       } else {
         o = &os[osvals[x]];
       }
+      if (known) {
+        *known = osvals[x];
+      }
+    merge:
       if (o->n > 0 && o->p[o->n - 1].t == ts) {
         pql_ev_fail(q, "execution", "vector cannot contain metrics with the same labelset");
       }

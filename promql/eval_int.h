@@ -20,8 +20,10 @@ typedef struct smp {
   double v;
   int64_t t;      /* sample time for selector output; evaluation time otherwise */
   bool drop;      /* __name__ is removed at the end of the query */
+  uint32_t sid;   /* > 0: m is the series q->sid_m[sid] of a column (per-query tables index by it) */
   const pql_hist *h; /* native histogram sample (v unused) */
 } smp;
+_Static_assert(sizeof(smp) == 40, "smp stays 40 bytes: sid lives in drop's padding");
 
 typedef struct vec {
   smp *s;
@@ -115,6 +117,13 @@ typedef struct qctx {
   const pql_ls **dn_v;
   size_t dn_n, dn_cap;
   /* (aggregation or binary operator node, stable label set) -> grouping or matching signature, by address */
+  /* series of columns by sid (1..nsid), and per aggregation/binary operator node the
+   * signature of each (computed on first use) */
+  const pql_ls **sid_m;
+  uint32_t nsid;
+  int32_t *sid_os[2];   /* range driver: output series of (drop, sid), -1 for not yet known */
+  struct sigtab *sigtabs;
+  size_t nsigtabs, capsigtabs;
   uintptr_t *gk_e, *gk_m;
   uint64_t *gk_v;
   size_t gk_n, gk_cap;

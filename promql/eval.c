@@ -869,6 +869,7 @@ static void col_fill(qctx *q, pql_col *c, int64_t j) {
   memset(c->nsamp, 0, (size_t)c->nb * sizeof *c->nsamp);
   q->sa_step = q->sa;
   q->sa = q->ca; /* what range functions allocate lives for one series */
+  size_t work = 0;
   for (size_t i = 0; i < ns; i++) {
     const pql_point *p = c->pts[i];
     size_t n = c->npts[i], hi = c->hi[i], lo = c->lo[i];
@@ -925,6 +926,11 @@ static void col_fill(qctx *q, pql_col *c, int64_t j) {
       bool ok;
       c->v[cell] = pql_range_fn(q, c->e, &m, &s, c->fn.a1, c->fn.a2, &ok, t);
       c->has[cell] = ok;
+      work += s.n;
+      if (work > ((size_t)1 << 22)) {
+        work = 0; /* long windows: the deadline is checked every few million points */
+        check_deadline(q);
+      }
     }
     c->hi[i] = hi;
     c->lo[i] = lo;

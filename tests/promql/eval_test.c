@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "promql/promql.h"
 #include "tests/lib/pql_same.h"
@@ -243,5 +244,32 @@ Test(eval, columns_are_used) {
     cr_assert_eq(r->ncolumns, 0);
     pql_result_free(r);
   }
+  pql_memstore_destroy(m);
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A column whose windows take long to evaluate (a day of 1 s samples per step, 20,000 steps:
+ * minutes of work) stops at the deadline with Prometheus' timeout error. */
+Test(eval, columns_stop_at_the_deadline) {
+  pql_memstore *m = pql_memstore_create();
+  rt_label l[] = {{"__name__", "x"}};
+  for (int64_t t = 0; t <= 106400000; t += 1000) {
+    cr_assert_eq(pql_memstore_add(m, l, 1, t, (double)(t % 7919)), RT_OK);
+  }
+  pql_storage st = pql_memstore_storage(m);
+  pql_opts o = {.timeout_ms = 300};
+  pql_result *r;
+  double a = now_s();
+  cr_assert_eq(pql_query_range(&st, &o, "quantile_over_time(0.5, x[1d])", 86400000, 106400000, 1000, &r), RT_OK);
+  double took = now_s() - a;
+  cr_assert_str_eq(r->error_type ? r->error_type : "(none)", "timeout");
+  cr_assert_eq(r->ncolumns, 1);
+  cr_assert_lt(took, 5.0, "the query ran %.1f s past a 300 ms deadline", took);
+  pql_result_free(r);
   pql_memstore_destroy(m);
 }

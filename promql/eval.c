@@ -144,6 +144,15 @@ const pql_ls *pql_ls_set(qctx *q, const pql_ls *m, const char *name, const char 
 
 static const pql_ls *drop_name_uncached(qctx *q, const pql_ls *m);
 
+/* Slot of key k in an open-addressing table of cap (a power of two) slots. Keys made of
+ * addresses differ mostly in their middle bits, so the bits are mixed before masking. */
+static inline size_t addr_slot(uint64_t k, size_t cap) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdULL;
+  k ^= k >> 33;
+  return (size_t)k & (cap - 1);
+}
+
 /* Removes __name__ and, with it, the type-and-unit metadata labels __type__ and __unit__.
  * Results for label sets that live for the whole query are cached by address. */
 const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
@@ -160,7 +169,7 @@ const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
     memset(nv, 0, nc * sizeof *nv);
     for (size_t i = 0; i < q->dn_cap; i++) {
       if (q->dn_v[i]) {
-        size_t x = (size_t)((q->dn_k[i] >> 4) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
+        size_t x = addr_slot(q->dn_k[i], nc);
         while (nv[x]) {
           x = (x + 1) & (nc - 1);
         }
@@ -173,7 +182,7 @@ const pql_ls *pql_ls_drop_name(qctx *q, const pql_ls *m) {
     q->dn_cap = nc;
   }
   uintptr_t key = (uintptr_t)m;
-  size_t x = (size_t)((key >> 4) * 0x9E3779B97F4A7C15ULL) & (q->dn_cap - 1);
+  size_t x = addr_slot(key, q->dn_cap);
   while (q->dn_v[x]) {
     if (q->dn_k[x] == key) {
       return q->dn_v[x];
@@ -237,7 +246,7 @@ void pql_vec_push(qctx *q, vec *v, const pql_ls *m, double val, int64_t t, bool 
     v->s = ns;
     v->cap = nc;
   }
-  v->s[v->n++] = (smp){m, val, t, drop, NULL};
+  v->s[v->n++] = (smp){.m = m, .v = val, .t = t, .drop = drop};
 }
 
 void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop) {
@@ -321,6 +330,14 @@ struct pql_sink {
 
 static void *qa_alloc(qctx *q, size_t n) { return rt_arena_alloc(q->qa, n ? n : 1); }
 
+static void *qa_must(qctx *q, size_t n) {
+  void *p = rt_arena_alloc(q->qa, n ? n : 1);
+  if (!p) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  return p;
+}
+
 static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, const int64_t *ts,
                        const double *vals, const pql_point *pts, const pql_tv *tvs, size_t count) {
   qctx *q = sink->q;
@@ -370,6 +387,7 @@ static rt_err sink_add(pql_sink *sink, const rt_label *labels, size_t nlabels, c
       if (!h) {
         return RT_ENOMEM;
       }
+      f->has_hist = true;
     }
     if (k > 0 && t <= p[k - 1].t) {
       if (t == p[k - 1].t) {
@@ -625,8 +643,359 @@ static const pql_hist *stats_hint(qctx *q, const pql_hist *cur, const pql_hist *
   return c;
 }
 
+/* ---------------- column evaluation (range queries) ----------------
+ *
+ * A selector, or a range function over a matrix selector, that is evaluated at the steps of a
+ * range query (not inside a subquery) and reads only float samples is evaluated series by series
+ * for a block of steps at a time: per series, one pass over its points moves a cursor (selector)
+ * or the two ends of the window (range function) forward from step to step, and the values land
+ * in a table [step][series]. The per-step evaluation then reads its step's row instead of
+ * searching every series again. Values come from the same code on the same points (range_fn()
+ * on the same window), so they are bit for bit those of the per-step evaluation. */
+
+
+struct pql_col {
+  const pql_expr *e;      /* the selector, or the call of the range function */
+  const pql_expr *vs;     /* the selector read */
+  slot *sl;
+  uint32_t sid0;          /* series i has sid sid0 + i */
+  pql_colfn fn;           /* range functions: arguments and how to evaluate */
+  int64_t range;          /* range functions: the matrix selector's range */
+  size_t nser;
+  int64_t nsteps;         /* steps of the query */
+  int64_t j0, nb, bcap;   /* steps [j0, j0 + nb) are in the table, which has room for bcap */
+  size_t *hi, *lo;        /* per series: points at or before the step; range functions: the window [lo, hi) */
+  const pql_point **pts;  /* range functions: each series' points without stale markers */
+  size_t *npts;
+  bool *rising;           /* range functions: no point of the series is below its predecessor */
+  int32_t *idx;           /* selectors: [step][series] index of the sample, -1 for none */
+  double *v;              /* range functions: [step][series] value ... */
+  uint8_t *has;           /* ... and whether there is one */
+  int64_t *nsamp;         /* range functions: [step] window points (counted in cur_samples) */
+  int64_t *first;         /* notes: per series, the first step with a window (-1 none) */
+};
+
+pql_col *pql_col_of(qctx *q, const pql_expr *e) {
+  const pql_expr *vs = e->kind == PQL_N_VS ? e : NULL;
+  if (e->kind == PQL_N_CALL) {
+    for (size_t i = 0; i < e->nargs && !vs; i++) {
+      const pql_expr *a = e->args[i];
+      while (a->kind == PQL_N_PAREN) {
+        a = a->a;
+      }
+      if (a->kind == PQL_N_MS) {
+        vs = a->a;
+      }
+    }
+  }
+  if (!vs || vs->kind != PQL_N_VS || vs->slot < 0 || vs->slot >= q->nslots) {
+    return NULL;
+  }
+  pql_col *c = q->slots[vs->slot].col;
+  return c && c->e == e ? c : NULL;
+}
+
+static pql_col *col_create(qctx *q, const pql_expr *e, const pql_expr *vs, int64_t nsteps) {
+  slot *sl = &q->slots[vs->slot];
+  for (size_t i = 0; i < sl->n; i++) {
+    if (sl->s[i].has_hist || sl->s[i].n > INT32_MAX) {
+      return NULL; /* histograms keep the per-step path (reset hints, mixed ranges) */
+    }
+  }
+  if (!q->ca && !(q->ca = rt_arena_create(1 << 16))) {
+    pql_ev_fail(q, "internal", "out of memory");
+  }
+  pql_col *c = qa_must(q, sizeof *c);
+  memset(c, 0, sizeof *c);
+  c->e = e;
+  c->vs = vs;
+  c->sl = sl;
+  c->nser = sl->n;
+  c->nsteps = nsteps;
+  size_t n = c->nser ? c->nser : 1;
+  size_t cells = q->o.column_cells ? q->o.column_cells : (size_t)1 << 20;
+  c->bcap = (int64_t)RT_MAX((size_t)1, cells / n);
+  c->bcap = RT_MIN(c->bcap, nsteps);
+  c->hi = qa_must(q, n * sizeof *c->hi);
+  memset(c->hi, 0, n * sizeof *c->hi);
+  if (e->kind == PQL_N_VS) {
+    c->idx = qa_must(q, (size_t)c->bcap * n * sizeof *c->idx);
+  } else {
+    c->lo = qa_must(q, n * sizeof *c->lo);
+    memset(c->lo, 0, n * sizeof *c->lo);
+    c->v = qa_must(q, (size_t)c->bcap * n * sizeof *c->v);
+    c->has = qa_must(q, (size_t)c->bcap * n * sizeof *c->has);
+    c->nsamp = qa_must(q, (size_t)c->bcap * sizeof *c->nsamp);
+    c->pts = qa_must(q, n * sizeof *c->pts);
+    c->npts = qa_must(q, n * sizeof *c->npts);
+    c->rising = qa_must(q, n * sizeof *c->rising);
+    for (size_t i = 0; i < c->nser; i++) {
+      const fser *f = &sl->s[i];
+      c->pts[i] = f->p;
+      c->npts[i] = f->n;
+      if (f->has_stale) {
+        pql_point *cp = qa_must(q, (f->n ? f->n : 1) * sizeof *cp);
+        size_t k = 0;
+        for (size_t j = 0; j < f->n; j++) {
+          if (!PQL_STALE(f->p[j].v)) {
+            cp[k++] = f->p[j];
+          }
+        }
+        c->pts[i] = cp;
+        c->npts[i] = k;
+      }
+      bool rising = true;
+      for (size_t j = 1; j < c->npts[i] && rising; j++) {
+        rising = !(c->pts[i][j].v < c->pts[i][j - 1].v);
+      }
+      c->rising[i] = rising;
+    }
+  }
+  c->j0 = 0;
+  c->nb = 0;
+  return c;
+}
+
+/* Plans the column evaluations of a range query: selectors and range functions over matrix
+ * selectors outside subqueries. */
+static void col_plan(qctx *q, const pql_expr *e, bool insubq, int64_t nsteps) {
+  if (!e) {
+    return;
+  }
+  switch (e->kind) {
+  case PQL_N_VS:
+    if (!insubq && !e->ext && q->slots[e->slot].fetched && !q->slots[e->slot].col) {
+      q->slots[e->slot].col = col_create(q, e, e, nsteps);
+    }
+    return;
+  case PQL_N_MS: return; /* matrix selectors only under a planned range function */
+  case PQL_N_SUBQ: col_plan(q, e->a, true, nsteps); return;
+  case PQL_N_CALL: {
+    pql_colfn fn;
+    if (!insubq && pql_call_columnar(e, &fn) && q->slots[fn.ms->a->slot].fetched && !q->slots[fn.ms->a->slot].col) {
+      const pql_expr *ms = fn.ms;
+      pql_col *c = col_create(q, e, ms->a, nsteps);
+      if (c) {
+        c->fn = fn;
+        c->range = range_of(q, ms);
+        if (fn.notes) {
+          c->first = qa_must(q, (c->nser ? c->nser : 1) * sizeof *c->first);
+          for (size_t i = 0; i < c->nser; i++) {
+            c->first[i] = -1;
+          }
+        }
+        q->slots[ms->a->slot].col = c;
+      }
+    }
+    for (size_t i = 0; i < e->nargs; i++) {
+      col_plan(q, e->args[i], insubq, nsteps);
+    }
+    return;
+  }
+  default: break;
+  }
+  col_plan(q, e->a, insubq, nsteps);
+  col_plan(q, e->b, insubq, nsteps);
+  for (size_t i = 0; i < e->nargs; i++) {
+    col_plan(q, e->args[i], insubq, nsteps);
+  }
+}
+
+/* Numbers the series of all columns (sids from 1) for the per-query tables indexed by them. */
+static void col_number(qctx *q) {
+  size_t n = 0;
+  for (int i = 0; i < q->nslots; i++) {
+    if (q->slots[i].col) {
+      n += q->slots[i].col->nser;
+    }
+  }
+  if (n == 0 || n >= INT32_MAX) {
+    return;
+  }
+  q->sid_m = qa_must(q, (n + 1) * sizeof *q->sid_m);
+  for (int d = 0; d < 2; d++) {
+    q->sid_os[d] = qa_must(q, (n + 1) * sizeof *q->sid_os[d]);
+    memset(q->sid_os[d], 0xff, (n + 1) * sizeof *q->sid_os[d]);
+  }
+  uint32_t sid = 1;
+  for (int i = 0; i < q->nslots; i++) {
+    pql_col *c = q->slots[i].col;
+    if (!c) {
+      continue;
+    }
+    c->sid0 = sid;
+    for (size_t k = 0; k < c->nser; k++) {
+      q->sid_m[sid++] = c->sl->s[k].m;
+    }
+  }
+  q->nsid = sid - 1;
+}
+
+static void check_deadline(qctx *q) {
+  if (q->deadline_ns && rt_mono_ns() > q->deadline_ns) {
+    pql_ev_fail(q, "timeout", "query timed out in query execution");
+  }
+}
+
+/* Fills the table for steps [j, j + bcap): one pass per series. */
+static void col_fill(qctx *q, pql_col *c, int64_t j) {
+  c->j0 = j;
+  c->nb = RT_MIN(c->bcap, c->nsteps - j);
+  int64_t off = off_of(q, c->vs);
+  int64_t lookback = q->o.lookback_ms;
+  size_t ns = c->nser;
+  if (c->idx) {
+    for (size_t i = 0; i < ns; i++) {
+      const fser *f = &c->sl->s[i];
+      size_t hi = c->hi[i];
+      for (int64_t b = 0; b < c->nb; b++) {
+        int64_t tt = pql_at_time(q, c->vs, q->start + (j + b) * q->interval) - off;
+        while (hi < f->n && f->p[hi].t <= tt) {
+          hi++;
+        }
+        int32_t x = -1;
+        if (hi > 0 && f->p[hi - 1].t > tt - lookback && !PQL_STALE(f->p[hi - 1].v)) {
+          x = (int32_t)(hi - 1);
+        }
+        c->idx[(size_t)b * ns + i] = x;
+      }
+      c->hi[i] = hi;
+      if ((i & 1023) == 1023) {
+        check_deadline(q);
+      }
+    }
+    return;
+  }
+  memset(c->nsamp, 0, (size_t)c->nb * sizeof *c->nsamp);
+  q->sa_step = q->sa;
+  q->sa = q->ca; /* what range functions allocate lives for one series */
+  size_t work = 0;
+  for (size_t i = 0; i < ns; i++) {
+    const pql_point *p = c->pts[i];
+    size_t n = c->npts[i], hi = c->hi[i], lo = c->lo[i];
+    rser s = {c->sl->s[i].m, NULL, 0, false, 0, false, false, c->rising[i]};
+    /* min/max_over_time: dq[dh, dt) holds the indices of the non-NaN points of [lo, dn) whose
+     * values can still be the window's extreme, in time order; values do not increase (max) or
+     * decrease (min) along it, and equal values stay, so its head is the extreme that the linear
+     * scan of range_fn() keeps: the earliest (0 and -0 compare equal). A window of only NaN
+     * gives its last point, as the scan does. */
+    size_t *dq = NULL, dh = 0, dt = 0, dn = lo;
+    int slide = c->fn.slide;
+    if (slide) {
+      dq = pql_ev_alloc(q, (n ? n : 1) * sizeof *dq);
+    }
+    for (int64_t b = 0; b < c->nb; b++) {
+      int64_t t = q->start + (j + b) * q->interval;
+      int64_t tt = pql_at_time(q, c->vs, t) - off;
+      val m = {.type = PQL_MATRIX, .wstart = tt - c->range, .wend = tt, .range = c->range};
+      while (hi < n && p[hi].t <= tt) {
+        hi++;
+      }
+      while (lo < n && p[lo].t <= m.wstart) {
+        lo++;
+      }
+      size_t cell = (size_t)b * ns + i;
+      c->has[cell] = 0;
+      if (hi <= lo) {
+        continue;
+      }
+      c->nsamp[b] += (int64_t)(hi - lo);
+      if (c->first && c->first[i] < 0) {
+        c->first[i] = j + b;
+      }
+      if (slide) {
+        for (dn = RT_MAX(dn, lo); dn < hi; dn++) {
+          double x = p[dn].v;
+          if (isnan(x)) {
+            continue;
+          }
+          while (dt > dh && (slide > 0 ? p[dq[dt - 1]].v < x : p[dq[dt - 1]].v > x)) {
+            dt--;
+          }
+          dq[dt++] = dn;
+        }
+        while (dh < dt && dq[dh] < lo) {
+          dh++;
+        }
+        c->v[cell] = dh < dt ? p[dq[dh]].v : p[hi - 1].v;
+        c->has[cell] = 1;
+        continue;
+      }
+      s.p = p + lo;
+      s.n = hi - lo;
+      bool ok;
+      c->v[cell] = pql_range_fn(q, c->e, &m, &s, c->fn.a1, c->fn.a2, &ok, t);
+      c->has[cell] = ok;
+      work += s.n;
+      if (work > ((size_t)1 << 22)) {
+        work = 0; /* long windows: the deadline is checked every few million points */
+        check_deadline(q);
+      }
+    }
+    c->hi[i] = hi;
+    c->lo[i] = lo;
+    rt_arena_reset(q->ca);
+    if ((i & 1023) == 1023) {
+      check_deadline(q);
+    }
+  }
+  q->sa = q->sa_step;
+  q->sa_step = NULL;
+}
+
+/* The table row of step time t, filled when t enters a new block. */
+static size_t col_row(qctx *q, pql_col *c, int64_t t) {
+  int64_t j = (t - q->start) / q->interval;
+  if (RT_NEVER(t != q->start + j * q->interval || j < c->j0 || j >= c->nsteps)) {
+    pql_ev_fail(q, "internal", "column evaluation out of step");
+  }
+  if (j >= c->j0 + c->nb) {
+    col_fill(q, c, j);
+  }
+  return (size_t)(j - c->j0) * c->nser;
+}
+
+void pql_col_windows(qctx *q, pql_col *c, int64_t t) {
+  size_t row = col_row(q, c, t);
+  q->cur_samples += c->nsamp[row / (c->nser ? c->nser : 1)];
+}
+
+void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, bool drop, vec *out) {
+  size_t row = col_row(q, c, t);
+  int64_t j = c->j0 + (int64_t)(row / (c->nser ? c->nser : 1));
+  for (size_t i = 0; i < c->nser; i++) {
+    if (c->first && c->first[i] == j) {
+      pql_counter_note(q, marg, c->sl->s[i].m);
+    }
+    if (c->has[row + i]) {
+      pql_vec_push(q, out, c->sl->s[i].m, c->v[row + i], t, drop);
+      out->s[out->n - 1].sid = c->sid0 ? c->sid0 + (uint32_t)i : 0;
+    }
+  }
+}
+
+/* A selector's vector at step time t from its column. */
+static void col_vs_vec(qctx *q, pql_col *c, int64_t t, vec *out) {
+  size_t row = col_row(q, c, t);
+  for (size_t i = 0; i < c->nser; i++) {
+    int32_t x = c->idx[row + i];
+    if (x >= 0) {
+      const fser *f = &c->sl->s[i];
+      pql_vec_push(q, out, f->m, f->p[x].v, f->p[x].t, false);
+      out->s[out->n - 1].h = f->p[x].h;
+      out->s[out->n - 1].sid = c->sid0 ? c->sid0 + (uint32_t)i : 0;
+    }
+  }
+  q->cur_samples += (int64_t)out->n;
+}
+
 static val eval_vs(qctx *q, const pql_expr *e, int64_t t) {
   val r = {.type = PQL_VECTOR};
+  pql_col *c = pql_col_of(q, e);
+  if (c) {
+    col_vs_vec(q, c, t, &r.v);
+    return r;
+  }
   slot *s = &q->slots[e->slot];
   int64_t tt = pql_at_time(q, e, t) - off_of(q, e);
   for (size_t i = 0; i < s->n; i++) {
@@ -781,13 +1150,6 @@ typedef struct sqser {
   bool drop;
 } sqser;
 
-static void *qa_must(qctx *q, size_t n) {
-  void *p = rt_arena_alloc(q->qa, n ? n : 1);
-  if (!p) {
-    pql_ev_fail(q, "internal", "out of memory");
-  }
-  return p;
-}
 
 /* Returns the label set m copied to the query arena (once per distinct set). */
 static const pql_ls *sqc_labels(qctx *q, sqcache *c, const pql_ls *m) {
@@ -1078,6 +1440,101 @@ static uint64_t bin_sig(const pql_expr *e, const pql_ls *m) {
   return XXH64_digest(&st);
 }
 
+/* The grouping (aggregation) or matching (binary operator) signature sig(e, m), computed once per
+ * query for label sets that live for the whole query (the common case: samples straight from
+ * selectors or range functions) and then found by the addresses of node and label set. */
+static uint64_t sig_cached(qctx *q, const pql_expr *e, const pql_ls *m, uint64_t (*sig)(const pql_expr *, const pql_ls *)) {
+  if (!m->stable) {
+    return sig(e, m);
+  }
+  if ((q->gk_n + 1) * 2 > q->gk_cap) {
+    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
+    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
+    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
+    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
+    if (!ne || !nm || !nv) {
+      return sig(e, m);
+    }
+    memset(nm, 0, nc * sizeof *nm);
+    for (size_t i = 0; i < q->gk_cap; i++) {
+      if (q->gk_m[i]) {
+        size_t x = addr_slot(q->gk_m[i] ^ (q->gk_e[i] << 7), nc);
+        while (nm[x]) {
+          x = (x + 1) & (nc - 1);
+        }
+        ne[x] = q->gk_e[i];
+        nm[x] = q->gk_m[i];
+        nv[x] = q->gk_v[i];
+      }
+    }
+    q->gk_e = ne;
+    q->gk_m = nm;
+    q->gk_v = nv;
+    q->gk_cap = nc;
+  }
+  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
+  size_t x = addr_slot(km ^ (ke << 7), q->gk_cap);
+  while (q->gk_m[x]) {
+    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
+      return q->gk_v[x];
+    }
+    x = (x + 1) & (q->gk_cap - 1);
+  }
+  uint64_t k = sig(e, m);
+  q->gk_e[x] = ke;
+  q->gk_m[x] = km;
+  q->gk_v[x] = k;
+  q->gk_n++;
+  return k;
+}
+
+/* Per aggregation or binary operator node, the signature of each column series (by sid). */
+typedef struct sigtab {
+  const pql_expr *e;
+  uint64_t *v;
+  uint8_t *has;
+} sigtab;
+
+/* The table of node e, made on first use; NULL when the query has no column series. */
+static sigtab *sig_table(qctx *q, const pql_expr *e) {
+  if (!q->nsid) {
+    return NULL;
+  }
+  for (size_t i = 0; i < q->nsigtabs; i++) {
+    if (q->sigtabs[i].e == e) {
+      return &q->sigtabs[i];
+    }
+  }
+  if (q->nsigtabs == q->capsigtabs) {
+    size_t nc = q->capsigtabs ? q->capsigtabs * 2 : 4;
+    sigtab *nt = qa_must(q, nc * sizeof *nt);
+    if (q->nsigtabs) {
+      memcpy(nt, q->sigtabs, q->nsigtabs * sizeof *nt);
+    }
+    q->sigtabs = nt;
+    q->capsigtabs = nc;
+  }
+  sigtab *t = &q->sigtabs[q->nsigtabs++];
+  t->e = e;
+  t->v = qa_must(q, (q->nsid + 1) * sizeof *t->v);
+  t->has = qa_must(q, q->nsid + 1);
+  memset(t->has, 0, q->nsid + 1);
+  return t;
+}
+
+/* sig(e, s->m): from the node's table for a column series, else from sig_cached(). */
+static uint64_t sig_of(qctx *q, sigtab *tab, const pql_expr *e, const smp *s,
+                       uint64_t (*sig)(const pql_expr *, const pql_ls *)) {
+  if (tab && s->sid && q->sid_m[s->sid] == s->m) {
+    if (!tab->has[s->sid]) {
+      tab->v[s->sid] = sig(e, s->m);
+      tab->has[s->sid] = 1;
+    }
+    return tab->v[s->sid];
+  }
+  return sig_cached(q, e, s->m, sig);
+}
+
 static const pql_ls *match_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
   rt_label *tmp = pql_ev_alloc(q, (m->n + 1) * sizeof *tmp);
   size_t n = 0;
@@ -1122,14 +1579,15 @@ static int ls_cmp_ptr(const void *a, const void *b) {
 
 static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t t) {
   val r = {.type = PQL_VECTOR};
+  sigtab *tab = sig_table(q, e);
   if (e->op == PQL_OP_AND || e->op == PQL_OP_UNLESS) {
     hmap h;
     hmap_init(q, &h, rhs->n);
     for (size_t i = 0; i < rhs->n; i++) {
-      *hmap_slot(q, &h, bin_sig(e, rhs->s[i].m), true) = 1;
+      *hmap_slot(q, &h, sig_of(q, tab, e, &rhs->s[i], bin_sig), true) = 1;
     }
     for (size_t i = 0; i < lhs->n; i++) {
-      bool found = hmap_get(q, &h, bin_sig(e, lhs->s[i].m)) >= 0;
+      bool found = hmap_get(q, &h, sig_of(q, tab, e, &lhs->s[i], bin_sig)) >= 0;
       if (found == (e->op == PQL_OP_AND)) {
         pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
         r.v.s[r.v.n - 1].h = lhs->s[i].h;
@@ -1141,12 +1599,12 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     hmap h;
     hmap_init(q, &h, lhs->n);
     for (size_t i = 0; i < lhs->n; i++) {
-      *hmap_slot(q, &h, bin_sig(e, lhs->s[i].m), true) = 1;
+      *hmap_slot(q, &h, sig_of(q, tab, e, &lhs->s[i], bin_sig), true) = 1;
       pql_vec_push(q, &r.v, lhs->s[i].m, lhs->s[i].v, t, lhs->s[i].drop);
       r.v.s[r.v.n - 1].h = lhs->s[i].h;
     }
     for (size_t i = 0; i < rhs->n; i++) {
-      if (hmap_get(q, &h, bin_sig(e, rhs->s[i].m)) < 0) {
+      if (hmap_get(q, &h, sig_of(q, tab, e, &rhs->s[i], bin_sig)) < 0) {
         pql_vec_push(q, &r.v, rhs->s[i].m, rhs->s[i].v, t, rhs->s[i].drop);
         r.v.s[r.v.n - 1].h = rhs->s[i].h;
       }
@@ -1162,7 +1620,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
   hmap_init(q, &rs, R->n);
   uint64_t *rsig = pql_ev_alloc(q, (R->n + 1) * sizeof *rsig);
   for (size_t i = 0; i < R->n; i++) {
-    rsig[i] = bin_sig(e, R->s[i].m);
+    rsig[i] = sig_of(q, tab, e, &R->s[i], bin_sig);
     int32_t *sl = hmap_slot(q, &rs, rsig[i], true);
     if (*sl >= 0) {
       const pql_ls *pair[2] = {R->s[i].m, R->s[*sl].m};
@@ -1199,7 +1657,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
     uint64_t sig;
     if (i < nl) {
       ls = &L->s[i];
-      sig = bin_sig(e, ls->m);
+      sig = sig_of(q, tab, e, ls, bin_sig);
       if (fill_l) {
         *hmap_slot(q, &lsigs, sig, true) = 1;
       }
@@ -1208,7 +1666,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
         if (!fill_r) {
           continue;
         }
-        synth = (smp){match_labels(q, e, ls->m), e->fill_rv, t, false};
+        synth = (smp){.m = match_labels(q, e, ls->m), .v = e->fill_rv, .t = t};
         rsmp = &synth;
       } else {
         rsmp = &R->s[ri];
@@ -1220,7 +1678,7 @@ static val vector_binop(qctx *q, const pql_expr *e, vec *lhs, vec *rhs, int64_t 
       if (hmap_get(q, &lsigs, sig) >= 0) {
         continue;
       }
-      synth = (smp){match_labels(q, e, rsmp->m), e->fill_lv, t, false};
+      synth = (smp){.m = match_labels(q, e, rsmp->m), .v = e->fill_lv, .t = t};
       ls = &synth;
     }
     double fl = ls->v, fr = rsmp->v;
@@ -1403,53 +1861,6 @@ static uint64_t group_key(const pql_expr *e, const pql_ls *m) {
     }
   }
   return XXH64_digest(&st);
-}
-
-/* group_key() cached per aggregation node and label set for label sets that live for the
- * whole query (the common case: samples straight from selectors or range functions). */
-static uint64_t group_key_cached(qctx *q, const pql_expr *e, const pql_ls *m) {
-  if (!m->stable) {
-    return group_key(e, m);
-  }
-  if ((q->gk_n + 1) * 2 > q->gk_cap) {
-    size_t nc = q->gk_cap ? q->gk_cap * 2 : 1024;
-    uintptr_t *ne = rt_arena_alloc(q->qa, nc * sizeof *ne);
-    uintptr_t *nm = rt_arena_alloc(q->qa, nc * sizeof *nm);
-    uint64_t *nv = rt_arena_alloc(q->qa, nc * sizeof *nv);
-    if (!ne || !nm || !nv) {
-      return group_key(e, m);
-    }
-    memset(nm, 0, nc * sizeof *nm);
-    for (size_t i = 0; i < q->gk_cap; i++) {
-      if (q->gk_m[i]) {
-        size_t x = (size_t)(((q->gk_m[i] >> 4) ^ (q->gk_e[i] << 7)) * 0x9E3779B97F4A7C15ULL) & (nc - 1);
-        while (nm[x]) {
-          x = (x + 1) & (nc - 1);
-        }
-        ne[x] = q->gk_e[i];
-        nm[x] = q->gk_m[i];
-        nv[x] = q->gk_v[i];
-      }
-    }
-    q->gk_e = ne;
-    q->gk_m = nm;
-    q->gk_v = nv;
-    q->gk_cap = nc;
-  }
-  uintptr_t ke = (uintptr_t)e, km = (uintptr_t)m;
-  size_t x = (size_t)(((km >> 4) ^ (ke << 7)) * 0x9E3779B97F4A7C15ULL) & (q->gk_cap - 1);
-  while (q->gk_m[x]) {
-    if (q->gk_m[x] == km && q->gk_e[x] == ke) {
-      return q->gk_v[x];
-    }
-    x = (x + 1) & (q->gk_cap - 1);
-  }
-  uint64_t k = group_key(e, m);
-  q->gk_e[x] = ke;
-  q->gk_m[x] = km;
-  q->gk_v[x] = k;
-  q->gk_n++;
-  return k;
 }
 
 static const pql_ls *group_labels(qctx *q, const pql_expr *e, const pql_ls *m) {
@@ -1652,6 +2063,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
     }
   }
   bool hagg = op == PQL_AGG_SUM || op == PQL_AGG_AVG;
+  sigtab *tab = op == PQL_AGG_COUNT_VALUES ? NULL : sig_table(q, e);
   hmap h;
   hmap_init(q, &h, in.v.n);
   group *gs = pql_ev_alloc(q, (in.v.n + 1) * sizeof *gs);
@@ -1675,7 +2087,7 @@ static val eval_agg(qctx *q, const pql_expr *e, int64_t t) {
       cvm = pql_ls_set(q, group_labels(q, e, s->m), sparam, lv);
       key = cvm->hash;
     } else {
-      key = group_key_cached(q, e, s->m);
+      key = sig_of(q, tab, e, s, group_key);
     }
     int32_t *sl = hmap_slot(q, &h, key, true);
     group *g;
@@ -2087,6 +2499,13 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
   uint64_t t0 = rt_mono_ns();
   walk_ranges(q, e, start, end);
   fetch_all(q, e);
+  if (range && !q->o.step_by_step) {
+    col_plan(q, e, false, (end - start) / q->interval + 1);
+    col_number(q);
+    for (int i = 0; i < q->nslots; i++) {
+      res->ncolumns += q->slots[i].col != NULL;
+    }
+  }
   res->prep_ns = rt_mono_ns() - t0;
   q->t_eval0 = rt_mono_ns();
   if (!range) {
@@ -2156,14 +2575,19 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
     } else {
       vv = &v.v;
     }
-    for (size_t i = 0; i < vv->n; i++) {
-      if (vv->s[i].drop) {
-        vv->s[i].m = pql_ls_drop_name(q, vv->s[i].m);
-      }
-    }
     /* duplicates are found while merging: a series that already has a point at ts */
     for (size_t i = 0; i < vv->n; i++) {
       smp *s = &vv->s[i];
+      /* a column's series finds its output series by sid after the first step */
+      int32_t *known = s->sid && q->sid_m[s->sid] == s->m ? &q->sid_os[s->drop][s->sid] : NULL;
+      outser *o;
+      if (known && *known >= 0) {
+        o = &os[*known];
+        goto merge;
+      }
+      if (s->drop) {
+        s->m = pql_ls_drop_name(q, s->m);
+      }
       /* find or add the output series */
       if ((nos + 1) * 2 > oscap) {
         size_t nc = oscap ? oscap * 2 : 64;
@@ -2191,7 +2615,6 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
       while (osvals[x] >= 0 && oskeys[x] != s->m->hash) {
         x = (x + 1) & (oscap - 1);
       }
-      outser *o;
       if (osvals[x] < 0) {
         if (nos == capos) {
           size_t nc = capos ? capos * 2 : 32;
@@ -2225,6 +2648,10 @@ rt_err pql_eval(const pql_storage *st, const pql_opts *opts, const pql_expr *e, 
       } else {
         o = &os[osvals[x]];
       }
+      if (known) {
+        *known = osvals[x];
+      }
+    merge:
       if (o->n > 0 && o->p[o->n - 1].t == ts) {
         pql_ev_fail(q, "execution", "vector cannot contain metrics with the same labelset");
       }
@@ -2272,8 +2699,14 @@ done:
   if (q->qa) {
     rt_arena_destroy(q->qa);
   }
+  if (q->sa_step) {
+    q->sa = q->sa_step; /* an error while a column was filled */
+  }
   if (q->sa) {
     rt_arena_destroy(q->sa);
+  }
+  if (q->ca) {
+    rt_arena_destroy(q->ca);
   }
   rt_free(q->slots, 0);
   rt_free(q->sqc, 0);

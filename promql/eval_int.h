@@ -3,6 +3,7 @@
 #define RT_PQL_EVAL_INT_H
 
 #include <setjmp.h>
+#include <string.h>
 
 #include "promql/pql_int.h"
 
@@ -19,8 +20,10 @@ typedef struct smp {
   double v;
   int64_t t;      /* sample time for selector output; evaluation time otherwise */
   bool drop;      /* __name__ is removed at the end of the query */
+  uint32_t sid;   /* > 0: m is the series q->sid_m[sid] of a column (per-query tables index by it) */
   const pql_hist *h; /* native histogram sample (v unused) */
 } smp;
+_Static_assert(sizeof(smp) == 40, "smp stays 40 bytes: sid lives in drop's padding");
 
 typedef struct vec {
   smp *s;
@@ -36,6 +39,7 @@ typedef struct rser {
    * for smoothed, the one after it (after) */
   uint8_t ext;
   bool before, after;
+  bool rising; /* no point is below its predecessor (known for a column's series): no counter resets */
 } rser;
 
 typedef struct val {
@@ -54,8 +58,11 @@ typedef struct fser {
   pql_point *p;
   size_t n, cap;
   bool has_stale;
+  bool has_hist;
   size_t hint_hi, hint_lo; /* positions found at the previous step: steps move forward */
 } fser;
+
+typedef struct pql_col pql_col;
 
 typedef struct slot {
   fser *s;
@@ -63,6 +70,7 @@ typedef struct slot {
   int64_t mint, maxt;
   bool used;
   bool fetched;
+  pql_col *col; /* range queries: the selector's (or its range function's) column evaluation */
 } slot;
 
 /* Inner results of a subquery by evaluation time, shared by all outer steps (query arena). */
@@ -80,6 +88,8 @@ typedef struct qctx {
   pql_opts o;
   rt_arena *qa;   /* query lifetime: fetched series */
   rt_arena *sa;   /* per step */
+  rt_arena *ca;   /* column evaluation: scratch of one series */
+  rt_arena *sa_step; /* while a column is filled, sa is ca and this holds the step arena */
   slot *slots;
   int nslots;
   sqcache *sqc;
@@ -106,7 +116,14 @@ typedef struct qctx {
   uintptr_t *dn_k;
   const pql_ls **dn_v;
   size_t dn_n, dn_cap;
-  /* (aggregation node, stable label set) -> group key, by address */
+  /* (aggregation or binary operator node, stable label set) -> grouping or matching signature, by address */
+  /* series of columns by sid (1..nsid), and per aggregation/binary operator node the
+   * signature of each (computed on first use) */
+  const pql_ls **sid_m;
+  uint32_t nsid;
+  int32_t *sid_os[2];   /* range driver: output series of (drop, sid), -1 for not yet known */
+  struct sigtab *sigtabs;
+  size_t nsigtabs, capsigtabs;
   uintptr_t *gk_e, *gk_m;
   uint64_t *gk_v;
   size_t gk_n, gk_cap;
@@ -136,6 +153,31 @@ int64_t pql_at_time(qctx *q, const pql_expr *e, int64_t t);
 void pql_info_series(qctx *q, const pql_expr *e, int64_t ts, vec *out);
 int64_t pql_off_of(qctx *q, const pql_expr *e);
 
+/* Column evaluation of range queries (eval.c): selectors and range functions over matrix
+ * selectors evaluated series by series over blocks of steps. pql_col_of() returns the column
+ * evaluation of selector or call e, or NULL when e is evaluated step by step. */
+pql_col *pql_col_of(qctx *q, const pql_expr *e);
+/* Takes the place of the matrix argument at step time t: counts the window points in
+ * cur_samples, as the matrix selector would. */
+void pql_col_windows(qctx *q, pql_col *c, int64_t t);
+/* Pushes the range function's values at step time t onto out (drop: the samples' __name__ flag);
+ * marg is the matrix argument (annotation position). */
+void pql_col_range_vec(qctx *q, pql_col *c, const pql_expr *marg, int64_t t, bool drop, vec *out);
+/* How a column evaluates a range function (funcs.c fills it in). */
+typedef struct pql_colfn {
+  const pql_expr *ms; /* the matrix selector argument */
+  double a1, a2;      /* the literal arguments (predict_linear's t, quantile_over_time's phi, ...) */
+  bool notes;         /* rate/increase: "might not be a counter" per series */
+  int slide;          /* max_over_time 1, min_over_time -1: a monotonic queue over the window */
+} pql_colfn;
+/* funcs.c: whether call e is a range function over a plain matrix selector that a column can
+ * evaluate (every other argument a number literal); fills *out. */
+bool pql_call_columnar(const pql_expr *e, pql_colfn *out);
+/* funcs.c: the range function of call e over window s of matrix m at evaluation time t. */
+double pql_range_fn(qctx *q, const pql_expr *e, const val *m, const rser *s, double a1, double a2, bool *ok, int64_t t);
+/* funcs.c: rate/increase's "metric might not be a counter" info for series m. */
+void pql_counter_note(qctx *q, const pql_expr *marg, const pql_ls *m);
+
 void pql_vec_push_h(qctx *q, vec *v, const pql_ls *m, const pql_hist *h, int64_t t, bool drop);
 
 /* native histograms (hist.c); results live in the step arena */
@@ -153,7 +195,12 @@ double pql_hist_quantile(qctx *q, double qv, const pql_hist *h, int *naninfo);
 double pql_hist_fraction(qctx *q, double lower, double upper, const pql_hist *h, bool *naninfo);
 double pql_hist_stdvar(qctx *q, const pql_hist *h);
 
-#define PQL_STALE(v) rt_is_stale_nan(v)
+static inline bool pql_is_stale(double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof b);
+  return b == RT_STALE_NAN_BITS;
+}
+#define PQL_STALE(v) pql_is_stale(v)
 /* qsort that tolerates empty (NULL) arrays. */
 #define PQL_QSORT(b, n, s, c) \
   do { \

@@ -227,7 +227,7 @@ static bool extrapolated_rate(const val *m, const rser *s, bool counter, bool is
   const pql_point *p = s->p;
   size_t n = s->n;
   double res = p[n - 1].v - p[0].v;
-  if (counter) {
+  if (counter && !s->rising) {
     double prev = p[0].v;
     for (size_t i = 1; i < n; i++) {
       if (p[i].v < prev) {
@@ -1564,12 +1564,83 @@ static val fn_info(qctx *q, const pql_expr *e, val *base, int64_t t) {
 
 /* ---------------- dispatcher ---------------- */
 
+void pql_counter_note(qctx *q, const pql_expr *marg, const pql_ls *m) {
+  const char *nm = pql_ls_get(m, "__name__");
+  if (nm && !name_has_suffix(nm, "_total") && !name_has_suffix(nm, "_sum") && !name_has_suffix(nm, "_count") &&
+      !name_has_suffix(nm, "_bucket")) {
+    pql_ev_annot(q, false, marg, "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"",
+                 nm);
+  }
+}
+
+double pql_range_fn(qctx *q, const pql_expr *e, const val *m, const rser *s, double a1, double a2, bool *ok,
+                    int64_t t) {
+  return range_fn(q, e->func->id, m, s, a1, a2, ok, t);
+}
+
+/* The literal number of argument e, if it is one. */
+static bool num_arg(const pql_expr *e, double *v) {
+  e = unwrap(e);
+  if (e->kind != PQL_N_NUM) {
+    return false;
+  }
+  *v = e->num;
+  return true;
+}
+
+bool pql_call_columnar(const pql_expr *e, pql_colfn *out) {
+  if (e->kind != PQL_N_CALL || !e->func) {
+    return false;
+  }
+  int id = e->func->id;
+  size_t mi = 0;
+  memset(out, 0, sizeof *out);
+  double *a1 = &out->a1, *a2 = &out->a2;
+  out->notes = id == F_RATE || id == F_INCREASE;
+  out->slide = id == F_MAX_OVER_TIME ? 1 : id == F_MIN_OVER_TIME ? -1 : 0;
+  switch (id) {
+  case F_RATE: case F_INCREASE: case F_DELTA: case F_IRATE: case F_IDELTA: case F_DERIV: case F_CHANGES:
+  case F_RESETS: case F_AVG_OVER_TIME: case F_SUM_OVER_TIME: case F_COUNT_OVER_TIME: case F_PRESENT_OVER_TIME:
+  case F_MIN_OVER_TIME: case F_MAX_OVER_TIME: case F_TS_OF_MIN: case F_TS_OF_MAX: case F_TS_OF_LAST:
+  case F_TS_OF_FIRST: case F_LAST_OVER_TIME: case F_FIRST_OVER_TIME: case F_STDDEV_OVER_TIME:
+  case F_STDVAR_OVER_TIME: case F_MAD_OVER_TIME:
+    if (e->nargs != 1) {
+      return false;
+    }
+    break;
+  case F_PREDICT_LINEAR:
+    if (e->nargs != 2 || !num_arg(e->args[1], a1)) {
+      return false;
+    }
+    break;
+  case F_QUANTILE_OVER_TIME:
+    if (e->nargs != 2 || !num_arg(e->args[0], a1)) {
+      return false;
+    }
+    mi = 1;
+    break;
+  case F_DES:
+    if (e->nargs != 3 || !num_arg(e->args[1], a1) || !num_arg(e->args[2], a2)) {
+      return false;
+    }
+    break;
+  default: return false;
+  }
+  const pql_expr *m = unwrap(e->args[mi]);
+  if (m->kind != PQL_N_MS || m->a->kind != PQL_N_VS || m->a->ext) {
+    return false;
+  }
+  out->ms = m;
+  return true;
+}
+
 val pql_call(qctx *q, const pql_expr *e, int64_t t) {
   const pql_func *f = e->func;
   int id = f->id;
   val r = {.type = PQL_VECTOR};
   val args[16] = {{0}};
   size_t na = e->nargs < 16 ? e->nargs : 16;
+  pql_col *col = pql_col_of(q, e);
   if (id == F_TIMESTAMP) {
     const pql_expr *a = unwrap(e->args[0]);
     val v = pql_ev(q, a, t);
@@ -1599,6 +1670,11 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
         pql_ev_fail(q, "execution", "%s modifier can only be used with: %s - not with %s", sm ? "smoothed" : "anchored",
                     sm ? "delta, increase, rate" : "changes, delta, increase, rate, resets", f->name);
       }
+    }
+    if (col && unwrap(a)->kind == PQL_N_MS) {
+      args[i] = (val){.type = PQL_MATRIX}; /* the column holds the windows */
+      pql_col_windows(q, col, t);
+      continue;
     }
     bool stats = id == F_HISTOGRAM_COUNT || id == F_HISTOGRAM_SUM || id == F_HISTOGRAM_AVG;
     q->hstats += stats;
@@ -1936,21 +2012,17 @@ val pql_call(qctx *q, const pql_expr *e, int64_t t) {
                   rt_float_str(fb, a2, 'f'));
     }
   }
+  if (col) {
+    pql_col_range_vec(q, col, marg, t, drops_name(id), &r.v);
+    return r;
+  }
   for (size_t i = 0; i < mv->nmx; i++) {
     const rser *s = &mv->mx[i];
     if (s->n == 0) {
       continue;
     }
-    if (id == F_RATE || id == F_INCREASE) {
-      const pql_expr *u = unwrap(marg);
-      if (u->kind == PQL_N_MS) {
-        const char *nm = pql_ls_get(s->m, "__name__");
-        if (nm && !name_has_suffix(nm, "_total") && !name_has_suffix(nm, "_sum") && !name_has_suffix(nm, "_count") &&
-            !name_has_suffix(nm, "_bucket")) {
-          pql_ev_annot(q, false, marg, "metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"%s\"",
-                       nm);
-        }
-      }
+    if ((id == F_RATE || id == F_INCREASE) && unwrap(marg)->kind == PQL_N_MS) {
+      pql_counter_note(q, marg, s->m);
     }
     bool anyh = false, anyf = false;
     for (size_t k = 0; k < s->n; k++) {

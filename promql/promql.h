@@ -96,6 +96,10 @@ typedef struct pql_opts {
   int64_t subquery_step_ms;   /* default step of subqueries without one; default 1m */
   int64_t max_samples;        /* samples held at once; 0 = 50,000,000 */
   int64_t timeout_ms;         /* 0 = none */
+  bool step_by_step;          /* range queries: every node evaluated step by step (no column
+                                 evaluation; tests compare the two) */
+  size_t column_cells;        /* column evaluation: table cells (steps x series) held at once;
+                                 0 = 1M (tests use small tables to cross block edges) */
 } pql_opts;
 
 struct pql_point {
@@ -130,6 +134,7 @@ typedef struct pql_result {
   int64_t samples_peak;  /* most samples held by one step (stats) */
   uint64_t prep_ns;      /* fetching from storage */
   uint64_t eval_ns;      /* evaluation after fetching */
+  size_t ncolumns;       /* range queries: selectors and range functions evaluated by columns */
 } pql_result;
 
 /* Runs an instant query at t (ms). Returns RT_OK and a result (which may carry a query error;

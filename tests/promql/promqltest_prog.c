@@ -6,9 +6,12 @@
  * `clear`, and every eval runs through its HTTP API.
  * DIR defaults to the shared promqltest directory next to the repository. Prints per file how
  * many evals passed, failed and were skipped (with the reason of each skip) and a summary.
+ * In the in-process mode every range query also runs step by step (pql_opts.step_by_step) and
+ * must give a bit-identical result (tests/lib/pql_same.h): the column evaluation of range queries
+ * is held to the per-step one over the whole corpus.
  * Exit status: 2 on usage or I/O errors; 1 with --require-core when an eval of a core file
- * failed, with --require-all (Ringtail's own files, tests/promql/testdata) when any eval failed;
- * 0 otherwise.
+ * failed, with --require-all (Ringtail's own files, tests/promql/testdata) when any eval failed,
+ * and whenever the two evaluations of a range query differed; 0 otherwise.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -21,6 +24,7 @@
 #include "common/buf.h"
 #include "promql/pql_int.h"
 #include "promql/promql.h"
+#include "tests/lib/pql_same.h"
 
 #ifndef RT_SOURCE_DIR
 #define RT_SOURCE_DIR "."
@@ -1183,6 +1187,8 @@ static const char *check_range(const evalcmd *c, const pql_result *r, char *why,
 
 #include "tests/promql/promqltest_e2e.h"
 
+static int path_diffs; /* range queries whose column and step-by-step evaluations differed */
+
 /* Query wrappers: the in-process engine, or the server in the end-to-end mode. */
 static pql_result *run_instant(const pql_storage *st, const pql_opts *o, const char *q, int64_t t) {
   pql_result *r = NULL;
@@ -1200,6 +1206,17 @@ static pql_result *run_range(const pql_storage *st, const pql_opts *o, const cha
     return e2e_query(q, a, b, step);
   }
   pql_query_range(st, o, q, a, b, step, &r);
+  pql_opts so = *o;
+  so.step_by_step = true;
+  pql_result *r2 = NULL;
+  pql_query_range(st, &so, q, a, b, step, &r2);
+  char why[512];
+  if (r && r2 && !pql_results_same(r, r2, why, sizeof why)) {
+    path_diffs++;
+    fprintf(stderr, "column and step-by-step evaluation differ: %s [%lld, %lld] step %lld: %s\n", q, (long long)a,
+            (long long)b, (long long)step, why);
+  }
+  pql_result_free(r2);
   return r;
 }
 
@@ -2118,6 +2135,10 @@ int main(int argc, char **argv) {
   }
   printf("files %d: passed %d, failed %d, skipped %d; core: passed %d of %d, failed %d\n", files, tp, tf, ts, core_p,
          core_total, cf);
+  if (path_diffs) {
+    printf("%d range queries evaluated differently by columns and step by step\n", path_diffs);
+    return 1;
+  }
   if ((require_core && cf > 0) || (require_all && tf > 0)) {
     return 1;
   }

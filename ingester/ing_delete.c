@@ -6,7 +6,6 @@
 #include "ingester/ing_format.h"
 #include "ingester/ing_int.h"
 
-#define ING_LOG "ingester"
 #define ING_TOMB_PREFIX 'd'
 #define ING_TOMB_MAGIC 0x44 /* 'D' */
 #define ING_TOMB_KEY_LEN (1 + 4 + 4 + 8)

@@ -225,12 +225,6 @@ bool ing_dchunk_decode(const uint8_t *p, size_t len, ing_sample *out, size_t cap
  * input, RT_ENOMEM when the arena cannot grow. */
 rt_err ing_decode_push(const uint8_t *data, size_t len, rt_arena *arena, Ringtail__PushRequest **out);
 
-/* Shared by ingester.c and ing_limits.c. */
-/* Returns the tenant, creating and persisting it if `create`; NULL with *err set otherwise. */
-ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err);
-/* Compiles protobuf matchers (rt_calloc'd; free with ing_matchers_free). */
-rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
-void ing_matchers_free(rt_matcher *ms, size_t n);
 
 /* ------------------------------------------------------------------ limits (ing_limits.c) */
 
@@ -255,10 +249,133 @@ void ing_update_rates(ing_ingester *ing);
 /* Appends `{a="b", ...}` to buf (at most cap bytes, NUL-terminated). */
 void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
 
-/* ingester.c helpers shared with ing_delete.c */
+
+/* ------------------------------------------------------------------ the ingester's files
+ *
+ * ingester.c      tenants, ing_create / ing_destroy, stats
+ * ing_records.c   records in RocksDB: series and chunk values, the chunk scan, WAL records
+ * ing_push.c      push, chunk closing, group commit
+ * ing_query.c     select, label names and values, metadata
+ * ing_open.c      opening the database, loading meta and series, WAL replay
+ * ing_maint.c     background maintenance: idle chunks, WAL truncation, flush
+ * ing_dump.c      the offline dump
+ */
+
+#define ING_LOG "ingester"
+
+/* ------------------------------------------------------------------ records (ing_records.c) */
+
+/* Turns a RocksDB error into RT_EIO and a log line, and frees it. RT_OK when err is NULL. */
+rt_err ing_dberr(char *err, const char *what);
+
+/* A series record decoded (labels in the arena). */
+typedef struct ing_series_rec {
+  rt_label *labels; /* arena */
+  size_t n;
+  uint64_t flushed_seq;
+  uint32_t flushed_idx, nchunks;
+  int64_t first_t, last_t;
+  double last_v;
+} ing_series_rec;
+
+/* Writes the series value of s into b (reset first). */
+void ing_series_value(rt_buf *b, const ing_series *s);
+/* Decodes a series value; labels allocated from arena. RT_EPROTO when corrupt. */
+rt_err ing_series_decode(const uint8_t *v, size_t len, rt_arena *arena, ing_series_rec *out);
+/* Puts the definition of s (series record and one postings key per label) into wb. */
+void ing_put_series_def(ing_ingester *ing, ing_tenant *t, const ing_series *s,
+                        rocksdb_writebatch_t *wb, rt_buf *tmp);
+
+/* One closed chunk as stored: encoding RT_CHUNK_ENC_XOR or ING_CHUNK_ENC_DECIMAL; data and key
+ * are borrowed from the iterator until it moves. */
+typedef struct ing_chunk_rec {
+  int64_t mint, maxt;
+  uint8_t enc;
+  const uint8_t *data;
+  size_t len;
+  const uint8_t *key; /* ING_CHUNK_KEY_LEN bytes */
+} ing_chunk_rec;
+/* Writes the chunk value of an XOR chunk into out (reset first): the decimal encoding when it
+ * is smaller. */
+void ing_chunk_value(rt_buf *out, const uint8_t *bytes, size_t len, int64_t mint, int64_t maxt);
+/* Every sample of c into *out (rt_alloc'd; caller frees with rt_free(*out, *n * sizeof **out);
+ * NULL when *n is 0). RT_EPROTO when the chunk does not decode, RT_ENOMEM. */
+rt_err ing_chunk_decode(const ing_chunk_rec *c, ing_sample **out, size_t *n);
+
+/* The one way to read the closed chunks of a series: seek to (tenant, ref, mint - max_span)
+ * (I6), stop at the end of the series' keys or at a chunk starting after maxt, skip (with a
+ * warning) corrupt values and chunks ending before mint. Borrows it (a chunks CF iterator,
+ * which the caller destroys); it stays usable for the next series. */
+typedef struct ing_chunk_scan {
+  rocksdb_iterator_t *it;
+  uint8_t prefix[8];
+  int64_t mint, maxt;
+  uint32_t tenant, ref;
+  bool stepped;
+} ing_chunk_scan;
+void ing_chunk_scan_start(ing_chunk_scan *cs, rocksdb_iterator_t *it, int64_t max_span,
+                          uint32_t tenant, uint32_t ref, int64_t mint, int64_t maxt);
+/* The next chunk overlapping [mint, maxt]; false at the end (then check ing_chunk_scan_error). */
+bool ing_chunk_scan_next(ing_chunk_scan *cs, ing_chunk_rec *out);
+rt_err ing_chunk_scan_error(const ing_chunk_scan *cs);
+
+/* Calls fn for every sample of the WAL record `seq` whose tenant and series are known; corrupt
+ * or unknown parts are skipped with a warning. Returns fn's first error. */
+typedef rt_err (*ing_wal_fn)(void *ctx, ing_tenant *t, ing_series *s, int64_t ts, double v,
+                             uint64_t seq);
+rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t vl, ing_wal_fn fn,
+                      void *ctx);
+
+/* ------------------------------------------------------------------ tenants (ingester.c) */
+
+/* Returns the tenant, creating and persisting it if `create`; NULL with *err set otherwise. */
 ing_tenant *ing_tenant_get(ing_ingester *ing, const char *name, bool create, rt_err *err);
+ing_tenant *ing_tenant_by_id(ing_ingester *ing, uint32_t id);
+/* Adds a tenant known from the meta CF (open, under no other lock). */
+rt_err ing_tenant_register(ing_ingester *ing, const char *name, uint32_t id, ing_tenant **out);
+/* An ingester with its configuration checked and its locks set up, no database yet. */
+ing_ingester *ing_alloc(const ing_config *cfg);
+/* Frees what ing_alloc and ing_open_db built (tenants, tombstones, database). */
+void ing_free(ing_ingester *ing);
+
+/* ------------------------------------------------------------------ push (ing_push.c) */
+
+/* Applies one accepted, logged sample (live or replay, I4); closed chunks go into wb. Caller
+ * holds t->lock for writing. */
+rt_err ing_apply(ing_ingester *ing, ing_tenant *t, ing_series *s, int64_t ts, double v,
+                 uint64_t seq, rocksdb_writebatch_t *wb, rt_buf *tmp);
+/* Writes the open chunk and the OOO buffer of s as closed chunks into wb with the new flush
+ * position (I3). Caller holds t->lock for writing. */
+rt_err ing_close_series(ing_ingester *ing, ing_tenant *t, ing_series *s, rocksdb_writebatch_t *wb,
+                        rt_buf *tmp);
+/* Stores metadata md in the head; with persist, also its record into wb. */
+rt_err ing_meta_update(ing_ingester *ing, ing_tenant *t, const Prometheus__MetricMetadata *md,
+                       rocksdb_writebatch_t *wb, rt_buf *tmp, bool persist);
+
+/* ------------------------------------------------------------------ query (ing_query.c) */
+
+/* Compiles protobuf matchers (rt_calloc'd; free with ing_matchers_free). */
 rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
 void ing_matchers_free(rt_matcher *ms, size_t n);
+
+/* ------------------------------------------------------------------ open (ing_open.c) */
+
+/* Opens <data_dir>/db with its column families and checks the format version. */
+rt_err ing_open_db(ing_ingester *ing, const char *data_dir, bool readonly);
+void ing_close_db(ing_ingester *ing);
+/* Loads tenants, metadata and the largest chunk span from the meta CF. */
+rt_err ing_load_meta(ing_ingester *ing);
+/* Loads every series record into the head; *max_flushed = the largest flush sequence. */
+rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed);
+/* Replays the WAL after each series' flush position; *last_seq = the last record's sequence. */
+rt_err ing_replay(ing_ingester *ing, uint64_t *last_seq);
+
+/* ------------------------------------------------------------------ maintenance (ing_maint.c) */
+
+/* Deletes the WAL records every series has flushed past (I2). */
+rt_err ing_truncate_wal(ing_ingester *ing);
+/* The background thread (ing_create starts it, ing_destroy stops it). */
+void *ing_bg_main(void *arg);
 
 /* Series deletion (ing_delete.c): persistent tombstones in the meta column family, one key per
  * deletion of one series ("d", u32 BE tenant id, u32 BE series ref, u64 BE sequence -> u8 'D',

@@ -283,6 +283,9 @@ static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, active_series), RT_METRIC_GAUGE,
               "ringtail_ingester_memory_series", "Series held in the ingester's head, all tenants.",
               NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, series_removed), RT_METRIC_COUNTER,
+              "ringtail_ingester_series_removed_total",
+              "Idle series that left the ingester's head (they stay on disk).", NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, samples_appended), RT_METRIC_COUNTER,
               "ringtail_ingester_samples_appended_total",
               "Samples appended to the ingester's head.", NULL, NULL);
@@ -702,6 +705,7 @@ static rt_err start_ingester(app *a) {
       .wal_sync = strcmp(a->cfg.wal_sync, "none") != 0,
       .chunk_max_samples = a->cfg.chunk_max_samples,
       .chunk_max_age_ms = a->cfg.chunk_max_age_ms,
+      .series_idle_timeout_ms = a->cfg.series_idle_timeout_ms,
       .metrics = rt_metrics_default(),
       /* a single process without a ring: its own distributor is the only one asking the HA
        * arbiter, and its cache dies with the arbiter's records */

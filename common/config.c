@@ -147,6 +147,10 @@ static const key keys[] = {
      "A head chunk is closed when it holds this many samples."},
     {"ingester.chunk-max-age", K_DUR, OFF(chunk_max_age_ms), "2h", NULL, 0,
      "A head chunk is closed when it spans this long."},
+    {"ingester.series-idle-timeout", K_DUR, OFF(series_idle_timeout_ms), "2h", NULL, 0,
+     "A series without a sample for this long in data time (the tenant's newest sample), or "
+     "of a tenant without a push for this long on the wall clock, leaves the in-memory head "
+     "once its chunks are written; it stays queryable from disk. 0 = series never leave."},
     {"ingester.rpc-workers", K_INT, OFF(rpc_workers), "4", NULL, 0,
      "Threads serving the ingester's RPC requests."},
 

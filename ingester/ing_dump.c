@@ -17,51 +17,57 @@
 
 /* ------------------------------------------------------------------ dump */
 
+/* One series record, read straight from the series CF (dump does not build a head: a series
+ * that left the head and came back has two records with the same labels, I11). */
 typedef struct ing_dump_series {
-  ing_sample *s;
+  uint64_t id;      /* tenant << 32 | ref: the records come in this order */
+  rt_label *labels; /* arena */
+  size_t nlabels;
+  ing_sample *s; /* WAL samples after the flush position */
   size_t n, cap;
   uint64_t cur_seq, flushed_seq;
   uint32_t cur_idx, flushed_idx;
 } ing_dump_series;
 
-typedef struct ing_dump_ctx {
-  ing_dump_series **per_tenant; /* [tenant index][ref] */
-  ing_ingester *ing;
-} ing_dump_ctx;
+typedef struct ing_dump_set {
+  ing_dump_series *all;
+  size_t n, cap;
+} ing_dump_set;
 
-static rt_err ing_dump_push(ing_dump_series *d, int64_t t, double v) {
-  if (d->n == d->cap) {
-    size_t ncap = d->cap ? d->cap * 2 : 16;
-    ing_sample *n = rt_realloc(d->s, d->cap * sizeof *n, ncap * sizeof *n);
-    if (!n) {
+static rt_err ing_dump_push(ing_sample **s, size_t *n, size_t *cap, int64_t t, double v) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 16;
+    ing_sample *ns = rt_realloc(*s, *cap * sizeof *ns, ncap * sizeof *ns);
+    if (!ns) {
       return RT_ENOMEM;
     }
-    d->s = n;
-    d->cap = ncap;
+    *s = ns;
+    *cap = ncap;
   }
-  d->s[d->n++] = (ing_sample){t, v};
+  (*s)[(*n)++] = (ing_sample){t, v};
   return RT_OK;
 }
 
-static size_t ing_tenant_index(ing_ingester *ing, const ing_tenant *t) {
-  for (size_t i = 0; i < ing->ntenants; i++) {
-    if (ing->tenants[i] == t) {
-      return i;
-    }
-  }
-  return 0;
+static int ing_dump_id_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = ((const ing_dump_series *)b)->id;
+  return (x > y) - (x < y);
 }
 
-static rt_err ing_dump_wal_sample(void *ctx, ing_tenant *t, ing_series *s, int64_t ts, double v, uint64_t seq) {
-  ing_dump_ctx *c = ctx;
-  ing_dump_series *d = &c->per_tenant[ing_tenant_index(c->ing, t)][s->ref];
+static rt_err ing_dump_wal_sample(void *ctx, uint32_t tid, uint32_t ref, int64_t ts, double v,
+                                  uint64_t seq) {
+  ing_dump_set *c = ctx;
+  uint64_t id = (uint64_t)tid << 32 | ref;
+  ing_dump_series *d = bsearch(&id, c->all, c->n, sizeof *c->all, ing_dump_id_cmp);
+  if (!d) {
+    return RT_OK;
+  }
   uint32_t idx = d->cur_seq == seq ? d->cur_idx : 0;
   d->cur_seq = seq;
   d->cur_idx = idx + 1;
   if (seq < d->flushed_seq || (seq == d->flushed_seq && idx < d->flushed_idx)) {
     return RT_OK;
   }
-  return ing_dump_push(d, ts, v);
+  return ing_dump_push(&d->s, &d->n, &d->cap, ts, v);
 }
 
 typedef struct ing_tagged {
@@ -78,25 +84,26 @@ static int ing_tagged_cmp(const void *a, const void *b) {
   return (x->i > y->i) - (x->i < y->i);
 }
 
-/* Appends every sample of the closed chunks of (tenant, ref) to d. */
-static rt_err ing_dump_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_t tenant, uint32_t ref,
-                              ing_dump_series *d) {
+
+/* Appends every sample of the closed chunks of (tenant, ref). */
+static rt_err ing_dump_chunks(rocksdb_iterator_t *it, uint32_t tenant, uint32_t ref,
+                              ing_sample **s, size_t *n, size_t *cap) {
   ing_chunk_scan cs;
   ing_chunk_scan_start(&cs, it, 0, tenant, ref, INT64_MIN, INT64_MAX);
   ing_chunk_rec c;
   rt_err err = RT_OK;
   while (!err && ing_chunk_scan_next(&cs, &c)) {
     ing_sample *smp;
-    size_t n;
-    err = ing_chunk_decode(&c, &smp, &n);
+    size_t k;
+    err = ing_chunk_decode(&c, &smp, &k);
     if (err == RT_EPROTO) {
       err = RT_OK;
       continue;
     }
-    for (size_t i = 0; i < n && !err; i++) {
-      err = ing_dump_push(d, smp[i].t, smp[i].v);
+    for (size_t i = 0; i < k && !err; i++) {
+      err = ing_dump_push(s, n, cap, smp[i].t, smp[i].v);
     }
-    rt_free(smp, n * sizeof *smp);
+    rt_free(smp, k * sizeof *smp);
   }
   return err ? err : ing_chunk_scan_error(&cs);
 }
@@ -113,9 +120,97 @@ static void ing_fmt_value(char *buf, size_t cap, double v) {
   }
 }
 
-static int ing_sref_cmp(const void *a, const void *b) {
-  const ing_series *x = *(ing_series *const *)a, *y = *(ing_series *const *)b;
-  return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+static int ing_dump_label_cmp(const void *a, const void *b) {
+  const ing_dump_series *x = *(ing_dump_series *const *)a, *y = *(ing_dump_series *const *)b;
+  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  return c ? c : (x->id > y->id) - (x->id < y->id);
+}
+
+static int ing_tenant_name_cmp(const void *a, const void *b) {
+  return strcmp((*(ing_tenant *const *)a)->name, (*(ing_tenant *const *)b)->name);
+}
+
+/* Reads every series record (labels and flush position). */
+static rt_err ing_dump_series_load(ing_ingester *ing, rt_arena *arena, ing_dump_set *c) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_SERIES]);
+  rt_err err = RT_OK;
+  for (rocksdb_iter_seek_to_first(it); !err && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    if (kl != ING_SERIES_KEY_LEN) {
+      continue;
+    }
+    ing_series_rec rec;
+    err = ing_series_decode(v, vl, arena, &rec);
+    if (err == RT_EPROTO) {
+      rt_warn(ING_LOG, "skipping a corrupt series record", "ref=%u", ing_get_u32(k + 4));
+      err = RT_OK;
+      continue;
+    }
+    if (!err && c->n == c->cap) {
+      size_t ncap = c->cap ? c->cap * 2 : 1024;
+      ing_dump_series *na = rt_realloc(c->all, c->cap * sizeof *na, ncap * sizeof *na);
+      if (!na) {
+        err = RT_ENOMEM;
+        break;
+      }
+      c->all = na;
+      c->cap = ncap;
+    }
+    if (!err) {
+      c->all[c->n++] = (ing_dump_series){.id = (uint64_t)ing_get_u32(k) << 32 | ing_get_u32(k + 4),
+                                         .labels = rec.labels,
+                                         .nlabels = rec.n,
+                                         .flushed_seq = rec.flushed_seq,
+                                         .flushed_idx = rec.flushed_idx};
+    }
+  }
+  char *dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  if (!err) {
+    err = ing_dberr(dberr, "read series");
+  } else if (dberr) {
+    rocksdb_free(dberr);
+  }
+  rocksdb_iter_destroy(it);
+  return err;
+}
+
+/* Prints one series: every record with these labels, in ref order (later ones win a tie). */
+static rt_err ing_dump_print(rocksdb_iterator_t *cit, const ing_tenant *t, ing_dump_series **run,
+                             size_t nrun, FILE *out) {
+  ing_sample *s = NULL;
+  size_t n = 0, cap = 0;
+  rt_err err = RT_OK;
+  for (size_t r = 0; !err && r < nrun; r++) {
+    err = ing_dump_chunks(cit, t->id, (uint32_t)run[r]->id, &s, &n, &cap);
+    for (size_t a = 0; !err && a < run[r]->n; a++) {
+      err = ing_dump_push(&s, &n, &cap, run[r]->s[a].t, run[r]->s[a].v);
+    }
+  }
+  ing_tagged *tg = !err && n ? rt_alloc(n * sizeof *tg) : NULL;
+  if (!err && n && !tg) {
+    err = RT_ENOMEM;
+  }
+  for (size_t a = 0; tg && a < n; a++) {
+    tg[a] = (ing_tagged){s[a].t, s[a].v, a};
+  }
+  if (tg && n > 1) {
+    qsort(tg, n, sizeof *tg, ing_tagged_cmp);
+  }
+  char lb[16384], vb[64];
+  ing_labels_format(run[0]->labels, run[0]->nlabels, lb, sizeof lb);
+  for (size_t a = 0; tg && a < n; a++) {
+    if (a + 1 < n && tg[a + 1].t == tg[a].t) {
+      continue;
+    }
+    ing_fmt_value(vb, sizeof vb, tg[a].v);
+    fprintf(out, "%s %s %lld %s\n", t->name, lb, (long long)tg[a].t, vb);
+  }
+  rt_free(tg, n * sizeof *tg);
+  rt_free(s, cap * sizeof *s);
+  return err;
 }
 
 rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
@@ -125,32 +220,14 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
     return RT_ENOMEM;
   }
   ing->readonly = true;
-  uint64_t max_flushed = 0;
-  rt_err err = ing_open_db(ing, ing->data_dir, true);
+  ing_dump_set c = {0};
+  rt_arena *arena = rt_arena_create(64 * 1024);
+  rt_err err = arena ? ing_open_db(ing, ing->data_dir, true) : RT_ENOMEM;
   if (!err) {
     err = ing_load_meta(ing);
   }
   if (!err) {
-    err = ing_load_series(ing, &max_flushed);
-  }
-  ing_dump_ctx c = {.ing = ing};
-  if (!err) {
-    c.per_tenant = rt_calloc(ing->ntenants ? ing->ntenants : 1, sizeof *c.per_tenant);
-    err = c.per_tenant ? RT_OK : RT_ENOMEM;
-  }
-  for (size_t i = 0; !err && i < ing->ntenants; i++) {
-    ing_tenant *t = ing->tenants[i];
-    c.per_tenant[i] = rt_calloc(t->nseries + 1, sizeof *c.per_tenant[i]);
-    if (!c.per_tenant[i]) {
-      err = RT_ENOMEM;
-      break;
-    }
-    for (uint32_t r = 1; r <= t->nseries; r++) {
-      if (t->by_ref[r]) {
-        c.per_tenant[i][r].flushed_seq = t->by_ref[r]->flushed_seq;
-        c.per_tenant[i][r].flushed_idx = t->by_ref[r]->flushed_idx;
-      }
-    }
+    err = ing_dump_series_load(ing, arena, &c);
   }
   /* the WAL tail */
   if (!err) {
@@ -160,7 +237,7 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
       const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
       const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
       if (kl == ING_WAL_KEY_LEN) {
-        err = ing_wal_record(ing, ing_get_u64(k), v, vl, ing_dump_wal_sample, &c);
+        err = ing_wal_parse(ing_get_u64(k), v, vl, ing_dump_wal_sample, &c);
       }
     }
     char *dberr = NULL;
@@ -181,16 +258,13 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
   for (size_t i = 0; !err && i < ing->ntenants; i++) {
     ts_sorted[i] = ing->tenants[i];
   }
-  for (size_t i = 0; !err && i < ing->ntenants; i++) {
-    for (size_t j = i + 1; j < ing->ntenants; j++) {
-      if (strcmp(ts_sorted[j]->name, ts_sorted[i]->name) < 0) {
-        ing_tenant *x = ts_sorted[i];
-        ts_sorted[i] = ts_sorted[j];
-        ts_sorted[j] = x;
-      }
-    }
+  if (!err && ing->ntenants > 1) {
+    qsort(ts_sorted, ing->ntenants, sizeof *ts_sorted, ing_tenant_name_cmp);
   }
-  char lb[16384], vb[64];
+  ing_dump_series **ss = !err && c.n ? rt_calloc(c.n, sizeof *ss) : NULL;
+  if (!err && c.n && !ss) {
+    err = RT_ENOMEM;
+  }
   rocksdb_iterator_t *cit =
       err ? NULL : rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_CHUNKS]);
   for (size_t i = 0; !err && i < ing->ntenants; i++) {
@@ -198,67 +272,35 @@ rt_err ing_dump(const char *data_dir, const char *tenant, FILE *out) {
     if (tenant && tenant[0] && strcmp(tenant, t->name) != 0) {
       continue;
     }
-    size_t ti = ing_tenant_index(ing, t);
-    ing_series **ss = rt_calloc(t->nseries + 1, sizeof *ss);
-    if (!ss) {
-      err = RT_ENOMEM;
-      break;
-    }
     size_t nss = 0;
-    for (uint32_t r = 1; r <= t->nseries; r++) {
-      if (t->by_ref[r]) {
-        ss[nss++] = t->by_ref[r];
+    for (size_t k = 0; k < c.n; k++) {
+      if ((uint32_t)(c.all[k].id >> 32) == t->id) {
+        ss[nss++] = &c.all[k];
       }
     }
-    qsort(ss, nss, sizeof *ss, ing_sref_cmp);
-    for (size_t k = 0; k < nss && !err; k++) {
-      /* one series at a time: its closed chunks, then its WAL samples (later ones win a tie) */
-      ing_dump_series all = {0};
-      err = ing_dump_chunks(ing, cit, t->id, ss[k]->ref, &all);
-      const ing_dump_series *w = &c.per_tenant[ti][ss[k]->ref];
-      for (size_t a = 0; !err && a < w->n; a++) {
-        err = ing_dump_push(&all, w->s[a].t, w->s[a].v);
-      }
-      ing_tagged *tg = !err && all.n ? rt_alloc(all.n * sizeof *tg) : NULL;
-      if (!err && all.n && !tg) {
-        err = RT_ENOMEM;
-      }
-      for (size_t a = 0; tg && a < all.n; a++) {
-        tg[a] = (ing_tagged){all.s[a].t, all.s[a].v, a};
-      }
-      if (tg && all.n > 1) {
-        qsort(tg, all.n, sizeof *tg, ing_tagged_cmp);
-      }
-      ing_labels_format(ss[k]->labels, ss[k]->nlabels, lb, sizeof lb);
-      for (size_t a = 0; tg && a < all.n; a++) {
-        if (a + 1 < all.n && tg[a + 1].t == tg[a].t) {
-          continue;
-        }
-        ing_fmt_value(vb, sizeof vb, tg[a].v);
-        fprintf(out, "%s %s %lld %s\n", t->name, lb, (long long)tg[a].t, vb);
-      }
-      rt_free(tg, all.n * sizeof *tg);
-      rt_free(all.s, all.cap * sizeof *all.s);
+    if (nss > 1) {
+      qsort(ss, nss, sizeof *ss, ing_dump_label_cmp);
     }
-    rt_free(ss, (t->nseries + 1) * sizeof *ss);
+    for (size_t k = 0; k < nss && !err;) {
+      size_t e = k + 1;
+      while (e < nss &&
+             rt_labels_cmp(ss[k]->labels, ss[k]->nlabels, ss[e]->labels, ss[e]->nlabels) == 0) {
+        e++;
+      }
+      err = ing_dump_print(cit, t, ss + k, e - k, out);
+      k = e;
+    }
   }
   if (cit) {
     rocksdb_iter_destroy(cit);
   }
+  rt_free(ss, c.n * sizeof *ss);
   rt_free(ts_sorted, ing->ntenants * sizeof *ts_sorted);
-  if (c.per_tenant) {
-    for (size_t i = 0; i < ing->ntenants; i++) {
-      if (!c.per_tenant[i]) {
-        continue;
-      }
-      for (uint32_t r = 0; r <= ing->tenants[i]->nseries; r++) {
-        rt_free(c.per_tenant[i][r].s, c.per_tenant[i][r].cap * sizeof(ing_sample));
-      }
-      rt_free(c.per_tenant[i], (ing->tenants[i]->nseries + 1) * sizeof *c.per_tenant[i]);
-    }
-    rt_free(c.per_tenant, ing->ntenants * sizeof *c.per_tenant);
+  for (size_t k = 0; k < c.n; k++) {
+    rt_free(c.all[k].s, c.all[k].cap * sizeof *c.all[k].s);
   }
+  rt_free(c.all, c.cap * sizeof *c.all);
+  rt_arena_destroy(arena);
   ing_free(ing);
   return err;
 }
-

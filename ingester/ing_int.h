@@ -11,18 +11,6 @@
 #include "common/labels.h"
 #include "ingester/ingester.h"
 
-/* ------------------------------------------------------------------ slab (bump) memory */
-
-/* Memory that lives as long as its tenant: interned strings, label arrays, series structs.
- * Never freed piecemeal (series are not deleted while the ingester runs). */
-typedef struct ing_slab {
-  struct ing_slab_block *blocks;
-  size_t bytes;
-} ing_slab;
-
-void *ing_slab_alloc(ing_slab *s, size_t n);
-void ing_slab_free_all(ing_slab *s);
-
 /* ------------------------------------------------------------------ pointer-keyed map */
 
 /* Open-addressing map from a pointer (an interned string) to a pointer. */
@@ -35,6 +23,8 @@ typedef struct ing_pmap {
 
 void *ing_pmap_get(const ing_pmap *m, const void *key);
 rt_err ing_pmap_put(ing_pmap *m, const void *key, void *val);
+/* Removes key (absent: no-op). */
+void ing_pmap_del(ing_pmap *m, const void *key);
 void ing_pmap_fini(ing_pmap *m);
 
 /* ------------------------------------------------------------------ string interning */
@@ -44,10 +34,15 @@ typedef struct ing_intern {
   size_t cap, n;
 } ing_intern;
 
-/* Returns the interned copy of s[0..len) (allocated from slab), or NULL on OOM. */
-const char *ing_intern_str(ing_intern *in, ing_slab *slab, const char *s, size_t len);
-/* Returns the interned copy or NULL when s was never interned. */
+/* Returns the interned copy of s[0..len) with one more reference (release with
+ * ing_intern_release), or NULL on OOM. Each string is its own allocation, freed with its last
+ * reference. */
+const char *ing_intern_str(ing_intern *in, const char *s, size_t len);
+/* Drops one reference of an interned string; the last one frees it. */
+void ing_intern_release(ing_intern *in, const char *s);
+/* Returns the interned copy (no reference taken) or NULL when s is not interned. */
 const char *ing_intern_find(const ing_intern *in, const char *s, size_t len);
+/* Frees every string, whatever its references. */
 void ing_intern_fini(ing_intern *in);
 
 /* ------------------------------------------------------------------ series */
@@ -60,7 +55,8 @@ typedef struct ing_sample {
 typedef struct ing_series {
   uint64_t hash;            /* rt_series_hash(tenant, labels): shards */
   uint64_t key_hi;          /* high half of the series key (ing_series_keys) */
-  rt_label *labels;         /* slab; strings interned */
+  uint64_t key_lo;          /* low half: its slot in the table (needed to remove it) */
+  rt_label *labels;         /* allocated with the series; strings interned */
   uint32_t ref;
   uint16_t nlabels;
   bool persisted;           /* series definition is in the series CF */
@@ -85,13 +81,13 @@ typedef struct ing_series {
 } ing_series;
 
 typedef struct ing_postings {
-  const char *value; /* interned */
+  const char *value; /* interned (the series hold its references) */
   uint32_t *refs;    /* sorted ascending (refs are assigned in increasing order) */
   uint32_t n, cap;
 } ing_postings;
 
 typedef struct ing_lname {
-  const char *name; /* interned */
+  const char *name; /* interned (the series hold its references) */
   ing_pmap values;  /* interned value -> ing_postings* */
 } ing_lname;
 
@@ -110,17 +106,21 @@ typedef struct ing_tenant {
   char *name;
   uint32_t id;
   pthread_rwlock_t lock;
-  ing_slab slab;
   ing_intern strings;
   struct ing_slot *slots; /* open addressing by the low half of the series key */
   size_t nslots;          /* power of two; at most half full */
-  ing_series **by_ref;  /* index = ref (1-based; 0 unused) */
-  uint32_t nseries;     /* refs 1..nseries are in use */
-  size_t by_ref_cap;
+  ing_series **refs;    /* open addressing by ref (ref & mask): the head's series by ref */
+  size_t refs_cap;      /* power of two; at most half full */
+  uint64_t refs_gen;    /* bumped when `refs` is rebuilt (a scan across lock holds restarts) */
+  uint32_t nseries;     /* series in the head */
+  uint32_t max_ref;     /* highest ref ever given (head or disk); the next series gets max_ref + 1 */
   ing_pmap names;       /* interned name -> ing_lname* */
   ing_pmap meta;        /* interned family name -> ing_meta* */
-  int64_t max_t;        /* newest sample of any series (for the OOO window) */
+  int64_t max_t;        /* newest sample of any series, head or disk (the data-time clock) */
   int64_t min_t;        /* oldest sample of any series */
+  int64_t disk_min_t, disk_max_t; /* oldest / newest sample of series only on disk (I11);
+                                     INT64_MAX / INT64_MIN: none */
+  uint64_t last_write_ns;         /* monotonic time of the last push that appended samples */
   /* per-tenant counters (atomics: read without the lock) */
   struct rt_gauge *m_active;            /* ringtail_ingester_active_series{user}, or NULL */
   atomic_uint_least64_t samples_total;  /* samples appended */
@@ -158,6 +158,7 @@ struct ing_ingester {
   bool syncing;
 
   /* background maintenance */
+  pthread_mutex_t maint_mu; /* one maintenance round (or ing_flush) at a time */
   pthread_t bg;
   bool bg_running, bg_stop;
   pthread_mutex_t bg_mu;
@@ -173,7 +174,7 @@ struct ing_ingester {
   char *ring_id;
 
   /* stats */
-  atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series;
+  atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series, st_evicted;
 };
 
 enum { ING_CF_DEFAULT = 0, ING_CF_SERIES, ING_CF_POSTINGS, ING_CF_CHUNKS, ING_CF_WAL, ING_CF_META };
@@ -201,15 +202,29 @@ static inline const ing_series *ing_series_peek(const ing_tenant *t, ing_key key
     }
   }
 }
-/* Adds a series with the next ref (or `ref` when nonzero, during recovery), interning the
- * labels and indexing it. Caller holds t->lock for writing. */
+/* Adds a series with ref max_ref + 1 (or `ref` when nonzero, during recovery), interning the
+ * labels and indexing it; on error nothing of it is left. Caller holds t->lock for writing. */
 rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,
                       uint32_t ref, ing_series **out);
+/* The head series with this ref, or NULL. Caller holds t->lock. */
+ing_series *ing_series_by_ref(const ing_tenant *t, uint32_t ref);
+/* Removes s from the head: its slot, ref entry, postings, string references, chunk buffers and
+ * itself are freed. Caller holds t->lock for writing; s is dead afterwards. */
+void ing_series_remove(ing_tenant *t, ing_series *s);
+/* Iterating the head: for (size_t i = 0; i < t->refs_cap; i++) if (t->refs[i]) ... */
+/* Sorted ref lists: sort and drop repeats (returns the new length); a &= b, a -= b in place
+ * (return the new length of a). */
+int ing_u32_cmp(const void *a, const void *b);
+size_t ing_refs_sort_unique(uint32_t *r, size_t n);
+size_t ing_intersect(uint32_t *a, size_t an, const uint32_t *b, size_t bn);
+size_t ing_subtract(uint32_t *a, size_t an, const uint32_t *b, size_t bn);
 /* Sorted refs of series matching all matchers (arena). Caller holds t->lock (read). */
 rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_arena *arena,
                          uint32_t **out, size_t *nout);
-/* Runs one maintenance round now: closes idle head chunks, truncates the WAL (I2). */
+/* Runs one maintenance round now: closes idle head chunks, removes idle series from the head
+ * (I11), truncates the WAL (I2). ing_maintain_at takes the wall clock (rt_mono_ns) to use. */
 rt_err ing_maintain(ing_ingester *ing);
+rt_err ing_maintain_at(ing_ingester *ing, uint64_t now_ns);
 /* Counts the records in the wal column family (tests). */
 rt_err ing_wal_count(ing_ingester *ing, uint64_t *n);
 
@@ -319,8 +334,13 @@ void ing_chunk_scan_start(ing_chunk_scan *cs, rocksdb_iterator_t *it, int64_t ma
 bool ing_chunk_scan_next(ing_chunk_scan *cs, ing_chunk_rec *out);
 rt_err ing_chunk_scan_error(const ing_chunk_scan *cs);
 
-/* Calls fn for every sample of the WAL record `seq` whose tenant and series are known; corrupt
- * or unknown parts are skipped with a warning. Returns fn's first error. */
+/* Calls fn for every sample of the WAL record `seq` (tenant id and ref as logged); a corrupt
+ * record or tail is skipped with a warning. Returns fn's first error. */
+typedef rt_err (*ing_wal_raw_fn)(void *ctx, uint32_t tenant, uint32_t ref, int64_t ts, double v,
+                                 uint64_t seq);
+rt_err ing_wal_parse(uint64_t seq, const uint8_t *v, size_t vl, ing_wal_raw_fn fn, void *ctx);
+/* The same for the samples whose tenant and series are in the head (others are skipped with a
+ * warning). */
 typedef rt_err (*ing_wal_fn)(void *ctx, ing_tenant *t, ing_series *s, int64_t ts, double v,
                              uint64_t seq);
 rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t vl, ing_wal_fn fn,
@@ -358,6 +378,22 @@ rt_err ing_meta_update(ing_ingester *ing, ing_tenant *t, const Prometheus__Metri
 rt_err ing_matchers(Prometheus__LabelMatcher **pm, size_t n, rt_matcher **out);
 void ing_matchers_free(rt_matcher *ms, size_t n);
 
+/* A series only on disk (I11), as ing_disk_select finds it. */
+typedef struct ing_disk_series {
+  uint32_t ref;
+  uint16_t nlabels;
+  rt_label *labels; /* arena */
+  int64_t first_t, last_t;
+} ing_disk_series;
+/* The series of tenant t that are not in `head` (sorted refs: those the head answers for) and
+ * match every matcher with samples in [mint, maxt], read from the postings and series column
+ * families through ro (a snapshot). Sorted by ref; allocated from arena. Called without the
+ * tenant's lock. */
+rt_err ing_disk_select(ing_ingester *ing, const ing_tenant *t, rocksdb_readoptions_t *ro,
+                       const rt_matcher *ms, size_t nms, int64_t mint, int64_t maxt,
+                       const uint32_t *head, size_t nhead, rt_arena *arena,
+                       ing_disk_series **out, size_t *nout);
+
 /* ------------------------------------------------------------------ open (ing_open.c) */
 
 /* Opens <data_dir>/db with its column families and checks the format version. */
@@ -365,7 +401,8 @@ rt_err ing_open_db(ing_ingester *ing, const char *data_dir, bool readonly);
 void ing_close_db(ing_ingester *ing);
 /* Loads tenants, metadata and the largest chunk span from the meta CF. */
 rt_err ing_load_meta(ing_ingester *ing);
-/* Loads every series record into the head; *max_flushed = the largest flush sequence. */
+/* Loads the series records into the head, except those idle before the stop (I11), which stay
+ * on disk; *max_flushed = the largest flush sequence. */
 rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed);
 /* Replays the WAL after each series' flush position; *last_seq = the last record's sequence. */
 rt_err ing_replay(ing_ingester *ing, uint64_t *last_seq);
@@ -374,6 +411,15 @@ rt_err ing_replay(ing_ingester *ing, uint64_t *last_seq);
 
 /* Deletes the WAL records every series has flushed past (I2). */
 rt_err ing_truncate_wal(ing_ingester *ing);
+/* The data time before which a series of t is idle: the tenant's newest sample minus idle_ms,
+ * or minus the tenant's out-of-order window when that is longer (I11). INT64_MIN: none is
+ * (idle_ms 0, or no sample yet). */
+int64_t ing_idle_before(ing_ingester *ing, const ing_tenant *t, int64_t idle_ms);
+/* Removes from the head every series of a tenant idle before ing_idle_before(idle_ms) (data
+ * time), and every series of a tenant without an appended sample since now_ns - idle_ms (wall
+ * clock), closing their chunks first; *removed counts them. Serialised with the other
+ * maintenance (maint_mu). */
+rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed);
 /* The background thread (ing_create starts it, ing_destroy stops it). */
 void *ing_bg_main(void *arg);
 
@@ -382,10 +428,10 @@ void *ing_bg_main(void *arg);
  * i64 BE mint, i64 BE maxt), loaded at open, kept merged per series in memory. */
 rt_err ing_tomb_load(ing_ingester *ing);
 void ing_tomb_free(ing_ingester *ing);
-/* True when tombstones hide every sample s has inside [mint, maxt]. Caller holds the tenant's
+/* True when tombstones hide every sample the series (ref, its oldest and newest sample) has inside [mint, maxt]. Caller holds the tenant's
  * lock (read). */
-bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, const ing_series *s, int64_t mint,
-                    int64_t maxt);
+bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t first_t,
+                    int64_t last_t, int64_t mint, int64_t maxt);
 /* Removes the tombstoned samples from a select answer's chunks (re-encoded from arena). */
 rt_err ing_tomb_filter(ing_ingester *ing, uint32_t tenant_id, uint32_t ref,
                        Ringtail__SeriesChunks *sc, rt_arena *arena);

@@ -221,11 +221,130 @@ rt_err ing_load_meta(ing_ingester *ing) {
   return err;
 }
 
+/* ------------------------------------------------------------------ which series load */
+
+/* What the WAL holds: the (tenant, ref) of every logged sample and each tenant's newest one. */
+typedef struct ing_wal_seen {
+  ing_ingester *ing;
+  uint64_t *ids; /* tenant << 32 | ref, sorted and unique after ing_wal_seen_scan */
+  size_t n, cap;
+} ing_wal_seen;
+
+static rt_err ing_wal_seen_sample(void *ctx, uint32_t tid, uint32_t ref, int64_t ts, double v,
+                                  uint64_t seq) {
+  ing_wal_seen *w = ctx;
+  uint64_t id = (uint64_t)tid << 32 | ref;
+  if (w->n == 0 || w->ids[w->n - 1] != id) {
+    if (w->n == w->cap) {
+      size_t ncap = w->cap ? w->cap * 2 : 1024;
+      uint64_t *n = rt_realloc(w->ids, w->cap * sizeof *n, ncap * sizeof *n);
+      if (!n) {
+        return RT_ENOMEM;
+      }
+      w->ids = n;
+      w->cap = ncap;
+    }
+    w->ids[w->n++] = id;
+  }
+  ing_tenant *t = ing_tenant_by_id(w->ing, tid);
+  if (t && ts > t->max_t) {
+    t->max_t = ts;
+  }
+  return RT_OK;
+}
+
+static int ing_u64_cmp(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+static bool ing_wal_seen_has(const ing_wal_seen *w, uint32_t tid, uint32_t ref) {
+  uint64_t id = (uint64_t)tid << 32 | ref;
+  return w->n && bsearch(&id, w->ids, w->n, sizeof id, ing_u64_cmp) != NULL;
+}
+
+/* Before the series load, the data-time clock of each tenant (newest sample in a series record
+ * or the WAL) and the series the WAL names: those load whatever their age, the WAL replays
+ * into them. */
+static rt_err ing_load_clock(ing_ingester *ing, ing_wal_seen *w) {
+  rt_err err = RT_OK;
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_SERIES]);
+  for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    if (kl != ING_SERIES_KEY_LEN || vl < 2 + ING_SERIES_STATE_LEN) {
+      continue;
+    }
+    ing_tenant *t = ing_tenant_by_id(ing, ing_get_u32(k));
+    int64_t last_t = (int64_t)ing_get_u64(v + vl - 16); /* series value: ... last_t, last_v */
+    if (t && last_t > t->max_t) {
+      t->max_t = last_t;
+    }
+  }
+  char *dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  err = ing_dberr(dberr, "read series");
+  rocksdb_iter_destroy(it);
+  it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_WAL]);
+  for (rocksdb_iter_seek_to_first(it); !err && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    if (kl == ING_WAL_KEY_LEN) {
+      err = ing_wal_parse(ing_get_u64(k), v, vl, ing_wal_seen_sample, w);
+    }
+  }
+  dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  if (!err) {
+    err = ing_dberr(dberr, "read wal");
+  } else if (dberr) {
+    rocksdb_free(dberr);
+  }
+  rocksdb_iter_destroy(it);
+  if (!err && w->n > 1) {
+    qsort(w->ids, w->n, sizeof *w->ids, ing_u64_cmp);
+    size_t o = 1;
+    for (size_t i = 1; i < w->n; i++) {
+      if (w->ids[i] != w->ids[o - 1]) {
+        w->ids[o++] = w->ids[i];
+      }
+    }
+    w->n = o;
+  }
+  return err;
+}
+
+/* A series that stays on disk only (I11): counted in the tenant's disk range and refs. */
+static void ing_note_disk_series(ing_tenant *t, uint32_t ref, int64_t first_t, int64_t last_t) {
+  if (ref > t->max_ref) {
+    t->max_ref = ref;
+  }
+  if (first_t <= last_t) {
+    t->disk_min_t = RT_MIN(t->disk_min_t, first_t);
+    t->disk_max_t = RT_MAX(t->disk_max_t, last_t);
+    t->min_t = RT_MIN(t->min_t, first_t);
+  }
+}
+
 rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
+  ing_wal_seen w = {.ing = ing};
+  rt_err err = ing_load_clock(ing, &w);
+  /* each tenant's idle bound (data time), computed once */
+  int64_t *before = err ? NULL : rt_calloc(ing->ntenants ? ing->ntenants : 1, sizeof *before);
+  if (!err && !before) {
+    err = RT_ENOMEM;
+  }
+  for (size_t i = 0; !err && i < ing->ntenants; i++) {
+    before[i] = ing_idle_before(ing, ing->tenants[i], ing->cfg.series_idle_timeout_ms);
+  }
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_SERIES]);
   rt_arena *arena = rt_arena_create(64 * 1024);
-  rt_err err = arena ? RT_OK : RT_ENOMEM;
-  size_t n = 0;
+  if (!err && !arena) {
+    err = RT_ENOMEM;
+  }
+  size_t n = 0, ndisk = 0;
   for (rocksdb_iter_seek_to_first(it); !err && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t kl, vl;
     const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
@@ -233,7 +352,12 @@ rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     if (kl != ING_SERIES_KEY_LEN) {
       continue;
     }
-    ing_tenant *t = ing_tenant_by_id(ing, ing_get_u32(k));
+    uint32_t tid = ing_get_u32(k);
+    size_t ti = 0;
+    while (ti < ing->ntenants && ing->tenants[ti]->id != tid) {
+      ti++;
+    }
+    ing_tenant *t = ti < ing->ntenants ? ing->tenants[ti] : NULL;
     uint32_t ref = ing_get_u32(k + 4);
     ing_series_rec rec;
     rt_err derr = ing_series_decode(v, vl, arena, &rec);
@@ -241,17 +365,31 @@ rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
       err = derr;
       break;
     }
-    if (!t || derr || ref == 0) {
+    if (!t || derr || ref == 0 || ref == UINT32_MAX) {
       rt_warn(ING_LOG, "skipping a corrupt series record", "ref=%u", ref);
+      continue;
+    }
+    if (rec.flushed_seq > *max_flushed) {
+      *max_flushed = rec.flushed_seq;
+    }
+    if (rec.last_t < before[ti] && !ing_wal_seen_has(&w, tid, ref)) {
+      /* idle before the stop: it stays on disk (I11, a restart does not bring it back) */
+      ing_note_disk_series(t, ref, rec.first_t, rec.last_t);
+      ndisk++;
       continue;
     }
     ing_key key;
     uint64_t h;
     ing_series *s;
     err = ing_series_keys(t->name, rec.labels, rec.n, arena, &key, &h);
-    if (!err && ing_series_find(t, key)) {
-      rt_warn(ING_LOG, "skipping a duplicate series record", "ref=%u", ref);
-      continue;
+    ing_series *old = err ? NULL : ing_series_find(t, key);
+    if (old) {
+      /* the same labels under a lower ref: that series left the head (fully flushed) before
+       * this one was created; the newer ref is the head's */
+      ing_note_disk_series(t, old->ref, old->first_t, old->last_t);
+      ing_series_remove(t, old);
+      n--;
+      ndisk++;
     }
     if (!err) {
       err = ing_series_add(t, key, h, rec.labels, rec.n, ref, &s);
@@ -272,11 +410,8 @@ rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
     if (rec.first_t < t->min_t) {
       t->min_t = rec.first_t;
     }
-    if (rec.flushed_seq > *max_flushed) {
-      *max_flushed = rec.flushed_seq;
-    }
     n++;
-    if ((n & 4095) == 0) {
+    if (((n + ndisk) & 4095) == 0) {
       rt_arena_reset(arena);
     }
   }
@@ -291,11 +426,16 @@ rt_err ing_load_series(ing_ingester *ing, uint64_t *max_flushed) {
   } else if (dberr) {
     rocksdb_free(dberr);
   }
+  if (!err && ndisk) {
+    rt_info(ING_LOG, "series left on disk", "idle=%llu head=%llu", (unsigned long long)ndisk,
+            (unsigned long long)n);
+  }
   rocksdb_iter_destroy(it);
   rt_arena_destroy(arena);
+  rt_free(before, (ing->ntenants ? ing->ntenants : 1) * sizeof *before);
+  rt_free(w.ids, w.cap * sizeof *w.ids);
   return err;
 }
-
 
 typedef struct ing_replay_ctx {
   ing_ingester *ing;

@@ -329,17 +329,15 @@ static rt_err ing_add_error(Ringtail__PushResponse *resp, rt_arena *arena, size_
   return RT_OK;
 }
 
-/* Metadata: returns true when it differs from what is stored (and updates the head). */
+/* Metadata: updates the head (and, with persist, writes the record into wb) when it differs
+ * from what is stored. A family's entry keeps one reference of its interned name. */
 rt_err ing_meta_update(ing_ingester *ing, ing_tenant *t, const Prometheus__MetricMetadata *md,
-                              rocksdb_writebatch_t *wb, rt_buf *tmp, bool persist) {
+                       rocksdb_writebatch_t *wb, rt_buf *tmp, bool persist) {
   const char *fam = md->metric_family_name ? md->metric_family_name : "";
   const char *help = md->help ? md->help : "";
   const char *unit = md->unit ? md->unit : "";
-  const char *name = ing_intern_str(&t->strings, &t->slab, fam, strlen(fam));
-  if (!name) {
-    return RT_ENOMEM;
-  }
-  ing_meta *m = ing_pmap_get(&t->meta, name);
+  const char *name = ing_intern_find(&t->strings, fam, strlen(fam));
+  ing_meta *m = name ? ing_pmap_get(&t->meta, name) : NULL;
   if (m && m->type == (uint8_t)md->type && strcmp(m->help, help) == 0 && strcmp(m->unit, unit) == 0) {
     return RT_OK;
   }
@@ -350,8 +348,13 @@ rt_err ing_meta_update(ing_ingester *ing, ing_tenant *t, const Prometheus__Metri
     return RT_ENOMEM;
   }
   if (!m) {
-    m = ing_slab_alloc(&t->slab, sizeof *m);
+    name = ing_intern_str(&t->strings, fam, strlen(fam));
+    m = name ? rt_calloc(1, sizeof *m) : NULL;
     if (!m || ing_pmap_put(&t->meta, name, m)) {
+      rt_free(m, sizeof *m);
+      if (name) {
+        ing_intern_release(&t->strings, name);
+      }
       rt_free(h, 0);
       rt_free(u, 0);
       return RT_ENOMEM;
@@ -650,6 +653,9 @@ rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__P
   }
   if (created) {
     ing_tenant_gauge_update(t);
+  }
+  if (accepted > 0) {
+    t->last_write_ns = rt_mono_ns();
   }
   pthread_rwlock_unlock(&t->lock);
   rocksdb_writebatch_destroy(wb);

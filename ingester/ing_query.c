@@ -174,6 +174,215 @@ static rt_err ing_read_chunks(ing_ingester *ing, rocksdb_iterator_t *it, uint32_
   return ing_chunk_scan_error(&cs);
 }
 
+/* ------------------------------------------------------------------ series only on disk (I11) */
+
+/* A growing ref list in the arena. */
+typedef struct ing_reflist {
+  uint32_t *r;
+  size_t n, cap;
+} ing_reflist;
+
+static rt_err ing_reflist_add(ing_reflist *l, rt_arena *arena, uint32_t ref) {
+  if (l->n == l->cap) {
+    size_t ncap = l->cap ? l->cap * 2 : 64;
+    uint32_t *nr = rt_arena_alloc(arena, ncap * sizeof *nr);
+    if (!nr) {
+      return RT_ENOMEM;
+    }
+    if (l->n) {
+      memcpy(nr, l->r, l->n * sizeof *nr);
+    }
+    l->r = nr;
+    l->cap = ncap;
+  }
+  l->r[l->n++] = ref;
+  return RT_OK;
+}
+
+static rt_err ing_iter_err(rocksdb_iterator_t *it, const char *what) {
+  char *dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  return ing_dberr(dberr, what);
+}
+
+/* Refs of the tenant's postings keys (tenant, name, 0, value, 0, ref) whose value matches m
+ * (== want), sorted and unique. `=` (want) and the excluded value of `!=` seek the one value. */
+static rt_err ing_disk_union(ing_ingester *ing, rocksdb_readoptions_t *ro, uint32_t tid,
+                             const rt_matcher *m, bool want, rt_arena *arena, ing_reflist *out) {
+  memset(out, 0, sizeof *out);
+  bool single = (want && m->type == RT_MATCH_EQ) || (!want && m->type == RT_MATCH_NEQ);
+  rt_buf pfx = RT_BUF_INIT;
+  ing_put_be32(&pfx, tid);
+  rt_buf_append(&pfx, m->name, strlen(m->name) + 1);
+  size_t name_end = pfx.len;
+  if (single) {
+    rt_buf_append(&pfx, m->value, strlen(m->value) + 1);
+  }
+  if (pfx.oom) {
+    rt_buf_free(&pfx);
+    return RT_ENOMEM;
+  }
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ro, ing->cf[ING_CF_POSTINGS]);
+  rt_err err = RT_OK;
+  char *val = NULL; /* the last value seen and whether it matched */
+  size_t vcap = 0, vlen = SIZE_MAX;
+  bool vmatch = false;
+  for (rocksdb_iter_seek(it, pfx.data, pfx.len); !err && rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t kl;
+    const char *k = rocksdb_iter_key(it, &kl);
+    if (kl < pfx.len + 4 || memcmp(k, pfx.data, pfx.len) != 0) {
+      break;
+    }
+    if (single) {
+      err = ing_reflist_add(out, arena, ing_get_u32((const uint8_t *)k + kl - 4));
+      continue;
+    }
+    const char *v = k + name_end;
+    size_t vl = kl - 4 - name_end;
+    if (vl == 0 || v[vl - 1] != 0) {
+      continue; /* not a postings key */
+    }
+    vl--;
+    if (vl != vlen || memcmp(v, val, vl) != 0) {
+      if (vl + 1 > vcap) {
+        char *nv = rt_realloc(val, vcap, vl + 1);
+        if (!nv) {
+          err = RT_ENOMEM;
+          break;
+        }
+        val = nv;
+        vcap = vl + 1;
+      }
+      memcpy(val, v, vl);
+      val[vl] = 0;
+      vlen = vl;
+      vmatch = rt_matcher_matches(m, val);
+    }
+    if (vmatch == want) {
+      err = ing_reflist_add(out, arena, ing_get_u32((const uint8_t *)k + kl - 4));
+    }
+  }
+  if (!err) {
+    err = ing_iter_err(it, "read postings");
+  }
+  rocksdb_iter_destroy(it);
+  rt_free(val, vcap);
+  rt_buf_free(&pfx);
+  out->n = ing_refs_sort_unique(out->r, out->n);
+  return err;
+}
+
+rt_err ing_disk_select(ing_ingester *ing, const ing_tenant *t, rocksdb_readoptions_t *ro,
+                       const rt_matcher *ms, size_t nms, int64_t mint, int64_t maxt,
+                       const uint32_t *head, size_t nhead, rt_arena *arena,
+                       ing_disk_series **out, size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  ing_reflist cur = {0};
+  bool have = false;
+  rt_err err = RT_OK;
+  /* as ing_head_postings: matchers not matching "" bound the result, the others remove */
+  for (size_t i = 0; !err && i < nms; i++) {
+    if (rt_matcher_matches_empty(&ms[i])) {
+      continue;
+    }
+    ing_reflist r;
+    err = ing_disk_union(ing, ro, t->id, &ms[i], true, arena, &r);
+    if (!have) {
+      cur = r;
+      have = true;
+    } else {
+      cur.n = ing_intersect(cur.r, cur.n, r.r, r.n);
+    }
+    if (cur.n == 0) {
+      return err;
+    }
+  }
+  if (!err && !have) {
+    /* every matcher matches "": every series record of the tenant */
+    uint8_t pfx[4];
+    ing_put_u32(pfx, t->id);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ro, ing->cf[ING_CF_SERIES]);
+    for (rocksdb_iter_seek(it, (const char *)pfx, 4); !err && rocksdb_iter_valid(it);
+         rocksdb_iter_next(it)) {
+      size_t kl;
+      const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kl);
+      if (kl != ING_SERIES_KEY_LEN || memcmp(k, pfx, 4) != 0) {
+        break;
+      }
+      err = ing_reflist_add(&cur, arena, ing_get_u32(k + 4));
+    }
+    if (!err) {
+      err = ing_iter_err(it, "read series");
+    }
+    rocksdb_iter_destroy(it);
+  }
+  for (size_t i = 0; !err && cur.n && i < nms; i++) {
+    if (!rt_matcher_matches_empty(&ms[i])) {
+      continue;
+    }
+    ing_reflist r;
+    err = ing_disk_union(ing, ro, t->id, &ms[i], false, arena, &r);
+    cur.n = ing_subtract(cur.r, cur.n, r.r, r.n);
+  }
+  if (!err) {
+    cur.n = ing_subtract(cur.r, cur.n, head, nhead);
+  }
+  ing_disk_series *ds = !err && cur.n ? rt_arena_alloc(arena, cur.n * sizeof *ds) : NULL;
+  if (!err && cur.n && !ds) {
+    err = RT_ENOMEM;
+  }
+  size_t n = 0;
+  for (size_t i = 0; !err && i < cur.n; i++) {
+    uint8_t key[ING_SERIES_KEY_LEN];
+    ing_series_key(key, t->id, cur.r[i]);
+    char *dberr = NULL;
+    size_t vl;
+    char *v = rocksdb_get_cf(ing->db, ro, ing->cf[ING_CF_SERIES], (const char *)key, sizeof key,
+                             &vl, &dberr);
+    err = ing_dberr(dberr, "get series");
+    if (err || !v) {
+      continue;
+    }
+    ing_series_rec rec;
+    rt_err derr = ing_series_decode((const uint8_t *)v, vl, arena, &rec);
+    rocksdb_free(v);
+    if (derr == RT_ENOMEM) {
+      err = derr;
+    } else if (derr) {
+      rt_warn(ING_LOG, "skipping a corrupt series record", "ref=%u", cur.r[i]);
+    } else if (rec.first_t <= rec.last_t && rec.first_t <= maxt && rec.last_t >= mint) {
+      ds[n++] = (ing_disk_series){cur.r[i], (uint16_t)rec.n, rec.labels, rec.first_t, rec.last_t};
+    }
+  }
+  if (err) {
+    return err;
+  }
+  *out = ds;
+  *nout = n;
+  return RT_OK;
+}
+
+/* Copies labels into the arena (answers outlive the lock: series may leave the head, I8). */
+static rt_label *ing_labels_copy(const rt_label *ls, size_t n, rt_arena *arena) {
+  rt_label *c = rt_arena_alloc(arena, (n ? n : 1) * sizeof *c);
+  for (size_t i = 0; c && i < n; i++) {
+    c[i].name = rt_arena_strndup(arena, ls[i].name, strlen(ls[i].name));
+    c[i].value = rt_arena_strndup(arena, ls[i].value, strlen(ls[i].value));
+    if (!c[i].name || !c[i].value) {
+      return NULL;
+    }
+  }
+  return c;
+}
+
+static int ing_sel_cmp_ref(const void *a, const void *b) {
+  const ing_sel *x = a, *y = b;
+  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
+}
+
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
                   Ringtail__SelectResponse *resp, rt_arena *arena) {
   ringtail__select_response__init(resp);
@@ -196,6 +405,8 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
   pthread_rwlock_rdlock(&t->lock);
   uint32_t *refs;
   size_t nrefs;
+  /* series that left the head may hold samples in the range (I11) */
+  bool disk = t->disk_max_t >= mint && t->disk_min_t <= maxt;
   err = ing_head_postings(t, ms, req->n_matchers, arena, &refs, &nrefs);
   if (!err && nrefs) {
     sel = rt_arena_alloc(arena, nrefs * sizeof *sel);
@@ -204,14 +415,14 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     }
   }
   for (size_t i = 0; !err && i < nrefs; i++) {
-    const ing_series *s = t->by_ref[refs[i]];
+    const ing_series *s = ing_series_by_ref(t, refs[i]);
     if (!ing_in_range(s, mint, maxt)) {
       continue;
     }
     if (req->shard_count > 0 && s->hash % req->shard_count != req->shard_index) {
       continue;
     }
-    if (ing_tomb_hides(ing, t->id, s, mint, maxt)) {
+    if (ing_tomb_hides(ing, t->id, s->ref, s->first_t, s->last_t, mint, maxt)) {
       continue;
     }
     ing_sel *e = &sel[nsel++];
@@ -224,8 +435,12 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
   if (!err && nsel > 1) {
     qsort(sel, nsel, sizeof *sel, ing_sel_cmp);
   }
-  if (req->limit > 0 && nsel > req->limit) {
-    nsel = req->limit;
+  if (!disk && req->limit > 0 && nsel > req->limit) {
+    nsel = req->limit; /* with series on disk, the limit applies to the merged answer */
+  }
+  for (size_t i = 0; !err && i < nsel; i++) {
+    sel[i].labels = ing_labels_copy(sel[i].labels, sel[i].nlabels, arena);
+    err = sel[i].labels ? RT_OK : RT_ENOMEM;
   }
   if (!err && !req->labels_only) {
     for (size_t i = 0; !err && i < nsel; i++) {
@@ -249,13 +464,58 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
         rt_xor_appender_fini(&a);
       }
     }
+  }
+  for (size_t i = 0; i < nsel; i++) {
+    sel[i].s = NULL; /* not to be used once the lock goes */
+  }
+  if (!err && (!req->labels_only || disk)) {
     snap = rocksdb_create_snapshot(ing->db);
   }
   pthread_rwlock_unlock(&t->lock);
 
+  rocksdb_readoptions_t *ro = NULL;
   if (!err && snap) {
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap);
+  }
+  size_t nhead = nsel;
+  if (!err && disk) {
+    /* the series only on disk: every head series that matched answers for its own ref */
+    ing_disk_series *ds;
+    size_t nds;
+    err = ing_disk_select(ing, t, ro, ms, req->n_matchers, mint, maxt, refs, nrefs, arena, &ds,
+                          &nds);
+    ing_sel *all = !err && nds ? rt_arena_alloc(arena, (nsel + nds) * sizeof *all) : NULL;
+    if (!err && nds && !all) {
+      err = RT_ENOMEM;
+    }
+    if (all) {
+      if (nsel) {
+        memcpy(all, sel, nsel * sizeof *sel);
+      }
+      sel = all;
+    }
+    for (size_t i = 0; !err && i < nds; i++) {
+      uint64_t hash = 0;
+      if (req->shard_count > 0) {
+        ing_key key;
+        err = ing_series_keys(t->name, ds[i].labels, ds[i].nlabels, arena, &key, &hash);
+        if (err || hash % req->shard_count != req->shard_index) {
+          continue;
+        }
+      }
+      if (ing_tomb_hides(ing, t->id, ds[i].ref, ds[i].first_t, ds[i].last_t, mint, maxt)) {
+        continue;
+      }
+      ing_sel *e = &sel[nsel++];
+      memset(e, 0, sizeof *e);
+      e->labels = ds[i].labels;
+      e->nlabels = ds[i].nlabels;
+      e->ref = ds[i].ref;
+    }
+  }
+
+  if (!err && ro && !req->labels_only) {
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ro, ing->cf[ING_CF_CHUNKS]);
     /* read in key (ref) order, not label order: the iterator then moves forward through the
      * table and decompresses each block once */
@@ -272,15 +532,49 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     for (size_t i = 0; !err && i < nsel; i++) {
       ing_sel *e = order[i];
       err = ing_read_chunks(ing, it, t->id, e, mint, maxt, arena);
-      if (!err && e->nchunks > 1) {
-        qsort(e->chunks, e->nchunks, sizeof *e->chunks, ing_chunk_cmp);
-      }
     }
     rocksdb_iter_destroy(it);
+  }
+  if (ro) {
     rocksdb_readoptions_destroy(ro);
   }
   if (snap) {
     rocksdb_release_snapshot(ing->db, snap);
+  }
+  /* deleted samples go per ref; then the records of one series (a series that left the head
+   * and came back has a ref on disk and one in the head) become one answer */
+  for (size_t i = 0; !err && !req->labels_only && i < nsel; i++) {
+    Ringtail__SeriesChunks sc;
+    ringtail__series_chunks__init(&sc);
+    sc.chunks = sel[i].chunks;
+    sc.n_chunks = sel[i].nchunks;
+    err = ing_tomb_filter(ing, t->id, sel[i].ref, &sc, arena);
+    sel[i].chunks = sc.chunks;
+    sel[i].nchunks = sel[i].cap = sc.n_chunks;
+  }
+  if (!err && nsel > nhead) {
+    qsort(sel, nsel, sizeof *sel, ing_sel_cmp_ref);
+    size_t w = 0;
+    for (size_t i = 0; !err && i < nsel; i++) {
+      if (w > 0 && rt_labels_cmp(sel[w - 1].labels, sel[w - 1].nlabels, sel[i].labels,
+                                 sel[i].nlabels) == 0) {
+        for (size_t k = 0; !err && k < sel[i].nchunks; k++) {
+          const Ringtail__Chunk *c = sel[i].chunks[k];
+          err = ing_sel_add_chunk(&sel[w - 1], arena, c->mint, c->maxt, c->data.data, c->data.len);
+        }
+        continue;
+      }
+      sel[w++] = sel[i];
+    }
+    nsel = w;
+  }
+  if (req->limit > 0 && nsel > req->limit) {
+    nsel = req->limit;
+  }
+  for (size_t i = 0; !err && i < nsel; i++) {
+    if (sel[i].nchunks > 1) {
+      qsort(sel[i].chunks, sel[i].nchunks, sizeof *sel[i].chunks, ing_chunk_cmp);
+    }
   }
   if (!err && nsel) {
     resp->series = rt_arena_alloc(arena, nsel * sizeof *resp->series);
@@ -299,8 +593,7 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     ringtail__series_chunks__init(sc);
     for (size_t k = 0; k < sel[i].nlabels; k++) {
       prometheus__label__init(&lv[k]);
-      /* interned strings live until ing_destroy (series are never removed) */
-      lv[k].name = (char *)sel[i].labels[k].name;
+      lv[k].name = (char *)sel[i].labels[k].name; /* arena copies */
       lv[k].value = (char *)sel[i].labels[k].value;
       lp[k] = &lv[k];
     }
@@ -308,9 +601,6 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     sc->n_labels = sel[i].nlabels;
     sc->chunks = sel[i].chunks;
     sc->n_chunks = sel[i].nchunks;
-    if (!req->labels_only) {
-      err = ing_tomb_filter(ing, t->id, sel[i].ref, sc, arena);
-    }
     resp->series[resp->n_series++] = sc;
   }
   ing_matchers_free(ms, req->n_matchers);
@@ -330,6 +620,13 @@ static rt_err ing_strings_out(const char **v, size_t n, uint64_t limit, Ringtail
   if (n > 1) {
     qsort(v, n, sizeof *v, ing_str_cmp);
   }
+  size_t w = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (w == 0 || strcmp(v[w - 1], v[i]) != 0) {
+      v[w++] = v[i];
+    }
+  }
+  n = w;
   if (limit > 0 && n > limit) {
     n = limit;
   }
@@ -343,13 +640,13 @@ static bool ing_postings_any_in_range(const ing_tenant *t, const ing_postings *p
   bool all = mint <= t->min_t && maxt >= t->max_t; /* every sample is inside the range */
   for (uint32_t i = 0; i < p->n; i++) {
     if (all) {
-      const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
+      const ing_series *s = ing_series_by_ref(t, p->refs[i]);
       if (s && s->first_t <= s->last_t) {
         return true;
       }
       continue;
     }
-    const ing_series *s = p->refs[i] <= t->nseries ? t->by_ref[p->refs[i]] : NULL;
+    const ing_series *s = ing_series_by_ref(t, p->refs[i]);
     if (s && ing_in_range(s, mint, maxt)) {
       return true;
     }
@@ -376,7 +673,10 @@ static rt_err ing_labels_common(ing_ingester *ing, const Ringtail__LabelsRequest
   }
   int64_t mint = req->mint, maxt = req->maxt;
   ing_range(&mint, &maxt);
+  uint32_t *refs = NULL; /* the head series that matched (they answer for their refs) */
+  size_t nrefs = 0;
   pthread_rwlock_rdlock(&t->lock);
+  bool disk = t->disk_max_t >= mint && t->disk_min_t <= maxt; /* I11 */
   const char *iname = values ? ing_intern_find(&t->strings, qname, strlen(qname)) : NULL;
   const ing_lname *ln = iname ? ing_pmap_get(&t->names, iname) : NULL;
   const char **out = NULL;
@@ -402,17 +702,17 @@ static rt_err ing_labels_common(ing_ingester *ing, const Ringtail__LabelsRequest
           }
         }
         if (any) {
-          out[nout++] = m->keys[i];
+          const char *k = m->keys[i];
+          out[nout] = rt_arena_strndup(arena, k, strlen(k)); /* the head may drop it (I8) */
+          err = out[nout++] ? RT_OK : RT_ENOMEM;
         }
       }
     }
   } else if (!values || ln) {
-    uint32_t *refs;
-    size_t nrefs;
     err = ing_head_postings(t, ms, req->n_matchers, arena, &refs, &nrefs);
     ing_pmap seen = {0};
     for (size_t i = 0; !err && i < nrefs; i++) {
-      const ing_series *s = t->by_ref[refs[i]];
+      const ing_series *s = ing_series_by_ref(t, refs[i]);
       if (!ing_in_range(s, mint, maxt)) {
         continue;
       }
@@ -436,13 +736,65 @@ static rt_err ing_labels_common(ing_ingester *ing, const Ringtail__LabelsRequest
       }
       for (size_t i = 0; !err && i < seen.cap; i++) {
         if (seen.keys[i]) {
-          out[nout++] = seen.keys[i];
+          const char *k = seen.keys[i];
+          out[nout] = rt_arena_strndup(arena, k, strlen(k));
+          err = out[nout++] ? RT_OK : RT_ENOMEM;
         }
       }
     }
     ing_pmap_fini(&seen);
   }
   pthread_rwlock_unlock(&t->lock);
+  if (!err && disk) {
+    /* names and values of the series only on disk; the head's lists are sorted refs */
+    ing_disk_series *ds = NULL;
+    size_t nds = 0;
+    const rt_matcher *dms = ms;
+    size_t dn = req->n_matchers;
+    rt_matcher has; /* values: only series having the label */
+    char eb[64];
+    bool with_has = values && rt_matcher_init(&has, RT_MATCH_NEQ, qname, "", eb, sizeof eb) == RT_OK;
+    if (with_has) {
+      rt_matcher *m2 = rt_arena_alloc(arena, (dn + 1) * sizeof *m2);
+      if (m2) {
+        if (dn) {
+          memcpy(m2, ms, dn * sizeof *m2); /* borrowed copies: finalised through ms */
+        }
+        m2[dn++] = has;
+        dms = m2;
+      }
+    }
+    err = ing_disk_select(ing, t, ing->ropts, dms, dn, mint, maxt, refs, nrefs, arena, &ds, &nds);
+    if (with_has) {
+      rt_matcher_fini(&has);
+    }
+    size_t extra = 0;
+    for (size_t i = 0; !err && i < nds; i++) {
+      extra += values ? 1 : ds[i].nlabels;
+    }
+    const char **all = !err && extra ? rt_arena_alloc(arena, (nout + extra) * sizeof *all) : NULL;
+    if (!err && extra && !all) {
+      err = RT_ENOMEM;
+    }
+    if (all) {
+      if (nout) {
+        memcpy(all, out, nout * sizeof *out);
+      }
+      out = all;
+    }
+    for (size_t i = 0; !err && i < nds; i++) {
+      if (values) {
+        const char *v = rt_labels_get(ds[i].labels, ds[i].nlabels, qname);
+        if (v) {
+          out[nout++] = v;
+        }
+        continue;
+      }
+      for (size_t k = 0; k < ds[i].nlabels; k++) {
+        out[nout++] = ds[i].labels[k].name;
+      }
+    }
+  }
   ing_matchers_free(ms, req->n_matchers);
   if (err) {
     return err;
@@ -501,7 +853,11 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
     }
     prometheus__metric_metadata__init(md);
     md->type = (Prometheus__MetricMetadata__MetricType)m->type;
-    md->metric_family_name = (char *)name;
+    md->metric_family_name = rt_arena_strndup(arena, name, strlen(name));
+    if (!md->metric_family_name) {
+      err = RT_ENOMEM;
+      break;
+    }
     md->help = h;
     md->unit = u;
     out[n++] = md;

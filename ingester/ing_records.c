@@ -232,9 +232,7 @@ rt_err ing_chunk_scan_error(const ing_chunk_scan *cs) {
 
 /* ------------------------------------------------------------------ WAL records */
 
-/* Calls fn for every sample of a WAL record (after header checks). */
-rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t vl,
-                             ing_wal_fn fn, void *ctx) {
+rt_err ing_wal_parse(uint64_t seq, const uint8_t *v, size_t vl, ing_wal_raw_fn fn, void *ctx) {
   ing_rd r = {v, v + vl, false};
   const uint8_t *hdr = ing_get_bytes(&r, 2);
   uint32_t tid = ing_get_be32(&r);
@@ -242,16 +240,11 @@ rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t 
     rt_warn(ING_LOG, "skipping a corrupt wal record", "seq=%llu", (unsigned long long)seq);
     return RT_OK;
   }
-  ing_tenant *t = ing_tenant_by_id(ing, tid);
-  if (!t) {
-    rt_warn(ING_LOG, "wal record for an unknown tenant", "seq=%llu tenant=%u", (unsigned long long)seq, tid);
-    return RT_OK;
-  }
   uint64_t nser = ing_get_uvarint(&r);
   for (uint64_t i = 0; i < nser && !r.err; i++) {
     uint64_t ref = ing_get_uvarint(&r);
     uint64_t n = ing_get_uvarint(&r);
-    ing_series *s = ref > 0 && ref <= t->nseries ? t->by_ref[ref] : NULL;
+    bool bad_ref = ref == 0 || ref >= UINT32_MAX;
     int64_t prev = 0;
     for (uint64_t k = 0; k < n && !r.err; k++) {
       int64_t d = ing_get_zvarint(&r);
@@ -261,21 +254,47 @@ rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t 
       }
       int64_t ts = (int64_t)((uint64_t)prev + (uint64_t)d);
       prev = ts;
-      if (!s) {
-        continue;
-      }
-      rt_err err = fn(ctx, t, s, ts, val, seq);
+      rt_err err = bad_ref ? RT_OK : fn(ctx, tid, (uint32_t)ref, ts, val, seq);
       if (err) {
         return err;
       }
-    }
-    if (!s && !r.err) {
-      rt_warn(ING_LOG, "wal record for an unknown series", "seq=%llu ref=%llu",
-              (unsigned long long)seq, (unsigned long long)ref);
     }
   }
   if (r.err) {
     rt_warn(ING_LOG, "truncated wal record", "seq=%llu", (unsigned long long)seq);
   }
   return RT_OK;
+}
+
+typedef struct ing_wal_resolve {
+  ing_ingester *ing;
+  ing_wal_fn fn;
+  void *ctx;
+  uint32_t tid, ref; /* the last (tenant, ref) looked up, and what it gave */
+  ing_tenant *t;
+  ing_series *s;
+  bool looked;
+} ing_wal_resolve;
+
+static rt_err ing_wal_resolve_sample(void *ctx, uint32_t tid, uint32_t ref, int64_t ts, double v,
+                                     uint64_t seq) {
+  ing_wal_resolve *w = ctx;
+  if (!w->looked || w->tid != tid || w->ref != ref) {
+    w->looked = true;
+    w->tid = tid;
+    w->ref = ref;
+    w->t = ing_tenant_by_id(w->ing, tid);
+    w->s = w->t ? ing_series_by_ref(w->t, ref) : NULL;
+    if (!w->s) {
+      rt_warn(ING_LOG, "wal record for an unknown series", "seq=%llu tenant=%u ref=%u",
+              (unsigned long long)seq, tid, ref);
+    }
+  }
+  return w->s ? w->fn(w->ctx, w->t, w->s, ts, v, seq) : RT_OK;
+}
+
+rt_err ing_wal_record(ing_ingester *ing, uint64_t seq, const uint8_t *v, size_t vl, ing_wal_fn fn,
+                      void *ctx) {
+  ing_wal_resolve w = {.ing = ing, .fn = fn, .ctx = ctx};
+  return ing_wal_parse(seq, v, vl, ing_wal_resolve_sample, &w);
 }

@@ -109,6 +109,7 @@ void ing_free(ing_ingester *ing) {
   pthread_mutex_destroy(&ing->sync_mu);
   pthread_cond_destroy(&ing->sync_cv);
   pthread_mutex_destroy(&ing->bg_mu);
+  pthread_mutex_destroy(&ing->maint_mu);
   pthread_cond_destroy(&ing->bg_cv);
   pthread_mutex_destroy(&ing->ring_mu);
   rt_free(ing->ring_id, 0);
@@ -137,6 +138,7 @@ ing_ingester *ing_alloc(const ing_config *cfg) {
   pthread_mutex_init(&ing->sync_mu, NULL);
   pthread_cond_init(&ing->sync_cv, NULL);
   pthread_mutex_init(&ing->bg_mu, NULL);
+  pthread_mutex_init(&ing->maint_mu, NULL);
   pthread_cond_init(&ing->bg_cv, NULL);
   pthread_mutex_init(&ing->ring_mu, NULL);
   ing->next_tenant_id = 1;
@@ -203,7 +205,9 @@ void ing_destroy(ing_ingester *ing) {
     pthread_join(ing->bg, NULL);
   }
   if (ing->db && !atomic_load(&ing->broken)) {
+    pthread_mutex_lock(&ing->maint_mu);
     ing_truncate_wal(ing);
+    pthread_mutex_unlock(&ing->maint_mu);
     char *dberr = NULL;
     rocksdb_flush_wal(ing->db, 1, &dberr);
     ing_dberr(dberr, "sync wal");
@@ -229,6 +233,7 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
     out->samples_rejected[i] = atomic_load(&ing->st_rejected[i]);
   }
   out->chunks_closed = atomic_load(&ing->st_chunks);
+  out->series_removed = atomic_load(&ing->st_evicted);
   if (ing->ha) {
     out->ha_records = ing_ha_records(ing->ha);
     out->ha_elections = ing_ha_elections(ing->ha);

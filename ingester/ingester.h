@@ -19,6 +19,9 @@ typedef struct ing_config {
   bool wal_sync;              /* fsync each push (group commit) before acknowledging */
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
+  int64_t series_idle_timeout_ms; /* a series without a sample for this long (data time, and a
+                                     tenant without a push for this long, wall clock) leaves the
+                                     head; 0 = never (compactor/compactor.h) */
   struct rt_metrics *metrics; /* where ringtail_ingester_active_series{user} goes; NULL = none */
   bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
                                  distributor outside this process asks it (ingester/ing_ha.h) */
@@ -41,8 +44,8 @@ void ing_destroy(ing_ingester *ing);
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena);
 /* Series matching req->matchers with chunks overlapping [mint, maxt] (head chunk included, cut
- * to what is appended so far), sorted by labels. Results are allocated from arena; label
- * strings may point into the ingester and stay valid until ing_destroy(). mint == maxt == 0
+ * to what is appended so far), sorted by labels; series that left the head as idle are read
+ * from RocksDB. Results, label strings included, are allocated from arena. mint == maxt == 0
  * means no time bound. Chunks of a series are sorted by mint and may overlap (out-of-order
  * samples): readers merge by timestamp. Every chunk has encoding RT_CHUNK_ENC_XOR. */
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
@@ -104,7 +107,8 @@ rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
 rt_err ing_flush(ing_ingester *ing);
 
 typedef struct ing_stats {
-  uint64_t active_series;
+  uint64_t active_series;           /* series in the head */
+  uint64_t series_removed;          /* series that left the head as idle since start */
   uint64_t samples_appended;
   uint64_t samples_rejected[5];     /* by Ringtail__SampleError */
   uint64_t wal_bytes;               /* WAL column family size */

@@ -221,10 +221,8 @@ size_t ing_subtract(uint32_t *a, size_t an, const uint32_t *b, size_t bn);
 /* Sorted refs of series matching all matchers (arena). Caller holds t->lock (read). */
 rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_arena *arena,
                          uint32_t **out, size_t *nout);
-/* Runs one maintenance round now: closes idle head chunks, removes idle series from the head
- * (I11), truncates the WAL (I2). ing_maintain_at takes the wall clock (rt_mono_ns) to use. */
+/* Runs one maintenance round now: closes idle head chunks, truncates the WAL (I2). */
 rt_err ing_maintain(ing_ingester *ing);
-rt_err ing_maintain_at(ing_ingester *ing, uint64_t now_ns);
 /* Counts the records in the wal column family (tests). */
 rt_err ing_wal_count(ing_ingester *ing, uint64_t *n);
 
@@ -415,11 +413,6 @@ rt_err ing_truncate_wal(ing_ingester *ing);
  * or minus the tenant's out-of-order window when that is longer (I11). INT64_MIN: none is
  * (idle_ms 0, or no sample yet). */
 int64_t ing_idle_before(ing_ingester *ing, const ing_tenant *t, int64_t idle_ms);
-/* Removes from the head every series of a tenant idle before ing_idle_before(idle_ms) (data
- * time), and every series of a tenant without an appended sample since now_ns - idle_ms (wall
- * clock), closing their chunks first; *removed counts them. Serialised with the other
- * maintenance (maint_mu). */
-rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed);
 /* The background thread (ing_create starts it, ing_destroy stops it). */
 void *ing_bg_main(void *arg);
 

@@ -141,7 +141,8 @@ int64_t ing_idle_before(ing_ingester *ing, const ing_tenant *t, int64_t idle_ms)
   return t->max_t < INT64_MIN + d ? INT64_MIN : t->max_t - d;
 }
 
-rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed) {
+/* The work of ing_remove_idle; caller holds maint_mu. */
+static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed) {
   *removed = 0;
   if (idle_ms <= 0) {
     return RT_OK;
@@ -223,16 +224,23 @@ rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint6
   return err;
 }
 
+rt_err ing_remove_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed) {
+  *removed = 0;
+  pthread_mutex_lock(&ing->maint_mu);
+  rt_err err = (rt_err)atomic_load(&ing->broken);
+  if (!err) {
+    err = ing_evict_idle(ing, idle_ms, now_ns, removed);
+  }
+  pthread_mutex_unlock(&ing->maint_mu);
+  return err;
+}
+
 /* One maintenance round. */
-static rt_err ing_maint_round(ing_ingester *ing, uint64_t now_ns) {
+static rt_err ing_maint_round(ing_ingester *ing) {
   pthread_mutex_lock(&ing->maint_mu);
   rt_err err = (rt_err)atomic_load(&ing->broken);
   if (!err) {
     err = ing_close_idle(ing);
-  }
-  uint64_t removed;
-  if (!err) {
-    err = ing_evict_idle(ing, ing->cfg.series_idle_timeout_ms, now_ns, &removed);
   }
   if (!err) {
     err = ing_truncate_wal(ing);
@@ -254,7 +262,7 @@ void *ing_bg_main(void *arg) {
     }
     pthread_mutex_unlock(&ing->bg_mu);
     ing_update_rates(ing);
-    ing_maint_round(ing, rt_mono_ns());
+    ing_maint_round(ing);
     pthread_mutex_lock(&ing->bg_mu);
   }
   pthread_mutex_unlock(&ing->bg_mu);
@@ -273,9 +281,7 @@ rt_err ing_wal_count(ing_ingester *ing, uint64_t *n) {
   return ing_dberr(dberr, "count wal");
 }
 
-rt_err ing_maintain(ing_ingester *ing) { return ing_maint_round(ing, rt_mono_ns()); }
-
-rt_err ing_maintain_at(ing_ingester *ing, uint64_t now_ns) { return ing_maint_round(ing, now_ns); }
+rt_err ing_maintain(ing_ingester *ing) { return ing_maint_round(ing); }
 
 /* Closes every open head chunk, truncates the WAL and compacts it away. */
 rt_err ing_flush(ing_ingester *ing) {

@@ -19,9 +19,10 @@ typedef struct ing_config {
   bool wal_sync;              /* fsync each push (group commit) before acknowledging */
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
-  int64_t series_idle_timeout_ms; /* a series without a sample for this long (data time, and a
-                                     tenant without a push for this long, wall clock) leaves the
-                                     head; 0 = never (compactor/compactor.h) */
+  int64_t series_idle_timeout_ms; /* at open, a series idle this long before the stop (data
+                                     time) stays on disk; 0 = every series loads. Set from the
+                                     compactor's rules (compactor/compactor.h), which also
+                                     remove idle series while running (ing_remove_idle) */
   struct rt_metrics *metrics; /* where ringtail_ingester_active_series{user} goes; NULL = none */
   bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
                                  distributor outside this process asks it (ingester/ing_ha.h) */
@@ -105,6 +106,14 @@ rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
  * cover and compacts the database (for a clean archive and for measuring bytes per sample).
  * Blocks pushes of each tenant while it runs. */
 rt_err ing_flush(ing_ingester *ing);
+
+/* Head cleanup, applied by the compactor's worker (compactor/compactor.h): removes from the
+ * head every series idle for idle_ms of data time (its newest sample older than the tenant's
+ * newest minus max(idle_ms, the tenant's out-of-order window)), and every series of a tenant
+ * without an appended sample since now_ns - idle_ms (wall clock, rt_mono_ns). Their open chunks
+ * are written first; they stay readable from RocksDB. *removed counts them. Blocks pushes of a
+ * tenant for 4096 series at a time; one cleanup or maintenance round runs at a time. */
+rt_err ing_remove_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed);
 
 typedef struct ing_stats {
   uint64_t active_series;           /* series in the head */

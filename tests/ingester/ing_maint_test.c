@@ -1,4 +1,4 @@
-/* ing_maint_test.c - idle series leave the head (I11): by data time, by wall clock, across a
+/* ing_maint_test.c - idle series leave the head (I11, ing_remove_idle): by data time, by wall clock, across a
  * restart; what leaves stays queryable from RocksDB (select, series, labels, metadata, delete,
  * dump); a new sample brings a series back; counts and limits follow the head. */
 #include <criterion/criterion.h>
@@ -31,6 +31,16 @@ static ing_config cfg_idle(int64_t idle_ms) {
   c.series_idle_timeout_ms = idle_ms;
   return c;
 }
+
+/* A maintenance round and a head cleanup with the tests' idle timeout (the compactor's worker
+ * does the latter in a process). */
+static rt_err maintain_at(ing_ingester *ing, uint64_t now_ns) {
+  rt_err err = ing_maintain(ing);
+  uint64_t n;
+  return err ? err : ing_remove_idle(ing, 1 * H, now_ns, &n);
+}
+
+static rt_err maintain(ing_ingester *ing) { return maintain_at(ing, rt_mono_ns()); }
 
 static ing_ingester *open_ing(ing_config cfg) {
   ing_ingester *ing = NULL;
@@ -122,15 +132,15 @@ Test(idle, data_time_idle_series_leave_and_stay_queryable) {
   mdreq.n_metadata = 1;
   Ringtail__PushResponse pr;
   cr_assert_eq(ing_push(ing, &mdreq, &pr, A), RT_OK);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 2, "nothing is idle yet");
 
   /* job=new goes on for an hour and a bit of data time; job=old is silent */
   push(ing, "t", "__name__=up,job=new", 2000 + H, 6);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 2, "job=old has been idle for less than an hour");
   push(ing, "t", "__name__=up,job=new", 2001 + H, 7);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 1, "job=old idle for more than an hour left the head");
   ing_stats st;
   ing_get_stats(ing, &st);
@@ -178,7 +188,7 @@ Test(idle, head_memory_is_freed) {
   size_t strings = t->strings.n, names = t->names.n;
   cr_assert_eq(names, 52, "__name__, pod and 50 uniq names");
   push(ing, "t", "__name__=live", 1000 + 2 * H, 2);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(t->nseries, 1);
   cr_assert_eq(t->names.n, 1, "only __name__ is left in the index");
   cr_assert_eq(t->strings.n, 2, "\"__name__\" and \"live\" (of %zu strings)", strings);
@@ -194,13 +204,13 @@ Test(idle, wall_clock_bound_for_a_tenant_that_stopped) {
   push(ing, "quiet", "__name__=b", 1000, 2);
   push(ing, "busy", "__name__=c", 1000, 3);
   uint64_t now = rt_mono_ns();
-  cr_assert_eq(ing_maintain_at(ing, now), RT_OK);
+  cr_assert_eq(maintain_at(ing, now), RT_OK);
   cr_assert_eq(head_series(ing, "quiet"), 2, "data time did not move");
   /* an hour of wall clock later "busy" writes again, "quiet" does not */
   ing_tenant *busy = ing_tenant_get(ing, "busy", false, &(rt_err){0});
   uint64_t later = now + (uint64_t)H * 1000000u + 1;
   busy->last_write_ns = later; /* as a push at that time would set it */
-  cr_assert_eq(ing_maintain_at(ing, later), RT_OK);
+  cr_assert_eq(maintain_at(ing, later), RT_OK);
   cr_assert_eq(head_series(ing, "quiet"), 0, "every series of the quiet tenant left");
   cr_assert_eq(head_series(ing, "busy"), 1);
   cr_assert_str_eq(samples(ing, "quiet", "__name__=a"), "1000:1", "its open chunk was written first");
@@ -222,7 +232,7 @@ Test(idle, restart_keeps_only_the_active_series) {
   push(ing, "t", "__name__=stays", 1000 + 3 * H, 1);
   ing_destroy(ing); /* no maintenance ran: the idle series' samples are still in the WAL */
   ing = open_ing(cfg_idle(1 * H));
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 1);
   ing_destroy(ing);
   ing = open_ing(cfg_idle(1 * H));
@@ -262,14 +272,14 @@ Test(idle, the_out_of_order_window_holds_series_longer) {
   ing_ingester *ing = open_ing(c);
   push(ing, "t", "__name__=a", 1000, 1);
   push(ing, "t", "__name__=b", 1000 + 2 * H, 1);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 2, "a can still take samples (window 3h)");
   /* an out-of-order sample for a is checked against its closed chunks: a duplicate */
   Ringtail__PushResponse r;
   cr_assert_eq(tu_push1(ing, "t", "__name__=a", 1000, 9, &r, A), RT_OK);
   cr_assert_eq(r.n_errors, 1);
   push(ing, "t", "__name__=b", 2000 + 3 * H, 1);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 1);
   ing_destroy(ing);
 }
@@ -279,7 +289,7 @@ Test(idle, delete_series_reaches_series_on_disk) {
   push(ing, "t", "__name__=x,k=1", 1000, 1);
   push(ing, "t", "__name__=x,k=1", 2000, 2);
   push(ing, "t", "__name__=y", 1000 + 2 * H, 1);
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_eq(head_series(ing, "t"), 1);
   Ringtail__DeleteSeriesRequest dq = RINGTAIL__DELETE_SERIES_REQUEST__INIT;
   dq.tenant = "t";
@@ -307,7 +317,7 @@ Test(idle, series_limit_counts_the_head) {
       snprintf(ls, sizeof ls, "__name__=pod,gen=%d,k=%d", g, k);
       push(ing, "t", ls, 1000 + g * (H + 1000), g);
     }
-    cr_assert_eq(ing_maintain(ing), RT_OK);
+    cr_assert_eq(maintain(ing), RT_OK);
     cr_assert_leq(head_series(ing, "t"), 4);
   }
   cr_assert_eq(series_count(ing, "t", "__name__=pod", 0, 0), 12);
@@ -327,7 +337,7 @@ Test(idle, allocation_failures_in_a_round) {
     snprintf(ls, sizeof ls, "__name__=o,n=%ld", n);
     push(ing, "t", ls, 1000 + n * (H / 4), (double)n);
     rt_alloc_fail_after(n % 7);
-    rt_err e = ing_maintain(ing);
+    rt_err e = maintain(ing);
     rt_alloc_fail_after(-1);
     cr_assert(e == RT_OK || e == RT_ENOMEM, "%s", rt_strerror(e));
     if (e == RT_ENOMEM) {
@@ -336,7 +346,7 @@ Test(idle, allocation_failures_in_a_round) {
   }
   ing_destroy(ing);
   ing = open_ing(cfg_idle(1 * H));
-  cr_assert_eq(ing_maintain(ing), RT_OK);
+  cr_assert_eq(maintain(ing), RT_OK);
   cr_assert_leq(head_series(ing, "t"), 5);
   cr_assert_str_eq(samples(ing, "t", "n=0"), "1000:0", "nothing acknowledged is lost");
   ing_destroy(ing);

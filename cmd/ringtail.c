@@ -311,6 +311,10 @@ static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, wal_bytes), RT_METRIC_GAUGE,
               "ringtail_ingester_wal_bytes", "Size of the write-ahead log in RocksDB, in bytes.",
               NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, memtable_bytes), RT_METRIC_GAUGE,
+              "ringtail_ingester_memtable_bytes",
+              "Memory of RocksDB's memtables (bounded by the column families' write buffers).",
+              NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, db_bytes), RT_METRIC_GAUGE,
               "ringtail_ingester_db_bytes",
               "Size of the ingester's RocksDB database (live SST files and memtables), in bytes.",

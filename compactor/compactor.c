@@ -2,6 +2,7 @@
  * process (compactor/DESIGN.md). */
 #include "compactor/compactor.h"
 
+#include <malloc.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -24,6 +25,11 @@ rt_err cmp_run_once(const cmp_rules *r, ing_ingester *ing, uint64_t now_ns, uint
   rt_err err = RT_OK;
   if (r->series_idle_timeout_ms > 0) {
     err = ing_remove_idle(ing, r->series_idle_timeout_ms, now_ns, &n);
+  }
+  if (n > 0) {
+    /* what the series held is freed all over the heap, between live allocations: hand the
+     * free pages back to the system, or the process' RSS keeps the high-water mark of churn */
+    malloc_trim(0);
   }
   if (removed) {
     *removed = n;

@@ -405,9 +405,13 @@ static void ing_slot_del(ing_tenant *t, const ing_series *s, uint64_t lo) {
 
 /* ------------------------------------------------------------------ series by ref */
 
+/* Refs are dense: `ref & mask` would make one long run of them, and removing one would shift
+ * the whole run back. A multiplicative hash scatters them into short runs. */
+static size_t ing_ref_home(uint32_t ref) { return (size_t)((ref * 0x9E3779B97F4A7C15ull) >> 32); }
+
 ing_series *ing_series_by_ref(const ing_tenant *t, uint32_t ref) {
   size_t mask = t->refs_cap - 1;
-  for (size_t i = ref & mask;; i = (i + 1) & mask) {
+  for (size_t i = ing_ref_home(ref) & mask;; i = (i + 1) & mask) {
     ing_series *s = t->refs[i];
     if (!s || s->ref == ref) {
       return s;
@@ -416,7 +420,7 @@ ing_series *ing_series_by_ref(const ing_tenant *t, uint32_t ref) {
 }
 
 static void ing_ref_put(ing_series **refs, size_t cap, ing_series *s) {
-  size_t mask = cap - 1, i = s->ref & mask;
+  size_t mask = cap - 1, i = ing_ref_home(s->ref) & mask;
   while (refs[i]) {
     i = (i + 1) & mask;
   }
@@ -445,12 +449,12 @@ static rt_err ing_refs_reserve(ing_tenant *t) {
 }
 
 static void ing_ref_del(ing_tenant *t, const ing_series *s) {
-  size_t mask = t->refs_cap - 1, i = s->ref & mask;
+  size_t mask = t->refs_cap - 1, i = ing_ref_home(s->ref) & mask;
   while (t->refs[i] != s) {
     i = (i + 1) & mask;
   }
 #define EMPTY(j) (!t->refs[j])
-#define HASHOF(j) t->refs[j]->ref
+#define HASHOF(j) ing_ref_home(t->refs[j]->ref)
 #define ING_BS_MOVE(a, b) (t->refs[a] = t->refs[b])
 #define ING_BS_CLEAR(a) (t->refs[a] = NULL)
   ING_BACKSHIFT(t->refs, t->refs_cap, i, HASHOF, EMPTY);

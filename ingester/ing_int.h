@@ -109,7 +109,7 @@ typedef struct ing_tenant {
   ing_intern strings;
   struct ing_slot *slots; /* open addressing by the low half of the series key */
   size_t nslots;          /* power of two; at most half full */
-  ing_series **refs;    /* open addressing by ref (ref & mask): the head's series by ref */
+  ing_series **refs;    /* open addressing by a hash of the ref: the head's series by ref */
   size_t refs_cap;      /* power of two; at most half full */
   uint64_t refs_gen;    /* bumped when `refs` is rebuilt (a scan across lock holds restarts) */
   uint32_t nseries;     /* series in the head */

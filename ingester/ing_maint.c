@@ -171,6 +171,7 @@ static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns
       continue;
     }
     size_t evicted = 0;
+    uint64_t t0 = rt_mono_ns();
     for (size_t r0 = 0; !err; r0 += ING_SCAN_STEP) {
       pthread_rwlock_wrlock(&t->lock);
       size_t end = t->refs_cap, ngone = 0;
@@ -213,8 +214,9 @@ static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns
       atomic_fetch_sub(&ing->st_series, evicted);
       atomic_fetch_add(&ing->st_evicted, evicted);
       *removed += evicted;
-      rt_info(ING_LOG, "idle series left the head", "tenant=\"%s\" series=%zu clock=%s", t->name,
-              evicted, quiet ? "wall" : "data");
+      rt_info(ING_LOG, "idle series left the head", "tenant=\"%s\" series=%zu clock=%s took_ms=%llu",
+              t->name, evicted, quiet ? "wall" : "data",
+              (unsigned long long)((rt_mono_ns() - t0) / 1000000));
     }
   }
   pthread_rwlock_unlock(&ing->tenants_lock);

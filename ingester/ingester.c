@@ -241,7 +241,8 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
   out->wal_bytes = ing_prop(ing, ING_CF_WAL, "rocksdb.total-sst-files-size") +
                    ing_prop(ing, ING_CF_WAL, "rocksdb.cur-size-all-mem-tables");
   for (int i = 0; i < 6; i++) {
-    out->db_bytes += ing_prop(ing, i, "rocksdb.total-sst-files-size") +
-                     ing_prop(ing, i, "rocksdb.cur-size-all-mem-tables");
+    uint64_t mem = ing_prop(ing, i, "rocksdb.cur-size-all-mem-tables");
+    out->db_bytes += ing_prop(ing, i, "rocksdb.total-sst-files-size") + mem;
+    out->memtable_bytes += mem;
   }
 }

@@ -122,6 +122,7 @@ typedef struct ing_stats {
   uint64_t samples_rejected[5];     /* by Ringtail__SampleError */
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
+  uint64_t memtable_bytes;          /* RocksDB memtables (memory, bounded by the write buffers) */
   uint64_t chunks_closed;
   uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
   uint64_t ha_elections;            /* replicas it elected (first elections and changes) */

@@ -154,7 +154,7 @@ ring_flags=(-ring.join="$join" -ring.replication-factor=3 -ring.heartbeat-period
             -ring.gossip-interval=500ms)
 ING_PIDS=()
 for z in a b c; do
-  start_bg "ing-$z" "$RINGTAIL_BIN" -target=ingester -server.http-listen-address=127.0.0.1 \
+  start_bg "ing-$z" "$RINGTAIL_BIN" -target=ingester,compactor -server.http-listen-address=127.0.0.1 \
     -server.http-listen-port="${HTTP[$z]}" -server.rpc-listen-address="tcp://127.0.0.1:${RPC[$z]}" \
     -ring.gossip-listen-address="tcp://127.0.0.1:${GOSSIP[$z]}" -ring.instance-id="ing-$z" \
     -ring.zone="$z" -ingester.data-dir="$IT_TMP/ing-$z" "${ring_flags[@]}"

@@ -30,6 +30,7 @@
 #include "common/metrics.h"
 #include "common/reload.h"
 #include "common/rpc.h"
+#include "compactor/compactor.h"
 #include "ingester/ingester.h"
 #include "querier/querier.h"
 #include "promql/promql.h"
@@ -50,7 +51,8 @@ enum {
   ROLE_DISTRIBUTOR = 1u << 0,
   ROLE_INGESTER = 1u << 1,
   ROLE_QUERIER = 1u << 2,
-  ROLE_ALL = ROLE_DISTRIBUTOR | ROLE_INGESTER | ROLE_QUERIER,
+  ROLE_COMPACTOR = 1u << 3, /* the data lifecycle, applied to the ingester of this process */
+  ROLE_ALL = ROLE_DISTRIBUTOR | ROLE_INGESTER | ROLE_QUERIER | ROLE_COMPACTOR,
 };
 
 enum { STATE_STARTING, STATE_READY, STATE_STOPPING };
@@ -70,6 +72,7 @@ struct app {
   double start_time_s;
   rt_http_server *http;
   ing_ingester *ing;
+  cmp_worker *cmp; /* the compactor's worker on ing (-target=compactor) */
   char ing_endpoint[256];
   qry_querier *qry;
   pql_api *pql;           /* PromQL query API on the querier */
@@ -102,7 +105,7 @@ static const char *role_names(unsigned roles, char *buf, size_t len) {
     unsigned bit;
     const char *name;
   } names[] = {{ROLE_DISTRIBUTOR, "distributor"}, {ROLE_INGESTER, "ingester"},
-               {ROLE_QUERIER, "querier"}};
+               {ROLE_QUERIER, "querier"}, {ROLE_COMPACTOR, "compactor"}};
   size_t o = 0;
   for (size_t i = 0; i < RT_ARRAY_LEN(names); i++) {
     if (roles & names[i].bit) {
@@ -139,13 +142,15 @@ static bool parse_roles(const char *target, unsigned *out, char *err, size_t err
       *out |= ROLE_INGESTER;
     } else if (n == 7 && strncmp(p, "querier", 7) == 0) {
       *out |= ROLE_QUERIER;
-    } else if ((n == 9 && strncmp(p, "compactor", 9) == 0) ||
-               (n == 5 && strncmp(p, "ruler", 5) == 0)) {
+    } else if (n == 9 && strncmp(p, "compactor", 9) == 0) {
+      *out |= ROLE_COMPACTOR;
+    } else if (n == 5 && strncmp(p, "ruler", 5) == 0) {
       snprintf(err, errlen, "role %.*s is not available in this version", (int)n, p);
       return false;
     } else {
       snprintf(err, errlen,
-               "unknown role \"%.*s\" in -target (known: all, distributor, ingester, querier)",
+               "unknown role \"%.*s\" in -target (known: all, distributor, ingester, querier, "
+               "compactor)",
                (int)n, p);
       return false;
     }
@@ -153,6 +158,13 @@ static bool parse_roles(const char *target, unsigned *out, char *err, size_t err
   }
   if (*out == 0) {
     snprintf(err, errlen, "-target names no role");
+    return false;
+  }
+  if ((*out & ROLE_COMPACTOR) && !(*out & ROLE_INGESTER)) {
+    snprintf(err, errlen,
+             "the compactor works on the database of the ingester in its own process (each "
+             "ingester's RocksDB is opened by that process alone): run it with the ingester, "
+             "-target=ingester,compactor");
     return false;
   }
   return true;
@@ -283,6 +295,9 @@ static void register_ingester_metrics(app *a) {
   stat_metric(a, false, offsetof(ing_stats, active_series), RT_METRIC_GAUGE,
               "ringtail_ingester_memory_series", "Series held in the ingester's head, all tenants.",
               NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, series_removed), RT_METRIC_COUNTER,
+              "ringtail_ingester_series_removed_total",
+              "Idle series that left the ingester's head (they stay on disk).", NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, samples_appended), RT_METRIC_COUNTER,
               "ringtail_ingester_samples_appended_total",
               "Samples appended to the ingester's head.", NULL, NULL);
@@ -295,6 +310,10 @@ static void register_ingester_metrics(app *a) {
   }
   stat_metric(a, false, offsetof(ing_stats, wal_bytes), RT_METRIC_GAUGE,
               "ringtail_ingester_wal_bytes", "Size of the write-ahead log in RocksDB, in bytes.",
+              NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, memtable_bytes), RT_METRIC_GAUGE,
+              "ringtail_ingester_memtable_bytes",
+              "Memory of RocksDB's memtables (bounded by the column families' write buffers).",
               NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, db_bytes), RT_METRIC_GAUGE,
               "ringtail_ingester_db_bytes",
@@ -702,12 +721,21 @@ static rt_err start_ingester(app *a) {
       .wal_sync = strcmp(a->cfg.wal_sync, "none") != 0,
       .chunk_max_samples = a->cfg.chunk_max_samples,
       .chunk_max_age_ms = a->cfg.chunk_max_age_ms,
+      .series_idle_timeout_ms = a->cfg.series_idle_timeout_ms,
       .metrics = rt_metrics_default(),
       /* a single process without a ring: its own distributor is the only one asking the HA
        * arbiter, and its cache dies with the arbiter's records */
       .ha_no_startup_wait = (a->roles & ROLE_DISTRIBUTOR) && !a->cfg.ring_join[0] &&
                             !a->cfg.ring_gossip_listen[0],
   };
+  cmp_rules rules;
+  cmp_rules_from_config(&a->cfg, &rules);
+  if (a->roles & ROLE_COMPACTOR) {
+    cmp_rules_apply_to_ingester(&rules, &ic);
+  } else {
+    rt_warn("main", "no compactor role in this process: every series stays in the ingester's "
+                    "head until it stops (use -target=ingester,compactor)", NULL);
+  }
   rt_info("main", "opening the ingester's data directory", "data_dir=\"%s\"", ic.data_dir);
   rt_err rc = ing_create(&ic, &a->ing);
   if (rc != RT_OK) {
@@ -717,7 +745,7 @@ static rt_err start_ingester(app *a) {
   }
   /* With other roles in this process they reach the ingester over inproc://; alone it serves
    * its RPC on -server.rpc-listen-address. */
-  const char *ep = ((a->roles & ~ROLE_INGESTER) && !a->cfg.ring_join[0]) ? "inproc://ingester"
+  const char *ep = ((a->roles & ~(ROLE_INGESTER | ROLE_COMPACTOR)) && !a->cfg.ring_join[0]) ? "inproc://ingester"
                                                                         : a->cfg.grpc_listen_address;
   snprintf(a->ing_endpoint, sizeof a->ing_endpoint, "%s", ep);
   rc = ing_serve(a->ing, a->ing_endpoint, a->cfg.rpc_workers);
@@ -728,6 +756,13 @@ static rt_err start_ingester(app *a) {
   }
   register_ingester_metrics(a);
   rt_info("main", "ingester started", "rpc_endpoint=%s", a->ing_endpoint);
+  if (a->roles & ROLE_COMPACTOR) {
+    rc = cmp_worker_create(&rules, a->ing, &a->cmp);
+    if (rc != RT_OK) {
+      rt_error("main", "cannot start the compactor", "err=\"%s\"", rt_strerror(rc));
+      return rc;
+    }
+  }
   return RT_OK;
 }
 
@@ -879,7 +914,7 @@ static rt_err start_ring(app *a) {
   if (a->ring_member) {
     if (a->cfg.ring_rpc_advertise[0]) {
       snprintf(rpc, sizeof rpc, "%s", a->cfg.ring_rpc_advertise);
-    } else if ((a->roles & ~ROLE_INGESTER) && !a->cfg.ring_join[0]) {
+    } else if ((a->roles & ~(ROLE_INGESTER | ROLE_COMPACTOR)) && !a->cfg.ring_join[0]) {
       snprintf(rpc, sizeof rpc, "inproc://ingester");
     } else {
       advertised(a->cfg.grpc_listen_address, rpc, sizeof rpc);
@@ -956,6 +991,8 @@ static void stop_all(app *a) {
     a->dist = NULL;
   }
   rt_metrics_remove_fn(rt_metrics_default(), a);
+  cmp_worker_destroy(a->cmp); /* before the ingester it works on */
+  a->cmp = NULL;
   if (a->ing) {
     /* close every head chunk into the chunks column family, so a restart replays no WAL (the
      * ring already shows this instance LEAVING: writers have moved to the zone's next one) */

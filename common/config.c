@@ -46,7 +46,8 @@ static const key keys[] = {
     {"config.file", K_STR, OFF(config_file), "", NULL, K_FLAG_ONLY,
      "YAML file to load; flags given on the command line override it."},
     {"target", K_STR, OFF(target), "all", NULL, 0,
-     "Comma-separated list of roles to run: distributor, ingester, querier, or all."},
+     "Comma-separated list of roles to run: distributor, ingester, querier, compactor (the "
+     "data lifecycle, with the ingester of its process), or all."},
     {"log.level", K_STR, OFF(log_level), "info", "debug|info|warn|error", 0,
      "Only log messages at or above this level."},
 
@@ -147,6 +148,11 @@ static const key keys[] = {
      "A head chunk is closed when it holds this many samples."},
     {"ingester.chunk-max-age", K_DUR, OFF(chunk_max_age_ms), "2h", NULL, 0,
      "A head chunk is closed when it spans this long."},
+    {"ingester.series-idle-timeout", K_DUR, OFF(series_idle_timeout_ms), "2h", NULL, 0,
+     "Compactor rule: a series without a sample for this long in data time (the tenant's "
+     "newest sample), or of a tenant without a push for this long on the wall clock, leaves "
+     "the ingester's in-memory head once its chunks are written; it stays queryable from "
+     "disk. 0 = series never leave. Applied where the compactor role runs."},
     {"ingester.rpc-workers", K_INT, OFF(rpc_workers), "4", NULL, 0,
      "Threads serving the ingester's RPC requests."},
 

@@ -76,6 +76,8 @@ typedef struct rt_config {
                                        commit) or "none" (leave it to the OS) */
   int chunk_max_samples;            /* -ingester.chunk-max-samples (120) */
   int64_t chunk_max_age_ms;         /* -ingester.chunk-max-age (2h) */
+  int64_t series_idle_timeout_ms;   /* -ingester.series-idle-timeout (2h): idle series leave the
+                                       head; 0 = never */
   int rpc_workers;                  /* -ingester.rpc-workers (4) */
 
   /* querier.* */

@@ -6,7 +6,6 @@
 #include "ingester/ing_format.h"
 #include "ingester/ing_int.h"
 
-#define ING_LOG "ingester"
 #define ING_TOMB_PREFIX 'd'
 #define ING_TOMB_MAGIC 0x44 /* 'D' */
 #define ING_TOMB_KEY_LEN (1 + 4 + 4 + 8)
@@ -178,16 +177,16 @@ rt_err ing_tomb_load(ing_ingester *ing) {
   return err;
 }
 
-bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, const ing_series *s, int64_t mint,
-                    int64_t maxt) {
+bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t first_t,
+                    int64_t last_t, int64_t mint, int64_t maxt) {
   struct ing_tombs *tb = ing->tombs;
   if (!tb || !tb->n) {
     return false;
   }
-  int64_t lo = RT_MAX(mint, s->first_t), hi = RT_MIN(maxt, s->last_t);
+  int64_t lo = RT_MAX(mint, first_t), hi = RT_MIN(maxt, last_t);
   bool hidden = false;
   pthread_rwlock_rdlock(&tb->lock);
-  const ing_tomb_ent *e = tomb_find(tb, (uint64_t)tenant_id << 32 | s->ref);
+  const ing_tomb_ent *e = tomb_find(tb, (uint64_t)tenant_id << 32 | ref);
   for (uint32_t i = 0; e && i < e->n && !hidden; i++) {
     hidden = e->iv[2 * i] <= lo && e->iv[2 * i + 1] >= hi;
   }
@@ -304,16 +303,21 @@ rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest 
   uint32_t *refs = NULL;
   size_t nrefs = 0, nt = 0;
   int64_t *tmax = NULL;
+  uint32_t *head = NULL; /* every head series that matched: it answers for its ref */
   pthread_rwlock_rdlock(&t->lock);
+  bool disk = t->disk_max_t >= mint && t->disk_min_t <= maxt; /* series only on disk (I11) */
   err = ing_head_postings(t, ms, req->n_matchers, arena, &refs, &nrefs);
   if (!err && nrefs) {
     tmax = rt_arena_alloc(arena, nrefs * sizeof *tmax);
-    if (!tmax) {
+    head = rt_arena_alloc(arena, nrefs * sizeof *head);
+    if (!tmax || !head) {
       err = RT_ENOMEM;
+    } else {
+      memcpy(head, refs, nrefs * sizeof *head);
     }
   }
   for (size_t i = 0; !err && i < nrefs; i++) {
-    const ing_series *s = t->by_ref[refs[i]];
+    const ing_series *s = ing_series_by_ref(t, refs[i]);
     if (s->first_t > s->last_t || s->first_t > maxt || s->last_t < mint) {
       continue;
     }
@@ -321,6 +325,29 @@ rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest 
     tmax[nt++] = RT_MIN(maxt, s->last_t);
   }
   pthread_rwlock_unlock(&t->lock);
+  if (!err && disk) {
+    ing_disk_series *ds;
+    size_t nds;
+    err = ing_disk_select(ing, t, ing->ropts, ms, req->n_matchers, mint, maxt, head, nrefs, arena,
+                          &ds, &nds);
+    uint32_t *r2 = !err && nds ? rt_arena_alloc(arena, (nt + nds) * sizeof *r2) : NULL;
+    int64_t *t2 = !err && nds ? rt_arena_alloc(arena, (nt + nds) * sizeof *t2) : NULL;
+    if (!err && nds && (!r2 || !t2)) {
+      err = RT_ENOMEM;
+    }
+    if (r2 && t2) {
+      if (nt) {
+        memcpy(r2, refs, nt * sizeof *r2);
+        memcpy(t2, tmax, nt * sizeof *t2);
+      }
+      for (size_t i = 0; i < nds; i++) {
+        r2[nt] = ds[i].ref;
+        t2[nt++] = RT_MIN(maxt, ds[i].last_t);
+      }
+      refs = r2;
+      tmax = t2;
+    }
+  }
   ing_matchers_free(ms, req->n_matchers);
   if (err || !nt) {
     return err;

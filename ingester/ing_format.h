@@ -39,7 +39,11 @@
 #ifndef RT_ING_FORMAT_H
 #define RT_ING_FORMAT_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "common/buf.h"
 
 #define ING_FORMAT_VERSION 1
 #define ING_SERIES_MAGIC 0x53 /* 'S' */
@@ -76,6 +80,125 @@ static inline uint32_t ing_get_u32(const uint8_t *p) {
 
 static inline uint64_t ing_get_u64(const uint8_t *p) {
   return ((uint64_t)ing_get_u32(p) << 32) | ing_get_u32(p + 4);
+}
+
+/* ------------------------------------------------------------------ encoders and a reader */
+
+static inline void ing_put_uvarint(rt_buf *b, uint64_t x) {
+  uint8_t tmp[10];
+  size_t n = 0;
+  while (x >= 0x80) {
+    tmp[n++] = (uint8_t)(x | 0x80);
+    x >>= 7;
+  }
+  tmp[n++] = (uint8_t)x;
+  rt_buf_append(b, tmp, n);
+}
+
+static inline void ing_put_zvarint(rt_buf *b, int64_t x) {
+  uint64_t ux = (uint64_t)x << 1;
+  if (x < 0) {
+    ux = ~ux;
+  }
+  ing_put_uvarint(b, ux);
+}
+
+static inline void ing_put_be64(rt_buf *b, uint64_t v) {
+  uint8_t tmp[8];
+  ing_put_u64(tmp, v);
+  rt_buf_append(b, tmp, 8);
+}
+
+static inline void ing_put_be32(rt_buf *b, uint32_t v) {
+  uint8_t tmp[4];
+  ing_put_u32(tmp, v);
+  rt_buf_append(b, tmp, 4);
+}
+
+static inline uint64_t ing_f64_bits(double v) {
+  uint64_t b;
+  memcpy(&b, &v, 8);
+  return b;
+}
+
+static inline double ing_bits_f64(uint64_t b) {
+  double v;
+  memcpy(&v, &b, 8);
+  return v;
+}
+
+/* A bounds-checked reader. */
+typedef struct ing_rd {
+  const uint8_t *p, *end;
+  bool err;
+} ing_rd;
+
+static inline uint64_t ing_get_uvarint(ing_rd *r) {
+  uint64_t x = 0;
+  for (unsigned s = 0; s < 70; s += 7) {
+    if (r->p >= r->end) {
+      r->err = true;
+      return 0;
+    }
+    uint8_t c = *r->p++;
+    x |= (uint64_t)(c & 0x7f) << s;
+    if (c < 0x80) {
+      return x;
+    }
+  }
+  r->err = true;
+  return 0;
+}
+
+static inline int64_t ing_get_zvarint(ing_rd *r) {
+  uint64_t ux = ing_get_uvarint(r);
+  int64_t x = (int64_t)(ux >> 1);
+  return (ux & 1) ? ~x : x;
+}
+
+static inline uint64_t ing_get_be64(ing_rd *r) {
+  if (r->end - r->p < 8) {
+    r->err = true;
+    return 0;
+  }
+  uint64_t v = ing_get_u64(r->p);
+  r->p += 8;
+  return v;
+}
+
+static inline uint32_t ing_get_be32(ing_rd *r) {
+  if (r->end - r->p < 4) {
+    r->err = true;
+    return 0;
+  }
+  uint32_t v = ing_get_u32(r->p);
+  r->p += 4;
+  return v;
+}
+
+static inline const uint8_t *ing_get_bytes(ing_rd *r, size_t n) {
+  if ((size_t)(r->end - r->p) < n) {
+    r->err = true;
+    return NULL;
+  }
+  const uint8_t *p = r->p;
+  r->p += n;
+  return p;
+}
+
+/* ------------------------------------------------------------------ keys */
+
+static inline void ing_series_key(uint8_t k[ING_SERIES_KEY_LEN], uint32_t tenant, uint32_t ref) {
+  ing_put_u32(k, tenant);
+  ing_put_u32(k + 4, ref);
+}
+
+static inline void ing_chunk_key(uint8_t k[ING_CHUNK_KEY_LEN], uint32_t tenant, uint32_t ref, int64_t mint,
+                          uint32_t no) {
+  ing_put_u32(k, tenant);
+  ing_put_u32(k + 4, ref);
+  ing_put_u64(k + 8, (uint64_t)mint ^ (1ull << 63));
+  ing_put_u32(k + 16, no);
 }
 
 #endif

@@ -1,58 +1,12 @@
 /* ing_head.c - the in-memory head of one tenant: interned strings, series table, inverted index
  * and matcher evaluation. Callers hold the tenant's rwlock. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
 
 #include "ingester/ing_int.h"
-
-/* ------------------------------------------------------------------ slab */
-
-typedef struct ing_slab_block {
-  struct ing_slab_block *next;
-  size_t size, used;
-  _Alignas(16) unsigned char data[];
-} ing_slab_block;
-
-#define ING_SLAB_BLOCK (256 * 1024)
-
-void *ing_slab_alloc(ing_slab *s, size_t n) {
-  n = (n + 7) & ~(size_t)7;
-  ing_slab_block *b = s->blocks;
-  if (!b || b->size - b->used < n) {
-    size_t sz = n > ING_SLAB_BLOCK / 4 ? n : ING_SLAB_BLOCK;
-    ing_slab_block *nb = rt_alloc(sizeof *nb + sz);
-    if (!nb) {
-      return NULL;
-    }
-    nb->size = sz;
-    nb->used = 0;
-    if (b && sz != ING_SLAB_BLOCK) {
-      nb->next = b->next; /* oversize: keep filling the current block */
-      b->next = nb;
-    } else {
-      nb->next = b;
-      s->blocks = nb;
-    }
-    s->bytes += sizeof *nb + sz;
-    b = nb;
-  }
-  void *p = b->data + b->used;
-  b->used += n;
-  return p;
-}
-
-void ing_slab_free_all(ing_slab *s) {
-  ing_slab_block *b = s->blocks;
-  while (b) {
-    ing_slab_block *n = b->next;
-    rt_free(b, sizeof *b + b->size);
-    b = n;
-  }
-  s->blocks = NULL;
-  s->bytes = 0;
-}
 
 /* ------------------------------------------------------------------ pointer map */
 
@@ -126,6 +80,50 @@ rt_err ing_pmap_put(ing_pmap *m, const void *key, void *val) {
   return RT_OK;
 }
 
+/* Linear probing: after removing slot i, later entries of the same run move back so that no
+ * lookup stops early at the hole. */
+#define ING_BACKSHIFT(slots, cap, i, hashof, empty)                                                \
+  do {                                                                                             \
+    size_t mask_ = (cap) - 1, i_ = (i), j_ = (i);                                                  \
+    for (;;) {                                                                                     \
+      j_ = (j_ + 1) & mask_;                                                                       \
+      if (empty(j_)) {                                                                             \
+        break;                                                                                     \
+      }                                                                                            \
+      size_t k_ = (hashof(j_)) & mask_;                                                            \
+      /* the entry at j_ may stay when its home k_ lies cyclically in (i_, j_] */                  \
+      bool stays_ = i_ <= j_ ? (i_ < k_ && k_ <= j_) : (i_ < k_ || k_ <= j_);                      \
+      if (!stays_) {                                                                               \
+        ING_BS_MOVE(i_, j_);                                                                       \
+        i_ = j_;                                                                                   \
+      }                                                                                            \
+    }                                                                                              \
+    ING_BS_CLEAR(i_);                                                                              \
+  } while (0)
+
+void ing_pmap_del(ing_pmap *m, const void *key) {
+  if (!m->cap) {
+    return;
+  }
+  size_t mask = m->cap - 1, i = ing_ptr_hash(key) & mask;
+  while (m->keys[i] != key) {
+    if (!m->keys[i]) {
+      return;
+    }
+    i = (i + 1) & mask;
+  }
+#define EMPTY(j) (!m->keys[j])
+#define HASHOF(j) ing_ptr_hash(m->keys[j])
+#define ING_BS_MOVE(a, b) (m->keys[a] = m->keys[b], m->vals[a] = m->vals[b])
+#define ING_BS_CLEAR(a) (m->keys[a] = NULL, m->vals[a] = NULL)
+  ING_BACKSHIFT(m->keys, m->cap, i, HASHOF, EMPTY);
+#undef EMPTY
+#undef HASHOF
+#undef ING_BS_MOVE
+#undef ING_BS_CLEAR
+  m->n--;
+}
+
 void ing_pmap_fini(ing_pmap *m) {
   rt_free(m->keys, m->cap * sizeof *m->keys);
   rt_free(m->vals, m->cap * sizeof *m->vals);
@@ -134,28 +132,39 @@ void ing_pmap_fini(ing_pmap *m) {
 
 /* ------------------------------------------------------------------ interning */
 
+/* An interned string: its references and length before the bytes. */
+typedef struct ing_istr {
+  uint32_t refs;
+  uint32_t len;
+  char s[];
+} ing_istr;
+
+static ing_istr *ing_istr_of(const char *s) { return (ing_istr *)(uintptr_t)(s - offsetof(ing_istr, s)); }
+
 static size_t ing_str_hash(const char *s, size_t len) { return (size_t)XXH3_64bits(s, len); }
 
-const char *ing_intern_find(const ing_intern *in, const char *s, size_t len) {
-  if (!in->cap) {
-    return NULL;
-  }
+static size_t ing_intern_slot(const ing_intern *in, const char *s, size_t len) {
   size_t mask = in->cap - 1;
   for (size_t i = ing_str_hash(s, len) & mask;; i = (i + 1) & mask) {
     const char *c = in->slots[i];
-    if (!c) {
-      return NULL;
-    }
-    if (strncmp(c, s, len) == 0 && c[len] == 0) {
-      return c;
+    if (!c || (ing_istr_of(c)->len == len && memcmp(c, s, len) == 0)) {
+      return i;
     }
   }
 }
 
-const char *ing_intern_str(ing_intern *in, ing_slab *slab, const char *s, size_t len) {
+const char *ing_intern_find(const ing_intern *in, const char *s, size_t len) {
+  return in->cap ? in->slots[ing_intern_slot(in, s, len)] : NULL;
+}
+
+const char *ing_intern_str(ing_intern *in, const char *s, size_t len) {
   const char *f = ing_intern_find(in, s, len);
   if (f) {
+    ing_istr_of(f)->refs++;
     return f;
+  }
+  if (len > UINT32_MAX - 1) {
+    return NULL;
   }
   if ((in->n + 1) * 2 > in->cap) {
     size_t ncap = in->cap ? in->cap * 2 : 256;
@@ -165,7 +174,7 @@ const char *ing_intern_str(ing_intern *in, ing_slab *slab, const char *s, size_t
     }
     for (size_t i = 0; i < in->cap; i++) {
       if (in->slots[i]) {
-        size_t j = ing_str_hash(in->slots[i], strlen(in->slots[i])) & (ncap - 1);
+        size_t j = ing_str_hash(in->slots[i], ing_istr_of(in->slots[i])->len) & (ncap - 1);
         while (ns[j]) {
           j = (j + 1) & (ncap - 1);
         }
@@ -176,23 +185,45 @@ const char *ing_intern_str(ing_intern *in, ing_slab *slab, const char *s, size_t
     in->slots = ns;
     in->cap = ncap;
   }
-  char *c = ing_slab_alloc(slab, len + 1);
+  ing_istr *c = rt_alloc(sizeof *c + len + 1);
   if (!c) {
     return NULL;
   }
-  memcpy(c, s, len);
-  c[len] = 0;
-  size_t mask = in->cap - 1;
-  size_t i = ing_str_hash(s, len) & mask;
-  while (in->slots[i]) {
-    i = (i + 1) & mask;
-  }
-  in->slots[i] = c;
+  c->refs = 1;
+  c->len = (uint32_t)len;
+  memcpy(c->s, s, len);
+  c->s[len] = 0;
+  in->slots[ing_intern_slot(in, s, len)] = c->s;
   in->n++;
-  return c;
+  return c->s;
+}
+
+void ing_intern_release(ing_intern *in, const char *s) {
+  ing_istr *c = ing_istr_of(s);
+  if (--c->refs > 0) {
+    return;
+  }
+  size_t i = ing_intern_slot(in, s, c->len);
+#define EMPTY(j) (!in->slots[j])
+#define HASHOF(j) ing_str_hash(in->slots[j], ing_istr_of(in->slots[j])->len)
+#define ING_BS_MOVE(a, b) (in->slots[a] = in->slots[b])
+#define ING_BS_CLEAR(a) (in->slots[a] = NULL)
+  ING_BACKSHIFT(in->slots, in->cap, i, HASHOF, EMPTY);
+#undef EMPTY
+#undef HASHOF
+#undef ING_BS_MOVE
+#undef ING_BS_CLEAR
+  in->n--;
+  rt_free(c, sizeof *c + c->len + 1);
 }
 
 void ing_intern_fini(ing_intern *in) {
+  for (size_t i = 0; i < in->cap; i++) {
+    if (in->slots[i]) {
+      ing_istr *c = ing_istr_of(in->slots[i]);
+      rt_free(c, sizeof *c + c->len + 1);
+    }
+  }
   rt_free(in->slots, in->cap * sizeof *in->slots);
   memset(in, 0, sizeof *in);
 }
@@ -208,15 +239,19 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
   t->name = rt_strdup(name);
   t->nslots = 1024;
   t->slots = rt_calloc(t->nslots, sizeof *t->slots);
-  if (!t->name || !t->slots) {
+  t->refs_cap = 1024;
+  t->refs = rt_calloc(t->refs_cap, sizeof *t->refs);
+  if (!t->name || !t->slots || !t->refs) {
     rt_free(t->name, 0);
     rt_free(t->slots, t->nslots * sizeof *t->slots);
+    rt_free(t->refs, t->refs_cap * sizeof *t->refs);
     rt_free(t, sizeof *t);
     return RT_ENOMEM;
   }
   t->id = id;
-  t->max_t = INT64_MIN;
-  t->min_t = INT64_MAX;
+  t->max_t = t->disk_max_t = INT64_MIN;
+  t->min_t = t->disk_min_t = INT64_MAX;
+  t->last_write_ns = rt_mono_ns();
   /* pushes (writers) must not starve behind a steady stream of selects (readers) */
   pthread_rwlockattr_t attr;
   pthread_rwlockattr_init(&attr);
@@ -227,14 +262,24 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
   return RT_OK;
 }
 
+static size_t ing_series_size(size_t nlabels) {
+  return sizeof(ing_series) + (nlabels ? nlabels : 1) * sizeof(rt_label);
+}
+
+static void ing_series_free(ing_series *s) {
+  rt_xor_appender_fini(&s->head);
+  rt_free(s->ooo, s->ooo_cap * sizeof *s->ooo);
+  rt_free(s, ing_series_size(s->nlabels));
+}
+
 void ing_tenant_destroy(ing_tenant *t) {
   if (!t) {
     return;
   }
-  for (uint32_t r = 1; r <= t->nseries; r++) {
-    ing_series *s = t->by_ref[r];
-    rt_xor_appender_fini(&s->head);
-    rt_free(s->ooo, s->ooo_cap * sizeof *s->ooo);
+  for (size_t i = 0; i < t->refs_cap; i++) {
+    if (t->refs[i]) {
+      ing_series_free(t->refs[i]);
+    }
   }
   for (size_t i = 0; i < t->names.cap; i++) {
     ing_lname *ln = t->names.vals[i];
@@ -245,9 +290,11 @@ void ing_tenant_destroy(ing_tenant *t) {
       ing_postings *p = ln->values.vals[j];
       if (ln->values.keys[j]) {
         rt_free(p->refs, p->cap * sizeof *p->refs);
+        rt_free(p, sizeof *p);
       }
     }
     ing_pmap_fini(&ln->values);
+    rt_free(ln, sizeof *ln);
   }
   ing_pmap_fini(&t->names);
   for (size_t i = 0; i < t->meta.cap; i++) {
@@ -255,13 +302,13 @@ void ing_tenant_destroy(ing_tenant *t) {
       ing_meta *m = t->meta.vals[i];
       rt_free(m->help, 0);
       rt_free(m->unit, 0);
+      rt_free(m, sizeof *m);
     }
   }
   ing_pmap_fini(&t->meta);
   ing_intern_fini(&t->strings);
-  ing_slab_free_all(&t->slab);
   rt_free(t->slots, t->nslots * sizeof *t->slots);
-  rt_free(t->by_ref, t->by_ref_cap * sizeof *t->by_ref);
+  rt_free(t->refs, t->refs_cap * sizeof *t->refs);
   pthread_rwlock_destroy(&t->lock);
   rt_free(t->name, 0);
   rt_free(t, sizeof *t);
@@ -340,28 +387,107 @@ static rt_err ing_slots_grow(ing_tenant *t) {
   return RT_OK;
 }
 
+static void ing_slot_del(ing_tenant *t, const ing_series *s, uint64_t lo) {
+  size_t mask = t->nslots - 1, i = lo & mask;
+  while (t->slots[i].s != s) {
+    i = (i + 1) & mask;
+  }
+#define EMPTY(j) (!t->slots[j].s)
+#define HASHOF(j) t->slots[j].lo
+#define ING_BS_MOVE(a, b) (t->slots[a] = t->slots[b])
+#define ING_BS_CLEAR(a) (t->slots[a] = (ing_slot){0, NULL})
+  ING_BACKSHIFT(t->slots, t->nslots, i, HASHOF, EMPTY);
+#undef EMPTY
+#undef HASHOF
+#undef ING_BS_MOVE
+#undef ING_BS_CLEAR
+}
+
+/* ------------------------------------------------------------------ series by ref */
+
+/* Refs are dense: `ref & mask` would make one long run of them, and removing one would shift
+ * the whole run back. A multiplicative hash scatters them into short runs. */
+static size_t ing_ref_home(uint32_t ref) { return (size_t)((ref * 0x9E3779B97F4A7C15ull) >> 32); }
+
+ing_series *ing_series_by_ref(const ing_tenant *t, uint32_t ref) {
+  size_t mask = t->refs_cap - 1;
+  for (size_t i = ing_ref_home(ref) & mask;; i = (i + 1) & mask) {
+    ing_series *s = t->refs[i];
+    if (!s || s->ref == ref) {
+      return s;
+    }
+  }
+}
+
+static void ing_ref_put(ing_series **refs, size_t cap, ing_series *s) {
+  size_t mask = cap - 1, i = ing_ref_home(s->ref) & mask;
+  while (refs[i]) {
+    i = (i + 1) & mask;
+  }
+  refs[i] = s;
+}
+
+static rt_err ing_refs_reserve(ing_tenant *t) {
+  if ((t->nseries + 1) * 2 <= t->refs_cap) {
+    return RT_OK;
+  }
+  size_t ncap = t->refs_cap * 2;
+  ing_series **nr = rt_calloc(ncap, sizeof *nr);
+  if (!nr) {
+    return RT_ENOMEM;
+  }
+  for (size_t i = 0; i < t->refs_cap; i++) {
+    if (t->refs[i]) {
+      ing_ref_put(nr, ncap, t->refs[i]);
+    }
+  }
+  rt_free(t->refs, t->refs_cap * sizeof *t->refs);
+  t->refs = nr;
+  t->refs_cap = ncap;
+  t->refs_gen++;
+  return RT_OK;
+}
+
+static void ing_ref_del(ing_tenant *t, const ing_series *s) {
+  size_t mask = t->refs_cap - 1, i = ing_ref_home(s->ref) & mask;
+  while (t->refs[i] != s) {
+    i = (i + 1) & mask;
+  }
+#define EMPTY(j) (!t->refs[j])
+#define HASHOF(j) ing_ref_home(t->refs[j]->ref)
+#define ING_BS_MOVE(a, b) (t->refs[a] = t->refs[b])
+#define ING_BS_CLEAR(a) (t->refs[a] = NULL)
+  ING_BACKSHIFT(t->refs, t->refs_cap, i, HASHOF, EMPTY);
+#undef EMPTY
+#undef HASHOF
+#undef ING_BS_MOVE
+#undef ING_BS_CLEAR
+}
+
+/* ------------------------------------------------------------------ postings */
+
 static rt_err ing_postings_add(ing_tenant *t, const char *name, const char *value, uint32_t ref) {
   ing_lname *ln = ing_pmap_get(&t->names, name);
   if (!ln) {
-    ln = ing_slab_alloc(&t->slab, sizeof *ln);
+    ln = rt_calloc(1, sizeof *ln);
     if (!ln) {
       return RT_ENOMEM;
     }
-    memset(ln, 0, sizeof *ln);
     ln->name = name;
     if (ing_pmap_put(&t->names, name, ln)) {
+      rt_free(ln, sizeof *ln);
       return RT_ENOMEM;
     }
   }
   ing_postings *p = ing_pmap_get(&ln->values, value);
   if (!p) {
-    p = ing_slab_alloc(&t->slab, sizeof *p);
+    p = rt_calloc(1, sizeof *p);
     if (!p) {
       return RT_ENOMEM;
     }
-    memset(p, 0, sizeof *p);
     p->value = value;
     if (ing_pmap_put(&ln->values, value, p)) {
+      rt_free(p, sizeof *p);
       return RT_ENOMEM;
     }
   }
@@ -385,56 +511,102 @@ static rt_err ing_postings_add(ing_tenant *t, const char *name, const char *valu
   return RT_OK;
 }
 
+/* Removes ref from the postings of name=value, and the list, and the name, once empty (also
+ * what a failed ing_postings_add left). */
+static void ing_postings_del(ing_tenant *t, const char *name, const char *value, uint32_t ref) {
+  ing_lname *ln = ing_pmap_get(&t->names, name);
+  ing_postings *p = ln ? ing_pmap_get(&ln->values, value) : NULL;
+  if (p) {
+    uint32_t lo = 0, hi = p->n;
+    while (lo < hi) {
+      uint32_t mid = (lo + hi) / 2;
+      if (p->refs[mid] < ref) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    if (lo < p->n && p->refs[lo] == ref) {
+      memmove(p->refs + lo, p->refs + lo + 1, (p->n - lo - 1) * sizeof *p->refs);
+      p->n--;
+    }
+    if (p->n == 0) {
+      ing_pmap_del(&ln->values, value);
+      rt_free(p->refs, p->cap * sizeof *p->refs);
+      rt_free(p, sizeof *p);
+    }
+  }
+  if (ln && ln->values.n == 0) {
+    ing_pmap_del(&t->names, name);
+    ing_pmap_fini(&ln->values);
+    rt_free(ln, sizeof *ln);
+  }
+}
+
+/* ------------------------------------------------------------------ add / remove */
+
+/* Undoes the first `nidx` postings and the interned labels of a series being added or removed. */
+static void ing_series_unindex(ing_tenant *t, const rt_label *ls, size_t nlabels, size_t nidx,
+                               uint32_t ref) {
+  for (size_t i = 0; i < nidx; i++) {
+    ing_postings_del(t, ls[i].name, ls[i].value, ref);
+  }
+  for (size_t i = 0; i < nlabels; i++) {
+    ing_intern_release(&t->strings, ls[i].name);
+    ing_intern_release(&t->strings, ls[i].value);
+  }
+}
+
 rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label *labels, size_t n,
                       uint32_t ref, ing_series **out) {
   *out = NULL;
-  if ((t->nseries + 2) * 2 > t->nslots && ing_slots_grow(t)) {
-    return RT_ENOMEM;
-  }
   if (n > UINT16_MAX) {
     return RT_ELIMIT;
   }
   if (ref == 0) {
-    ref = t->nseries + 1;
+    ref = t->max_ref + 1;
   }
   if (ref == UINT32_MAX) {
     return RT_ELIMIT;
   }
-  if (ref >= t->by_ref_cap) {
-    size_t ncap = t->by_ref_cap ? t->by_ref_cap : 1024;
-    while (ncap <= ref) {
-      ncap *= 2;
-    }
-    ing_series **nb = rt_realloc(t->by_ref, t->by_ref_cap * sizeof *nb, ncap * sizeof *nb);
-    if (!nb) {
-      return RT_ENOMEM;
-    }
-    memset(nb + t->by_ref_cap, 0, (ncap - t->by_ref_cap) * sizeof *nb);
-    t->by_ref = nb;
-    t->by_ref_cap = ncap;
+  if ((t->nseries + 2) * 2 > t->nslots && ing_slots_grow(t)) {
+    return RT_ENOMEM;
   }
-  ing_series *s = ing_slab_alloc(&t->slab, sizeof *s);
-  rt_label *ls = ing_slab_alloc(&t->slab, (n ? n : 1) * sizeof *ls);
-  if (!s || !ls) {
+  if (ing_refs_reserve(t)) {
+    return RT_ENOMEM;
+  }
+  ing_series *s = rt_alloc(ing_series_size(n));
+  if (!s) {
     return RT_ENOMEM;
   }
   memset(s, 0, sizeof *s);
-  for (size_t i = 0; i < n; i++) {
-    ls[i].name = ing_intern_str(&t->strings, &t->slab, labels[i].name, strlen(labels[i].name));
-    ls[i].value = ing_intern_str(&t->strings, &t->slab, labels[i].value, strlen(labels[i].value));
-    if (!ls[i].name || !ls[i].value) {
-      return RT_ENOMEM;
+  rt_label *ls = (rt_label *)(s + 1);
+  size_t nint = 0;
+  for (; nint < n; nint++) {
+    ls[nint].name = ing_intern_str(&t->strings, labels[nint].name, strlen(labels[nint].name));
+    ls[nint].value = ls[nint].name ? ing_intern_str(&t->strings, labels[nint].value,
+                                                    strlen(labels[nint].value))
+                                   : NULL;
+    if (!ls[nint].value) {
+      if (ls[nint].name) {
+        ing_intern_release(&t->strings, ls[nint].name);
+      }
+      break;
     }
   }
-  /* index first: on OOM the series is not reachable and its slab memory is simply unused */
-  for (size_t i = 0; i < n; i++) {
-    rt_err err = ing_postings_add(t, ls[i].name, ls[i].value, ref);
-    if (err) {
-      return err; /* the postings added so far point at a ref with no series: skipped on read */
-    }
+  size_t nidx = 0;
+  rt_err err = nint == n ? RT_OK : RT_ENOMEM;
+  for (; !err && nidx < n; nidx++) {
+    err = ing_postings_add(t, ls[nidx].name, ls[nidx].value, ref);
+  }
+  if (err) {
+    ing_series_unindex(t, ls, nint, nidx, ref);
+    rt_free(s, ing_series_size(n));
+    return err;
   }
   s->hash = hash;
   s->key_hi = key.hi;
+  s->key_lo = key.lo;
   s->labels = ls;
   s->nlabels = (uint16_t)n;
   s->ref = ref;
@@ -442,17 +614,26 @@ rt_err ing_series_add(ing_tenant *t, ing_key key, uint64_t hash, const rt_label 
   s->first_t = s->flushed_first_t = INT64_MAX;
   s->last_t = s->flushed_last_t = INT64_MIN;
   ing_slot_put(t->slots, t->nslots, key.lo, s);
-  t->by_ref[ref] = s;
-  if (ref > t->nseries) {
-    t->nseries = ref;
+  ing_ref_put(t->refs, t->refs_cap, s);
+  t->nseries++;
+  if (ref > t->max_ref) {
+    t->max_ref = ref;
   }
   *out = s;
   return RT_OK;
 }
 
+void ing_series_remove(ing_tenant *t, ing_series *s) {
+  ing_slot_del(t, s, s->key_lo);
+  ing_ref_del(t, s);
+  ing_series_unindex(t, s->labels, s->nlabels, s->nlabels, s->ref);
+  t->nseries--;
+  ing_series_free(s);
+}
+
 /* ------------------------------------------------------------------ matching */
 
-static int ing_u32_cmp(const void *a, const void *b) {
+int ing_u32_cmp(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return (x > y) - (x < y);
 }
@@ -520,19 +701,25 @@ static rt_err ing_union(ing_tenant *t, const ing_lname *ln, const rt_matcher *m,
       k += p->n;
     }
   }
-  qsort(r, k, sizeof *r, ing_u32_cmp);
+  *out = r;
+  *nout = ing_refs_sort_unique(r, k);
+  return RT_OK;
+}
+
+size_t ing_refs_sort_unique(uint32_t *r, size_t n) {
+  if (n > 1) {
+    qsort(r, n, sizeof *r, ing_u32_cmp);
+  }
   size_t w = 0;
-  for (size_t i = 0; i < k; i++) {
+  for (size_t i = 0; i < n; i++) {
     if (w == 0 || r[w - 1] != r[i]) {
       r[w++] = r[i];
     }
   }
-  *out = r;
-  *nout = w;
-  return RT_OK;
+  return w;
 }
 
-static size_t ing_intersect(uint32_t *a, size_t an, const uint32_t *b, size_t bn) {
+size_t ing_intersect(uint32_t *a, size_t an, const uint32_t *b, size_t bn) {
   size_t i = 0, j = 0, w = 0;
   while (i < an && j < bn) {
     if (a[i] < b[j]) {
@@ -548,7 +735,7 @@ static size_t ing_intersect(uint32_t *a, size_t an, const uint32_t *b, size_t bn
   return w;
 }
 
-static size_t ing_subtract(uint32_t *a, size_t an, const uint32_t *b, size_t bn) {
+size_t ing_subtract(uint32_t *a, size_t an, const uint32_t *b, size_t bn) {
   size_t i = 0, j = 0, w = 0;
   while (i < an) {
     while (j < bn && b[j] < a[i]) {
@@ -601,9 +788,12 @@ rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_are
     if (!cur) {
       return RT_ENOMEM;
     }
-    for (uint32_t r = 1; r <= t->nseries; r++) {
-      cur[ncur++] = r;
+    for (size_t i = 0; i < t->refs_cap; i++) {
+      if (t->refs[i]) {
+        cur[ncur++] = t->refs[i]->ref;
+      }
     }
+    qsort(cur, ncur, sizeof *cur, ing_u32_cmp);
   }
   /* matchers that match "": remove the series whose value does not match (series lacking the
    * label have value "" and stay) */
@@ -622,15 +812,8 @@ rt_err ing_head_postings(ing_tenant *t, const rt_matcher *ms, size_t nms, rt_are
     }
     ncur = ing_subtract(cur, ncur, r, nr);
   }
-  /* drop refs that never became series (an index insert that failed half-way) */
-  size_t w = 0;
-  for (size_t i = 0; i < ncur; i++) {
-    if (cur[i] <= t->nseries && t->by_ref[cur[i]]) {
-      cur[w++] = cur[i];
-    }
-  }
   *out = cur;
-  *nout = w;
+  *nout = ncur;
   return RT_OK;
 }
 

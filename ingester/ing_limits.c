@@ -231,9 +231,7 @@ rt_err ing_cardinality(ing_ingester *ing, const Ringtail__CardinalityRequest *re
   uint64_t nseries = 0;
   if (!err && req->n_matchers == 0) {
     /* every series: the postings lists are the counts */
-    for (uint32_t r = 1; r <= t->nseries; r++) {
-      nseries += t->by_ref[r] != NULL;
-    }
+    nseries = t->nseries;
     for (size_t k = 0; !err && k < nnames; k++) {
       const ing_lname *ln = ing_pmap_get(&t->names, names[k].name);
       for (size_t j = 0; !err && ln && j < ln->values.cap; j++) {
@@ -248,7 +246,7 @@ rt_err ing_cardinality(ing_ingester *ing, const Ringtail__CardinalityRequest *re
     size_t nrefs;
     err = ing_head_postings(t, ms, req->n_matchers, arena, &refs, &nrefs);
     for (size_t i = 0; !err && i < nrefs; i++) {
-      const ing_series *s = t->by_ref[refs[i]];
+      const ing_series *s = ing_series_by_ref(t, refs[i]);
       nseries++;
       for (size_t k = 0; !err && k < nnames; k++) {
         const char *v = rt_labels_get(s->labels, s->nlabels, names[k].name);

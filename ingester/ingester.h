@@ -19,6 +19,10 @@ typedef struct ing_config {
   bool wal_sync;              /* fsync each push (group commit) before acknowledging */
   int chunk_max_samples;      /* close a head chunk after this many samples (120) */
   int64_t chunk_max_age_ms;   /* ... or when it spans this long (2h) */
+  int64_t series_idle_timeout_ms; /* at open, a series idle this long before the stop (data
+                                     time) stays on disk; 0 = every series loads. Set from the
+                                     compactor's rules (compactor/compactor.h), which also
+                                     remove idle series while running (ing_remove_idle) */
   struct rt_metrics *metrics; /* where ringtail_ingester_active_series{user} goes; NULL = none */
   bool ha_no_startup_wait;    /* the HA arbiter elects from its first question on; only when no
                                  distributor outside this process asks it (ingester/ing_ha.h) */
@@ -41,8 +45,8 @@ void ing_destroy(ing_ingester *ing);
 rt_err ing_push(ing_ingester *ing, const Ringtail__PushRequest *req, Ringtail__PushResponse *resp,
                 rt_arena *arena);
 /* Series matching req->matchers with chunks overlapping [mint, maxt] (head chunk included, cut
- * to what is appended so far), sorted by labels. Results are allocated from arena; label
- * strings may point into the ingester and stay valid until ing_destroy(). mint == maxt == 0
+ * to what is appended so far), sorted by labels; series that left the head as idle are read
+ * from RocksDB. Results, label strings included, are allocated from arena. mint == maxt == 0
  * means no time bound. Chunks of a series are sorted by mint and may overlap (out-of-order
  * samples): readers merge by timestamp. Every chunk has encoding RT_CHUNK_ENC_XOR. */
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
@@ -103,12 +107,22 @@ rt_err ing_serve(ing_ingester *ing, const char *endpoint, int workers);
  * Blocks pushes of each tenant while it runs. */
 rt_err ing_flush(ing_ingester *ing);
 
+/* Head cleanup, applied by the compactor's worker (compactor/compactor.h): removes from the
+ * head every series idle for idle_ms of data time (its newest sample older than the tenant's
+ * newest minus max(idle_ms, the tenant's out-of-order window)), and every series of a tenant
+ * without an appended sample since now_ns - idle_ms (wall clock, rt_mono_ns). Their open chunks
+ * are written first; they stay readable from RocksDB. *removed counts them. Blocks pushes of a
+ * tenant for 4096 series at a time; one cleanup or maintenance round runs at a time. */
+rt_err ing_remove_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed);
+
 typedef struct ing_stats {
-  uint64_t active_series;
+  uint64_t active_series;           /* series in the head */
+  uint64_t series_removed;          /* series that left the head as idle since start */
   uint64_t samples_appended;
   uint64_t samples_rejected[5];     /* by Ringtail__SampleError */
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
+  uint64_t memtable_bytes;          /* RocksDB memtables (memory, bounded by the write buffers) */
   uint64_t chunks_closed;
   uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
   uint64_t ha_elections;            /* replicas it elected (first elections and changes) */

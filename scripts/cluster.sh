@@ -78,7 +78,9 @@ start_one() {
       die "port $port (for $name) is taken by another process; set RT_CLUSTER_PORT"
   done
   mkdir -p "$DIR/$name"
-  local args=(-target="$role" -server.http-listen-address=127.0.0.1 -server.http-listen-port="$http"
+  local target=$role
+  [ "$role" = ingester ] && target=ingester,compactor # the data lifecycle runs with each ingester
+  local args=(-target="$target" -server.http-listen-address=127.0.0.1 -server.http-listen-port="$http"
     -ring.join="$(join_list)" -ring.gossip-listen-address="tcp://127.0.0.1:$gossip"
     -ring.heartbeat-period=1s -ring.heartbeat-timeout="$HB_TIMEOUT" -ring.gossip-interval=500ms
     -ingester.data-dir="$DIR/$name/data")

@@ -261,6 +261,13 @@ Test(ringtail, bad_command_lines_fail_with_a_message, .timeout = 30) {
   cr_assert(strstr(out, "-distributor.ingester-addresses is required"), "%s", out);
   cr_assert_eq(run("-target=querier", out, sizeof out), 2);
   cr_assert(strstr(out, "-querier.ingester-addresses is required"), "%s", out);
+  /* the compactor works inside an ingester's process */
+  cr_assert_eq(run("-target=compactor", out, sizeof out), 2);
+  cr_assert(strstr(out, "run it with the ingester, -target=ingester,compactor"), "%s", out);
+  cr_assert_eq(run("-target=distributor,compactor", out, sizeof out), 2);
+  cr_assert(strstr(out, "-target=ingester,compactor"), "%s", out);
+  cr_assert_eq(run("-target=ruler", out, sizeof out), 2);
+  cr_assert(strstr(out, "role ruler is not available"), "%s", out);
   /* a static ring's list: an address twice is refused before anything starts */
   cr_assert_eq(run("-target=distributor -server.http-listen-address=127.0.0.1 "
                    "-server.http-listen-port=0 "

@@ -234,6 +234,8 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
   }
   out->chunks_closed = atomic_load(&ing->st_chunks);
   out->series_removed = atomic_load(&ing->st_evicted);
+  out->retention_series = atomic_load(&ing->st_ret_series);
+  out->retention_chunks = atomic_load(&ing->st_ret_chunks);
   if (ing->ha) {
     out->ha_records = ing_ha_records(ing->ha);
     out->ha_elections = ing_ha_elections(ing->ha);

@@ -74,16 +74,16 @@ Test(compactor, rules_from_the_configuration) {
 Test(compactor, one_round_applies_the_idle_rule) {
   ing_ingester *ing = with_idle();
   cmp_rules off = {.series_idle_timeout_ms = 0, .interval_ms = 10000};
-  uint64_t n = 99;
-  cr_assert_eq(cmp_run_once(&off, ing, rt_mono_ns(), &n), RT_OK);
-  cr_assert_eq(n, 0, "0 keeps every series");
+  cmp_round n = {.idle_removed = 99};
+  cr_assert_eq(cmp_run_once(&off, ing, rt_mono_ns(), rt_now_ms(), &n), RT_OK);
+  cr_assert_eq(n.idle_removed, 0, "0 keeps every series");
   cr_assert_eq(head(ing), 2);
   cmp_rules r = {.series_idle_timeout_ms = 4 * H, .interval_ms = 10000};
-  cr_assert_eq(cmp_run_once(&r, ing, rt_mono_ns(), &n), RT_OK);
-  cr_assert_eq(n, 0, "idle 3h < 4h");
+  cr_assert_eq(cmp_run_once(&r, ing, rt_mono_ns(), rt_now_ms(), &n), RT_OK);
+  cr_assert_eq(n.idle_removed, 0, "idle 3h < 4h");
   r.series_idle_timeout_ms = 1 * H;
-  cr_assert_eq(cmp_run_once(&r, ing, rt_mono_ns(), &n), RT_OK);
-  cr_assert_eq(n, 1);
+  cr_assert_eq(cmp_run_once(&r, ing, rt_mono_ns(), rt_now_ms(), &n), RT_OK);
+  cr_assert_eq(n.idle_removed, 1);
   cr_assert_eq(head(ing), 1);
   ing_destroy(ing);
 }

@@ -54,8 +54,8 @@ static rt_err ret_trim_chunks(ret_ctx *c, rocksdb_iterator_t *it, uint32_t ref, 
   return ing_chunk_scan_error(&cs);
 }
 
-/* The range deletes of the current run of series deleted whole: their series records, chunks
- * and tombstones (their postings keys were deleted one by one). */
+/* The range deletes of the current run of series deleted whole: their series records and
+ * chunks (their postings keys and tombstones were deleted one by one). */
 static void ret_run_end(ret_ctx *c) {
   if (!c->run) {
     return;
@@ -71,12 +71,6 @@ static void ret_run_end(ret_ctx *c) {
                                      (const char *)hi, 8);
   rocksdb_writebatch_delete_range_cf(c->wb, ing->cf[ING_CF_CHUNKS], (const char *)lo, 8,
                                      (const char *)hi, 8);
-  uint8_t tlo[9], thi[9];
-  tlo[0] = thi[0] = 'd'; /* tombstone keys: 'd', tenant, ref, sequence (ing_delete.c) */
-  memcpy(tlo + 1, lo, 8);
-  memcpy(thi + 1, hi, 8);
-  rocksdb_writebatch_delete_range_cf(c->wb, ing->cf[ING_CF_META], (const char *)tlo, 9,
-                                     (const char *)thi, 9);
   if (!c->spanned) {
     c->span_lo = c->run_lo;
     c->spanned = true;
@@ -85,7 +79,7 @@ static void ret_run_end(ret_ctx *c) {
 }
 
 /* Puts the deletion of a series only on disk whose samples all lie before the cutoff: its
- * postings keys now, the rest with its run. */
+ * postings keys and tombstones now, the rest with its run. */
 static void ret_delete_whole(ret_ctx *c, uint32_t ref, const ing_series_rec *rec) {
   for (size_t i = 0; i < rec->n; i++) {
     rt_buf_reset(&c->tmp);
@@ -94,6 +88,9 @@ static void ret_delete_whole(ret_ctx *c, uint32_t ref, const ing_series_rec *rec
     rt_buf_append(&c->tmp, rec->labels[i].value, strlen(rec->labels[i].value) + 1);
     ing_put_be32(&c->tmp, ref);
     rocksdb_writebatch_delete_cf(c->wb, c->ing->cf[ING_CF_POSTINGS], c->tmp.data, c->tmp.len);
+  }
+  if (ing_tomb_any(c->ing, c->t->id, ref)) {
+    c->st.tombstones += ing_tomb_trim(c->ing, c->t->id, ref, INT64_MAX, c->wb);
   }
   if (c->run && ref > c->run_hi) {
     c->run_hi = ref;

@@ -245,5 +245,6 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
   for (int i = 0; i < 6; i++) {
     out->db_bytes += ing_prop(ing, i, "rocksdb.total-sst-files-size") +
                      ing_prop(ing, i, "rocksdb.cur-size-all-mem-tables");
+    out->live_bytes += ing_prop(ing, i, "rocksdb.estimate-live-data-size");
   }
 }

@@ -147,6 +147,8 @@ typedef struct ing_stats {
   uint64_t samples_rejected[5];     /* by Ringtail__SampleError */
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
+  uint64_t live_bytes;              /* RocksDB's estimate of its live data (deleted data that
+                                       compactions have not dropped yet is not counted) */
   uint64_t chunks_closed;
   uint64_t retention_series;        /* series deleted by retention since start */
   uint64_t retention_chunks;        /* chunks of remaining series deleted by retention */

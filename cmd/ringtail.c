@@ -297,7 +297,15 @@ static void register_ingester_metrics(app *a) {
               NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, series_removed), RT_METRIC_COUNTER,
               "ringtail_ingester_series_removed_total",
-              "Idle series that left the ingester's head (they stay on disk).", NULL, NULL);
+              "Series that left the ingester's head as idle or expired (idle ones stay on disk).",
+              NULL, NULL);
+  stat_metric(a, false, offsetof(ing_stats, retention_series), RT_METRIC_COUNTER,
+              "ringtail_compactor_retention_deleted_series_total",
+              "Series deleted whole by retention (record, postings, chunks, tombstones).", NULL,
+              NULL);
+  stat_metric(a, false, offsetof(ing_stats, retention_chunks), RT_METRIC_COUNTER,
+              "ringtail_compactor_retention_deleted_chunks_total",
+              "Closed chunks of remaining series deleted by retention.", NULL, NULL);
   stat_metric(a, false, offsetof(ing_stats, samples_appended), RT_METRIC_COUNTER,
               "ringtail_ingester_samples_appended_total",
               "Samples appended to the ingester's head.", NULL, NULL);

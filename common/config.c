@@ -156,6 +156,12 @@ static const key keys[] = {
     {"ingester.rpc-workers", K_INT, OFF(rpc_workers), "4", NULL, 0,
      "Threads serving the ingester's RPC requests."},
 
+    {"compactor.retention-period", K_DUR, OFF(retention_period_ms), "0s", NULL, 0,
+     "Compactor rule: samples older than this behind the tenant's data-time clock (its newest "
+     "sample, at most -validation.create-grace-period ahead of the wall clock) are deleted "
+     "from every ingester, and queries and the metadata APIs never return them. 0 = keep "
+     "forever. Per tenant: compactor_retention_period in the runtime-config file."},
+
     {"querier.ingester-addresses", K_STR, OFF(querier_ingesters), "", NULL, 0,
      "Comma-separated ZeroMQ endpoints of the ingesters to read from, a static ring used "
      "instead of the gossip ring: every read asks every listed ingester and fails when one does "

@@ -80,6 +80,9 @@ typedef struct rt_config {
                                        head; 0 = never */
   int rpc_workers;                  /* -ingester.rpc-workers (4) */
 
+  /* compactor.* */
+  int64_t retention_period_ms;      /* -compactor.retention-period (0 = keep forever) */
+
   /* querier.* */
   char *querier_ingesters;          /* -querier.ingester-addresses: comma list made a static
                                        ring; empty = the ring */

@@ -46,6 +46,7 @@ static const lim_key lim_keys[] = {
     {"max_query_lookback", L_DUR, LOFF(max_query_lookback_ms)},
     {"max_query_length", L_DUR, LOFF(max_query_length_ms)},
     {"query_timeout", L_DUR, LOFF(query_timeout_ms)},
+    {"compactor_retention_period", L_DUR, LOFF(compactor_retention_period_ms)},
 };
 
 typedef struct tenant_limits {
@@ -93,6 +94,7 @@ void rt_limits_from_config(const rt_config *cfg, rt_limits *out) {
   out->max_query_lookback_ms = cfg->max_query_lookback_ms;
   out->max_query_length_ms = cfg->max_query_length_ms;
   out->query_timeout_ms = cfg->query_timeout_ms;
+  out->compactor_retention_period_ms = cfg->retention_period_ms;
 }
 
 /* The defaults of the built-in configuration, for processes (tests) that never call init. */
@@ -455,4 +457,15 @@ bool rt_limits_active(void) {
   bool v = lim_inited;
   pthread_rwlock_unlock(&lim_mu);
   return v;
+}
+
+int64_t rt_retention_start(const rt_limits *l, int64_t newest_ms, int64_t wall_ms) {
+  int64_t r = l->compactor_retention_period_ms;
+  if (r <= 0 || newest_ms == INT64_MIN) {
+    return INT64_MIN;
+  }
+  int64_t g = l->creation_grace_period_ms > 0 ? l->creation_grace_period_ms : 0;
+  int64_t bound = wall_ms > INT64_MAX - g ? INT64_MAX : wall_ms + g;
+  int64_t clock = newest_ms < bound ? newest_ms : bound;
+  return clock < INT64_MIN + r ? INT64_MIN : clock - r;
 }

@@ -50,6 +50,8 @@ typedef struct rt_limits {
   int64_t max_query_lookback_ms;          /* 0 = unlimited */
   int64_t max_query_length_ms;            /* 0 = unlimited */
   int64_t query_timeout_ms;               /* 0 = none */
+  /* data lifecycle: compactor */
+  int64_t compactor_retention_period_ms;  /* 0 = keep forever */
 } rt_limits;
 
 /* The defaults a configuration gives every tenant. */
@@ -73,6 +75,14 @@ uint64_t rt_limits_generation(void);
  * Components with limits of their own configuration (tests build them directly) apply the
  * per-tenant table only then. */
 bool rt_limits_active(void);
+/* The oldest sample time a tenant's retention keeps: its data-time clock minus
+ * compactor_retention_period. The clock is the tenant's newest sample (newest_ms, INT64_MIN when
+ * it has none), but never more than creation_grace_period ahead of wall_ms, so that one sample
+ * stamped far in the future cannot expire a tenant's data. INT64_MIN (keep everything) when the
+ * period is 0 or there is no sample. The compactor deletes from it, the querier clamps reads
+ * to it (compactor/DESIGN.md). */
+int64_t rt_retention_start(const rt_limits *l, int64_t newest_ms, int64_t wall_ms);
+
 /* Frees the table (end of process, tests). */
 void rt_limits_shutdown(void);
 

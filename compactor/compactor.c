@@ -10,9 +10,12 @@
 
 #define CMP_LOG "compactor"
 #define CMP_INTERVAL_MS 10000
+#define CMP_STEP_MIN_MS (60 * 1000LL)
+#define CMP_STEP_MAX_MS (3600 * 1000LL)
 
 void cmp_rules_from_config(const rt_config *cfg, cmp_rules *out) {
   out->series_idle_timeout_ms = cfg->series_idle_timeout_ms > 0 ? cfg->series_idle_timeout_ms : 0;
+  out->retention_period_ms = cfg->retention_period_ms > 0 ? cfg->retention_period_ms : 0;
   out->interval_ms = CMP_INTERVAL_MS;
 }
 
@@ -20,19 +23,62 @@ void cmp_rules_apply_to_ingester(const cmp_rules *r, ing_config *ic) {
   ic->series_idle_timeout_ms = r->series_idle_timeout_ms;
 }
 
-rt_err cmp_run_once(const cmp_rules *r, ing_ingester *ing, uint64_t now_ns, uint64_t *removed) {
-  uint64_t n = 0;
+void cmp_tenant_limits(const cmp_rules *r, const char *tenant, rt_limits *out) {
+  rt_limits_get(tenant, out);
+  if (!rt_limits_active()) {
+    out->compactor_retention_period_ms = r->retention_period_ms;
+  }
+}
+
+int64_t cmp_retention_step(int64_t period_ms) {
+  int64_t step = period_ms / 24;
+  return RT_MIN(RT_MAX(step, CMP_STEP_MIN_MS), CMP_STEP_MAX_MS);
+}
+
+int64_t cmp_retention_before(const rt_limits *l, int64_t newest_ms, int64_t wall_ms) {
+  int64_t start = rt_retention_start(l, newest_ms, wall_ms);
+  if (start == INT64_MIN) {
+    return INT64_MIN;
+  }
+  int64_t step = cmp_retention_step(l->compactor_retention_period_ms);
+  int64_t q = start / step - (start % step < 0); /* floor */
+  if (q < INT64_MIN / step + 2) {
+    return INT64_MIN;
+  }
+  return (q - 1) * step;
+}
+
+typedef struct cmp_ret_ctx {
+  const cmp_rules *r;
+  int64_t wall_ms;
+} cmp_ret_ctx;
+
+static int64_t cmp_before_of(void *ctx, const char *tenant, int64_t newest_ms) {
+  const cmp_ret_ctx *c = ctx;
+  rt_limits l;
+  cmp_tenant_limits(c->r, tenant, &l);
+  return cmp_retention_before(&l, newest_ms, c->wall_ms);
+}
+
+rt_err cmp_run_once(const cmp_rules *r, ing_ingester *ing, uint64_t now_ns, int64_t wall_ms,
+                    cmp_round *out) {
+  cmp_round round = {0};
   rt_err err = RT_OK;
   if (r->series_idle_timeout_ms > 0) {
-    err = ing_remove_idle(ing, r->series_idle_timeout_ms, now_ns, &n);
+    err = ing_remove_idle(ing, r->series_idle_timeout_ms, now_ns, &round.idle_removed);
   }
-  if (n > 0) {
+  if (!err) {
+    /* every round: per-tenant periods come from the runtime config, which may change */
+    cmp_ret_ctx c = {r, wall_ms};
+    err = ing_apply_retention(ing, cmp_before_of, &c, &round.retention);
+  }
+  if (round.idle_removed > 0 || round.retention.series > 0) {
     /* what the series held is freed all over the heap, between live allocations: hand the
      * free pages back to the system, or the process' RSS keeps the high-water mark of churn */
     malloc_trim(0);
   }
-  if (removed) {
-    *removed = n;
+  if (out) {
+    *out = round;
   }
   return err;
 }
@@ -60,9 +106,9 @@ static void *cmp_main(void *arg) {
       break;
     }
     pthread_mutex_unlock(&w->mu);
-    rt_err err = cmp_run_once(&w->rules, w->ing, rt_mono_ns(), NULL);
+    rt_err err = cmp_run_once(&w->rules, w->ing, rt_mono_ns(), rt_now_ms(), NULL);
     if (err) {
-      rt_warn(CMP_LOG, "head cleanup failed", "err=\"%s\"", rt_strerror(err));
+      rt_warn(CMP_LOG, "lifecycle round failed", "err=\"%s\"", rt_strerror(err));
     }
     pthread_mutex_lock(&w->mu);
   }
@@ -89,8 +135,9 @@ rt_err cmp_worker_create(const cmp_rules *r, ing_ingester *ing, cmp_worker **out
     rt_free(w, sizeof *w);
     return RT_ENOMEM;
   }
-  rt_info(CMP_LOG, "lifecycle rules applied to the ingester", "series_idle_timeout_ms=%lld",
-          (long long)r->series_idle_timeout_ms);
+  rt_info(CMP_LOG, "lifecycle rules applied to the ingester",
+          "series_idle_timeout_ms=%lld retention_period_ms=%lld", (long long)r->series_idle_timeout_ms,
+          (long long)r->retention_period_ms);
   *out = w;
   return RT_OK;
 }

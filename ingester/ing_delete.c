@@ -277,6 +277,90 @@ rt_err ing_tomb_filter(ing_ingester *ing, uint32_t tenant_id, uint32_t ref,
   return err;
 }
 
+/* ------------------------------------------------------------------ retention */
+
+bool ing_tomb_any(ing_ingester *ing, uint32_t tenant_id, uint32_t ref) {
+  struct ing_tombs *tb = ing->tombs;
+  if (!tb || !tb->n) {
+    return false;
+  }
+  pthread_rwlock_rdlock(&tb->lock);
+  const ing_tomb_ent *e = tomb_find(tb, (uint64_t)tenant_id << 32 | ref);
+  bool any = e && e->n;
+  pthread_rwlock_unlock(&tb->lock);
+  return any;
+}
+
+size_t ing_tomb_trim(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t before,
+                     rocksdb_writebatch_t *wb) {
+  uint8_t pfx[9];
+  pfx[0] = ING_TOMB_PREFIX;
+  ing_put_u32(pfx + 1, tenant_id);
+  ing_put_u32(pfx + 5, ref);
+  size_t n = 0;
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ing->db, ing->ropts, ing->cf[ING_CF_META]);
+  for (rocksdb_iter_seek(it, (const char *)pfx, sizeof pfx); rocksdb_iter_valid(it);
+       rocksdb_iter_next(it)) {
+    size_t kl, vl;
+    const char *k = rocksdb_iter_key(it, &kl);
+    if (kl != ING_TOMB_KEY_LEN || memcmp(k, pfx, sizeof pfx) != 0) {
+      break;
+    }
+    const uint8_t *v = (const uint8_t *)rocksdb_iter_value(it, &vl);
+    if (vl == ING_TOMB_VAL_LEN && v[0] == ING_TOMB_MAGIC && (int64_t)ing_get_u64(v + 9) < before) {
+      rocksdb_writebatch_delete_cf(wb, ing->cf[ING_CF_META], k, kl);
+      n++;
+    }
+  }
+  char *dberr = NULL;
+  rocksdb_iter_get_error(it, &dberr);
+  rocksdb_iter_destroy(it);
+  ing_dberr(dberr, "read tombstones"); /* what was not read stays: it hides nothing */
+  return n;
+}
+
+/* Removes the entry at slot i, moving the rest of its run back (linear probing). Write lock. */
+static void tomb_remove_at(struct ing_tombs *tb, size_t i) {
+  ing_tomb_ent *sl = tb->slots;
+  size_t mask = tb->cap - 1;
+  rt_free(sl[i].iv, (size_t)sl[i].cap * 2 * sizeof(int64_t));
+  for (size_t j = (i + 1) & mask; sl[j].key; j = (j + 1) & mask) {
+    size_t home = tomb_slot(sl[j].key, tb->cap);
+    /* sl[j] may move to i when its home is not cyclically within (i, j] */
+    bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!stays) {
+      sl[i] = sl[j];
+      i = j;
+    }
+  }
+  memset(&sl[i], 0, sizeof sl[i]);
+  tb->n--;
+}
+
+void ing_tomb_forget(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t before) {
+  struct ing_tombs *tb = ing->tombs;
+  if (!tb || !tb->n) {
+    return;
+  }
+  pthread_rwlock_wrlock(&tb->lock);
+  ing_tomb_ent *e = tomb_find(tb, (uint64_t)tenant_id << 32 | ref);
+  if (e) {
+    uint32_t w = 0;
+    for (uint32_t r = 0; r < e->n; r++) {
+      if (e->iv[2 * r + 1] >= before) {
+        e->iv[2 * w] = e->iv[2 * r];
+        e->iv[2 * w + 1] = e->iv[2 * r + 1];
+        w++;
+      }
+    }
+    e->n = w;
+    if (w == 0) {
+      tomb_remove_at(tb, (size_t)(e - tb->slots));
+    }
+  }
+  pthread_rwlock_unlock(&tb->lock);
+}
+
 rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest *req,
                          Ringtail__DeleteSeriesResponse *resp, rt_arena *arena) {
   ringtail__delete_series_response__init(resp);

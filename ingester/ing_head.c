@@ -251,6 +251,7 @@ rt_err ing_tenant_create(const char *name, uint32_t id, ing_tenant **out) {
   t->id = id;
   t->max_t = t->disk_max_t = INT64_MIN;
   t->min_t = t->disk_min_t = INT64_MAX;
+  t->ret_done = INT64_MIN;
   t->last_write_ns = rt_mono_ns();
   /* pushes (writers) must not starve behind a steady stream of selects (readers) */
   pthread_rwlockattr_t attr;

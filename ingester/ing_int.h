@@ -121,6 +121,8 @@ typedef struct ing_tenant {
   int64_t disk_min_t, disk_max_t; /* oldest / newest sample of series only on disk (I11);
                                      INT64_MAX / INT64_MIN: none */
   uint64_t last_write_ns;         /* monotonic time of the last push that appended samples */
+  int64_t ret_done;               /* the retention cutoff last applied (ing_apply_retention,
+                                     under maint_mu); INT64_MIN: none yet */
   /* per-tenant counters (atomics: read without the lock) */
   struct rt_gauge *m_active;            /* ringtail_ingester_active_series{user}, or NULL */
   atomic_uint_least64_t samples_total;  /* samples appended */
@@ -175,6 +177,7 @@ struct ing_ingester {
 
   /* stats */
   atomic_uint_least64_t st_samples, st_rejected[5], st_chunks, st_series, st_evicted;
+  atomic_uint_least64_t st_ret_series, st_ret_chunks;
 };
 
 enum { ING_CF_DEFAULT = 0, ING_CF_SERIES, ING_CF_POSTINGS, ING_CF_CHUNKS, ING_CF_WAL, ING_CF_META };
@@ -270,7 +273,8 @@ void ing_labels_format(const rt_label *l, size_t n, char *buf, size_t cap);
  * ing_push.c      push, chunk closing, group commit
  * ing_query.c     select, label names and values, metadata
  * ing_open.c      opening the database, loading meta and series, WAL replay
- * ing_maint.c     background maintenance: idle chunks, WAL truncation, flush
+ * ing_maint.c     background maintenance: idle chunks, WAL truncation, flush; idle series
+ * ing_retention.c retention: deleting what is older than the compactor's cutoff
  * ing_dump.c      the offline dump
  */
 
@@ -293,6 +297,8 @@ typedef struct ing_series_rec {
 
 /* Writes the series value of s into b (reset first). */
 void ing_series_value(rt_buf *b, const ing_series *s);
+/* The same from a decoded record. */
+void ing_series_rec_value(rt_buf *b, const ing_series_rec *r);
 /* Decodes a series value; labels allocated from arena. RT_EPROTO when corrupt. */
 rt_err ing_series_decode(const uint8_t *v, size_t len, rt_arena *arena, ing_series_rec *out);
 /* Puts the definition of s (series record and one postings key per label) into wb. */
@@ -407,8 +413,23 @@ rt_err ing_replay(ing_ingester *ing, uint64_t *last_seq);
 
 /* ------------------------------------------------------------------ maintenance (ing_maint.c) */
 
+/* Maintenance scans take a tenant's lock for ING_SCAN_STEP slots of its ref table at a time, so
+ * that pushes are not held up. Callers hold ing->maint_mu: no series leaves the head while a
+ * scan is between two lock holds; pushes may add series (into free slots, or into a rebuilt
+ * table, which refs_gen tells). */
+#define ING_SCAN_STEP 4096
+
 /* Deletes the WAL records every series has flushed past (I2). */
 rt_err ing_truncate_wal(ing_ingester *ing);
+/* Writes wb (when not empty) and clears it; a failure leaves head and chunks out of step:
+ * broken (I9). */
+rt_err ing_write_maint(ing_ingester *ing, rocksdb_writebatch_t *wb, const char *what);
+/* Removes from t's head the series whose newest sample is older than `before`, or, with
+ * quiet_ns != 0, every series as long as the tenant has had no push since quiet_ns (monotonic,
+ * checked at each lock hold). Their open chunks are written first (I11); they stay on disk.
+ * *evicted counts them. Caller holds maint_mu. */
+rt_err ing_evict(ing_ingester *ing, ing_tenant *t, int64_t before, uint64_t quiet_ns,
+                 size_t *evicted);
 /* The data time before which a series of t is idle: the tenant's newest sample minus idle_ms,
  * or minus the tenant's out-of-order window when that is longer (I11). INT64_MIN: none is
  * (idle_ms 0, or no sample yet). */
@@ -425,6 +446,15 @@ void ing_tomb_free(ing_ingester *ing);
  * lock (read). */
 bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t first_t,
                     int64_t last_t, int64_t mint, int64_t maxt);
+/* Retention (ing_retention.c): tombstones that hide nothing still stored. Puts into wb the
+ * deletion of the tombstone records of series `ref` of tenant_id whose interval ends before
+ * `before` and returns their count; ing_tomb_forget then drops the same intervals from memory,
+ * once wb is written (a series without intervals left leaves the table). */
+size_t ing_tomb_trim(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t before,
+                     rocksdb_writebatch_t *wb);
+void ing_tomb_forget(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t before);
+/* True when series `ref` of tenant_id has tombstones. */
+bool ing_tomb_any(ing_ingester *ing, uint32_t tenant_id, uint32_t ref);
 /* Removes the tombstoned samples from a select answer's chunks (re-encoded from arena). */
 rt_err ing_tomb_filter(ing_ingester *ing, uint32_t tenant_id, uint32_t ref,
                        Ringtail__SeriesChunks *sc, rt_arena *arena);

@@ -162,6 +162,8 @@ rt_err ing_user_stats(ing_ingester *ing, const Ringtail__UserStatsRequest *req,
   }
   pthread_rwlock_rdlock(&t->lock);
   resp->num_series = t->nseries;
+  resp->has_samples = t->max_t != INT64_MIN;
+  resp->newest_sample_ms = resp->has_samples ? t->max_t : 0;
   pthread_rwlock_unlock(&t->lock);
   resp->ingestion_rate = atomic_load(&t->ingestion_rate);
   resp->api_ingestion_rate = resp->ingestion_rate;

@@ -17,12 +17,6 @@
 
 /* ------------------------------------------------------------------ maintenance */
 
-/* Maintenance scans take a tenant's lock for ING_SCAN_STEP slots of its ref table at a time, so
- * that pushes are not held up. Callers hold ing->maint_mu: no series leaves the head while a
- * scan is between two lock holds; pushes may add series (into free slots, or into a rebuilt
- * table, which refs_gen tells). */
-#define ING_SCAN_STEP 4096
-
 /* Deletes WAL records that every series has flushed past (I2). Caller holds maint_mu. */
 rt_err ing_truncate_wal(ing_ingester *ing) {
   /* Safe across lock holds: a push that took its sequence before `bound` was read holds its
@@ -70,8 +64,7 @@ rt_err ing_truncate_wal(ing_ingester *ing) {
   return err;
 }
 
-/* Writes wb (when not empty); a failure leaves head and chunks out of step: broken (I9). */
-static rt_err ing_write_maint(ing_ingester *ing, rocksdb_writebatch_t *wb, const char *what) {
+rt_err ing_write_maint(ing_ingester *ing, rocksdb_writebatch_t *wb, const char *what) {
   rt_err err = RT_OK;
   if (rocksdb_writebatch_count(wb) > 0) {
     char *dberr = NULL;
@@ -141,12 +134,9 @@ int64_t ing_idle_before(ing_ingester *ing, const ing_tenant *t, int64_t idle_ms)
   return t->max_t < INT64_MIN + d ? INT64_MIN : t->max_t - d;
 }
 
-/* The work of ing_remove_idle; caller holds maint_mu. */
-static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed) {
-  *removed = 0;
-  if (idle_ms <= 0) {
-    return RT_OK;
-  }
+rt_err ing_evict(ing_ingester *ing, ing_tenant *t, int64_t before, uint64_t quiet_ns,
+                 size_t *evicted) {
+  *evicted = 0;
   rt_err err = RT_OK;
   rt_buf tmp = RT_BUF_INIT;
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
@@ -155,6 +145,63 @@ static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns
     rocksdb_writebatch_destroy(wb);
     return RT_ENOMEM;
   }
+  for (size_t r0 = 0; !err; r0 += ING_SCAN_STEP) {
+    pthread_rwlock_wrlock(&t->lock);
+    size_t end = t->refs_cap, ngone = 0;
+    /* quiet: a push since quiet_ns makes the tenant active again */
+    bool skip = quiet_ns && t->last_write_ns > quiet_ns;
+    for (size_t r = r0; !skip && r < end && r < r0 + ING_SCAN_STEP && !err; r++) {
+      ing_series *s = t->refs[r];
+      if (!s || (!quiet_ns && s->last_t >= before)) {
+        continue;
+      }
+      if (s->head.count > 0 || s->nooo > 0) {
+        err = ing_close_series(ing, t, s, wb, &tmp); /* its last chunk goes to disk first */
+      }
+      gone[ngone++] = s;
+    }
+    if (!err) {
+      err = ing_write_maint(ing, wb, "write chunks of series leaving the head");
+    } else {
+      atomic_store(&ing->broken, (int)err);
+    }
+    /* only once its last chunk is safely in RocksDB does a series leave the head */
+    for (size_t k = 0; !err && k < ngone; k++) {
+      ing_series *s = gone[k];
+      if (s->first_t <= s->last_t) {
+        t->disk_min_t = RT_MIN(t->disk_min_t, s->first_t);
+        t->disk_max_t = RT_MAX(t->disk_max_t, s->last_t);
+      }
+      ing_series_remove(t, s);
+    }
+    if (!err && ngone) {
+      *evicted += ngone;
+      ing_tenant_gauge_update(t);
+    }
+    pthread_rwlock_unlock(&t->lock);
+    /* removals move entries of the table back: the next step may miss a few, found next
+     * round */
+    if (r0 + ING_SCAN_STEP >= end) {
+      break;
+    }
+  }
+  if (*evicted) {
+    atomic_fetch_sub(&ing->st_series, *evicted);
+    atomic_fetch_add(&ing->st_evicted, *evicted);
+  }
+  rocksdb_writebatch_destroy(wb);
+  rt_buf_free(&tmp);
+  rt_free(gone, ING_SCAN_STEP * sizeof *gone);
+  return err;
+}
+
+/* The work of ing_remove_idle; caller holds maint_mu. */
+static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed) {
+  *removed = 0;
+  if (idle_ms <= 0) {
+    return RT_OK;
+  }
+  rt_err err = RT_OK;
   uint64_t idle_ns = (uint64_t)idle_ms * 1000000u;
   pthread_rwlock_rdlock(&ing->tenants_lock);
   for (size_t i = 0; i < ing->ntenants && !err; i++) {
@@ -164,55 +211,13 @@ static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns
     int64_t before = ing_idle_before(ing, t, idle_ms);
     bool quiet = t->nseries > 0 && now_ns > t->last_write_ns && now_ns - t->last_write_ns >= idle_ns;
     pthread_rwlock_unlock(&t->lock);
-    if (quiet) {
-      before = INT64_MAX;
-    }
-    if (before == INT64_MIN) {
+    if (before == INT64_MIN && !quiet) {
       continue;
     }
     size_t evicted = 0;
     uint64_t t0 = rt_mono_ns();
-    for (size_t r0 = 0; !err; r0 += ING_SCAN_STEP) {
-      pthread_rwlock_wrlock(&t->lock);
-      size_t end = t->refs_cap, ngone = 0;
-      for (size_t r = r0; r < end && r < r0 + ING_SCAN_STEP && !err; r++) {
-        ing_series *s = t->refs[r];
-        if (!s || s->last_t >= before || (quiet && t->last_write_ns + idle_ns > now_ns)) {
-          continue;
-        }
-        if (s->head.count > 0 || s->nooo > 0) {
-          err = ing_close_series(ing, t, s, wb, &tmp); /* its last chunk goes to disk first */
-        }
-        gone[ngone++] = s;
-      }
-      if (!err) {
-        err = ing_write_maint(ing, wb, "write chunks of idle series");
-      } else {
-        atomic_store(&ing->broken, (int)err);
-      }
-      /* only once its last chunk is safely in RocksDB does a series leave the head */
-      for (size_t k = 0; !err && k < ngone; k++) {
-        ing_series *s = gone[k];
-        if (s->first_t <= s->last_t) {
-          t->disk_min_t = RT_MIN(t->disk_min_t, s->first_t);
-          t->disk_max_t = RT_MAX(t->disk_max_t, s->last_t);
-        }
-        ing_series_remove(t, s);
-      }
-      if (!err && ngone) {
-        evicted += ngone;
-        ing_tenant_gauge_update(t);
-      }
-      pthread_rwlock_unlock(&t->lock);
-      /* removals move entries of the table back: the next step may miss a few, found next
-       * round */
-      if (r0 + ING_SCAN_STEP >= end) {
-        break;
-      }
-    }
+    err = ing_evict(ing, t, before, quiet ? RT_MAX(now_ns - idle_ns, 1) : 0, &evicted);
     if (evicted) {
-      atomic_fetch_sub(&ing->st_series, evicted);
-      atomic_fetch_add(&ing->st_evicted, evicted);
       *removed += evicted;
       rt_info(ING_LOG, "idle series left the head", "tenant=\"%s\" series=%zu clock=%s took_ms=%llu",
               t->name, evicted, quiet ? "wall" : "data",
@@ -220,9 +225,6 @@ static rt_err ing_evict_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns
     }
   }
   pthread_rwlock_unlock(&ing->tenants_lock);
-  rocksdb_writebatch_destroy(wb);
-  rt_buf_free(&tmp);
-  rt_free(gone, ING_SCAN_STEP * sizeof *gone);
   return err;
 }
 

@@ -23,24 +23,36 @@ rt_err ing_dberr(char *err, const char *what) {
 
 /* ------------------------------------------------------------------ series records */
 
-void ing_series_value(rt_buf *b, const ing_series *s) {
+void ing_series_rec_value(rt_buf *b, const ing_series_rec *r) {
   rt_buf_reset(b);
   uint8_t hdr[2] = {ING_SERIES_MAGIC, ING_FORMAT_VERSION};
   rt_buf_append(b, hdr, 2);
-  ing_put_uvarint(b, s->nlabels);
-  for (size_t i = 0; i < s->nlabels; i++) {
-    size_t nl = strlen(s->labels[i].name), vl = strlen(s->labels[i].value);
+  ing_put_uvarint(b, r->n);
+  for (size_t i = 0; i < r->n; i++) {
+    size_t nl = strlen(r->labels[i].name), vl = strlen(r->labels[i].value);
     ing_put_uvarint(b, nl);
-    rt_buf_append(b, s->labels[i].name, nl);
+    rt_buf_append(b, r->labels[i].name, nl);
     ing_put_uvarint(b, vl);
-    rt_buf_append(b, s->labels[i].value, vl);
+    rt_buf_append(b, r->labels[i].value, vl);
   }
-  ing_put_be64(b, s->flushed_seq);
-  ing_put_be32(b, s->flushed_idx);
-  ing_put_be32(b, s->nchunks);
-  ing_put_be64(b, (uint64_t)s->flushed_first_t);
-  ing_put_be64(b, (uint64_t)s->flushed_last_t);
-  ing_put_be64(b, ing_f64_bits(s->flushed_last_v));
+  ing_put_be64(b, r->flushed_seq);
+  ing_put_be32(b, r->flushed_idx);
+  ing_put_be32(b, r->nchunks);
+  ing_put_be64(b, (uint64_t)r->first_t);
+  ing_put_be64(b, (uint64_t)r->last_t);
+  ing_put_be64(b, ing_f64_bits(r->last_v));
+}
+
+void ing_series_value(rt_buf *b, const ing_series *s) {
+  ing_series_rec r = {.labels = s->labels,
+                      .n = s->nlabels,
+                      .flushed_seq = s->flushed_seq,
+                      .flushed_idx = s->flushed_idx,
+                      .nchunks = s->nchunks,
+                      .first_t = s->flushed_first_t,
+                      .last_t = s->flushed_last_t,
+                      .last_v = s->flushed_last_v};
+  ing_series_rec_value(b, &r);
 }
 
 rt_err ing_series_decode(const uint8_t *v, size_t len, rt_arena *arena, ing_series_rec *out) {

@@ -234,6 +234,8 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
   }
   out->chunks_closed = atomic_load(&ing->st_chunks);
   out->series_removed = atomic_load(&ing->st_evicted);
+  out->retention_series = atomic_load(&ing->st_ret_series);
+  out->retention_chunks = atomic_load(&ing->st_ret_chunks);
   if (ing->ha) {
     out->ha_records = ing_ha_records(ing->ha);
     out->ha_elections = ing_ha_elections(ing->ha);
@@ -244,5 +246,6 @@ void ing_get_stats(ing_ingester *ing, ing_stats *out) {
     uint64_t mem = ing_prop(ing, i, "rocksdb.cur-size-all-mem-tables");
     out->db_bytes += ing_prop(ing, i, "rocksdb.total-sst-files-size") + mem;
     out->memtable_bytes += mem;
+    out->live_bytes += ing_prop(ing, i, "rocksdb.estimate-live-data-size");
   }
 }

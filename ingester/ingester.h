@@ -66,7 +66,9 @@ rt_err ing_metadata(ing_ingester *ing, const Ringtail__MetadataRequest *req,
 rt_err ing_delete_series(ing_ingester *ing, const Ringtail__DeleteSeriesRequest *req,
                          Ringtail__DeleteSeriesResponse *resp, rt_arena *arena);
 
-/* Series counts of one tenant (the head): num_series and the ingestion rate. */
+/* Series counts of one tenant (the head): num_series and the ingestion rate; and its newest
+ * sample (has_samples, newest_sample_ms: the tenant's data-time clock, head or disk), which the
+ * querier uses to clamp reads to the retention. */
 rt_err ing_user_stats(ing_ingester *ing, const Ringtail__UserStatsRequest *req,
                       Ringtail__UserStatsResponse *resp, rt_arena *arena);
 /* Series counts per label name and value among the series matching req->matchers. */
@@ -115,6 +117,29 @@ rt_err ing_flush(ing_ingester *ing);
  * tenant for 4096 series at a time; one cleanup or maintenance round runs at a time. */
 rt_err ing_remove_idle(ing_ingester *ing, int64_t idle_ms, uint64_t now_ns, uint64_t *removed);
 
+/* Retention, applied by the compactor's worker: the time before which the data of `tenant`
+ * (whose newest sample is newest_ms, INT64_MIN when none) is deleted, or INT64_MIN to keep it
+ * all. Called without ingester locks held. */
+typedef int64_t (*ing_retention_fn)(void *ctx, const char *tenant, int64_t newest_ms);
+
+/* What one retention round deleted. */
+typedef struct ing_retention_stats {
+  uint64_t series;     /* series deleted whole: record, postings, chunks, tombstones */
+  uint64_t chunks;     /* closed chunks ending before the cutoff, of series that stay */
+  uint64_t tombstones; /* deletion tombstones hiding nothing that is still stored */
+} ing_retention_stats;
+
+/* Deletes, for every tenant, what lies wholly before before(ctx, tenant, newest): closed chunks
+ * ending before it; series whose newest sample is before it (first out of the head, then their
+ * series record, postings, chunks and tombstones, with RocksDB range deletes over runs of
+ * consecutive refs, and a compaction of those ranges so that the disk space comes back); and
+ * the tombstones that then hide nothing. A tenant is worked on only when its cutoff moved past
+ * the last one applied. Chunks that straddle the cutoff stay whole: readers clamp (the
+ * querier does). *st (may be NULL) counts what was deleted. One cleanup or maintenance round
+ * runs at a time; blocks pushes of a tenant for 4096 head series at a time. (ing_retention.c) */
+rt_err ing_apply_retention(ing_ingester *ing, ing_retention_fn before, void *ctx,
+                           ing_retention_stats *st);
+
 typedef struct ing_stats {
   uint64_t active_series;           /* series in the head */
   uint64_t series_removed;          /* series that left the head as idle since start */
@@ -123,7 +148,11 @@ typedef struct ing_stats {
   uint64_t wal_bytes;               /* WAL column family size */
   uint64_t db_bytes;                /* total live SST + memtable size */
   uint64_t memtable_bytes;          /* RocksDB memtables (memory, bounded by the write buffers) */
+  uint64_t live_bytes;              /* RocksDB's estimate of its live data (deleted data that
+                                       compactions have not dropped yet is not counted) */
   uint64_t chunks_closed;
+  uint64_t retention_series;        /* series deleted by retention since start */
+  uint64_t retention_chunks;        /* chunks of remaining series deleted by retention */
   uint64_t ha_records;              /* (tenant, cluster) records of the HA arbiter */
   uint64_t ha_elections;            /* replicas it elected (first elections and changes) */
 } ing_stats;

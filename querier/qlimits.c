@@ -23,6 +23,8 @@ struct qry_budget {
   uint64_t chunk_bytes, samples;
   bool breached;
   char msg[1024];
+  bool retention_known;     /* the query's retention start is resolved (retention_start) */
+  int64_t retention_start;
 };
 
 static const struct {
@@ -134,6 +136,27 @@ int64_t qry_budget_min_time(const qry_budget *b) {
     return INT64_MIN;
   }
   return b->now_ms - b->lim.max_query_lookback_ms;
+}
+
+bool qry_budget_retention(qry_budget *b, int64_t *start) {
+  pthread_mutex_lock(&b->mu);
+  bool known = b->retention_known;
+  if (known) {
+    *start = b->retention_start;
+  }
+  pthread_mutex_unlock(&b->mu);
+  return known;
+}
+
+int64_t qry_budget_set_retention(qry_budget *b, int64_t start) {
+  pthread_mutex_lock(&b->mu);
+  if (!b->retention_known) {
+    b->retention_known = true;
+    b->retention_start = start;
+  }
+  start = b->retention_start;
+  pthread_mutex_unlock(&b->mu);
+  return start;
 }
 
 static int64_t limit_value(const qry_budget *b, qry_limit_kind kind) {

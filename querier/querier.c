@@ -648,6 +648,70 @@ static rt_err qry_decode_chunks(const Ringtail__SeriesChunks *sc, int64_t mint, 
   return RT_OK;
 }
 
+rt_err qry_retention_start(qry_querier *q, const char *tenant, const rt_limits *l, int64_t *out,
+                           char *errbuf, size_t errlen) {
+  *out = INT64_MIN;
+  if (l->compactor_retention_period_ms <= 0) {
+    return RT_OK;
+  }
+  Ringtail__UserStatsRequest req = RINGTAIL__USER_STATS_REQUEST__INIT;
+  req.tenant = (char *)tenant;
+  uint8_t body[512];
+  size_t len = ringtail__user_stats_request__get_packed_size(&req);
+  if (len > sizeof body) {
+    seterr(errbuf, errlen, "tenant id too long");
+    return RT_EINVAL;
+  }
+  ringtail__user_stats_request__pack(&req, body);
+  qry_reply *rs = NULL;
+  size_t n = 0;
+  rt_err e = qry_gather_copies(q, "ingester.UserStats", body, len, &rs, &n, errbuf, errlen);
+  if (e != RT_OK) {
+    return e;
+  }
+  int64_t newest = INT64_MIN;
+  for (size_t i = 0; i < n && e == RT_OK; i++) {
+    Ringtail__UserStatsResponse *r = ringtail__user_stats_response__unpack(
+        NULL, rs[i].body.len, (const uint8_t *)(rs[i].body.data ? rs[i].body.data : ""));
+    if (!r) {
+      if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "ingester %s: malformed ingester.UserStats reply", rs[i].endpoint);
+      }
+      e = RT_EPROTO;
+      break;
+    }
+    if (r->has_samples && r->newest_sample_ms > newest) {
+      newest = r->newest_sample_ms;
+    }
+    ringtail__user_stats_response__free_unpacked(r, NULL);
+  }
+  qry_replies_free(rs, n);
+  if (e == RT_OK) {
+    *out = rt_retention_start(l, newest, rt_now_ms());
+  }
+  return e;
+}
+
+/* The retention start of a read: the budget's, resolved once per query, or the tenant's
+ * limits now. */
+static rt_err qry_read_start(qry_querier *q, const char *tenant, qry_budget *b, int64_t *out,
+                             char *errbuf, size_t errlen) {
+  rt_limits l;
+  if (b) {
+    if (qry_budget_retention(b, out)) {
+      return RT_OK;
+    }
+    l = *qry_budget_limits(b);
+  } else {
+    rt_limits_get(tenant, &l);
+  }
+  rt_err e = qry_retention_start(q, tenant, &l, out, errbuf, errlen);
+  if (e == RT_OK && b) {
+    *out = qry_budget_set_retention(b, *out);
+  }
+  return e;
+}
+
 rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
                         const size_t *nm, size_t nsets, int64_t mint, int64_t maxt,
                         const qry_select_opts *opts, qry_result *out, char *errbuf,
@@ -690,6 +754,16 @@ rt_err qry_select_union(qry_querier *q, const char *tenant, const rt_matcher *co
     if (ms > 0 && !o.limit) {
       o.limit = (uint64_t)ms + 1;
     }
+  }
+  /* retention: nothing older than the tenant's retention start is read, from any replica */
+  int64_t rmin;
+  err = qry_read_start(q, tenant, o.budget, &rmin, errbuf, errlen);
+  if (err != RT_OK) {
+    goto done;
+  }
+  err = RT_ENOMEM;
+  if (mint < rmin) {
+    mint = rmin;
   }
   if (nsets == 0 || maxt < mint) {
     out->priv = res;
@@ -939,7 +1013,19 @@ static rt_err qry_labels_common(qry_querier *q, const char *method, const char *
   if (errbuf && errlen) {
     errbuf[0] = 0;
   }
-  rt_err err = RT_ENOMEM;
+  /* retention: nothing older than the tenant's retention start is read, from any replica */
+  int64_t rmin;
+  rt_err err = qry_read_start(q, tenant, NULL, &rmin, errbuf, errlen);
+  if (err != RT_OK) {
+    return err;
+  }
+  if (mint < rmin) {
+    mint = rmin;
+  }
+  if (mint > maxt) {
+    return RT_OK;
+  }
+  err = RT_ENOMEM;
   size_t nreq = nsets ? nsets : 1;
   size_t ncalls = 0;
   qry_call *calls = NULL;

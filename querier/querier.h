@@ -112,6 +112,12 @@ void qry_budget_free(qry_budget *b);
 const struct rt_limits *qry_budget_limits(const qry_budget *b);
 /* The earliest time a query may read: now - max_query_lookback at creation, or INT64_MIN. */
 int64_t qry_budget_min_time(const qry_budget *b);
+/* The oldest time the query may read under its tenant's retention, once resolved for it: true
+ * and *start when known. The first select of a query resolves it (qry_retention_start) and sets
+ * it; every later sub-query uses the same value. qry_budget_set_retention returns the value in
+ * force (the first one set wins). */
+bool qry_budget_retention(qry_budget *b, int64_t *start);
+int64_t qry_budget_set_retention(qry_budget *b, int64_t start);
 /* Records a breach of `kind` (the first one wins) and returns RT_ELIMIT. `got` is the value
  * that broke it (shown for the length and lookback limits; ignored otherwise). */
 rt_err qry_budget_fail(qry_budget *b, qry_limit_kind kind, int64_t got);
@@ -139,8 +145,18 @@ typedef struct qry_select_opts {
   uint64_t max_samples;    /* 0 = none; more samples in total -> RT_ELIMIT */
   qry_budget *budget;      /* NULL = none: the query's read limits; mint is raised to its
                               max_query_lookback, fetched series, chunk bytes and samples are
-                              counted against it (RT_ELIMIT with the message kept there) */
+                              counted against it (RT_ELIMIT with the message kept there). With
+                              or without it, mint is raised to the tenant's retention start
+                              (qry_retention_start; resolved once per budget) */
 } qry_select_opts;
+
+/* The oldest sample time a read of `tenant` may return under its retention period (l, the
+ * tenant's limits): rt_retention_start over the newest sample that any ingester a read reaches
+ * holds of the tenant (asked with ingester.UserStats), so every replica is read from the same
+ * time on, whether it has deleted the older data yet or not. INT64_MIN without retention (no
+ * question asked) or when no ingester has a sample. Errors as qry_select(). */
+rt_err qry_retention_start(qry_querier *q, const char *tenant, const struct rt_limits *l,
+                           int64_t *out, char *errbuf, size_t errlen);
 
 /* Fetches the series matching every matcher of `m` (n of them, borrowed) for `tenant`, with
  * their samples in [mint, maxt] (inclusive), from the ingesters a read reaches (see the top of
@@ -168,8 +184,9 @@ typedef struct qry_strings {
 } qry_strings;
 
 /* Label names (name == NULL) or values of `name` among the series matching any of the matcher
- * sets (nsets == 0: all series) with samples in [mint, maxt]. limit is a hint passed to the
- * ingesters (0 = none). Release with qry_strings_free(). Errors as qry_select(). */
+ * sets (nsets == 0: all series) with samples in [mint, maxt], mint raised to the tenant's
+ * retention start (qry_retention_start). limit is a hint passed to the ingesters (0 = none).
+ * Release with qry_strings_free(). Errors as qry_select(). */
 rt_err qry_label_names(qry_querier *q, const char *tenant, const rt_matcher *const *sets,
                        const size_t *nm, size_t nsets, int64_t mint, int64_t maxt, uint64_t limit,
                        qry_strings *out, char *errbuf, size_t errlen);

@@ -139,3 +139,34 @@ Test(limits, watcher_sees_change) {
   rt_reload_stop();
   rt_reload_unregister(&ctx);
 }
+
+Test(limits, retention_period_and_its_clock) {
+  write_file("overrides:\n"
+             "  team-a:\n"
+             "    compactor_retention_period: 30d\n");
+  rt_config cfg;
+  rt_config_defaults(&cfg);
+  cfg.retention_period_ms = 7 * 86400000LL;
+  rt_limits d;
+  rt_limits_from_config(&cfg, &d);
+  rt_config_free(&cfg);
+  char err[256];
+  cr_assert_eq(rt_limits_init(&d, path, err, sizeof err), RT_OK, "%s", err);
+  rt_limits a, b;
+  rt_limits_get("team-a", &a);
+  rt_limits_get("team-b", &b);
+  cr_assert_eq(a.compactor_retention_period_ms, 30 * 86400000LL);
+  cr_assert_eq(b.compactor_retention_period_ms, 7 * 86400000LL, "-compactor.retention-period");
+  const char *bad = "overrides:\n  x:\n    compactor_retention_period: soon\n";
+  cr_assert_neq(rt_limits_check(bad, strlen(bad), err, sizeof err), RT_OK);
+  cr_assert(strstr(err, "compactor_retention_period"), "%s", err);
+  /* the clock: the newest sample, at most the creation grace period ahead of the wall clock */
+  b.compactor_retention_period_ms = 1000;
+  b.creation_grace_period_ms = 100;
+  cr_assert_eq(rt_retention_start(&b, 5000, 10000), 4000);
+  cr_assert_eq(rt_retention_start(&b, 50000, 10000), 9100, "bounded by wall + grace");
+  cr_assert_eq(rt_retention_start(&b, INT64_MIN, 10000), INT64_MIN, "no sample");
+  cr_assert_eq(rt_retention_start(&b, INT64_MIN + 10, 10000), INT64_MIN, "no underflow");
+  b.compactor_retention_period_ms = 0;
+  cr_assert_eq(rt_retention_start(&b, 5000, 10000), INT64_MIN, "0 keeps everything");
+}

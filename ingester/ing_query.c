@@ -87,9 +87,11 @@ static int ing_sel_ref_cmp(const void *a, const void *b) {
   return (x->ref > y->ref) - (x->ref < y->ref);
 }
 
+/* By labels; equal labels (a series that left the head and came back, I11) by ref. */
 static int ing_sel_cmp(const void *a, const void *b) {
   const ing_sel *x = a, *y = b;
-  return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
 }
 
 static rt_err ing_sel_add_chunk(ing_sel *e, rt_arena *arena, int64_t mint, int64_t maxt,
@@ -377,12 +379,6 @@ static rt_label *ing_labels_copy(const rt_label *ls, size_t n, rt_arena *arena) 
   return c;
 }
 
-static int ing_sel_cmp_ref(const void *a, const void *b) {
-  const ing_sel *x = a, *y = b;
-  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
-  return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
-}
-
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
                   Ringtail__SelectResponse *resp, rt_arena *arena) {
   ringtail__select_response__init(resp);
@@ -553,7 +549,7 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     sel[i].nchunks = sel[i].cap = sc.n_chunks;
   }
   if (!err && nsel > nhead) {
-    qsort(sel, nsel, sizeof *sel, ing_sel_cmp_ref);
+    qsort(sel, nsel, sizeof *sel, ing_sel_cmp);
     size_t w = 0;
     for (size_t i = 0; !err && i < nsel; i++) {
       if (w > 0 && rt_labels_cmp(sel[w - 1].labels, sel[w - 1].nlabels, sel[i].labels,

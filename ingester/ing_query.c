@@ -366,15 +366,24 @@ rt_err ing_disk_select(ing_ingester *ing, const ing_tenant *t, rocksdb_readoptio
   return RT_OK;
 }
 
-/* Copies labels into the arena (answers outlive the lock: series may leave the head, I8). */
+/* Copies labels into the arena (answers outlive the lock: series may leave the head, I8), the
+ * array and its strings in one allocation. */
 static rt_label *ing_labels_copy(const rt_label *ls, size_t n, rt_arena *arena) {
-  rt_label *c = rt_arena_alloc(arena, (n ? n : 1) * sizeof *c);
-  for (size_t i = 0; c && i < n; i++) {
-    c[i].name = rt_arena_strndup(arena, ls[i].name, strlen(ls[i].name));
-    c[i].value = rt_arena_strndup(arena, ls[i].value, strlen(ls[i].value));
-    if (!c[i].name || !c[i].value) {
-      return NULL;
-    }
+  size_t bytes = (n ? n : 1) * sizeof(rt_label);
+  for (size_t i = 0; i < n; i++) {
+    bytes += strlen(ls[i].name) + strlen(ls[i].value) + 2;
+  }
+  rt_label *c = rt_arena_alloc(arena, bytes);
+  if (!c) {
+    return NULL;
+  }
+  char *p = (char *)(c + (n ? n : 1));
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(ls[i].name) + 1, vl = strlen(ls[i].value) + 1;
+    c[i].name = memcpy(p, ls[i].name, nl);
+    p += nl;
+    c[i].value = memcpy(p, ls[i].value, vl);
+    p += vl;
   }
   return c;
 }

@@ -442,8 +442,8 @@ void *ing_bg_main(void *arg);
  * i64 BE mint, i64 BE maxt), loaded at open, kept merged per series in memory. */
 rt_err ing_tomb_load(ing_ingester *ing);
 void ing_tomb_free(ing_ingester *ing);
-/* True when tombstones hide every sample the series (ref, its oldest and newest sample) has inside [mint, maxt]. Caller holds the tenant's
- * lock (read). */
+/* True when tombstones hide every sample the series (ref, its oldest and newest sample) has
+ * inside [mint, maxt]. */
 bool ing_tomb_hides(ing_ingester *ing, uint32_t tenant_id, uint32_t ref, int64_t first_t,
                     int64_t last_t, int64_t mint, int64_t maxt);
 /* Retention (ing_retention.c): tombstones that hide nothing still stored. Puts into wb the

@@ -87,9 +87,11 @@ static int ing_sel_ref_cmp(const void *a, const void *b) {
   return (x->ref > y->ref) - (x->ref < y->ref);
 }
 
+/* By labels; equal labels (a series that left the head and came back, I11) by ref. */
 static int ing_sel_cmp(const void *a, const void *b) {
   const ing_sel *x = a, *y = b;
-  return rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
+  return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
 }
 
 static rt_err ing_sel_add_chunk(ing_sel *e, rt_arena *arena, int64_t mint, int64_t maxt,
@@ -364,23 +366,26 @@ rt_err ing_disk_select(ing_ingester *ing, const ing_tenant *t, rocksdb_readoptio
   return RT_OK;
 }
 
-/* Copies labels into the arena (answers outlive the lock: series may leave the head, I8). */
+/* Copies labels into the arena (answers outlive the lock: series may leave the head, I8), the
+ * array and its strings in one allocation. */
 static rt_label *ing_labels_copy(const rt_label *ls, size_t n, rt_arena *arena) {
-  rt_label *c = rt_arena_alloc(arena, (n ? n : 1) * sizeof *c);
-  for (size_t i = 0; c && i < n; i++) {
-    c[i].name = rt_arena_strndup(arena, ls[i].name, strlen(ls[i].name));
-    c[i].value = rt_arena_strndup(arena, ls[i].value, strlen(ls[i].value));
-    if (!c[i].name || !c[i].value) {
-      return NULL;
-    }
+  size_t bytes = (n ? n : 1) * sizeof(rt_label);
+  for (size_t i = 0; i < n; i++) {
+    bytes += strlen(ls[i].name) + strlen(ls[i].value) + 2;
+  }
+  rt_label *c = rt_arena_alloc(arena, bytes);
+  if (!c) {
+    return NULL;
+  }
+  char *p = (char *)(c + (n ? n : 1));
+  for (size_t i = 0; i < n; i++) {
+    size_t nl = strlen(ls[i].name) + 1, vl = strlen(ls[i].value) + 1;
+    c[i].name = memcpy(p, ls[i].name, nl);
+    p += nl;
+    c[i].value = memcpy(p, ls[i].value, vl);
+    p += vl;
   }
   return c;
-}
-
-static int ing_sel_cmp_ref(const void *a, const void *b) {
-  const ing_sel *x = a, *y = b;
-  int c = rt_labels_cmp(x->labels, x->nlabels, y->labels, y->nlabels);
-  return c ? c : (x->ref > y->ref) - (x->ref < y->ref);
 }
 
 rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
@@ -553,7 +558,7 @@ rt_err ing_select(ing_ingester *ing, const Ringtail__SelectRequest *req,
     sel[i].nchunks = sel[i].cap = sc.n_chunks;
   }
   if (!err && nsel > nhead) {
-    qsort(sel, nsel, sizeof *sel, ing_sel_cmp_ref);
+    qsort(sel, nsel, sizeof *sel, ing_sel_cmp);
     size_t w = 0;
     for (size_t i = 0; !err && i < nsel; i++) {
       if (w > 0 && rt_labels_cmp(sel[w - 1].labels, sel[w - 1].nlabels, sel[i].labels,

@@ -79,14 +79,18 @@ static void ret_run_end(ret_ctx *c) {
 }
 
 /* Puts the deletion of a series only on disk whose samples all lie before the cutoff: its
- * postings keys and tombstones now, the rest with its run. */
-static void ret_delete_whole(ret_ctx *c, uint32_t ref, const ing_series_rec *rec) {
+ * postings keys and tombstones now, the rest with its run. RT_ENOMEM when a key could not be
+ * built. */
+static rt_err ret_delete_whole(ret_ctx *c, uint32_t ref, const ing_series_rec *rec) {
   for (size_t i = 0; i < rec->n; i++) {
     rt_buf_reset(&c->tmp);
     ing_put_be32(&c->tmp, c->t->id);
     rt_buf_append(&c->tmp, rec->labels[i].name, strlen(rec->labels[i].name) + 1);
     rt_buf_append(&c->tmp, rec->labels[i].value, strlen(rec->labels[i].value) + 1);
     ing_put_be32(&c->tmp, ref);
+    if (c->tmp.oom) {
+      return RT_ENOMEM;
+    }
     rocksdb_writebatch_delete_cf(c->wb, c->ing->cf[ING_CF_POSTINGS], c->tmp.data, c->tmp.len);
   }
   if (ing_tomb_any(c->ing, c->t->id, ref)) {
@@ -99,23 +103,26 @@ static void ret_delete_whole(ret_ctx *c, uint32_t ref, const ing_series_rec *rec
     c->run_lo = c->run_hi = ref;
   }
   c->st.series++;
+  return RT_OK;
 }
 
 /* Pass 1: series in the head whose oldest closed chunks end before the cutoff lose them; their
  * series record carries the new oldest sample. Under the write lock, ING_SCAN_STEP series at a
- * time, with a chunks iterator made under it (no chunk of the tenant closes meanwhile). */
+ * time, with a chunks iterator made under it (no chunk of the tenant closes meanwhile); the
+ * head follows once the step's WriteBatch is written. */
 static rt_err ret_head(ret_ctx *c) {
   ing_ingester *ing = c->ing;
   ing_tenant *t = c->t;
   rt_err err = RT_OK;
-  uint32_t *trimmed = rt_alloc(ING_SCAN_STEP * sizeof *trimmed);
-  int64_t *trim_before = rt_alloc(ING_SCAN_STEP * sizeof *trim_before);
-  if (!trimmed || !trim_before) {
+  ing_series **upd = rt_alloc(ING_SCAN_STEP * sizeof *upd);
+  int64_t *upd_first = rt_alloc(ING_SCAN_STEP * sizeof *upd_first);
+  bool *upd_tomb = rt_alloc(ING_SCAN_STEP * sizeof *upd_tomb);
+  if (!upd || !upd_first || !upd_tomb) {
     err = RT_ENOMEM;
   }
   for (size_t r0 = 0; !err; r0 += ING_SCAN_STEP) {
     pthread_rwlock_wrlock(&t->lock);
-    size_t end = t->refs_cap, ntrim = 0;
+    size_t end = t->refs_cap, nupd = 0;
     rocksdb_iterator_t *it = NULL;
     for (size_t r = r0; r < end && r < r0 + ING_SCAN_STEP && !err; r++) {
       ing_series *s = t->refs[r];
@@ -131,25 +138,32 @@ static rt_err ret_head(ret_ctx *c) {
       if (err || (c->st.chunks == before_chunks && first == s->flushed_first_t)) {
         continue;
       }
+      /* the record as it will be: the new oldest closed sample, the rest unchanged */
+      int64_t old = s->flushed_first_t;
       s->flushed_first_t = first;
-      s->first_t = first;
-      if (s->head.count > 0) {
-        s->first_t = RT_MIN(s->first_t, s->head.mint);
-      }
-      if (s->nooo > 0) {
-        s->first_t = RT_MIN(s->first_t, s->ooo[0].t);
+      ing_series_value(&c->tmp, s);
+      s->flushed_first_t = old;
+      if (c->tmp.oom) {
+        err = RT_ENOMEM;
+        break;
       }
       uint8_t key[ING_SERIES_KEY_LEN];
       ing_series_key(key, t->id, s->ref);
-      ing_series_value(&c->tmp, s);
       rocksdb_writebatch_put_cf(c->wb, ing->cf[ING_CF_SERIES], (const char *)key, sizeof key,
                                 c->tmp.data, c->tmp.len);
-      if (ing_tomb_any(ing, t->id, s->ref)) {
-        size_t n = ing_tomb_trim(ing, t->id, s->ref, s->first_t, c->wb);
-        c->st.tombstones += n;
-        trimmed[ntrim] = s->ref;
-        trim_before[ntrim++] = s->first_t;
+      int64_t oldest = first; /* of everything it holds, head included */
+      if (s->head.count > 0) {
+        oldest = RT_MIN(oldest, s->head.mint);
       }
+      if (s->nooo > 0) {
+        oldest = RT_MIN(oldest, s->ooo[0].t);
+      }
+      upd_tomb[nupd] = ing_tomb_any(ing, t->id, s->ref);
+      if (upd_tomb[nupd]) {
+        c->st.tombstones += ing_tomb_trim(ing, t->id, s->ref, oldest, c->wb);
+      }
+      upd[nupd] = s;
+      upd_first[nupd++] = first;
     }
     if (it) {
       rocksdb_iter_destroy(it);
@@ -157,18 +171,30 @@ static rt_err ret_head(ret_ctx *c) {
     if (!err) {
       err = ing_write_maint(ing, c->wb, "write retention deletes");
     } else {
-      atomic_store(&ing->broken, (int)err);
+      rocksdb_writebatch_clear(c->wb); /* nothing of the step is written, nothing changes */
     }
-    for (size_t k = 0; !err && k < ntrim; k++) {
-      ing_tomb_forget(ing, t->id, trimmed[k], trim_before[k]);
+    for (size_t k = 0; !err && k < nupd; k++) {
+      ing_series *s = upd[k];
+      s->flushed_first_t = upd_first[k];
+      s->first_t = upd_first[k];
+      if (s->head.count > 0) {
+        s->first_t = RT_MIN(s->first_t, s->head.mint);
+      }
+      if (s->nooo > 0) {
+        s->first_t = RT_MIN(s->first_t, s->ooo[0].t);
+      }
+      if (upd_tomb[k]) {
+        ing_tomb_forget(ing, t->id, s->ref, s->first_t);
+      }
     }
     pthread_rwlock_unlock(&t->lock);
     if (r0 + ING_SCAN_STEP >= end) {
       break;
     }
   }
-  rt_free(trimmed, ING_SCAN_STEP * sizeof *trimmed);
-  rt_free(trim_before, ING_SCAN_STEP * sizeof *trim_before);
+  rt_free(upd, ING_SCAN_STEP * sizeof *upd);
+  rt_free(upd_first, ING_SCAN_STEP * sizeof *upd_first);
+  rt_free(upd_tomb, ING_SCAN_STEP * sizeof *upd_tomb);
   return err;
 }
 
@@ -198,7 +224,7 @@ static rt_err ret_disk_batch(ret_ctx *c, ret_rec *b, size_t n, rocksdb_iterator_
       continue;
     }
     if (rec->last_t < c->before) {
-      ret_delete_whole(c, b[i].ref, rec);
+      err = ret_delete_whole(c, b[i].ref, rec);
       b[i].deleted = true;
       continue;
     }
@@ -212,6 +238,10 @@ static rt_err ret_disk_batch(ret_ctx *c, ret_rec *b, size_t n, rocksdb_iterator_
         uint8_t key[ING_SERIES_KEY_LEN];
         ing_series_key(key, t->id, b[i].ref);
         ing_series_rec_value(&c->tmp, rec);
+        if (c->tmp.oom) {
+          err = RT_ENOMEM;
+          break;
+        }
         rocksdb_writebatch_put_cf(c->wb, ing->cf[ING_CF_SERIES], (const char *)key, sizeof key,
                                   c->tmp.data, c->tmp.len);
         if (ing_tomb_any(ing, t->id, b[i].ref)) {
@@ -228,6 +258,9 @@ static rt_err ret_disk_batch(ret_ctx *c, ret_rec *b, size_t n, rocksdb_iterator_
   if (!err) {
     ret_run_end(c); /* a run does not span two batches: the write below ends it */
     err = ing_write_maint(ing, c->wb, "write retention deletes");
+  } else {
+    rocksdb_writebatch_clear(c->wb); /* nothing of the batch is written */
+    c->run = false;
   }
   /* memory follows what was written: tombstones of the series deleted or trimmed */
   for (size_t i = 0; !err && i < n; i++) {

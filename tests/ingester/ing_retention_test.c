@@ -252,3 +252,38 @@ Test(retention, user_stats_carry_the_newest_sample) {
   cr_assert_eq(rs.newest_sample_ms, 5000 + 2 * MIN_MS);
   ing_destroy(ing);
 }
+
+/* The cutoff 2d for tenant `ctx`, nothing for the others. */
+static int64_t cut_named(void *ctx, const char *tenant, int64_t newest) {
+  (void)newest;
+  return strcmp(tenant, (const char *)ctx) == 0 ? 2 * D : INT64_MIN;
+}
+
+Test(retention, allocation_failures) {
+  /* any allocation of a round may fail: RT_ENOMEM (or success), never a crash nor a broken
+   * ingester, and the next round completes the work */
+  ing_ingester *ing = open_ing();
+  int failed = 0, passed = 0;
+  for (long n = 0; n < 40; n++) {
+    char tenant[16];
+    snprintf(tenant, sizeof tenant, "f%ld", n);
+    push_run(ing, tenant, "__name__=old", 1000, 300);
+    push_run(ing, tenant, "__name__=mixed", 1000, 3 * 1440);
+    push_run(ing, tenant, "__name__=new", 1000 + 3 * D, 1);
+    cr_assert_eq(ing_flush(ing), RT_OK); /* no open chunk: leaving the head allocates nothing */
+    rt_alloc_fail_after(n);
+    rt_err err = ing_apply_retention(ing, cut_named, tenant, NULL);
+    rt_alloc_fail_after(-1);
+    cr_assert(err == RT_OK || err == RT_ENOMEM, "round %ld: %s", n, rt_strerror(err));
+    failed += err == RT_ENOMEM;
+    passed += err == RT_OK;
+    cr_assert_eq(ing_apply_retention(ing, cut_named, tenant, NULL), RT_OK, "round %ld again", n);
+    cr_assert_eq(nseries(ing, tenant, "__name__=old"), 0, "%ld", n);
+    int64_t first = 0;
+    cr_assert_eq(count(ing, tenant, "__name__=mixed", &first), 1440, "%ld", n);
+    cr_assert_eq(first, 1000 + 2 * D);
+  }
+  cr_assert_gt(failed, 5, "the failures reach far into a round (%d)", failed);
+  cr_assert_gt(passed, 0, "and a round needs finitely many allocations");
+  ing_destroy(ing);
+}

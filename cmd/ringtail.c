@@ -742,7 +742,8 @@ static rt_err start_ingester(app *a) {
     cmp_rules_apply_to_ingester(&rules, &ic);
   } else {
     rt_warn("main", "no compactor role in this process: every series stays in the ingester's "
-                    "head until it stops (use -target=ingester,compactor)", NULL);
+                    "head until it stops and retention deletes nothing (use "
+                    "-target=ingester,compactor)", NULL);
   }
   rt_info("main", "opening the ingester's data directory", "data_dir=\"%s\"", ic.data_dir);
   rt_err rc = ing_create(&ic, &a->ing);

@@ -656,16 +656,17 @@ rt_err qry_retention_start(qry_querier *q, const char *tenant, const rt_limits *
   }
   Ringtail__UserStatsRequest req = RINGTAIL__USER_STATS_REQUEST__INIT;
   req.tenant = (char *)tenant;
-  uint8_t body[512];
   size_t len = ringtail__user_stats_request__get_packed_size(&req);
-  if (len > sizeof body) {
-    seterr(errbuf, errlen, "tenant id too long");
-    return RT_EINVAL;
+  uint8_t *body = rt_alloc(len ? len : 1);
+  if (!body) {
+    seterr(errbuf, errlen, "out of memory");
+    return RT_ENOMEM;
   }
   ringtail__user_stats_request__pack(&req, body);
   qry_reply *rs = NULL;
   size_t n = 0;
   rt_err e = qry_gather_copies(q, "ingester.UserStats", body, len, &rs, &n, errbuf, errlen);
+  rt_free(body, len ? len : 1);
   if (e != RT_OK) {
     return e;
   }
